@@ -1,0 +1,29 @@
+/** Stable error codes of mtls-pki. */
+export type PkiErrorCode =
+  | 'MTLS_PKI_INVALID_OPTION'
+  | 'MTLS_PKI_FILE_UNREADABLE'
+  | 'MTLS_PKI_MALFORMED_INPUT'
+  | 'MTLS_PKI_UNSUPPORTED_KEY'
+  | 'MTLS_PKI_CA_EXISTS'
+
+const kPkiError = Symbol.for('mtls-pki.error')
+
+/** Every error mtls-pki throws on purpose: a stable `code` and a message that names what was wrong. */
+export class PkiError extends Error {
+  readonly code: PkiErrorCode
+  readonly file: string | undefined
+
+  constructor (code: PkiErrorCode, message: string, options: { file?: string, cause?: unknown } = {}) {
+    super(message, { cause: options.cause })
+    this.name = 'PkiError'
+    this.code = code
+    this.file = options.file
+  }
+
+  get [kPkiError] (): true { return true }
+
+  // Survives two copies of the package in one process (undici does the same for its errors).
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kPkiError] === true
+  }
+}

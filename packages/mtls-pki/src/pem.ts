@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto'
+
+/** One `-----BEGIN LABEL-----` block of a PEM text. */
+export interface PemBlock {
+  readonly label: string
+  readonly der: Buffer
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
+
+/** Encodes DER as PEM, always ending in a newline so that blocks can be concatenated safely. */
+export function toPem (der: ArrayBuffer | Uint8Array, label: string): string {
+  const base64 = Buffer.from(der instanceof ArrayBuffer ? new Uint8Array(der) : der).toString('base64')
+  const lines = base64.match(/.{1,64}/g) ?? []
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`
+}
+
+/** Every PEM block of a text, in order. Text outside blocks is ignored, as OpenSSL does. */
+export function readPemBlocks (text: string): PemBlock[] {
+  const blocks: PemBlock[] = []
+  for (const match of text.matchAll(PEM_BLOCK)) {
+    blocks.push({ label: match[1] as string, der: Buffer.from((match[2] as string).replace(/\s+/g, ''), 'base64') })
+  }
+  return blocks
+}
+
+/** SHA-256 of DER in Node's `X509Certificate#fingerprint256` form: `AB:CD:...`. */
+export function fingerprint256 (der: ArrayBuffer | Uint8Array): string {
+  const hex = createHash('sha256').update(der instanceof ArrayBuffer ? new Uint8Array(der) : der).digest('hex').toUpperCase()
+  return hex.match(/../g)?.join(':') ?? ''
+}

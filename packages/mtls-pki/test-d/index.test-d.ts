@@ -1,0 +1,47 @@
+import { expectAssignable, expectError, expectType } from 'tsd'
+import {
+  CertificateAuthority,
+  createRootCa,
+  createTestPki,
+  PkiError,
+  runCli,
+  writeCertificateFiles,
+  type CertificateFiles,
+  type IssuedCertificate,
+  type KeyType,
+  type PkiErrorCode,
+  type TestPki
+} from 'mtls-pki'
+
+const root = await createRootCa({ keyType: 'p384', days: 30 })
+expectType<CertificateAuthority>(root)
+expectType<CertificateAuthority | null>(root.parent)
+expectType<Promise<CertificateAuthority>>(root.createIntermediate({ pathLength: 0 }))
+
+const issued = await root.issue({ spiffeId: 'spiffe://example.org/a', usage: 'client', dnsNames: ['a'], ips: ['::1'] })
+expectType<IssuedCertificate>(issued)
+expectType<string>(issued.chain)
+expectType<KeyType>(issued.keyType)
+expectError(root.issue({ usage: 'peer' }))
+expectError(root.issue({ keyType: 'dsa' }))
+expectError(root.issue({ keyUsages: ['signEverything'] }))
+expectError(root.issue({ extendedKeyUsages: ['anything'] }))
+expectError(issued.certificate = 'x')
+
+root.revoke(issued, { reason: 'keyCompromise' })
+expectError(root.revoke(issued, { reason: 'boredom' }))
+expectType<Promise<string[]>>(root.createCrls({ days: 1 }))
+
+const pki = await createTestPki({ trustDomain: 'example.org' })
+expectType<TestPki>(pki)
+expectType<readonly string[]>(pki.crl)
+expectType<IssuedCertificate>(pki.orderService)
+expectError(pki.nonexistent)
+
+expectType<Promise<CertificateFiles>>(writeCertificateFiles('/tmp', 'x', issued))
+expectType<Promise<number>>(runCli(['--help'], process))
+
+const err = new PkiError('MTLS_PKI_FILE_UNREADABLE', 'x')
+expectType<PkiErrorCode>(err.code)
+expectAssignable<Error>(err)
+expectError(new PkiError('NOT_A_CODE', 'x'))
