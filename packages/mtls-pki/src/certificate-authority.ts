@@ -4,7 +4,7 @@ import { AsnConvert } from '@peculiar/asn1-schema'
 import { CRLNumber, id_ce_cRLNumber as crlNumberOid } from '@peculiar/asn1-x509'
 import { PkiError } from './errors.js'
 import { generateKeyPair, importSigningKey, keyAlgorithm, type KeyType } from './key-types.js'
-import { fingerprint256, toPem } from './pem.js'
+import { fingerprint256, toPem } from 'mtls-core'
 import { DAY_MS, resolveValidity, type ValidityOptions } from './validity.js'
 import { subtle, x509, type CryptoKey } from './x509.js'
 
@@ -35,8 +35,8 @@ export interface IssueOptions extends ValidityOptions {
   emails?: string[]
   /** Extended key usages: `clientAuth`, `serverAuth` or both. Default: `both`. */
   usage?: CertificateUsage
-  /** Replaces the key usage bits. Default: `digitalSignature` (plus `keyEncipherment` for RSA). */
-  keyUsages?: KeyUsageName[]
+  /** Replaces the key usage bits; `null` leaves the extension out. Default: `digitalSignature` (plus `keyEncipherment` for RSA). */
+  keyUsages?: KeyUsageName[] | null
   /** Replaces `usage`; an empty list leaves the extension out. */
   extendedKeyUsages?: ExtendedKeyUsageName[]
   /** Marks the leaf `CA:TRUE` with `keyCertSign`: a misissued certificate for tests of the checks that refuse it. */
@@ -190,10 +190,8 @@ export class CertificateAuthority {
     const commonName = options.commonName ?? options.dnsNames?.[0] ?? lastPathSegment(options.spiffeId)
     const keys = await generateKeyPair(keyType)
 
-    const extensions: x509.Extension[] = [
-      new x509.BasicConstraintsExtension(options.isCa === true, undefined, true),
-      new x509.KeyUsagesExtension(keyUsageFlags(options, keyType), true)
-    ]
+    const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(options.isCa === true, undefined, true)]
+    if (options.keyUsages !== null) extensions.push(new x509.KeyUsagesExtension(keyUsageFlags(options, keyType), true))
     const extendedKeyUsages = options.extendedKeyUsages ?? usageToEku(options.usage ?? 'both')
     if (extendedKeyUsages.length > 0) {
       extensions.push(new x509.ExtendedKeyUsageExtension(extendedKeyUsages.map(ekuOid)))
@@ -310,7 +308,7 @@ function generalNames (options: IssueOptions): x509.JsonGeneralName[] {
 }
 
 function keyUsageFlags (options: IssueOptions, keyType: KeyType): number {
-  if (options.keyUsages !== undefined) {
+  if (options.keyUsages !== undefined && options.keyUsages !== null) {
     return options.keyUsages.reduce((flags, name) => {
       const flag = x509.KeyUsageFlags[name]
       if (typeof flag !== 'number') throw new PkiError('MTLS_PKI_INVALID_OPTION', `keyUsages: unknown key usage ${JSON.stringify(name)}`)

@@ -24,6 +24,5 @@ export {
 } from './files.js'
 export { describeCertificate, formatInspection, type CertificateDescription } from './inspect.js'
 export { KEY_TYPES, type KeyType } from './key-types.js'
-export { fingerprint256, readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { createTestPki, type TestPki, type TestPkiOptions } from './test-pki.js'
 export type { ValidityOptions } from './validity.js'

@@ -1,9 +1,6 @@
-// @peculiar/x509 needs reflect-metadata loaded first and a WebCrypto provider; this module is the one place that sets both up.
-import 'reflect-metadata'
+// @peculiar/x509 comes set up (reflect-metadata, WebCrypto provider) from mtls-core.
 import { webcrypto } from 'node:crypto'
-import * as x509 from '@peculiar/x509'
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
+import { x509 } from 'mtls-core'
 
 export { x509 }
 export const subtle = webcrypto.subtle

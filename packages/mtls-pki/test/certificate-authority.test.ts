@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { CertificateAuthority, PkiError, createRootCa, describeCertificate, readPemBlocks } from '../src/index.js'
+import { readPemBlocks } from 'mtls-core'
+import { CertificateAuthority, PkiError, createRootCa, describeCertificate } from '../src/index.js'
 import { x509 } from '../src/x509.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -93,6 +94,8 @@ t.test('explicit key usages and extended key usages replace the defaults', async
   const description = describeCertificate(readPemBlocks(issued.certificate)[0]!.der)
   t.same(description.keyUsages, ['keyAgreement'])
   t.same(description.extendedKeyUsages, [], 'no EKU extension at all')
+  const bare = new x509.X509Certificate((await ca.issue({ commonName: 'bare', keyUsages: null })).certificate)
+  t.equal(bare.getExtension(x509.KeyUsagesExtension), null, 'keyUsages: null leaves the extension out')
   const rsa = describeCertificate(readPemBlocks((await ca.issue({ commonName: 'r', keyType: 'rsa2048' })).certificate)[0]!.der)
   t.same(rsa.keyUsages, ['digitalSignature', 'keyEncipherment'], 'RSA leaves may encipher keys')
   t.equal(rsa.keyType, 'RSA 2048')

@@ -1,0 +1,106 @@
+const kKinds = Symbol.for('mtls-core.error-kinds')
+
+/**
+ * Base of every error mtls-core throws on purpose: a stable `code` and a message that says what was wrong
+ * and where. `instanceof` works across two copies of the package (it checks a brand, not the prototype).
+ */
+export class MtlsCoreError<Code extends string = string> extends Error {
+  static readonly kind: string = 'MtlsCoreError'
+  readonly code: Code
+
+  constructor (code: Code, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = (new.target as typeof MtlsCoreError).kind
+  }
+
+  /** The kinds of this error and of its base classes, for `instanceof` across package copies. */
+  get [kKinds] (): string[] {
+    const kinds: string[] = []
+    for (let ctor = this.constructor as typeof MtlsCoreError | undefined; ctor?.kind !== undefined; ctor = Object.getPrototypeOf(ctor)) {
+      if (!kinds.includes(ctor.kind)) kinds.push(ctor.kind)
+    }
+    return kinds
+  }
+
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false
+    const kinds = (value as Record<symbol, unknown>)[kKinds]
+    return Array.isArray(kinds) && kinds.includes(this.kind)
+  }
+}
+
+export type SpiffeIdErrorCode =
+  | 'SPIFFE_ID_NOT_A_STRING'
+  | 'SPIFFE_ID_EMPTY'
+  | 'SPIFFE_ID_TOO_LONG'
+  | 'SPIFFE_ID_WRONG_SCHEME'
+  | 'SPIFFE_ID_MISSING_TRUST_DOMAIN'
+  | 'SPIFFE_ID_BAD_TRUST_DOMAIN'
+  | 'SPIFFE_ID_BAD_PATH'
+
+/** A string that is not a SPIFFE ID (or trust domain) by the SPIFFE-ID specification. */
+export class SpiffeIdError extends MtlsCoreError<SpiffeIdErrorCode> {
+  static override readonly kind: string = 'SpiffeIdError'
+}
+
+export type SvidErrorCode =
+  | 'SVID_URI_SAN_COUNT'
+  | 'SVID_INVALID_SPIFFE_ID'
+  | 'SVID_ROOT_PATH'
+  | 'SVID_LEAF_IS_CA'
+  | 'SVID_KEY_USAGE_MISSING'
+  | 'SVID_NO_DIGITAL_SIGNATURE'
+  | 'SVID_CA_KEY_USAGE'
+
+/** A certificate that claims a SPIFFE ID but breaks the X509-SVID rules. */
+export class SvidError extends MtlsCoreError<SvidErrorCode> {
+  static override readonly kind: string = 'SvidError'
+}
+
+export type CertificateErrorCode = 'CERTIFICATE_MALFORMED'
+
+/** DER that is not a certificate this package can read. */
+export class CertificateError extends MtlsCoreError<CertificateErrorCode> {
+  static override readonly kind: string = 'CertificateError'
+}
+
+export type MatcherErrorCode = 'MATCHER_INVALID_PATTERN'
+
+/** An identity pattern that cannot be compiled. */
+export class MatcherError extends MtlsCoreError<MatcherErrorCode> {
+  static override readonly kind: string = 'MatcherError'
+}
+
+export type XfccErrorCode = 'XFCC_EMPTY' | 'XFCC_TOO_LONG' | 'XFCC_SYNTAX' | 'XFCC_DUPLICATE_KEY' | 'XFCC_BAD_VALUE'
+
+/** A malformed `x-forwarded-client-cert` header. */
+export class XfccError extends MtlsCoreError<XfccErrorCode> {
+  static override readonly kind: string = 'XfccError'
+}
+
+export type MaterialErrorCode =
+  | 'MATERIAL_OPTION_INVALID'
+  | 'MATERIAL_FILE_UNREADABLE'
+  | 'MATERIAL_NO_PEM'
+  | 'MATERIAL_CERT_MALFORMED'
+  | 'MATERIAL_KEY_UNREADABLE'
+  | 'MATERIAL_KEY_MISMATCH'
+  | 'MATERIAL_NOT_YET_VALID'
+  | 'MATERIAL_EXPIRED'
+  | 'MATERIAL_UNTRUSTED_CHAIN'
+  | 'MATERIAL_EKU_UNSUITABLE'
+  | 'MATERIAL_CA_EMPTY'
+  | 'MATERIAL_CRL_MALFORMED'
+  | 'MATERIAL_CRL_EXPIRED'
+
+/** Certificate material that cannot be used; `file` names the file at fault when there is one. */
+export class MaterialError extends MtlsCoreError<MaterialErrorCode> {
+  static override readonly kind: string = 'MaterialError'
+  readonly file: string | undefined
+
+  constructor (code: MaterialErrorCode, message: string, options: { file?: string | undefined, cause?: unknown } = {}) {
+    super(code, message, options)
+    this.file = options.file
+  }
+}

@@ -1,0 +1,156 @@
+import { X509Certificate, createHash } from 'node:crypto'
+import { KEY_USAGE, formatName, readCertificateFields, type CertificateFields } from './der.js'
+import { SvidError, type SpiffeIdError } from './errors.js'
+import { parseSpiffeId, type SpiffeId } from './spiffe-id.js'
+
+/** Who a peer is, from its certificate. Frozen. */
+export interface PeerIdentity {
+  /** The SPIFFE ID, else the first DNS SAN, else the subject CN, else `sha256:<fingerprint256>`. */
+  readonly id: string
+  /** The parsed SPIFFE ID when the certificate has one valid X509-SVID URI SAN, else `null`. */
+  readonly spiffeId: SpiffeId | null
+  readonly uris: readonly string[]
+  readonly dnsNames: readonly string[]
+  /** IPv4 dotted, IPv6 in RFC 5952 form (`::1`). */
+  readonly ips: readonly string[]
+  readonly emails: readonly string[]
+  readonly commonName: string | null
+  /** RFC 4514 style, in certificate order, values escaped: `O=Acme, CN=order-service`. Formatted on first read. */
+  readonly subject: string
+  readonly issuer: string
+  /** Uppercase hex. */
+  readonly serialNumber: string
+  /** As Node's `X509Certificate#fingerprint256`: `AB:CD:...`. */
+  readonly fingerprint256: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+  /** `'tls'` when read from this connection's handshake, `'forwarded'` when a trusted proxy passed it on. */
+  readonly source: 'tls' | 'forwarded'
+  /** Every field as plain data (the SPIFFE ID as text), for logs and JSON. */
+  toJSON: () => PeerIdentityJson
+}
+
+export type PeerIdentityJson = Omit<PeerIdentity, 'spiffeId' | 'toJSON'> & { readonly spiffeId: string | null }
+
+export interface PeerIdentityOptions {
+  /** Default: `'tls'`. */
+  source?: 'tls' | 'forwarded'
+  /**
+   * Check the X509-SVID rules when the certificate carries a `spiffe:` URI SAN. Default: `true`.
+   * With `false`, a certificate that breaks them simply has `spiffeId: null`.
+   */
+  svid?: boolean
+  /** Chooses `id` instead of the default order (SPIFFE ID, DNS name, CN, fingerprint). */
+  identify?: (identity: Omit<PeerIdentity, 'id' | 'toJSON'>) => string
+}
+
+/**
+ * Turns a peer certificate into a frozen PeerIdentity. Pass Node's own certificate object
+ * (`socket.getPeerX509Certificate()`) where there is one: its fingerprint and names come ready-made.
+ * SANs, key usage and the CN are read from the DER, never from Node's `subjectaltname` string.
+ * Throws SvidError when a SPIFFE certificate breaks the X509-SVID rules (unless `svid: false`),
+ * CertificateError when the DER cannot be read.
+ */
+export function toPeerIdentity (certificate: X509Certificate | Uint8Array, options: PeerIdentityOptions = {}): PeerIdentity {
+  const native = certificate instanceof X509Certificate ? certificate : null
+  const der = native === null ? certificate as Uint8Array : native.raw
+  const fields = readCertificateFields(der)
+  const spiffeId = spiffeIdOf(fields, options.svid !== false)
+  return new Identity(der, fields, spiffeId, native?.fingerprint256 ?? fingerprint256(der), options)
+}
+
+// A class so that subject and issuer, rarely read, are formatted on first read rather than per connection.
+class Identity implements PeerIdentity {
+  readonly id: string
+  readonly spiffeId: SpiffeId | null
+  readonly uris: readonly string[]
+  readonly dnsNames: readonly string[]
+  readonly ips: readonly string[]
+  readonly emails: readonly string[]
+  readonly commonName: string | null
+  readonly serialNumber: string
+  readonly fingerprint256: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+  readonly source: 'tls' | 'forwarded'
+  readonly #der: Uint8Array
+  readonly #fields: CertificateFields
+  #subject: string | undefined
+  #issuer: string | undefined
+
+  constructor (der: Uint8Array, fields: CertificateFields, spiffeId: SpiffeId | null, fingerprint: string, options: PeerIdentityOptions) {
+    this.#der = der
+    this.#fields = fields
+    this.spiffeId = spiffeId
+    this.uris = Object.freeze(fields.uris)
+    this.dnsNames = Object.freeze(fields.dnsNames)
+    this.ips = Object.freeze(fields.ips)
+    this.emails = Object.freeze(fields.emails)
+    this.commonName = fields.commonName
+    this.serialNumber = fields.serialNumber
+    this.fingerprint256 = fingerprint
+    this.notBefore = fields.notBefore
+    this.notAfter = fields.notAfter
+    this.source = options.source ?? 'tls'
+    this.id = options.identify === undefined ? defaultId(this) : options.identify(this)
+    Object.freeze(this)
+  }
+
+  get subject (): string {
+    return (this.#subject ??= formatName(this.#der, this.#fields.subject))
+  }
+
+  get issuer (): string {
+    return (this.#issuer ??= formatName(this.#der, this.#fields.issuer))
+  }
+
+  toJSON (): PeerIdentityJson {
+    const { id, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, notBefore, notAfter, source } = this
+    return { id, spiffeId: this.spiffeId?.toString() ?? null, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, notBefore, notAfter, source }
+  }
+}
+
+function defaultId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>): string {
+  return identity.spiffeId?.toString() ?? identity.dnsNames[0] ?? identity.commonName ?? `sha256:${identity.fingerprint256}`
+}
+
+function spiffeIdOf (fields: CertificateFields, check: boolean): SpiffeId | null {
+  let spiffeUris = 0
+  for (const uri of fields.uris) if (uri.slice(0, 7).toLowerCase() === 'spiffe:') spiffeUris++
+  if (spiffeUris === 0) return null
+  try {
+    return checkSvid(fields)
+  } catch (err) {
+    if (check) throw err
+    return null
+  }
+}
+
+/** The X509-SVID rules (SPIFFE X509-SVID specification, sections 2, 4.1 to 4.3) for a leaf. */
+function checkSvid (fields: CertificateFields): SpiffeId {
+  if (fields.uris.length !== 1) {
+    throw new SvidError('SVID_URI_SAN_COUNT', `an X509-SVID has exactly one URI SAN; this certificate has ${fields.uris.length}`)
+  }
+  let spiffeId: SpiffeId
+  try {
+    spiffeId = parseSpiffeId(fields.uris[0])
+  } catch (err) {
+    throw new SvidError('SVID_INVALID_SPIFFE_ID', `the URI SAN is not a valid SPIFFE ID: ${(err as SpiffeIdError).message}`, { cause: err })
+  }
+  if (spiffeId.path === '') throw new SvidError('SVID_ROOT_PATH', `the SPIFFE ID of a workload has a path; got ${JSON.stringify(spiffeId.toString())}`)
+  if (fields.isCa) throw new SvidError('SVID_LEAF_IS_CA', 'a leaf X509-SVID must not be a CA (basicConstraints CA:TRUE)')
+  if (fields.keyUsage === null) throw new SvidError('SVID_KEY_USAGE_MISSING', 'a leaf X509-SVID must have the key usage extension')
+  if ((fields.keyUsage & KEY_USAGE.digitalSignature) === 0) throw new SvidError('SVID_NO_DIGITAL_SIGNATURE', 'a leaf X509-SVID must have the digitalSignature key usage')
+  if ((fields.keyUsage & (KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign)) !== 0) {
+    throw new SvidError('SVID_CA_KEY_USAGE', 'a leaf X509-SVID must not have the keyCertSign or cRLSign key usage')
+  }
+  return spiffeId
+}
+
+/** SHA-256 of DER in Node's `fingerprint256` form (`AB:CD:...`). */
+export function fingerprint256 (der: Uint8Array | ArrayBuffer): string {
+  const hex = createHash('sha256').update(der instanceof ArrayBuffer ? new Uint8Array(der) : der).digest('hex').toUpperCase()
+  let out = hex.slice(0, 2)
+  for (let i = 2; i < hex.length; i += 2) out += ':' + hex.slice(i, i + 2)
+  return out
+}

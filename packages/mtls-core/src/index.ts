@@ -1,0 +1,38 @@
+export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, type NameRange } from './der.js'
+export {
+  CertificateError,
+  MaterialError,
+  MatcherError,
+  MtlsCoreError,
+  SpiffeIdError,
+  SvidError,
+  XfccError,
+  type CertificateErrorCode,
+  type MaterialErrorCode,
+  type MatcherErrorCode,
+  type SpiffeIdErrorCode,
+  type SvidErrorCode,
+  type XfccErrorCode
+} from './errors.js'
+export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
+export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
+export {
+  loadMaterial,
+  readMaterial,
+  secondsToExpiry,
+  secureContextOptions,
+  summarize,
+  validateMaterial,
+  type CertificateSummary,
+  type CrlSummary,
+  type Material,
+  type MaterialInput,
+  type MaterialOptions,
+  type MaterialPems,
+  type MaterialWarning
+} from './material.js'
+export { readPemBlocks, toPem, type PemBlock } from './pem.js'
+export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
+export { MaterialSource, createMaterialSource, type MaterialSourceOptions, type ReloadFailure } from './watch.js'
+export { x509 } from './x509.js'
+export { parseXfcc, type ParseXfccOptions, type XfccElement } from './xfcc.js'

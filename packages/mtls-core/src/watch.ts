@@ -1,0 +1,192 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { dirname } from 'node:path'
+import { MaterialError } from './errors.js'
+import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions } from './material.js'
+
+export interface MaterialSourceOptions extends MaterialOptions {
+  /** Watch the files' directories and reload on change. Default: `true` when any input is a file. */
+  watch?: boolean
+  /** Quiet time after the last file event before reloading, in ms. Default: 100. */
+  debounceMs?: number
+  /**
+   * Poll instead of watching, every this many ms (`true`: 1000), for filesystems where watching does not
+   * work (some network and FUSE mounts). Default: `false`.
+   */
+  poll?: boolean | number
+}
+
+type UpdateListener = (material: Material, previous: Material) => void
+type ErrorListener = (error: Error) => void
+
+export interface ReloadFailure {
+  readonly error: Error
+  readonly at: Date
+}
+
+/**
+ * Owns the current certificate material and swaps it whole. Watches its files (their directories, so
+ * Kubernetes' `..data` symlink swap and rename-on-save are seen), debounces bursts, re-reads everything
+ * together, validates, and only then announces `update`. On any failure it announces `error` and keeps
+ * the last good material. Servers and clients read `current`; they never watch files themselves.
+ */
+export class MaterialSource {
+  readonly #options: MaterialSourceOptions
+  #input: MaterialInput
+  #current: Material
+  #lastFailure: ReloadFailure | null = null
+  readonly #listeners = { update: new Set<UpdateListener>(), error: new Set<ErrorListener>() }
+  readonly #watchers: FSWatcher[] = []
+  #debounce: NodeJS.Timeout | null = null
+  #poll: NodeJS.Timeout | null = null
+  #running: Promise<Material> | null = null
+  #again = false
+  #closed = false
+
+  private constructor (input: MaterialInput, options: MaterialSourceOptions, material: Material) {
+    this.#input = input
+    this.#options = options
+    this.#current = material
+  }
+
+  /** Loads and validates the material (throwing MaterialError if it cannot be used), then starts watching. */
+  static async create (input: MaterialInput, options: MaterialSourceOptions): Promise<MaterialSource> {
+    const material = validateMaterial(await readMaterial(input), options)
+    const source = new MaterialSource(input, options, material)
+    source.#startWatching()
+    return source
+  }
+
+  /** The material in use: always whole and valid. */
+  get current (): Material {
+    return this.#current
+  }
+
+  /** The last reload that failed, until a later one succeeds. */
+  get lastFailure (): ReloadFailure | null {
+    return this.#lastFailure
+  }
+
+  on (event: 'update', listener: UpdateListener): this
+  on (event: 'error', listener: ErrorListener): this
+  on (event: 'update' | 'error', listener: UpdateListener | ErrorListener): this {
+    (this.#listeners[event] as Set<typeof listener>).add(listener)
+    return this
+  }
+
+  off (event: 'update' | 'error', listener: UpdateListener | ErrorListener): this {
+    (this.#listeners[event] as Set<typeof listener>).delete(listener)
+    return this
+  }
+
+  /**
+   * Re-reads and validates now; with `input`, switches to new inputs (files or PEM). Resolves with the
+   * material in use afterwards; rejects (and announces `error`) when the new material is refused, in
+   * which case the old one stays. Concurrent calls share one reload.
+   */
+  async reload (input?: MaterialInput): Promise<Material> {
+    if (input !== undefined) {
+      const previous = this.#input
+      this.#input = input
+      try {
+        return await this.#reload()
+      } catch (err) {
+        this.#input = previous
+        throw err
+      }
+    }
+    return await this.#reload()
+  }
+
+  /** Stops watching and polling. The current material stays readable. */
+  close (): void {
+    this.#closed = true
+    for (const watcher of this.#watchers) watcher.close()
+    this.#watchers.length = 0
+    if (this.#debounce !== null) clearTimeout(this.#debounce)
+    if (this.#poll !== null) clearInterval(this.#poll)
+  }
+
+  async #reload (): Promise<Material> {
+    if (this.#running !== null) {
+      // A change that arrives during a reload gets a reload of its own, after this one.
+      this.#again = true
+      return await this.#running
+    }
+    this.#running = this.#attempt()
+    try {
+      return await this.#running
+    } finally {
+      this.#running = null
+      if (this.#again && !this.#closed) {
+        this.#again = false
+        this.#reload().catch(() => {})
+      }
+    }
+  }
+
+  async #attempt (): Promise<Material> {
+    try {
+      const pems = await readMaterial(this.#input)
+      if (pems.digest === this.#current.digest) {
+        this.#lastFailure = null
+        return this.#current
+      }
+      const material = validateMaterial(pems, this.#options)
+      const previous = this.#current
+      this.#current = material
+      this.#lastFailure = null
+      for (const listener of this.#listeners.update) listener(material, previous)
+      return material
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err))
+      this.#announceError(error)
+      throw error
+    }
+  }
+
+  #startWatching (): void {
+    const files = [this.#input.certFile, this.#input.keyFile, this.#input.caFile, this.#input.crlFile]
+      .flat()
+      .filter((file): file is string => typeof file === 'string')
+    if (this.#options.watch === false || (files.length === 0 && this.#options.watch !== true)) return
+    const poll = this.#options.poll
+    if (poll !== undefined && poll !== false) {
+      this.#poll = setInterval(() => { this.#onChange() }, poll === true ? 1000 : poll)
+      this.#poll.unref()
+      return
+    }
+    for (const dir of new Set(files.map(file => dirname(file)))) {
+      try {
+        const watcher = watch(dir, { persistent: false }, () => { this.#scheduleReload() })
+        watcher.on('error', err => { this.#announceError(new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: watching stopped (${err.message}); reload() still works`, { file: dir, cause: err })) })
+        this.#watchers.push(watcher)
+      } catch (err) {
+        this.close()
+        throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: cannot watch (${(err as Error).message}); pass poll: true on filesystems without change events`, { file: dir, cause: err })
+      }
+    }
+  }
+
+  #scheduleReload (): void {
+    if (this.#closed) return
+    if (this.#debounce !== null) clearTimeout(this.#debounce)
+    this.#debounce = setTimeout(() => { this.#onChange() }, this.#options.debounceMs ?? 100)
+    this.#debounce.unref()
+  }
+
+  #onChange (): void {
+    this.#debounce = null
+    if (this.#closed) return
+    this.#reload().catch(() => {}) // announced to `error` listeners; the old material stays
+  }
+
+  #announceError (error: Error): void {
+    this.#lastFailure = Object.freeze({ error, at: new Date() })
+    for (const listener of this.#listeners.error) listener(error)
+  }
+}
+
+/** Loads material and keeps it current; see MaterialSource. */
+export async function createMaterialSource (input: MaterialInput, options: MaterialSourceOptions): Promise<MaterialSource> {
+  return await MaterialSource.create(input, options)
+}

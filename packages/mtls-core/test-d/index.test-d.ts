@@ -1,0 +1,62 @@
+import { X509Certificate } from 'node:crypto'
+import { expectAssignable, expectError, expectType } from 'tsd'
+import {
+  IdentityMatcher,
+  MaterialError,
+  MaterialSource,
+  MtlsCoreError,
+  SpiffeIdError,
+  compileMatcher,
+  createMaterialSource,
+  loadMaterial,
+  parseSpiffeId,
+  parseXfcc,
+  toPeerIdentity,
+  type Material,
+  type MaterialErrorCode,
+  type PeerIdentity,
+  type SpiffeId,
+  type SpiffeIdErrorCode,
+  type XfccElement
+} from 'mtls-core'
+
+declare const cert: X509Certificate
+const identity = toPeerIdentity(cert)
+expectType<PeerIdentity>(identity)
+expectType<PeerIdentity>(toPeerIdentity(Buffer.alloc(1), { source: 'forwarded', svid: false, identify: i => i.commonName ?? '' }))
+expectType<SpiffeId | null>(identity.spiffeId)
+expectType<'tls' | 'forwarded'>(identity.source)
+expectType<readonly string[]>(identity.dnsNames)
+expectError(identity.id = 'x')
+expectError(toPeerIdentity(cert, { source: 'proxy' }))
+expectError(toPeerIdentity('pem'))
+
+const id = parseSpiffeId('spiffe://example.org/a')
+expectType<string>(id.trustDomain)
+expectType<readonly string[]>(id.segments)
+expectType<string>(id.toString())
+
+expectType<IdentityMatcher<string>>(compileMatcher(['spiffe://example.org/**']))
+const roles = new IdentityMatcher<'read' | 'write'>([['spiffe://example.org/**', 'read']])
+expectType<Array<'read' | 'write'>>(roles.lookup(identity))
+expectType<boolean>(roles.matches(identity))
+expectError(new IdentityMatcher<'read'>([['spiffe://example.org/**', 'write']]))
+
+expectType<XfccElement[]>(parseXfcc('URI=spiffe://example.org/a'))
+expectType<readonly string[]>(parseXfcc('x')[0]!.uri)
+
+expectType<Promise<Material>>(loadMaterial({ certFile: 'c', keyFile: 'k', caFile: ['a', 'b'] }, { side: 'server' }))
+expectError(loadMaterial({ certFile: 'c' }, { side: 'both' }))
+const source = await createMaterialSource({ cert: '', key: '', ca: '' }, { side: 'client', poll: 500, debounceMs: 50 })
+expectType<MaterialSource>(source)
+expectType<Material>(source.current)
+source.on('update', (material, previous) => { expectType<Material>(material); expectType<Material>(previous) })
+source.on('error', error => { expectType<Error>(error) })
+expectError(source.on('change', () => {}))
+
+const err = new MaterialError('MATERIAL_EXPIRED', 'x', { file: 'f' })
+expectType<MaterialErrorCode>(err.code)
+expectType<string | undefined>(err.file)
+expectAssignable<MtlsCoreError>(err)
+expectError(new MaterialError('NOPE', 'x'))
+expectType<SpiffeIdErrorCode>(new SpiffeIdError('SPIFFE_ID_EMPTY', 'x').code)

@@ -1,0 +1,142 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { createTestPki } from 'mtls-pki'
+import { XfccError, parseXfcc, readPemBlocks, toPeerIdentity, type XfccElement } from '../src/index.js'
+
+const HASH = '468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688'
+const empty = { by: null, hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }
+
+// header, then the elements it holds
+const valid: Array<[string, Array<Partial<XfccElement>>]> = [
+  // Envoy's documentation examples
+  [`By=http://frontend.lyft.com;Hash=${HASH};Subject="/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client";URI=http://testclient.lyft.com`,
+    [{ by: 'http://frontend.lyft.com', hash: HASH, subject: '/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client', uri: ['http://testclient.lyft.com'] }]],
+  [`By=http://frontend.lyft.com;Hash=${HASH};URI=http://testclient.lyft.com,By=http://backend.lyft.com;Hash=${HASH};URI=http://frontend.lyft.com`,
+    [{ by: 'http://frontend.lyft.com', hash: HASH, uri: ['http://testclient.lyft.com'] }, { by: 'http://backend.lyft.com', hash: HASH, uri: ['http://frontend.lyft.com'] }]],
+  [`By=http://frontend.lyft.com;Hash=${HASH};Subject="";URI=http://testclient.lyft.com;DNS=lyft.com;DNS=www.lyft.com`,
+    [{ by: 'http://frontend.lyft.com', hash: HASH, subject: '', uri: ['http://testclient.lyft.com'], dns: ['lyft.com', 'www.lyft.com'] }]],
+  ['URI=spiffe://mycompany.com/production/order-service', [{ uri: ['spiffe://mycompany.com/production/order-service'] }]],
+  // case-insensitive keys, repeated URI, empty URI
+  ['uri=spiffe://a/b;Uri=spiffe://a/c;DNS=;URI=', [{ uri: ['spiffe://a/b', 'spiffe://a/c'] }]],
+  ['BY=spiffe://mesh/proxy;by2=ignored', [{ by: 'spiffe://mesh/proxy' }]],
+  // quoting: commas, semicolons and equals signs inside quotes; escaped quotes and backslashes
+  ['Subject="CN=a,O=b;c=d"', [{ subject: 'CN=a,O=b;c=d' }]],
+  ['Subject="say \\"hi\\"";DNS="x\\\\y"', [{ subject: 'say "hi"', dns: ['x\\y'] }]],
+  ['Subject="a,b",URI=spiffe://a/b', [{ subject: 'a,b' }, { uri: ['spiffe://a/b'] }]],
+  // optional white space around separators
+  ['By=a ; URI=spiffe://a/b , By=c', [{ by: 'a', uri: ['spiffe://a/b'] }, { by: 'c' }]],
+  ['  URI=spiffe://a/b  ', [{ uri: ['spiffe://a/b'] }]],
+  // Cert and Chain are URL-encoded PEM
+  ['Cert="-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A"', [{ cert: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' }]],
+  ['Chain=%41%42', [{ chain: 'AB' }]],
+  [`Hash=${HASH.toUpperCase()}`, [{ hash: HASH }]],
+  // an "=" inside a bare value is text, as in Envoy's own parser
+  ['URI=a=b', [{ uri: ['a=b'] }]]
+]
+
+const malformed: Array<[unknown, string, RegExp]> = [
+  ['', 'XFCC_EMPTY', /empty/],
+  ['   ', 'XFCC_EMPTY', /empty/],
+  [undefined, 'XFCC_SYNTAX', /must be a string/],
+  [['URI=a'], 'XFCC_SYNTAX', /must be a string/],
+  ['URI', 'XFCC_SYNTAX', /expected "=" after the key "URI"/],
+  ['=value', 'XFCC_SYNTAX', /expected a key/],
+  ['URI=a;', 'XFCC_SYNTAX', /expected a key/],
+  ['URI=a,', 'XFCC_SYNTAX', /expected a key/],
+  [',URI=a', 'XFCC_SYNTAX', /expected a key/],
+  ['URI=a;;DNS=b', 'XFCC_SYNTAX', /expected a key/],
+  ['URI=a,,URI=b', 'XFCC_SYNTAX', /expected a key/],
+  ['Subject="unterminated', 'XFCC_SYNTAX', /not closed/],
+  ['Subject="ends with backslash\\', 'XFCC_SYNTAX', /backslash ends/],
+  ['Subject="a"b', 'XFCC_SYNTAX', /expected ";" or ","/],
+  ['Subject=a"b"', 'XFCC_SYNTAX', /a quote inside an unquoted value/],
+  ['"URI"=a', 'XFCC_SYNTAX', /expected a key/],
+  ['U RI=a', 'XFCC_SYNTAX', /is not a word/],
+  ['By=a;By=b', 'XFCC_DUPLICATE_KEY', /"By" appears twice/],
+  ['Hash=abc', 'XFCC_BAD_VALUE', /64 hex digits/],
+  [`Hash=${'z'.repeat(64)}`, 'XFCC_BAD_VALUE', /hex digits/],
+  ['Cert=%E0%A4%A', 'XFCC_BAD_VALUE', /not valid URL encoding/],
+  ['URI=' + 'a'.repeat(70_000), 'XFCC_TOO_LONG', /at most 65536/]
+]
+
+t.test(`${valid.length} well-formed headers parse into whole elements`, async t => {
+  for (const [header, expected] of valid) {
+    const elements = parseXfcc(header)
+    t.same(elements, expected.map(element => ({ ...empty, ...element })), header.slice(0, 70))
+    t.ok(elements.every(element => Object.isFrozen(element) && Object.isFrozen(element.uri)), 'frozen')
+  }
+})
+
+t.test(`${malformed.length} malformed headers throw XfccError and return nothing`, async t => {
+  for (const [header, code, message] of malformed) {
+    t.throws(() => parseXfcc(header), { code, message }, String(header).slice(0, 50))
+  }
+  t.throws(() => parseXfcc('URI=aaaa', { maxLength: 4 }), { code: 'XFCC_TOO_LONG' })
+  t.ok((() => { try { parseXfcc('') } catch (err) { return err instanceof XfccError } })())
+})
+
+t.test('a real certificate forwarded in Cert reads back as the same identity', async t => {
+  const pki = await createTestPki()
+  const header = `By=spiffe://mycompany.com/envoy;Hash=${pki.orderService.fingerprint256.replaceAll(':', '').toLowerCase()};Cert="${encodeURIComponent(pki.orderService.certificate)}";URI=spiffe://mycompany.com/production/order-service`
+  const [element] = parseXfcc(header)
+  t.equal(element?.cert, pki.orderService.certificate)
+  const identity = toPeerIdentity(readPemBlocks(element!.cert!)[0]!.der, { source: 'forwarded' })
+  t.equal(identity.id, 'spiffe://mycompany.com/production/order-service')
+  t.equal(identity.source, 'forwarded')
+})
+
+const text = fc.string({ unit: fc.constantFrom(...'abcXYZ019 ,;="\\/:.-_%'), maxLength: 24 })
+const elementArb = fc.record({
+  by: fc.option(text, { nil: null }),
+  hash: fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: null }),
+  cert: fc.option(text, { nil: null }),
+  chain: fc.option(text, { nil: null }),
+  subject: fc.option(text, { nil: null }),
+  uri: fc.array(text.filter(s => s !== ''), { maxLength: 3 }),
+  dns: fc.array(text.filter(s => s !== ''), { maxLength: 3 })
+}).filter(e => e.by !== null || e.hash !== null || e.cert !== null || e.chain !== null || e.subject !== null || e.uri.length > 0 || e.dns.length > 0)
+
+function quote (value: string): string {
+  return '"' + value.replaceAll('\\', '\\\\').replaceAll('"', '\\"') + '"'
+}
+
+function serialize (elements: XfccElement[]): string {
+  return elements.map(e => [
+    e.by === null ? [] : [`By=${quote(e.by)}`],
+    e.hash === null ? [] : [`Hash=${e.hash}`],
+    e.cert === null ? [] : [`Cert=${quote(encodeURIComponent(e.cert))}`],
+    e.chain === null ? [] : [`Chain=${encodeURIComponent(e.chain)}`],
+    e.subject === null ? [] : [`Subject=${quote(e.subject)}`],
+    e.uri.map(u => `URI=${quote(u)}`),
+    e.dns.map(d => `dns=${quote(d)}`)
+  ].flat().join(';')).join(',')
+}
+
+t.test('property: any header Envoy could write parses back to the same elements', async t => {
+  fc.assert(fc.property(fc.array(elementArb, { minLength: 1, maxLength: 4 }), elements => {
+    const parsed = parseXfcc(serialize(elements as XfccElement[]))
+    return JSON.stringify(parsed) === JSON.stringify(elements)
+  }), { numRuns: 2000 })
+  t.pass('2000 generated headers round-tripped')
+})
+
+t.test('property: parseXfcc only ever throws XfccError', async t => {
+  const anything = fc.oneof(
+    fc.string(),
+    fc.string({ unit: fc.constantFrom(...'URIByHashDNS=;,"\\ %ab'), maxLength: 60 }),
+    fc.array(elementArb, { minLength: 1, maxLength: 3 }).chain(elements => {
+      const header = serialize(elements as XfccElement[])
+      return fc.nat(header.length).map(cut => header.slice(0, cut) + header.slice(cut + 1))
+    }),
+    fc.anything()
+  )
+  fc.assert(fc.property(anything, header => {
+    try {
+      const elements = parseXfcc(header)
+      return elements.length > 0 && elements.every(e => Object.isFrozen(e))
+    } catch (err) {
+      return err instanceof XfccError
+    }
+  }), { numRuns: 5000 })
+  t.pass('5000 arbitrary and damaged headers')
+})
