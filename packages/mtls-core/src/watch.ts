@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 import { MaterialError } from './errors.js'
-import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions } from './material.js'
+import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions, type MaterialPems } from './material.js'
 
 export interface MaterialSourceOptions extends MaterialOptions {
   /** Watch the files' directories and reload on change. Default: `true` when any input is a file. */
@@ -20,7 +20,10 @@ type ErrorListener = (error: Error) => void
 
 export interface ReloadFailure {
   readonly error: Error
+  /** When this failure happened. */
   readonly at: Date
+  /** When the current run of failures began (reloads have failed ever since). */
+  readonly since: Date
 }
 
 /**
@@ -34,6 +37,7 @@ export class MaterialSource {
   #input: MaterialInput
   #current: Material
   #lastFailure: ReloadFailure | null = null
+  #failedDigest: string | null = null
   readonly #listeners = { update: new Set<UpdateListener>(), error: new Set<ErrorListener>() }
   readonly #watchers: FSWatcher[] = []
   #debounce: NodeJS.Timeout | null = null
@@ -44,7 +48,7 @@ export class MaterialSource {
 
   private constructor (input: MaterialInput, options: MaterialSourceOptions, material: Material) {
     this.#input = input
-    this.#options = options
+    this.#options = { ...options }
     this.#current = material
   }
 
@@ -52,7 +56,8 @@ export class MaterialSource {
   static async create (input: MaterialInput, options: MaterialSourceOptions): Promise<MaterialSource> {
     const material = validateMaterial(await readMaterial(input), options)
     const source = new MaterialSource(input, options, material)
-    source.#startWatching()
+    const files = source.#files()
+    if (options.watch === true || (options.watch !== false && files.length > 0)) source.watch(options)
     return source
   }
 
@@ -125,37 +130,46 @@ export class MaterialSource {
   }
 
   async #attempt (): Promise<Material> {
+    let pems: MaterialPems | undefined
     try {
-      const pems = await readMaterial(this.#input)
+      pems = await readMaterial(this.#input)
       if (pems.digest === this.#current.digest) {
         this.#lastFailure = null
+        this.#failedDigest = null
         return this.#current
       }
+      // The same refused bytes again (a poll, a second event): refuse them again without a second announcement.
+      if (pems.digest === this.#failedDigest && this.#lastFailure !== null) throw this.#lastFailure.error
       const material = validateMaterial(pems, this.#options)
       const previous = this.#current
       this.#current = material
       this.#lastFailure = null
+      this.#failedDigest = null
       for (const listener of this.#listeners.update) listener(material, previous)
       return material
     } catch (err) {
+      if (pems !== undefined && pems.digest === this.#failedDigest && err === this.#lastFailure?.error) throw err
       const error = err instanceof Error ? err : new Error(String(err))
+      this.#failedDigest = pems?.digest ?? null
       this.#announceError(error)
       throw error
     }
   }
 
-  #startWatching (): void {
-    const files = [this.#input.certFile, this.#input.keyFile, this.#input.caFile, this.#input.crlFile]
-      .flat()
-      .filter((file): file is string => typeof file === 'string')
-    if (this.#options.watch === false || (files.length === 0 && this.#options.watch !== true)) return
-    const poll = this.#options.poll
+  /**
+   * Starts watching the input files (their directories), or polling with `poll`. Called by `create` unless
+   * `watch: false`; a caller that created the source unwatched can start it later. Idempotent.
+   */
+  watch (options: Pick<MaterialSourceOptions, 'debounceMs' | 'poll'> = this.#options): void {
+    if (this.#closed || this.#watchers.length > 0 || this.#poll !== null) return
+    this.#options.debounceMs = options.debounceMs ?? this.#options.debounceMs
+    const poll = options.poll
     if (poll !== undefined && poll !== false) {
       this.#poll = setInterval(() => { this.#onChange() }, poll === true ? 1000 : poll)
       this.#poll.unref()
       return
     }
-    for (const dir of new Set(files.map(file => dirname(file)))) {
+    for (const dir of new Set(this.#files().map(file => dirname(file)))) {
       try {
         const watcher = watch(dir, { persistent: false }, () => { this.#scheduleReload() })
         watcher.on('error', err => { this.#announceError(new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: watching stopped (${err.message}); reload() still works`, { file: dir, cause: err })) })
@@ -165,6 +179,12 @@ export class MaterialSource {
         throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: cannot watch (${(err as Error).message}); pass poll: true on filesystems without change events`, { file: dir, cause: err })
       }
     }
+  }
+
+  #files (): string[] {
+    return [this.#input.certFile, this.#input.keyFile, this.#input.caFile, this.#input.crlFile]
+      .flat()
+      .filter((file): file is string => typeof file === 'string')
   }
 
   #scheduleReload (): void {
@@ -181,7 +201,8 @@ export class MaterialSource {
   }
 
   #announceError (error: Error): void {
-    this.#lastFailure = Object.freeze({ error, at: new Date() })
+    const at = new Date()
+    this.#lastFailure = Object.freeze({ error, at, since: this.#lastFailure?.since ?? at })
     for (const listener of this.#listeners.error) listener(error)
   }
 }

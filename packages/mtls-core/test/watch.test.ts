@@ -164,6 +164,10 @@ t.test('bad replacements are refused and the old material keeps serving', async 
     t.match(await failed, { code }, what)
     t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, `${what}: the old certificate stays`)
   }
+  const seen = record(source)
+  await t.rejects(source.reload(), { code: 'MATERIAL_UNTRUSTED_CHAIN' })
+  await t.rejects(source.reload(), { code: 'MATERIAL_UNTRUSTED_CHAIN' })
+  t.equal(seen.errors.length, 0, 'the same refused files are not announced again')
 })
 
 t.test('reload() re-reads on demand, switches inputs, and refuses bad ones without switching', async t => {

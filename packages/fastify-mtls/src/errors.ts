@@ -1,0 +1,12 @@
+import createError from '@fastify/error'
+
+/** Every error fastify-mtls raises, by code (see the README's "Error codes"). */
+export const codes = {
+  FST_MTLS_INVALID_OPTION: createError('FST_MTLS_INVALID_OPTION', 'fastify-mtls: %s', 500, TypeError),
+  FST_MTLS_NOT_TLS_SERVER: createError(
+    'FST_MTLS_NOT_TLS_SERVER',
+    'fastify-mtls: the Fastify server is not a TLS server; create it with Fastify({ https: (await loadServerTls(...)).httpsOptions })',
+    500
+  ),
+  FST_MTLS_RELOAD_FAILED: createError('FST_MTLS_RELOAD_FAILED', 'fastify-mtls: reload refused, the previous certificate stays in use: %s', 500)
+}

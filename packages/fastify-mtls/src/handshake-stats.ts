@@ -1,0 +1,63 @@
+/** Why a TLS handshake (or a connection right after it) was refused. */
+export type HandshakeFailureReason =
+  | 'no_certificate'
+  | 'unknown_ca'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'revoked'
+  | 'unsuitable_purpose'
+  | 'ca_as_leaf'
+  | 'bad_certificate'
+  | 'protocol'
+  | 'other'
+
+export const FAILURE_REASONS: readonly HandshakeFailureReason[] = [
+  'no_certificate', 'unknown_ca', 'expired', 'not_yet_valid', 'revoked', 'unsuitable_purpose', 'ca_as_leaf', 'bad_certificate', 'protocol', 'other'
+]
+
+// OpenSSL's verification results (Node's `authorizationError`) by reason.
+const VERIFY_REASONS: Record<string, HandshakeFailureReason> = {
+  UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown_ca',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown_ca',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown_ca',
+  // With CRLs loaded, OpenSSL looks for a CRL of the issuer before anything else: a missing one means an issuer we do not know.
+  UNABLE_TO_GET_CRL: 'unknown_ca',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not_yet_valid',
+  CERT_REVOKED: 'revoked',
+  INVALID_PURPOSE: 'unsuitable_purpose',
+  INVALID_CA: 'ca_as_leaf'
+}
+
+/** The reason for a `tlsClientError`, from the verification result Node left on the socket, else the error. */
+export function failureReason (error: NodeJS.ErrnoException, authorizationError: unknown): HandshakeFailureReason {
+  if (typeof authorizationError === 'string' && authorizationError !== '') return VERIFY_REASONS[authorizationError] ?? 'bad_certificate'
+  const code = error.code ?? ''
+  if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate'
+  if (/PROTOCOL|VERSION|NO_SHARED_CIPHER|WRONG_VERSION|HTTP_REQUEST/.test(code)) return 'protocol'
+  return 'other'
+}
+
+/** Counters of a server's handshakes; plain numbers, bumped from TLS events, never on the request path. */
+export interface HandshakeStats {
+  /** Handshakes that reached the application (full and resumed). */
+  handshakes: number
+  /** Of those, resumed sessions. */
+  resumed: number
+  /** Of those, in optional mode, connections without a verified client certificate. */
+  unverified: number
+  failures: Record<HandshakeFailureReason, number>
+  reloads: { succeeded: number, failed: number }
+}
+
+export function emptyStats (): HandshakeStats {
+  return {
+    handshakes: 0,
+    resumed: 0,
+    unverified: 0,
+    failures: Object.fromEntries(FAILURE_REASONS.map(reason => [reason, 0])) as Record<HandshakeFailureReason, number>,
+    reloads: { succeeded: 0, failed: 0 }
+  }
+}

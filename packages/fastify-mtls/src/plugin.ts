@@ -1,0 +1,207 @@
+import { randomBytes, createHash } from 'node:crypto'
+import type { TLSSocket, Server as TlsServer } from 'node:tls'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { secondsToExpiry, type CertificateSummary, type Material } from 'mtls-core'
+import { codes } from './errors.js'
+import { ExpiryWarnings } from './expiry-warnings.js'
+import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
+import type { MtlsMode, ServerTls } from './server-tls.js'
+
+export interface FastifyMtlsOptions {
+  /** What `loadServerTls()` returned: the same material the server was started with. */
+  tls: ServerTls
+  /**
+   * Reload when the certificate files change. Default: `true` when the material came from files.
+   * `{ debounceMs, poll }` tunes it (poll for filesystems without change events).
+   */
+  watch?: boolean | { debounceMs?: number, poll?: boolean | number }
+  /** Reload on SIGHUP. Default: `false`. */
+  sighup?: boolean
+  /** Log a warning when the certificate has fewer days left than each of these. Default: `[30, 7]`. */
+  expiryWarningDays?: number[]
+  /** `healthCheck` reports unhealthy when reloads have kept failing for longer than this. Default: 1 hour. */
+  reloadFailureWindowMs?: number
+}
+
+export interface CertificateStatus extends CertificateSummary {
+  readonly daysToExpiry: number
+  readonly secondsToExpiry: number
+}
+
+export interface MtlsStatus {
+  readonly mode: MtlsMode
+  readonly certificate: CertificateStatus
+  readonly intermediates: readonly CertificateStatus[]
+  readonly authorities: readonly CertificateStatus[]
+  readonly crls: Material['crls']
+  readonly files: readonly string[]
+  readonly loadedAt: Date
+  readonly lastReload: { readonly at: Date, readonly ok: boolean, readonly error?: { readonly code: string, readonly message: string } } | null
+}
+
+export interface ReloadResult {
+  /** False when the files held what was already in use. */
+  readonly changed: boolean
+  readonly fingerprint256: string
+}
+
+export interface FastifyMtls {
+  /** Re-reads and validates the material and applies it to new connections; rejects with FST_MTLS_RELOAD_FAILED. */
+  reload: () => Promise<ReloadResult>
+  status: () => MtlsStatus
+  stats: () => HandshakeStats
+  /** For `@fastify/under-pressure`'s `healthCheck`: false once the served certificate expired or reloads kept failing. */
+  healthCheck: () => Promise<boolean>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mtls: FastifyMtls
+  }
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, options: FastifyMtlsOptions) => {
+  const { tls } = options
+  if (tls === undefined || tls === null || typeof tls.secureContextOptions !== 'function') {
+    throw new codes.FST_MTLS_INVALID_OPTION('the tls option must be what loadServerTls() returned')
+  }
+  const thresholds = options.expiryWarningDays ?? [30, 7]
+  if (!Array.isArray(thresholds) || thresholds.some(days => typeof days !== 'number' || !(days > 0))) {
+    throw new codes.FST_MTLS_INVALID_OPTION('expiryWarningDays must be a list of positive numbers of days')
+  }
+  const failureWindow = options.reloadFailureWindowMs ?? 60 * 60 * 1000
+  if (typeof failureWindow !== 'number' || !(failureWindow >= 0)) throw new codes.FST_MTLS_INVALID_OPTION('reloadFailureWindowMs must be a number of milliseconds')
+  const server = fastify.server as unknown as TlsServer
+  if (typeof server.setSecureContext !== 'function') throw new codes.FST_MTLS_NOT_TLS_SERVER()
+
+  const log = fastify.log.child({ plugin: 'fastify-mtls' })
+  const { source, mode } = tls
+  const stats = emptyStats()
+  const warnings = new ExpiryWarnings(thresholds)
+  let lastSuccess: Date | null = null
+  let trust = trustDigest(source.current)
+
+  // Handshake accounting. OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is
+  // refused here, before the HTTP layer (which listens after us) reads anything.
+  const onSecureConnection = (socket: TLSSocket): void => {
+    if (mode === 'require' && socket.getPeerX509Certificate()?.ca === true) {
+      stats.failures.ca_as_leaf++
+      socket.destroy()
+      return
+    }
+    stats.handshakes++
+    if (socket.isSessionReused()) stats.resumed++
+    if (!socket.authorized) stats.unverified++
+  }
+  // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket.
+  const onTlsClientError = (error: NodeJS.ErrnoException, socket: TLSSocket): void => {
+    stats.failures[failureReason(error, socket.authorizationError)]++
+  }
+  server.prependListener('secureConnection', onSecureConnection)
+  server.on('tlsClientError', onTlsClientError)
+
+  const warnIfExpiring = (): void => {
+    const warning = warnings.check(source.current.leaf)
+    if (warning !== null) {
+      log.warn({ fingerprint256: source.current.leaf.fingerprint256, notAfter: source.current.leaf.notAfter, daysLeft: warning.daysLeft },
+        `the server certificate expires in ${warning.daysLeft} days (under ${warning.threshold})`)
+    }
+  }
+  warnIfExpiring()
+  const expiryTimer = setInterval(warnIfExpiring, DAY_MS / 4)
+  expiryTimer.unref()
+
+  source.on('update', material => {
+    // A change of trust gets new ticket keys, so no resumed session outlives the trust it was verified under;
+    // otherwise the keys stay and clients keep resuming.
+    const nextTrust = trustDigest(material)
+    const trustChanged = nextTrust !== trust
+    server.setSecureContext(tls.secureContextOptions(material, trustChanged ? randomBytes(48) : server.getTicketKeys()))
+    trust = nextTrust
+    stats.reloads.succeeded++
+    lastSuccess = new Date()
+    log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter, trustChanged }, 'TLS material reloaded')
+    warnIfExpiring()
+  })
+  source.on('error', error => {
+    stats.reloads.failed++
+    const code = errorCode(error)
+    log.error({ code }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
+  })
+
+  const watch = options.watch ?? source.current.files.length > 0
+  if (watch !== false) source.watch(watch === true ? {} : watch)
+  const onSighup = (): void => { source.reload().catch(() => {}) } // refusals are counted and logged above
+  if (options.sighup === true) process.on('SIGHUP', onSighup)
+
+  const reload = async (): Promise<ReloadResult> => {
+    const before = source.current
+    try {
+      const material = await source.reload()
+      return { changed: material !== before, fingerprint256: material.leaf.fingerprint256 }
+    } catch (err) {
+      throw Object.assign(new codes.FST_MTLS_RELOAD_FAILED((err as Error).message), { cause: err })
+    }
+  }
+
+  const status = (): MtlsStatus => {
+    const now = Date.now()
+    const material = source.current
+    const describe = (cert: CertificateSummary): CertificateStatus => ({ ...cert, secondsToExpiry: secondsToExpiry(cert, now), daysToExpiry: Math.floor(secondsToExpiry(cert, now) / 86400) })
+    return {
+      mode,
+      certificate: describe(material.leaf),
+      intermediates: material.intermediates.map(describe),
+      authorities: material.authorities.map(describe),
+      crls: material.crls,
+      files: material.files,
+      loadedAt: material.loadedAt,
+      lastReload: lastReload()
+    }
+  }
+
+  // The source knows whether reloads are failing; status and health read it rather than keep a copy.
+  const lastReload = (): MtlsStatus['lastReload'] => {
+    const failure = source.lastFailure
+    if (failure !== null) return { at: failure.at, ok: false, error: { code: errorCode(failure.error), message: failure.error.message } }
+    return lastSuccess === null ? null : { at: lastSuccess, ok: true }
+  }
+
+  const healthCheck = async (): Promise<boolean> => {
+    const now = Date.now()
+    if (source.current.leaf.notAfter.getTime() <= now) return false
+    const failure = source.lastFailure
+    return failure === null || now - failure.since.getTime() < failureWindow
+  }
+
+  fastify.decorate('mtls', {
+    reload,
+    status,
+    stats: () => structuredClone(stats),
+    healthCheck
+  })
+
+  fastify.addHook('onClose', async () => {
+    clearInterval(expiryTimer)
+    source.close()
+    process.removeListener('SIGHUP', onSighup)
+    server.removeListener('secureConnection', onSecureConnection)
+    server.removeListener('tlsClientError', onTlsClientError)
+  })
+}
+
+function errorCode (error: Error): string {
+  return (error as { code?: string }).code ?? 'ERR'
+}
+
+function trustDigest (material: Material): string {
+  const hash = createHash('sha256')
+  for (const pem of [...material.ca, '--', ...material.crl]) hash.update(pem)
+  return hash.digest('hex')
+}
+
+/** The plugin, wrapped once with fastify-plugin so `fastify.mtls` is visible to the whole application. */
+export const plugin = fp(fastifyMtls, { fastify: '5.x', name: 'fastify-mtls' })

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto'
+import type { ServerOptions } from 'node:https'
+import type { SecureContextOptions } from 'node:tls'
+import { createMaterialSource, secureContextOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { codes } from './errors.js'
+
+/**
+ * `'require'`: a verified client certificate is required; anything else is refused at the handshake.
+ * `'optional'`: a certificate is asked for, but connections without one (or with one that does not verify)
+ * reach the routes, which decide (health probes, migrations from plain TLS, like Istio's PERMISSIVE).
+ */
+export type MtlsMode = 'require' | 'optional'
+
+/** TLS settings applied to every secure context, at start and on every reload. */
+export type ServerTlsOverrides = Omit<SecureContextOptions, 'cert' | 'key' | 'ca' | 'crl' | 'passphrase' | 'pfx' | 'ticketKeys'>
+
+export interface ServerTlsOptions extends MaterialInput {
+  /** Default: `'require'`. */
+  mode?: MtlsMode
+  /** Default: `'TLSv1.3'`. `'TLSv1.2'` only by explicit choice. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** Further TLS settings (ciphers, sigalgs, ecdhCurve, sessionTimeout, ...), kept across reloads. */
+  tlsOptions?: ServerTlsOverrides
+  /** Session ticket keys (48 bytes) shared by replicas behind one load balancer. Default: random. */
+  ticketKeys?: Buffer
+  /** Require our own chain to lead to one of the trusted CAs. Default: `true`. */
+  verifyOwnChain?: boolean
+}
+
+/** Validated server TLS material and the options to start Fastify with. */
+export interface ServerTls {
+  readonly mode: MtlsMode
+  /** Owns the current material; the plugin reloads through it. */
+  readonly source: MaterialSource
+  /** Pass as `Fastify({ https: httpsOptions })` (also with `http2: true`). */
+  readonly httpsOptions: ServerOptions
+  /** The complete secure context for some material: what every reload hands to `setSecureContext`. */
+  secureContextOptions: (material: Material, ticketKeys?: Buffer) => SecureContextOptions
+}
+
+const MODES = new Set<unknown>(['require', 'optional'])
+const VERSIONS = new Set<unknown>(['TLSv1.2', 'TLSv1.3'])
+
+/**
+ * Loads and validates server certificate material (mtls-core) and returns it with secure `httpsOptions`:
+ * TLS 1.3 minimum, a client certificate requested, and in `require` mode refused at the handshake when it
+ * does not verify. Throws FST_MTLS_INVALID_OPTION for wrong options and mtls-core's MaterialError for
+ * unusable material.
+ */
+export async function loadServerTls (options: ServerTlsOptions): Promise<ServerTls> {
+  if (typeof options !== 'object' || options === null) throw new codes.FST_MTLS_INVALID_OPTION('loadServerTls needs an options object')
+  const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys, verifyOwnChain, ...input } = options
+  if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
+  if (!VERSIONS.has(minVersion)) throw new codes.FST_MTLS_INVALID_OPTION(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
+  if (ticketKeys !== undefined && (!Buffer.isBuffer(ticketKeys) || ticketKeys.length !== 48)) {
+    throw new codes.FST_MTLS_INVALID_OPTION('ticketKeys must be a Buffer of 48 bytes')
+  }
+  const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
+
+  // Every reload rebuilds the context from this complete set: setSecureContext replaces it whole, and a
+  // missing `ca` would refuse every client, a missing `minVersion` would quietly accept TLS 1.2 again.
+  const contextOptions = (material: Material, keys?: Buffer): SecureContextOptions => ({
+    ...tlsOptions,
+    ...secureContextOptions(material),
+    minVersion,
+    ...(keys === undefined ? {} : { ticketKeys: keys })
+  })
+  const httpsOptions: ServerOptions = {
+    ...contextOptions(source.current, ticketKeys ?? randomBytes(48)),
+    requestCert: true,
+    rejectUnauthorized: mode === 'require'
+  }
+  return Object.freeze({ mode, source, httpsOptions: Object.freeze(httpsOptions), secureContextOptions: contextOptions })
+}

@@ -1,0 +1,38 @@
+import Fastify from 'fastify'
+import { expectAssignable, expectError, expectType } from 'tsd'
+import fastifyMtlsDefault, {
+  codes,
+  fastifyMtls,
+  loadServerTls,
+  type FastifyMtls,
+  type HandshakeFailureReason,
+  type HandshakeStats,
+  type MtlsMode,
+  type MtlsStatus,
+  type ReloadResult,
+  type ServerTls
+} from 'fastify-mtls'
+
+const serverTls = await loadServerTls({ certFile: 'c', keyFile: 'k', caFile: 'ca', crlFile: 'crl', mode: 'optional', minVersion: 'TLSv1.3', tlsOptions: { ciphers: 'x' } })
+expectType<ServerTls>(serverTls)
+expectType<MtlsMode>(serverTls.mode)
+expectError(loadServerTls({ certFile: 'c', mode: 'permissive' }))
+expectError(loadServerTls({ certFile: 'c', minVersion: 'TLSv1.1' }))
+expectError(loadServerTls({ certFile: 'c', tlsOptions: { cert: 'x' } }))
+
+const app = Fastify({ https: serverTls.httpsOptions })
+expectType<typeof fastifyMtls>(fastifyMtlsDefault)
+await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 50 }, sighup: true, expiryWarningDays: [30, 7], reloadFailureWindowMs: 60_000 })
+expectError(app.register(fastifyMtls, { tls: serverTls, watch: 'yes' }))
+expectError(app.register(fastifyMtls, {}))
+
+expectType<FastifyMtls>(app.mtls)
+expectType<Promise<ReloadResult>>(app.mtls.reload())
+expectType<MtlsStatus>(app.mtls.status())
+expectType<number>(app.mtls.status().certificate.daysToExpiry)
+expectType<HandshakeStats>(app.mtls.stats())
+expectType<number>(app.mtls.stats().failures.unknown_ca)
+expectError(app.mtls.stats().failures.nope)
+expectType<Promise<boolean>>(app.mtls.healthCheck())
+expectAssignable<HandshakeFailureReason>('ca_as_leaf')
+expectType<'FST_MTLS_RELOAD_FAILED'>(new codes.FST_MTLS_RELOAD_FAILED('x').code)

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as tls from 'node:tls'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { IssuedCertificate, TestPki } from 'mtls-pki'
+import { fastifyMtls, loadServerTls, type FastifyMtlsOptions, type ServerTls, type ServerTlsOptions } from '../src/index.js'
+
+export interface Teardown { teardown: (fn: () => unknown) => void }
+
+export async function tempDir (t: Teardown): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-mtls-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A Fastify server with fastify-mtls on 127.0.0.1, port 0, answering GET /whoami with what TLS told it. */
+export async function startServer (t: Teardown, tlsOptions: ServerTlsOptions, plugin: Omit<FastifyMtlsOptions, 'tls'> = {}, fastifyOptions: Record<string, unknown> = {}): Promise<{ app: FastifyInstance, port: number, serverTls: ServerTls }> {
+  const serverTls = await loadServerTls(tlsOptions)
+  const app = Fastify({ https: serverTls.httpsOptions, ...fastifyOptions } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
+  await app.register(fastifyMtls, { tls: serverTls, ...plugin })
+  app.get('/whoami', async request => {
+    const socket = request.raw.socket as tls.TLSSocket
+    return { authorized: socket.authorized, peer: socket.getPeerX509Certificate()?.subjectAltName ?? null }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  return { app, port: (app.server.address() as AddressInfo).port, serverTls }
+}
+
+export interface Attempt {
+  /** HTTP status of GET /whoami, or null when the connection was refused. */
+  status: number | null
+  body: string
+  errorCode: string | null
+  /** Fingerprint of the server certificate the client saw. */
+  serverFingerprint: string | null
+  reused: boolean
+}
+
+/** One real TLS connection with one HTTP/1.1 GET; resolves however it ends. */
+export async function attempt (port: number, client: Partial<IssuedCertificate> & { ca: string }, extra: tls.ConnectionOptions = {}, path = '/whoami'): Promise<Attempt> {
+  return await new Promise(resolve => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: client.ca, ...(client.chain === undefined ? {} : { cert: client.chain, key: client.key }), ...extra })
+    let data = ''
+    let errorCode: string | null = null
+    let serverFingerprint: string | null = null
+    let reused = false
+    socket.on('secureConnect', () => {
+      serverFingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? null
+      reused = socket.isSessionReused() // read now: after 'close' the TLS state is gone (and Node 20 crashes reading it)
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on('data', chunk => { data += String(chunk) })
+    socket.on('error', (err: NodeJS.ErrnoException) => { errorCode = err.code ?? err.message })
+    socket.on('close', () => {
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]
+      resolve({ status: status === undefined ? null : Number(status), body: data.split('\r\n\r\n')[1] ?? '', errorCode, serverFingerprint, reused })
+    })
+  })
+}
+
+/** Client options for a certificate of the test set. */
+export function clientOf (pki: TestPki, cert?: IssuedCertificate): Partial<IssuedCertificate> & { ca: string } {
+  return cert === undefined ? { ca: pki.ca } : { ca: pki.ca, chain: cert.chain, key: cert.key }
+}
+
+/** A Fastify logger that keeps its lines for the test to read. */
+export function capturedLogger (): { logger: { level: string, stream: { write: (line: string) => void } }, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  return { lines, logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } } }
+}
+
+/** Resolves with the next material the server's source swaps in (bounded: fails after 5 s). */
+export async function nextUpdate (serverTls: ServerTls): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('no reload within 5 s')) }, 5000)
+    serverTls.source.on('update', function listener (material) {
+      clearTimeout(timer)
+      serverTls.source.off('update', listener)
+      resolve(material.leaf.fingerprint256)
+    })
+  })
+}
