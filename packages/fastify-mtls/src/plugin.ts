@@ -1,11 +1,11 @@
-import { randomBytes, createHash } from 'node:crypto'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { secondsToExpiry, type CertificateSummary, type Material } from 'mtls-core'
+import { secondsToExpiry, watchFiles, type CertificateSummary, type Material } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
+import { registerMetrics, type MetricsRegistry } from './metrics.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
 
 export interface FastifyMtlsOptions {
@@ -22,6 +22,8 @@ export interface FastifyMtlsOptions {
   expiryWarningDays?: number[]
   /** `healthCheck` reports unhealthy when reloads have kept failing for longer than this. Default: 1 hour. */
   reloadFailureWindowMs?: number
+  /** Prometheus metrics in your prom-client registry (prom-client is an optional peer dependency). */
+  metrics?: { registry: MetricsRegistry, prefix?: string }
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -82,7 +84,6 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const stats = emptyStats()
   const warnings = new ExpiryWarnings(thresholds)
   let lastSuccess: Date | null = null
-  let trust = trustDigest(source.current)
 
   // Handshake accounting. OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is
   // refused here, before the HTTP layer (which listens after us) reads anything.
@@ -115,15 +116,12 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   expiryTimer.unref()
 
   source.on('update', material => {
-    // A change of trust gets new ticket keys, so no resumed session outlives the trust it was verified under;
-    // otherwise the keys stay and clients keep resuming.
-    const nextTrust = trustDigest(material)
-    const trustChanged = nextTrust !== trust
-    server.setSecureContext(tls.secureContextOptions(material, trustChanged ? randomBytes(48) : server.getTicketKeys()))
-    trust = nextTrust
+    // The context carries ticket keys derived from the trust in force (see TicketKeys): a change of CAs or
+    // CRLs invalidates every session ticket, a certificate-only reload keeps them.
+    server.setSecureContext(tls.secureContextOptions(material))
     stats.reloads.succeeded++
     lastSuccess = new Date()
-    log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter, trustChanged }, 'TLS material reloaded')
+    log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter }, 'TLS material reloaded')
     warnIfExpiring()
   })
   source.on('error', error => {
@@ -132,13 +130,39 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     log.error({ code }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
   })
 
+  let lastTicketKeyError = ''
+  const reloadTicketKeys = async (): Promise<void> => {
+    try {
+      if (await tls.ticketKeys.reload()) {
+        server.setTicketKeys(tls.ticketKeys.for(source.current))
+        log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated')
+      }
+      lastTicketKeyError = ''
+    } catch (err) {
+      const message = (err as Error).message
+      if (message !== lastTicketKeyError) log.error({ code: errorCode(err as Error) }, `session ticket keys kept: ${message}`)
+      lastTicketKeyError = message
+    }
+  }
+
   const watch = options.watch ?? source.current.files.length > 0
-  if (watch !== false) source.watch(watch === true ? {} : watch)
-  const onSighup = (): void => { source.reload().catch(() => {}) } // refusals are counted and logged above
+  const watchOptions = typeof watch === 'object' ? watch : {}
+  if (watch !== false) source.watch(watchOptions)
+  const ticketKeysWatcher = watch !== false && tls.ticketKeys.file !== undefined
+    ? watchFiles([tls.ticketKeys.file], () => { reloadTicketKeys().catch(() => {}) }, watchOptions)
+    : null
+  const onSighup = (): void => {
+    source.reload().catch(() => {}) // refusals are counted and logged above
+    reloadTicketKeys().catch(() => {})
+  }
   if (options.sighup === true) process.on('SIGHUP', onSighup)
+  if (options.metrics !== undefined) {
+    await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current }))
+  }
 
   const reload = async (): Promise<ReloadResult> => {
     const before = source.current
+    await reloadTicketKeys()
     try {
       const material = await source.reload()
       return { changed: material !== before, fingerprint256: material.leaf.fingerprint256 }
@@ -187,6 +211,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
     source.close()
+    ticketKeysWatcher?.close()
     process.removeListener('SIGHUP', onSighup)
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)
@@ -195,12 +220,6 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
 function errorCode (error: Error): string {
   return (error as { code?: string }).code ?? 'ERR'
-}
-
-function trustDigest (material: Material): string {
-  const hash = createHash('sha256')
-  for (const pem of [...material.ca, '--', ...material.crl]) hash.update(pem)
-  return hash.digest('hex')
 }
 
 /** The plugin, wrapped once with fastify-plugin so `fastify.mtls` is visible to the whole application. */

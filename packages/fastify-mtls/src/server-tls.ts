@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
 import { createMaterialSource, secureContextOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
 import { codes } from './errors.js'
+import { TicketKeys } from './ticket-keys.js'
 
 /**
  * `'require'`: a verified client certificate is required; anything else is refused at the handshake.
@@ -21,8 +21,10 @@ export interface ServerTlsOptions extends MaterialInput {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** Further TLS settings (ciphers, sigalgs, ecdhCurve, sessionTimeout, ...), kept across reloads. */
   tlsOptions?: ServerTlsOverrides
-  /** Session ticket keys (48 bytes) shared by replicas behind one load balancer. Default: random. */
+  /** Base secret for session ticket keys (48 bytes), shared by replicas behind one load balancer. Default: random. */
   ticketKeys?: Buffer
+  /** The same, from a file (48 bytes raw, or base64); the plugin reloads it when it changes. */
+  ticketKeysFile?: string
   /** Require our own chain to lead to one of the trusted CAs. Default: `true`. */
   verifyOwnChain?: boolean
 }
@@ -34,8 +36,10 @@ export interface ServerTls {
   readonly source: MaterialSource
   /** Pass as `Fastify({ https: httpsOptions })` (also with `http2: true`). */
   readonly httpsOptions: ServerOptions
+  /** Session ticket keys, derived from a base secret and the trust in force. */
+  readonly ticketKeys: TicketKeys
   /** The complete secure context for some material: what every reload hands to `setSecureContext`. */
-  secureContextOptions: (material: Material, ticketKeys?: Buffer) => SecureContextOptions
+  secureContextOptions: (material: Material) => SecureContextOptions
 }
 
 const MODES = new Set<unknown>(['require', 'optional'])
@@ -49,26 +53,24 @@ const VERSIONS = new Set<unknown>(['TLSv1.2', 'TLSv1.3'])
  */
 export async function loadServerTls (options: ServerTlsOptions): Promise<ServerTls> {
   if (typeof options !== 'object' || options === null) throw new codes.FST_MTLS_INVALID_OPTION('loadServerTls needs an options object')
-  const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys, verifyOwnChain, ...input } = options
+  const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options
   if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
   if (!VERSIONS.has(minVersion)) throw new codes.FST_MTLS_INVALID_OPTION(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
-  if (ticketKeys !== undefined && (!Buffer.isBuffer(ticketKeys) || ticketKeys.length !== 48)) {
-    throw new codes.FST_MTLS_INVALID_OPTION('ticketKeys must be a Buffer of 48 bytes')
-  }
+  const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile })
   const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
 
   // Every reload rebuilds the context from this complete set: setSecureContext replaces it whole, and a
   // missing `ca` would refuse every client, a missing `minVersion` would quietly accept TLS 1.2 again.
-  const contextOptions = (material: Material, keys?: Buffer): SecureContextOptions => ({
+  const contextOptions = (material: Material): SecureContextOptions => ({
     ...tlsOptions,
     ...secureContextOptions(material),
     minVersion,
-    ...(keys === undefined ? {} : { ticketKeys: keys })
+    ticketKeys: ticketKeys.for(material)
   })
   const httpsOptions: ServerOptions = {
-    ...contextOptions(source.current, ticketKeys ?? randomBytes(48)),
+    ...contextOptions(source.current),
     requestCert: true,
     rejectUnauthorized: mode === 'require'
   }
-  return Object.freeze({ mode, source, httpsOptions: Object.freeze(httpsOptions), secureContextOptions: contextOptions })
+  return Object.freeze({ mode, source, ticketKeys, httpsOptions: Object.freeze(httpsOptions), secureContextOptions: contextOptions })
 }

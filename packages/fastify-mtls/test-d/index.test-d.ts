@@ -25,6 +25,10 @@ expectType<typeof fastifyMtls>(fastifyMtlsDefault)
 await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 50 }, sighup: true, expiryWarningDays: [30, 7], reloadFailureWindowMs: 60_000 })
 expectError(app.register(fastifyMtls, { tls: serverTls, watch: 'yes' }))
 expectError(app.register(fastifyMtls, {}))
+declare const registry: import('prom-client').Registry
+await app.register(fastifyMtls, { tls: serverTls, metrics: { registry, prefix: 'edge_' } })
+expectError(app.register(fastifyMtls, { tls: serverTls, metrics: { registry: {} } }))
+expectType<Promise<ServerTls>>(loadServerTls({ cert: '', key: '', ca: '', ticketKeysFile: '/run/ticket.key' }))
 
 expectType<FastifyMtls>(app.mtls)
 expectType<Promise<ReloadResult>>(app.mtls.reload())

@@ -83,3 +83,16 @@ export async function nextUpdate (serverTls: ServerTls): Promise<string> {
     })
   })
 }
+
+/** Connects once with a client certificate, makes one request, and resolves with the session ticket the server issued. */
+export async function sessionFrom (port: number, client: IssuedCertificate, ca: string): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    let session: Buffer | undefined
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key })
+    socket.on('session', s => { session = s })
+    socket.on('secureConnect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+    socket.on('data', () => {})
+    socket.on('error', reject)
+    socket.on('close', () => { session === undefined ? reject(new Error('no session ticket')) : resolve(session) })
+  })
+}

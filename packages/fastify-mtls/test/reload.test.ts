@@ -1,9 +1,8 @@
-import { connect } from 'node:tls'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { attempt, capturedLogger, clientOf, nextUpdate, startServer, tempDir } from './helpers.js'
+import { attempt, capturedLogger, clientOf, nextUpdate, sessionFrom, startServer, tempDir } from './helpers.js'
 
 const pki = await createTestPki()
 const other = await createTestPki({ trustDomain: 'partner.org' })
@@ -13,18 +12,6 @@ async function filesFor (t: Parameters<typeof tempDir>[0], ca: string, cert: Iss
   const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') }
   await Promise.all([writeFile(files.certFile, cert.chain), writeFile(files.keyFile, cert.key), writeFile(files.caFile, ca)])
   return files
-}
-
-async function sessionOf (port: number, client: IssuedCertificate, ca: string): Promise<Buffer> {
-  return await new Promise((resolve, reject) => {
-    let session: Buffer | undefined
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key })
-    socket.on('session', s => { session = s })
-    socket.on('secureConnect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
-    socket.on('data', () => {})
-    socket.on('error', reject)
-    socket.on('close', () => { session === undefined ? reject(new Error('no session ticket')) : resolve(session) })
-  })
 }
 
 t.test('a reload rebuilds the whole context: TLS 1.2 stays refused, a removed CA is refused, the kept CA still connects', async t => {
@@ -49,8 +36,8 @@ t.test('a reload rebuilds the whole context: TLS 1.2 stays refused, a removed CA
 t.test('no resumed session outlives the trust it was verified under', async t => {
   const files = await filesFor(t, pki.ca + other.ca)
   const { port, serverTls } = await startServer(t, files)
-  const partnerSession = await sessionOf(port, other.orderService, pki.ca)
-  const ourSession = await sessionOf(port, pki.orderService, pki.ca)
+  const partnerSession = await sessionFrom(port, other.orderService, pki.ca)
+  const ourSession = await sessionFrom(port, pki.orderService, pki.ca)
   const partner = { ca: pki.ca, chain: other.orderService.chain, key: other.orderService.key }
   const resumed = await attempt(port, partner, { session: partnerSession })
   t.equal(resumed.reused, true, 'before the reload the session resumes')

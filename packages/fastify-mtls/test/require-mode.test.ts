@@ -1,8 +1,7 @@
-import { connect } from 'node:tls'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
 import { FAILURE_REASONS } from '../src/index.js'
-import { attempt, clientOf, startServer } from './helpers.js'
+import { attempt, clientOf, sessionFrom, startServer } from './helpers.js'
 
 const pki = await createTestPki()
 
@@ -56,16 +55,7 @@ t.test('TLS 1.2 on explicit opt-in', async t => {
 
 t.test('resumed sessions are counted', async t => {
   const { app, port } = await startServer(t, { cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
-  let session: Buffer | undefined
-  const first = await new Promise<void>(resolve => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key })
-    socket.on('session', s => { session = s })
-    socket.on('secureConnect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
-    socket.on('data', () => {})
-    socket.on('close', () => resolve())
-  })
-  t.equal(first, undefined)
-  t.ok(session, 'the server issued a session ticket')
+  const session = await sessionFrom(port, pki.orderService, pki.ca)
   const second = await attempt(port, clientOf(pki, pki.orderService), { session })
   t.equal(second.status, 200)
   t.equal(second.reused, true)

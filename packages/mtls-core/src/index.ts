@@ -14,6 +14,7 @@ export {
   type SvidErrorCode,
   type XfccErrorCode
 } from './errors.js'
+export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'
 export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
 export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
 export {

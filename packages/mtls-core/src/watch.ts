@@ -1,6 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs'
-import { dirname } from 'node:path'
-import { MaterialError } from './errors.js'
+import { watchFiles, type FileWatcher } from './file-watcher.js'
 import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions, type MaterialPems } from './material.js'
 
 export interface MaterialSourceOptions extends MaterialOptions {
@@ -39,9 +37,7 @@ export class MaterialSource {
   #lastFailure: ReloadFailure | null = null
   #failedDigest: string | null = null
   readonly #listeners = { update: new Set<UpdateListener>(), error: new Set<ErrorListener>() }
-  readonly #watchers: FSWatcher[] = []
-  #debounce: NodeJS.Timeout | null = null
-  #poll: NodeJS.Timeout | null = null
+  #watcher: FileWatcher | null = null
   #running: Promise<Material> | null = null
   #again = false
   #closed = false
@@ -105,10 +101,7 @@ export class MaterialSource {
   /** Stops watching and polling. The current material stays readable. */
   close (): void {
     this.#closed = true
-    for (const watcher of this.#watchers) watcher.close()
-    this.#watchers.length = 0
-    if (this.#debounce !== null) clearTimeout(this.#debounce)
-    if (this.#poll !== null) clearInterval(this.#poll)
+    this.#watcher?.close()
   }
 
   async #reload (): Promise<Material> {
@@ -161,43 +154,18 @@ export class MaterialSource {
    * `watch: false`; a caller that created the source unwatched can start it later. Idempotent.
    */
   watch (options: Pick<MaterialSourceOptions, 'debounceMs' | 'poll'> = this.#options): void {
-    if (this.#closed || this.#watchers.length > 0 || this.#poll !== null) return
-    this.#options.debounceMs = options.debounceMs ?? this.#options.debounceMs
-    const poll = options.poll
-    if (poll !== undefined && poll !== false) {
-      this.#poll = setInterval(() => { this.#onChange() }, poll === true ? 1000 : poll)
-      this.#poll.unref()
-      return
-    }
-    for (const dir of new Set(this.#files().map(file => dirname(file)))) {
-      try {
-        const watcher = watch(dir, { persistent: false }, () => { this.#scheduleReload() })
-        watcher.on('error', err => { this.#announceError(new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: watching stopped (${err.message}); reload() still works`, { file: dir, cause: err })) })
-        this.#watchers.push(watcher)
-      } catch (err) {
-        this.close()
-        throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: cannot watch (${(err as Error).message}); pass poll: true on filesystems without change events`, { file: dir, cause: err })
-      }
-    }
+    if (this.#closed || this.#watcher !== null) return
+    this.#watcher = watchFiles(this.#files(), () => { this.#reload().catch(() => {}) }, { // refusals go to `error` listeners
+      debounceMs: options.debounceMs ?? this.#options.debounceMs,
+      poll: options.poll,
+      onError: error => { this.#announceError(error) }
+    })
   }
 
   #files (): string[] {
     return [this.#input.certFile, this.#input.keyFile, this.#input.caFile, this.#input.crlFile]
       .flat()
       .filter((file): file is string => typeof file === 'string')
-  }
-
-  #scheduleReload (): void {
-    if (this.#closed) return
-    if (this.#debounce !== null) clearTimeout(this.#debounce)
-    this.#debounce = setTimeout(() => { this.#onChange() }, this.#options.debounceMs ?? 100)
-    this.#debounce.unref()
-  }
-
-  #onChange (): void {
-    this.#debounce = null
-    if (this.#closed) return
-    this.#reload().catch(() => {}) // announced to `error` listeners; the old material stays
   }
 
   #announceError (error: Error): void {

@@ -1,0 +1,54 @@
+import type { Material } from 'mtls-core'
+import type { Counter, Gauge, Registry } from 'prom-client'
+import { codes } from './errors.js'
+import { FAILURE_REASONS, type HandshakeStats } from './handshake-stats.js'
+
+/** The part of a prom-client `Registry` the plugin needs; pass your own registry (prom-client >= 15). */
+export interface MetricsRegistry {
+  registerMetric: (metric: never) => void
+}
+
+/**
+ * Registers gauges and counters that read the plugin's state when Prometheus scrapes (prom-client's
+ * `collect`), so nothing is counted twice and nothing runs on the request path.
+ */
+export async function registerMetrics (registry: MetricsRegistry, prefix: string, read: () => { stats: HandshakeStats, material: Material }): Promise<void> {
+  let prom: typeof import('prom-client')
+  try {
+    prom = await import('prom-client')
+  } catch {
+    throw new codes.FST_MTLS_INVALID_OPTION('metrics need prom-client: install it beside fastify-mtls')
+  }
+  const registers = [registry as unknown as Registry]
+  const now = (): number => Date.now()
+  const gauge = (name: string, help: string, labelNames: string[], collect: (this: Gauge) => void): void => {
+    // eslint-disable-next-line no-new
+    new prom.Gauge({ name: prefix + name, help, labelNames, registers, collect })
+  }
+  const counter = (name: string, help: string, labelNames: string[], collect: (this: Counter) => void): void => {
+    // eslint-disable-next-line no-new
+    new prom.Counter({ name: prefix + name, help, labelNames, registers, collect })
+  }
+
+  gauge('certificate_expiry_seconds', 'Seconds until a certificate in use expires.', ['certificate', 'subject', 'fingerprint256'], function () {
+    this.reset()
+    const { material } = read()
+    const entries = [['leaf', material.leaf] as const, ...material.intermediates.map(c => ['intermediate', c] as const), ...material.authorities.map(c => ['ca', c] as const)]
+    for (const [certificate, cert] of entries) {
+      this.set({ certificate, subject: cert.subject, fingerprint256: cert.fingerprint256 }, Math.floor((cert.notAfter.getTime() - now()) / 1000))
+    }
+  })
+  counter('handshakes_total', 'TLS handshakes that reached the application.', [], function () { this.reset(); this.inc(read().stats.handshakes) })
+  counter('resumed_sessions_total', 'Handshakes that resumed a TLS session.', [], function () { this.reset(); this.inc(read().stats.resumed) })
+  counter('handshake_failures_total', 'Refused TLS handshakes, by reason.', ['reason'], function () {
+    this.reset()
+    const { failures } = read().stats
+    for (const reason of FAILURE_REASONS) this.inc({ reason }, failures[reason])
+  })
+  counter('reloads_total', 'Certificate material reloads, by result.', ['result'], function () {
+    this.reset()
+    const { reloads } = read().stats
+    this.inc({ result: 'success' }, reloads.succeeded)
+    this.inc({ result: 'failure' }, reloads.failed)
+  })
+}
