@@ -20,7 +20,7 @@ export interface PeerIdentity {
   readonly issuer: string
   /** Uppercase hex. */
   readonly serialNumber: string
-  /** As Node's `X509Certificate#fingerprint256`: `AB:CD:...`. */
+  /** As Node's `X509Certificate#fingerprint256`: `AB:CD:...`. Worked out on first read. */
   readonly fingerprint256: string
   readonly notBefore: Date
   readonly notAfter: Date
@@ -56,10 +56,10 @@ export function toPeerIdentity (certificate: X509Certificate | Uint8Array, optio
   const der = native === null ? certificate as Uint8Array : native.raw
   const fields = readCertificateFields(der)
   const spiffeId = spiffeIdOf(fields, options.svid !== false)
-  return new Identity(der, fields, spiffeId, native?.fingerprint256 ?? fingerprint256(der), options)
+  return new Identity(der, native, fields, spiffeId, options)
 }
 
-// A class so that subject and issuer, rarely read, are formatted on first read rather than per connection.
+// A class so that the fingerprint, subject and issuer, rarely read, are worked out on first read rather than per connection.
 class Identity implements PeerIdentity {
   readonly id: string
   readonly spiffeId: SpiffeId | null
@@ -69,17 +69,19 @@ class Identity implements PeerIdentity {
   readonly emails: readonly string[]
   readonly commonName: string | null
   readonly serialNumber: string
-  readonly fingerprint256: string
   readonly notBefore: Date
   readonly notAfter: Date
   readonly source: 'tls' | 'forwarded'
   readonly #der: Uint8Array
+  readonly #native: X509Certificate | null
   readonly #fields: CertificateFields
+  #fingerprint: string | undefined
   #subject: string | undefined
   #issuer: string | undefined
 
-  constructor (der: Uint8Array, fields: CertificateFields, spiffeId: SpiffeId | null, fingerprint: string, options: PeerIdentityOptions) {
+  constructor (der: Uint8Array, native: X509Certificate | null, fields: CertificateFields, spiffeId: SpiffeId | null, options: PeerIdentityOptions) {
     this.#der = der
+    this.#native = native
     this.#fields = fields
     this.spiffeId = spiffeId
     this.uris = Object.freeze(fields.uris)
@@ -88,12 +90,15 @@ class Identity implements PeerIdentity {
     this.emails = Object.freeze(fields.emails)
     this.commonName = fields.commonName
     this.serialNumber = fields.serialNumber
-    this.fingerprint256 = fingerprint
     this.notBefore = fields.notBefore
     this.notAfter = fields.notAfter
     this.source = options.source ?? 'tls'
     this.id = options.identify === undefined ? defaultId(this) : options.identify(this)
     Object.freeze(this)
+  }
+
+  get fingerprint256 (): string {
+    return (this.#fingerprint ??= this.#native?.fingerprint256 ?? fingerprint256(this.#der))
   }
 
   get subject (): string {

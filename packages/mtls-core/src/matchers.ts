@@ -65,7 +65,8 @@ export class IdentityMatcher<T = IdentityPattern> {
       if (root !== undefined) any = walk(root, identity.spiffeId.segments, 0, found, stopAtFirst)
       if (any && stopAtFirst) return true
     }
-    any = collect(this.#sha256.get(identity.fingerprint256), found) || any
+    // Pins are rare; reading the fingerprint costs a hash the first time, so only look when there are some.
+    if (this.#sha256.size > 0) any = collect(this.#sha256.get(identity.fingerprint256), found) || any
     if (identity.commonName !== null) any = collect(this.#cn.get(identity.commonName), found) || any
     for (const name of identity.dnsNames) {
       if (any && stopAtFirst) return true

@@ -1,0 +1,31 @@
+import Fastify from 'fastify'
+import { expectError, expectType } from 'tsd'
+import type { PeerIdentity } from 'mtls-core'
+import fastifyMtlsIdentityDefault, { fastifyMtlsIdentity, FORWARDED_PRESETS, PEER_ERRORS, type ForwardedOptions } from 'fastify-mtls-identity'
+
+const app = Fastify()
+expectType<typeof fastifyMtlsIdentity>(fastifyMtlsIdentityDefault)
+await app.register(fastifyMtlsIdentity, {
+  svid: true,
+  identify: identity => identity.commonName ?? identity.fingerprint256,
+  trustedProxies: { identities: ['spiffe://mesh/ns/ingress/**'], addresses: ['10.0.0.0/8'] },
+  forwarded: 'envoy',
+  maxHeaderLength: 8192
+})
+await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['::1'] }, forwarded: { header: 'x-client-cert', format: 'base64-der' } })
+expectError(app.register(fastifyMtlsIdentity, { forwarded: 'haproxy' }))
+expectError(app.register(fastifyMtlsIdentity, { forwarded: { header: 'x', format: 'json' } }))
+expectError(app.register(fastifyMtlsIdentity, { identify: 'cn' }))
+
+app.get('/', async request => {
+  expectType<PeerIdentity | null>(request.peerIdentity)
+  expectType<string | null>(request.peerCertificateError)
+  expectType<string | undefined>(request.peerIdentity?.spiffeId?.trustDomain)
+  return request.peerIdentity?.id ?? 'anonymous'
+})
+app.get('/readonly', async request => {
+  expectError(request.peerIdentity = null)
+})
+
+expectType<ForwardedOptions>(FORWARDED_PRESETS.envoy)
+expectType<'NO_PEER_CERTIFICATE'>(PEER_ERRORS.NO_PEER_CERTIFICATE)
