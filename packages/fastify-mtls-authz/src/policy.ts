@@ -1,0 +1,61 @@
+import { IdentityMatcher, type IdentityPattern } from 'mtls-core'
+import { codes } from './errors.js'
+import type { MtlsRole } from './roles.js'
+
+/** Who holds which roles, and who is refused everywhere. Plain data, so it can live in a JSON file. */
+export interface MtlsPolicy<Role extends string = MtlsRole> {
+  /** Identity patterns (mtls-core: exact SPIFFE IDs, `spiffe://td/**`, `*`, `dns:`, `cn:`, `sha256:` pins) mapped to roles. */
+  acl?: Array<{ identities: IdentityPattern[], roles: Role[] }>
+  /** Identity patterns refused on every route but public ones, before anything else is looked at. */
+  deny?: IdentityPattern[]
+  /** For routes that declare nothing: `'deny'` (the secure default) or `'allow'`. */
+  defaultPolicy?: 'deny' | 'allow'
+}
+
+/** A policy compiled once into lookup structures; swapped whole by `setPolicy`. */
+export interface CompiledPolicy {
+  readonly roles: IdentityMatcher<string>
+  readonly deny: IdentityMatcher<IdentityPattern>
+  readonly defaultPolicy: 'deny' | 'allow'
+  readonly source: Readonly<MtlsPolicy<string>>
+}
+
+/** Validates and compiles a policy; throws FST_MTLS_AUTHZ_INVALID_POLICY naming what is wrong. */
+export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) throw invalid('the policy must be an object { acl, deny, defaultPolicy }')
+  for (const key of Object.keys(policy)) {
+    if (key !== 'acl' && key !== 'deny' && key !== 'defaultPolicy') throw invalid(`unknown key ${JSON.stringify(key)} (expected acl, deny, defaultPolicy)`)
+  }
+  const defaultPolicy = policy.defaultPolicy ?? 'deny'
+  if (defaultPolicy !== 'deny' && defaultPolicy !== 'allow') throw invalid(`defaultPolicy must be 'deny' or 'allow'; got ${JSON.stringify(defaultPolicy)}`)
+  const acl = policy.acl ?? []
+  if (!Array.isArray(acl)) throw invalid('acl must be a list of { identities, roles }')
+  const entries: Array<[IdentityPattern, string]> = []
+  acl.forEach((entry, index) => {
+    if (typeof entry !== 'object' || entry === null || !isStringList(entry.identities) || !isStringList(entry.roles)) {
+      throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
+    }
+    if (entry.roles.some(role => role === '')) throw invalid(`acl[${index}].roles: a role name cannot be empty`)
+    for (const identity of entry.identities) for (const role of entry.roles) entries.push([identity, role])
+  })
+  const deny = policy.deny ?? []
+  if (!isStringList(deny)) throw invalid('deny must be a list of identity patterns')
+  try {
+    return Object.freeze({
+      roles: new IdentityMatcher(entries),
+      deny: new IdentityMatcher(deny.map(pattern => [pattern, pattern] as const)),
+      defaultPolicy,
+      source: structuredClone(policy)
+    })
+  } catch (err) {
+    throw invalid((err as Error).message)
+  }
+}
+
+function isStringList (value: unknown): value is string[] {
+  return Array.isArray(value) && value.every(item => typeof item === 'string')
+}
+
+function invalid (reason: string): Error {
+  return new codes.FST_MTLS_AUTHZ_INVALID_POLICY(reason)
+}

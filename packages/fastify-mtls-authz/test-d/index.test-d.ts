@@ -1,0 +1,50 @@
+import Fastify from 'fastify'
+import { expectAssignable, expectError, expectType } from 'tsd'
+import fastifyMtlsAuthzDefault, { fastifyMtlsAuthz, type AuthzDecision, type Explanation, type MtlsAuthorizeHook, type MtlsRole } from 'fastify-mtls-authz'
+import type { PeerIdentity } from 'fastify-mtls-identity'
+
+// A user who declares their roles gets a compile error for a misspelt one.
+declare module 'fastify-mtls-authz' {
+  interface MtlsRoles {
+    'payments:charge': true
+    'payments:read': true
+  }
+}
+
+expectType<'payments:charge' | 'payments:read'>({} as MtlsRole)
+expectType<typeof fastifyMtlsAuthz>(fastifyMtlsAuthzDefault)
+
+const app = Fastify()
+await app.register(fastifyMtlsAuthz, {
+  policy: {
+    acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['payments:charge'] }],
+    deny: ['spiffe://partner.org/**'],
+    defaultPolicy: 'deny'
+  },
+  hook: 'onRequest',
+  allowLogLevel: 'debug',
+  onDecision: (decision, request) => {
+    expectType<AuthzDecision>(decision)
+    expectType<PeerIdentity | null>(request.peerIdentity)
+  }
+})
+expectError(app.register(fastifyMtlsAuthz, { policy: { acl: [{ identities: ['x'], roles: ['payments:chrage'] }] } }))
+expectError(app.register(fastifyMtlsAuthz, { policy: { defaultPolicy: 'maybe' } }))
+expectError(app.register(fastifyMtlsAuthz, { hook: 'onSend' }))
+
+app.post('/charge', { config: { mtls: { roles: ['payments:charge'] } } }, async () => 'ok')
+app.get('/read', { config: { mtls: { allRoles: ['payments:read'], allow: ['spiffe://x/**'], deny: ['dns:evil.example'] } } }, async () => 'ok')
+app.get('/health', { config: { mtls: { public: true } } }, async () => 'ok')
+expectError(app.post('/typo', { config: { mtls: { roles: ['payments:chrage'] } } }, async () => 'ok'))
+expectError(app.get('/typo2', { config: { mtls: { allRoles: ['admin'] } } }, async () => 'ok'))
+
+expectType<MtlsAuthorizeHook>(app.mtlsAuthorize({ roles: ['payments:read'] }))
+expectError(app.mtlsAuthorize({ roles: ['payments:write'] }))
+app.get('/hooked', { onRequest: app.mtlsAuthorize({ roles: ['payments:read'] }) }, async () => 'ok')
+
+declare const identity: PeerIdentity
+expectType<Explanation | null>(app.mtlsAuthz.explain(identity, 'GET', '/read'))
+expectType<string[]>(app.mtlsAuthz.rolesOf(identity))
+app.mtlsAuthz.setPolicy({ acl: [{ identities: ['spiffe://x/**'], roles: ['payments:read'] }] })
+expectError(app.mtlsAuthz.setPolicy({ acl: [{ identities: ['spiffe://x/**'], roles: ['payments:reed'] }] }))
+expectAssignable<200 | 401 | 403>(app.mtlsAuthz.explain(null, 'GET', '/')!.status)
