@@ -1,0 +1,2 @@
+export { MtlsAgent, createMtlsAgent, type MtlsAgentOptions, type MtlsAgentStatus, type ServerAuthorizer } from './agent.js'
+export { MtlsClientError, ServerUnauthorizedError, type MtlsClientErrorCode } from './errors.js'

@@ -1,0 +1,35 @@
+import { expectAssignable, expectError, expectType } from 'tsd'
+import { Dispatcher, Pool, fetch, request } from 'undici'
+import type { PeerIdentity } from 'mtls-core'
+import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode } from 'undici-mtls'
+
+const agent = await createMtlsAgent({
+  certFile: 'tls.crt',
+  keyFile: 'tls.key',
+  caFile: 'ca.crt',
+  server: 'spiffe://mycompany.com/production/payment-service',
+  verifyHostname: false,
+  watch: { debounceMs: 50 },
+  maxCachedSessions: 10,
+  agent: { connections: 4, allowH2: true, headersTimeout: 5000 }
+})
+expectType<MtlsAgent>(agent)
+expectAssignable<Dispatcher>(agent)
+await createMtlsAgent({ cert: '', key: '', ca: [''], server: ['spiffe://a/b', 'sha256:00'] })
+await createMtlsAgent({ cert: '', key: '', ca: '', server: (identity: PeerIdentity) => identity.spiffeId?.trustDomain === 'a' })
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', server: 42 }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', minVersion: 'TLSv1' }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', agent: { connect: {} } }))
+
+await request('https://x', { dispatcher: agent })
+await fetch('https://x', { dispatcher: agent })
+const pool = new Pool('https://x', { connect: agent.connector })
+expectAssignable<Dispatcher>(pool)
+expectType<MtlsAgentStatus>(agent.status())
+expectType<Promise<{ changed: boolean, fingerprint256: string }>>(agent.reload())
+expectType<Promise<void>>(agent.close())
+
+const error = new ServerUnauthorizedError('a', 'b')
+expectType<string>(error.expected)
+expectAssignable<MtlsClientError>(error)
+expectType<MtlsClientErrorCode>(error.code)
