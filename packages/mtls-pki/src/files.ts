@@ -78,12 +78,11 @@ export async function writeCertificateAuthority (dir: string, intermediate: Cert
 /** Reads a CA directory back: the intermediate (with its root as `parent`) and the revocations recorded so far. */
 export async function loadCertificateAuthority (dir: string): Promise<CertificateAuthority> {
   const read = async (name: string): Promise<string> => await readText(join(dir, name))
-  const [rootCert, rootKey, intermediateCert, intermediateKey] = await Promise.all([
-    read(CA_DIRECTORY_FILES.rootCert),
-    read(CA_DIRECTORY_FILES.rootKey),
-    read(CA_DIRECTORY_FILES.intermediateCert),
-    read(CA_DIRECTORY_FILES.intermediateKey)
-  ])
+  // One after the other, so that a missing directory is always reported by its first file.
+  const rootCert = await read(CA_DIRECTORY_FILES.rootCert)
+  const rootKey = await read(CA_DIRECTORY_FILES.rootKey)
+  const intermediateCert = await read(CA_DIRECTORY_FILES.intermediateCert)
+  const intermediateKey = await read(CA_DIRECTORY_FILES.intermediateKey)
   const root = await CertificateAuthority.fromPem(rootCert, rootKey, null, join(dir, CA_DIRECTORY_FILES.rootKey))
   const intermediate = await CertificateAuthority.fromPem(intermediateCert, intermediateKey, root, join(dir, CA_DIRECTORY_FILES.intermediateKey))
 

@@ -1,0 +1,21 @@
+// order-service: calls payment-service through undici-mtls, which checks that the server really is
+// spiffe://mycompany.com/production/payment-service before sending a byte.
+import { request } from 'undici'
+import { createMtlsAgent } from 'undici-mtls'
+
+export async function createPaymentsClient ({ certFile, keyFile, caFile, paymentsUrl }) {
+  const dispatcher = await createMtlsAgent({ certFile, keyFile, caFile, server: 'spiffe://mycompany.com/production/payment-service' })
+  return {
+    dispatcher,
+    async charge (orderId, amount, currency = 'EUR') {
+      const response = await request(`${paymentsUrl}/api/payments/charge`, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ orderId, amount, currency })
+      })
+      return { status: response.statusCode, body: await response.body.json() }
+    },
+    close: () => dispatcher.close()
+  }
+}
