@@ -1,9 +1,10 @@
 // `pnpm bench` (a few minutes) or `pnpm bench --quick` (under a minute, the CI smoke test).
 // Each server scenario runs in a process of its own, pinned to core 0 where taskset exists, while the
 // load runs here on core 1; rounds alternate the scenarios so that drift on a shared machine cancels out.
-import { fork, execFileSync } from 'node:child_process'
+import { execFileSync, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, connect as netConnect } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,8 +22,10 @@ const outDir = outIndex === -1 ? fileURLToPath(new URL('../results', import.meta
 const plan = quick
   ? { rounds: 1, warmUpSeconds: 0, keepAliveSeconds: 1, connectionMs: 700, clientMs: 700, connections: 20 }
   : { rounds: 3, warmUpSeconds: 1, keepAliveSeconds: 5, connectionMs: 3000, clientMs: 3000, connections: 50 }
-const SCENARIOS = ['http', 'tls', 'mtls', 'mtls+identity', 'mtls+identity+authz']
-const skipped = [{ scenario: 'nginx-mtls->http', reason: 'no nginx binary on the PATH (apt-get install nginx)' }]
+const NGINX = 'nginx-mtls->http'
+const nginxBinary = (() => { try { return execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null } catch { return null } })()
+const SCENARIOS = ['http', 'tls', 'mtls', 'mtls+identity', 'mtls+identity+authz', ...(nginxBinary === null ? [] : [NGINX])]
+const skipped = nginxBinary === null ? [{ scenario: NGINX, reason: 'no nginx binary on the PATH (apt-get install nginx)' }] : []
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
 if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
@@ -41,12 +44,61 @@ const progress = label => {
 }
 
 async function startServer (scenario) {
+  if (scenario === NGINX) return await startNginx()
   const script = fileURLToPath(new URL('./server.js', import.meta.url))
   const child = hasTaskset
     ? fork(script, [scenario, dir], { execPath: 'taskset', execArgv: ['-c', '0', process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : fork(script, [scenario, dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const [{ port }] = await once(child, 'message')
   return { port, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+}
+
+// nginx terminating mTLS (ssl_verify_client on) and proxying, with keep-alive upstream, to the plain HTTP server.
+async function startNginx () {
+  const upstream = await startServer('http')
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const port = probe.address().port
+  probe.close()
+  const conf = join(dir, 'nginx.conf')
+  await writeFile(conf, `worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'nginx-error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  upstream app { server 127.0.0.1:${upstream.port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate ${join(dir, 'server-chain.pem')};
+    ssl_certificate_key ${join(dir, 'server-key.pem')};
+    ssl_client_certificate ${join(dir, 'server-ca.pem')};
+    ssl_verify_client on;
+    ssl_session_cache shared:SSL:10m;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`)
+  const args = ['-p', dir, '-c', conf, '-g', 'daemon off;']
+  const nginx = hasTaskset ? spawn('taskset', ['-c', '0', nginxBinary, ...args], { stdio: 'ignore' }) : spawn(nginxBinary, args, { stdio: 'ignore' })
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise(resolve => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
+      socket.on('error', () => resolve(false))
+    })
+    if (up) break
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return {
+    port,
+    stop: async () => {
+      nginx.kill('SIGTERM')
+      await once(nginx, 'exit')
+      await upstream.stop()
+    }
+  }
 }
 
 async function keepAlive (scenario, port) {
