@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { toPeerIdentity, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { peerCertificate, toPeerIdentity, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { codes, PEER_ERRORS } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -94,8 +94,9 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
 
 function fromSocket (socket: TLSSocket, options: PeerIdentityOptions): ConnectionState {
   if (typeof socket.getPeerX509Certificate !== 'function') return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false }
-  const certificate = socket.getPeerX509Certificate()
-  if (certificate === undefined) return { identity: null, error: PEER_ERRORS.NO_PEER_CERTIFICATE, trustedProxy: false }
+  // Shared with fastify-mtls's own look at the connection, so Node builds the certificate object once.
+  const certificate = peerCertificate(socket)
+  if (certificate === null) return { identity: null, error: PEER_ERRORS.NO_PEER_CERTIFICATE, trustedProxy: false }
   // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict says why.
   if (socket.authorized !== true) return { identity: null, error: String(socket.authorizationError ?? 'CERTIFICATE_NOT_VERIFIED'), trustedProxy: false }
   try {

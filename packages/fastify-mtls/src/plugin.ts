@@ -1,7 +1,7 @@
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { secondsToExpiry, watchFiles, type CertificateSummary, type Material } from 'mtls-core'
+import { peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
@@ -88,7 +88,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // Handshake accounting. OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is
   // refused here, before the HTTP layer (which listens after us) reads anything.
   const onSecureConnection = (socket: TLSSocket): void => {
-    if (mode === 'require' && socket.getPeerX509Certificate()?.ca === true) {
+    if (mode === 'require' && peerCertificate(socket)?.ca === true) {
       stats.failures.ca_as_leaf++
       socket.destroy()
       return

@@ -5,7 +5,7 @@ import * as tls from 'node:tls'
 import fc from 'fast-check'
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { CertificateError, SvidError, formatName, readCertificateFields, readPemBlocks, toPeerIdentity, x509 } from '../src/index.js'
+import { CertificateError, SvidError, formatName, peerCertificate, readCertificateFields, readPemBlocks, toPeerIdentity, x509 } from '../src/index.js'
 
 const pki = await createTestPki()
 const der = (issued: IssuedCertificate): Buffer => readPemBlocks(issued.certificate)[0]!.der
@@ -124,8 +124,11 @@ t.test('X509-SVID rules are enforced, each with its own code', async t => {
 
 t.test('the identity of a real TLS peer, read from the socket', async t => {
   const seen: string[] = []
+  const shared: boolean[] = []
   const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, socket => {
-    seen.push(toPeerIdentity(socket.getPeerX509Certificate()!).id)
+    const certificate = peerCertificate(socket)
+    shared.push(certificate !== null && peerCertificate(socket) === certificate)
+    seen.push(toPeerIdentity(certificate!).id)
     socket.end('ok')
   })
   server.listen(0, '127.0.0.1')
@@ -142,6 +145,8 @@ t.test('the identity of a real TLS peer, read from the socket', async t => {
   }
   t.same(seen, ['spiffe://mycompany.com/production/order-service', 'spiffe://mycompany.com/production/inventory-service'])
   t.equal(serverIdentity, 'spiffe://mycompany.com/production/payment-service', 'the client reads the server the same way')
+  t.same(shared, [true, true], 'peerCertificate() builds Node\'s certificate object once per socket')
+  t.equal(peerCertificate({ getPeerX509Certificate: () => undefined }), null, 'null without a peer certificate')
 })
 
 t.test('other key types read the same', async t => {
