@@ -1,6 +1,6 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { formatName, readCertificateFields } from './der.js'
+import { formatName, readCertificateFields, type CertificateFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { fingerprint256 } from './identity.js'
 import { readPemBlocks, toPem } from './pem.js'
@@ -200,10 +200,18 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   })
 }
 
+// Each certificate's DER is walked once per load, however many checks and summaries look at it.
+const fieldCache = new WeakMap<X509Certificate, CertificateFields>()
+function fieldsOf (cert: X509Certificate): CertificateFields {
+  let fields = fieldCache.get(cert)
+  if (fields === undefined) fieldCache.set(cert, fields = readCertificateFields(cert.raw))
+  return fields
+}
+
 /** Summarises a certificate for a status page. */
 export function summarize (cert: X509Certificate): CertificateSummary {
   const der = cert.raw
-  const fields = readCertificateFields(der)
+  const fields = fieldsOf(cert)
   return Object.freeze({
     subject: formatName(der, fields.subject),
     issuer: formatName(der, fields.issuer),
@@ -240,7 +248,7 @@ function certificates (item: Item, emptyCode: MaterialErrorCode): X509Certificat
   return blocks.map((block, index) => {
     try {
       const cert = new X509Certificate(block.der)
-      readCertificateFields(block.der)
+      fieldsOf(cert) // read (and so checked) here; summaries and usage checks reuse it
       return cert
     } catch (err) {
       throw fail('MATERIAL_CERT_MALFORMED', item, `certificate ${index + 1} is malformed (${(err as Error).message})`, err)
@@ -285,7 +293,7 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
 }
 
 function checkExtendedKeyUsage (leaf: X509Certificate, side: 'server' | 'client', item: Item): void {
-  const usages = readCertificateFields(leaf.raw).extendedKeyUsages
+  const usages = fieldsOf(leaf).extendedKeyUsages
   if (usages === null || usages.includes(EKU[side]) || usages.includes(EKU.any)) return
   const wanted = side === 'server' ? 'serverAuth' : 'clientAuth'
   throw fail('MATERIAL_EKU_UNSUITABLE', item, `the certificate's extended key usage lacks ${wanted}, so it cannot serve as a TLS ${side}`)
