@@ -1,7 +1,7 @@
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material } from 'mtls-core'
+import { peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
@@ -39,7 +39,7 @@ export interface MtlsStatus {
   readonly crls: Material['crls']
   readonly files: readonly string[]
   readonly loadedAt: Date
-  readonly lastReload: { readonly at: Date, readonly ok: boolean, readonly error?: { readonly code: string, readonly message: string } } | null
+  readonly lastReload: ReloadStatus | null
 }
 
 export interface ReloadResult {
@@ -83,7 +83,6 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const { source, mode } = tls
   const stats = emptyStats()
   const warnings = new ExpiryWarnings(thresholds)
-  let lastSuccess: Date | null = null
 
   // Handshake accounting. OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is
   // refused here, before the HTTP layer (which listens after us) reads anything.
@@ -120,7 +119,6 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // CRLs invalidates every session ticket, a certificate-only reload keeps them.
     server.setSecureContext(tls.secureContextOptions(material))
     stats.reloads.succeeded++
-    lastSuccess = new Date()
     log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter }, 'TLS material reloaded')
     warnIfExpiring()
   })
@@ -183,15 +181,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       crls: material.crls,
       files: material.files,
       loadedAt: material.loadedAt,
-      lastReload: lastReload()
+      lastReload: source.lastReload // the source knows how reloads went; status and health read it
     }
-  }
-
-  // The source knows whether reloads are failing; status and health read it rather than keep a copy.
-  const lastReload = (): MtlsStatus['lastReload'] => {
-    const failure = source.lastFailure
-    if (failure !== null) return { at: failure.at, ok: false, error: { code: errorCode(failure.error), message: failure.error.message } }
-    return lastSuccess === null ? null : { at: lastSuccess, ok: true }
   }
 
   const healthCheck = async (): Promise<boolean> => {

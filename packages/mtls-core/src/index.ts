@@ -35,6 +35,6 @@ export {
 export { peerCertificate } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
-export { MaterialSource, createMaterialSource, type MaterialSourceOptions, type ReloadFailure } from './watch.js'
+export { MaterialSource, createMaterialSource, type MaterialSourceOptions, type ReloadFailure, type ReloadStatus } from './watch.js'
 export { x509 } from './x509.js'
 export { parseXfcc, type ParseXfccOptions, type XfccElement } from './xfcc.js'

@@ -16,6 +16,14 @@ export interface MaterialSourceOptions extends MaterialOptions {
 type UpdateListener = (material: Material, previous: Material) => void
 type ErrorListener = (error: Error) => void
 
+/** The outcome of the last reload, for status pages: `null` until one has been applied or refused. */
+export interface ReloadStatus {
+  readonly at: Date
+  readonly ok: boolean
+  /** Why it was refused (`code` as the error's, `ERR` when it has none). */
+  readonly error?: { readonly code: string, readonly message: string }
+}
+
 export interface ReloadFailure {
   readonly error: Error
   /** When this failure happened. */
@@ -36,6 +44,7 @@ export class MaterialSource {
   #current: Material
   #lastFailure: ReloadFailure | null = null
   #failedDigest: string | null = null
+  #lastSuccess: Date | null = null
   readonly #listeners = { update: new Set<UpdateListener>(), error: new Set<ErrorListener>() }
   #watcher: FileWatcher | null = null
   #running: Promise<Material> | null = null
@@ -65,6 +74,13 @@ export class MaterialSource {
   /** The last reload that failed, until a later one succeeds. */
   get lastFailure (): ReloadFailure | null {
     return this.#lastFailure
+  }
+
+  /** The last reload applied or refused, whichever is more recent: a refusal stays until a later reload succeeds. */
+  get lastReload (): ReloadStatus | null {
+    const failure = this.#lastFailure
+    if (failure !== null) return { at: failure.at, ok: false, error: { code: (failure.error as { code?: string }).code ?? 'ERR', message: failure.error.message } }
+    return this.#lastSuccess === null ? null : { at: this.#lastSuccess, ok: true }
   }
 
   on (event: 'update', listener: UpdateListener): this
@@ -138,6 +154,7 @@ export class MaterialSource {
       this.#current = material
       this.#lastFailure = null
       this.#failedDigest = null
+      this.#lastSuccess = new Date()
       for (const listener of this.#listeners.update) listener(material, previous)
       return material
     } catch (err) {

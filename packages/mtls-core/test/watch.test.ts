@@ -175,16 +175,20 @@ t.test('reload() re-reads on demand, switches inputs, and refuses bad ones witho
   t.teardown(() => source.close())
   const seen = record(source)
   const before = source.current
+  t.equal(source.lastReload, null, 'nothing reloaded yet')
   t.equal(await source.reload(), before, 'unchanged input: the same material, no update')
+  t.equal(source.lastReload, null, 'an unchanged reload applies nothing')
   t.equal(seen.updates.length, 0)
 
   const issued = await issue()
   const updated = await source.reload({ cert: issued.chain, key: issued.key, ca: pki.ca })
   t.equal(updated.leaf.fingerprint256, issued.fingerprint256)
   t.equal(seen.updates.length, 1)
+  t.match(source.lastReload, { ok: true, at: Date })
 
   await t.rejects(source.reload({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'MATERIAL_EXPIRED' })
   t.equal(source.current, updated, 'the refused input did not replace the material')
+  t.match(source.lastReload, { ok: false, error: { code: 'MATERIAL_EXPIRED', message: /expired/ } })
   t.equal(seen.errors.length, 1, 'the refusal was announced')
   t.equal(await source.reload(), updated, 'and the previous input is still the one reloaded')
 

@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { compileMatcher, createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
 import { Agent, buildConnector, Dispatcher } from 'undici'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
 
@@ -28,7 +28,7 @@ export interface MtlsAgentOptions extends MaterialInput {
 export interface MtlsAgentStatus {
   readonly certificate: CertificateSummary
   readonly authorities: readonly CertificateSummary[]
-  readonly lastReload: { readonly at: Date, readonly ok: boolean, readonly error?: { readonly code: string, readonly message: string } } | null
+  readonly lastReload: ReloadStatus | null
 }
 
 const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const
@@ -50,7 +50,6 @@ export class MtlsAgent extends Dispatcher {
   #connectOptions: ConnectorOptions
   /** TLS sessions of servers we authorized, with the identity they proved: a resumed session shows no certificate. */
   #sessions = new Map<string, { session: Buffer, identity: PeerIdentity }>()
-  #lastSuccess: Date | null = null
 
   constructor (source: MaterialSource, options: MtlsAgentOptions) {
     super()
@@ -64,9 +63,7 @@ export class MtlsAgent extends Dispatcher {
       // Sessions resume with the certificate they were made with: drop them all, new connections show the new one.
       this.#connectOptions = this.#optionsFor(material)
       this.#sessions = new Map()
-      this.#lastSuccess = new Date()
     })
-    source.on('error', () => {}) // kept in source.lastFailure, shown by status()
     this.#agent = new Agent({ ...options.agent, connect: this.connector })
   }
 
@@ -142,13 +139,10 @@ export class MtlsAgent extends Dispatcher {
   }
 
   status (): MtlsAgentStatus {
-    const failure = this.source.lastFailure
     return {
       certificate: this.source.current.leaf,
       authorities: this.source.current.authorities,
-      lastReload: failure !== null
-        ? { at: failure.at, ok: false, error: { code: (failure.error as { code?: string }).code ?? 'ERR', message: failure.error.message } }
-        : this.#lastSuccess === null ? null : { at: this.#lastSuccess, ok: true }
+      lastReload: this.source.lastReload
     }
   }
 
