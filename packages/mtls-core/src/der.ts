@@ -73,6 +73,8 @@ export interface CertificateFields {
   readonly keyUsage: number | null
   /** `CA:TRUE` in basic constraints. */
   readonly isCa: boolean
+  /** Basic constraints' pathLenConstraint of a CA, `null` when absent. */
+  readonly pathLength: number | null
   /** Extended key usage OIDs in dotted form; `null` when the extension is absent. */
   readonly extendedKeyUsages: string[] | null
 }
@@ -97,6 +99,8 @@ export function readCertificateFields (der: Uint8Array): CertificateFields {
 
 function read (der: Uint8Array): CertificateFields {
   const certificate = tlv(der, 0, der.length, TAG_SEQUENCE)
+  // Bytes after the certificate are not part of it: two certificates glued together are not one.
+  if (certificate.end !== der.length) throw new Error('bytes after the certificate')
   const tbs = tlv(der, certificate.start, certificate.end, TAG_SEQUENCE)
   let at = tbs.start
   let field = tlv(der, at, tbs.end)
@@ -126,6 +130,7 @@ function read (der: Uint8Array): CertificateFields {
     sanCount: 0,
     keyUsage: null as number | null,
     isCa: false,
+    pathLength: null as number | null,
     extendedKeyUsages: null as string[] | null
   }
 
@@ -145,11 +150,73 @@ function read (der: Uint8Array): CertificateFields {
       expect(value, TAG_OCTET_STRING)
       if (oidIs(der, oid, OID_SAN)) readSan(der, value, fields)
       else if (oidIs(der, oid, OID_KEY_USAGE)) fields.keyUsage = keyUsage(der, value)
-      else if (oidIs(der, oid, OID_BASIC_CONSTRAINTS)) fields.isCa = basicConstraintsCa(der, value)
+      else if (oidIs(der, oid, OID_BASIC_CONSTRAINTS)) Object.assign(fields, basicConstraints(der, value))
       else if (oidIs(der, oid, OID_EXT_KEY_USAGE)) fields.extendedKeyUsages = extendedKeyUsages(der, value)
     }
   }
   return fields
+}
+
+/** What a certificate revocation list says, and the parts its signature covers. */
+export interface CrlFields {
+  readonly issuer: NameRange
+  readonly thisUpdate: Date
+  readonly nextUpdate: Date | null
+  /** Serial numbers of the revoked certificates, uppercase hex as `CertificateFields.serialNumber`. */
+  readonly revoked: ReadonlySet<string>
+  /** The signed part (TBSCertList with its header), its signature algorithm (dotted OID) and the signature. */
+  readonly signed: Uint8Array
+  readonly signatureAlgorithm: string
+  readonly signature: Uint8Array
+}
+
+/** Reads a DER CRL (RFC 5280 5.1); throws CertificateError (`CERTIFICATE_MALFORMED`) when it is not one. */
+export function readCrlFields (der: Uint8Array): CrlFields {
+  try {
+    const list = tlv(der, 0, der.length, TAG_SEQUENCE)
+    if (list.end !== der.length) throw new Error('trailing bytes')
+    const tbs = tlv(der, list.start, list.end, TAG_SEQUENCE)
+    const algorithm = tlv(der, tbs.end, list.end, TAG_SEQUENCE)
+    const signature = tlv(der, algorithm.end, list.end, TAG_BIT_STRING)
+    let field = tlv(der, tbs.start, tbs.end)
+    if (field.tag === TAG_INTEGER) field = tlv(der, field.end, tbs.end)
+    expect(field, TAG_SEQUENCE) // the signature algorithm, repeated
+    const issuer = tlv(der, field.end, tbs.end, TAG_SEQUENCE)
+    scanName(der, issuer)
+    const thisUpdate = tlv(der, issuer.end, tbs.end)
+    let nextUpdate: Date | null = null
+    const revoked = new Set<string>()
+    let at = thisUpdate.end
+    if (at < tbs.end) {
+      field = tlv(der, at, tbs.end)
+      if (field.tag === TAG_UTC_TIME || field.tag === TAG_GENERALIZED_TIME) {
+        nextUpdate = time(der, field)
+        at = field.end
+      }
+    }
+    if (at < tbs.end) {
+      field = tlv(der, at, tbs.end)
+      if (field.tag === TAG_SEQUENCE) {
+        for (let entry = field.start; entry < field.end;) {
+          const revokedEntry = tlv(der, entry, field.end, TAG_SEQUENCE)
+          entry = revokedEntry.end
+          revoked.add(serialHex(der, tlv(der, revokedEntry.start, revokedEntry.end, TAG_INTEGER)))
+        }
+      }
+    }
+    return {
+      issuer: { start: issuer.start, end: issuer.end },
+      thisUpdate: time(der, thisUpdate),
+      nextUpdate,
+      revoked,
+      signed: der.subarray(list.start, tbs.end),
+      signatureAlgorithm: dottedOid(der, tlv(der, algorithm.start, algorithm.end, TAG_OID)),
+      // A BIT STRING's first content byte counts unused bits; a signature has none.
+      signature: der.subarray(signature.start + 1, signature.end)
+    }
+  } catch (err) {
+    throw new CertificateError('CERTIFICATE_MALFORMED', `not a DER X.509 CRL (${(err as Error).message})`, { cause: err })
+  }
 }
 
 function tlv (der: Uint8Array, at: number, limit: number, expectedTag?: number): Tlv {
@@ -351,11 +418,20 @@ function keyUsage (der: Uint8Array, value: Tlv): number {
   return usage
 }
 
-function basicConstraintsCa (der: Uint8Array, value: Tlv): boolean {
+function basicConstraints (der: Uint8Array, value: Tlv): { isCa: boolean, pathLength: number | null } {
   const sequence = tlv(der, value.start, value.end, TAG_SEQUENCE)
-  if (sequence.start === sequence.end) return false
-  const first = tlv(der, sequence.start, sequence.end)
-  return first.tag === TAG_BOOLEAN && der[first.start] !== 0
+  if (sequence.start === sequence.end) return { isCa: false, pathLength: null }
+  let field: Tlv | null = tlv(der, sequence.start, sequence.end)
+  const isCa = field.tag === TAG_BOOLEAN && der[field.start] !== 0
+  if (field.tag === TAG_BOOLEAN) field = field.end < sequence.end ? tlv(der, field.end, sequence.end) : null
+  return { isCa, pathLength: field?.tag === TAG_INTEGER ? smallInteger(der, field) : null }
+}
+
+function smallInteger (der: Uint8Array, field: Tlv): number {
+  if (field.end - field.start > 4 || (der[field.start] as number) & 0x80) throw new Error('integer out of range')
+  let value = 0
+  for (let i = field.start; i < field.end; i++) value = value * 256 + (der[i] as number)
+  return value
 }
 
 function extendedKeyUsages (der: Uint8Array, value: Tlv): string[] {

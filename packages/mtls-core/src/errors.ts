@@ -48,7 +48,6 @@ export type SvidErrorCode =
   | 'SVID_URI_SAN_COUNT'
   | 'SVID_INVALID_SPIFFE_ID'
   | 'SVID_ROOT_PATH'
-  | 'SVID_LEAF_IS_CA'
   | 'SVID_KEY_USAGE_MISSING'
   | 'SVID_NO_DIGITAL_SIGNATURE'
   | 'SVID_CA_KEY_USAGE'
@@ -58,11 +57,40 @@ export class SvidError extends MtlsCoreError<SvidErrorCode> {
   static override readonly kind: string = 'SvidError'
 }
 
-export type CertificateErrorCode = 'CERTIFICATE_MALFORMED'
+export type CertificateErrorCode = 'CERTIFICATE_MALFORMED' | 'CERTIFICATE_IS_CA' | 'CERTIFICATE_ID_CONFUSABLE'
 
-/** DER that is not a certificate this package can read. */
+/**
+ * A certificate that cannot be a peer's identity: DER this package cannot read (`CERTIFICATE_MALFORMED`),
+ * a CA certificate presented as a leaf (`CERTIFICATE_IS_CA`), or an `identify()` result that would pass
+ * for a SPIFFE ID the certificate does not carry (`CERTIFICATE_ID_CONFUSABLE`).
+ */
 export class CertificateError extends MtlsCoreError<CertificateErrorCode> {
   static override readonly kind: string = 'CertificateError'
+}
+
+export type VerificationErrorCode =
+  | 'CERTIFICATE_MALFORMED'
+  | 'CERT_NOT_YET_VALID'
+  | 'CERT_HAS_EXPIRED'
+  | 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+  | 'DEPTH_ZERO_SELF_SIGNED_CERT'
+  | 'SELF_SIGNED_CERT_IN_CHAIN'
+  | 'CERT_SIGNATURE_FAILURE'
+  | 'INVALID_CA'
+  | 'PATH_LENGTH_EXCEEDED'
+  | 'CERT_CHAIN_TOO_LONG'
+  | 'INVALID_PURPOSE'
+  | 'UNABLE_TO_GET_CRL'
+  | 'CRL_NOT_YET_VALID'
+  | 'CRL_HAS_EXPIRED'
+  | 'CERT_REVOKED'
+
+/**
+ * A certificate that does not verify against a ChainVerifier's trust. The codes are OpenSSL's names for the
+ * same verdicts, as Node reports them for a handshake (`socket.authorizationError`).
+ */
+export class VerificationError extends MtlsCoreError<VerificationErrorCode> {
+  static override readonly kind: string = 'VerificationError'
 }
 
 export type MatcherErrorCode = 'MATCHER_INVALID_PATTERN'

@@ -1,11 +1,15 @@
 import { X509Certificate, createHash } from 'node:crypto'
 import { KEY_USAGE, formatName, readCertificateFields, type CertificateFields } from './der.js'
-import { SvidError, type SpiffeIdError } from './errors.js'
+import { CertificateError, SvidError, type SpiffeIdError } from './errors.js'
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.js'
 
 /** Who a peer is, from its certificate. Frozen. */
 export interface PeerIdentity {
-  /** The SPIFFE ID, else the first DNS SAN, else the subject CN, else `sha256:<fingerprint256>`. */
+  /**
+   * Who the peer is, in the syntax of identity patterns, so it can be pasted into a policy as it is:
+   * the SPIFFE ID (`spiffe://…`, only for a valid X509-SVID), else `dns:<first DNS SAN>`, else
+   * `cn:<subject CN>`, else `sha256:<fingerprint256>`.
+   */
   readonly id: string
   /** The parsed SPIFFE ID when the certificate has one valid X509-SVID URI SAN, else `null`. */
   readonly spiffeId: SpiffeId | null
@@ -40,7 +44,10 @@ export interface PeerIdentityOptions {
    * With `false`, a certificate that breaks them simply has `spiffeId: null`.
    */
   svid?: boolean
-  /** Chooses `id` instead of the default order (SPIFFE ID, DNS name, CN, fingerprint). */
+  /**
+   * Chooses `id` instead of the default order (SPIFFE ID, DNS name, CN, fingerprint). Its result must be a
+   * non-empty string, and may start with `spiffe:` only when it is the certificate's verified SPIFFE ID.
+   */
   identify?: (identity: Omit<PeerIdentity, 'id' | 'toJSON'>) => string
 }
 
@@ -48,13 +55,15 @@ export interface PeerIdentityOptions {
  * Turns a peer certificate into a frozen PeerIdentity. Pass Node's own certificate object
  * (`socket.getPeerX509Certificate()`) where there is one: its fingerprint and names come ready-made.
  * SANs, key usage and the CN are read from the DER, never from Node's `subjectaltname` string.
- * Throws SvidError when a SPIFFE certificate breaks the X509-SVID rules (unless `svid: false`),
- * CertificateError when the DER cannot be read.
+ * Throws CertificateError when the DER cannot be read (`CERTIFICATE_MALFORMED`) or is a CA certificate
+ * (`CERTIFICATE_IS_CA`: OpenSSL accepts a `CA:TRUE` leaf, but a CA is never a peer), SvidError when a
+ * SPIFFE certificate breaks the X509-SVID rules (unless `svid: false`).
  */
 export function toPeerIdentity (certificate: X509Certificate | Uint8Array, options: PeerIdentityOptions = {}): PeerIdentity {
   const native = certificate instanceof X509Certificate ? certificate : null
   const der = native === null ? certificate as Uint8Array : native.raw
   const fields = readCertificateFields(der)
+  if (fields.isCa) throw new CertificateError('CERTIFICATE_IS_CA', 'a CA certificate (basicConstraints CA:TRUE) is not a peer identity, whatever names it carries')
   const spiffeId = spiffeIdOf(fields, options.svid !== false)
   return new Identity(der, native, fields, spiffeId, options)
 }
@@ -93,7 +102,7 @@ class Identity implements PeerIdentity {
     this.notBefore = fields.notBefore
     this.notAfter = fields.notAfter
     this.source = options.source ?? 'tls'
-    this.id = options.identify === undefined ? defaultId(this) : options.identify(this)
+    this.id = options.identify === undefined ? defaultId(this) : chosenId(this, options.identify(this))
     Object.freeze(this)
   }
 
@@ -116,7 +125,20 @@ class Identity implements PeerIdentity {
 }
 
 function defaultId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>): string {
-  return identity.spiffeId?.toString() ?? identity.dnsNames[0] ?? identity.commonName ?? `sha256:${identity.fingerprint256}`
+  if (identity.spiffeId !== null) return identity.spiffeId.toString()
+  const dnsName = identity.dnsNames[0]
+  if (dnsName !== undefined) return `dns:${dnsName}`
+  if (identity.commonName !== null) return `cn:${identity.commonName}`
+  return `sha256:${identity.fingerprint256}`
+}
+
+// An id that reads as a SPIFFE ID would be believed as one in audit lines, messages and policies.
+function chosenId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>, id: unknown): string {
+  if (typeof id !== 'string' || id === '') throw new CertificateError('CERTIFICATE_ID_CONFUSABLE', 'identify() must return a non-empty string')
+  if (id.trimStart().slice(0, 7).toLowerCase() === 'spiffe:' && id !== identity.spiffeId?.toString()) {
+    throw new CertificateError('CERTIFICATE_ID_CONFUSABLE', `identify() returned ${JSON.stringify(id)}, which reads as a SPIFFE ID the certificate does not carry`)
+  }
+  return id
 }
 
 function spiffeIdOf (fields: CertificateFields, check: boolean): SpiffeId | null {
@@ -131,7 +153,7 @@ function spiffeIdOf (fields: CertificateFields, check: boolean): SpiffeId | null
   }
 }
 
-/** The X509-SVID rules (SPIFFE X509-SVID specification, sections 2, 4.1 to 4.3) for a leaf. */
+/** The X509-SVID rules (SPIFFE X509-SVID specification, sections 2, 4.1 to 4.3) for a leaf that is not a CA. */
 function checkSvid (fields: CertificateFields): SpiffeId {
   if (fields.uris.length !== 1) {
     throw new SvidError('SVID_URI_SAN_COUNT', `an X509-SVID has exactly one URI SAN; this certificate has ${fields.uris.length}`)
@@ -143,7 +165,7 @@ function checkSvid (fields: CertificateFields): SpiffeId {
     throw new SvidError('SVID_INVALID_SPIFFE_ID', `the URI SAN is not a valid SPIFFE ID: ${(err as SpiffeIdError).message}`, { cause: err })
   }
   if (spiffeId.path === '') throw new SvidError('SVID_ROOT_PATH', `the SPIFFE ID of a workload has a path; got ${JSON.stringify(spiffeId.toString())}`)
-  if (fields.isCa) throw new SvidError('SVID_LEAF_IS_CA', 'a leaf X509-SVID must not be a CA (basicConstraints CA:TRUE)')
+  // A CA leaf (the spec's "must not be a CA") is refused before, for every certificate: CERTIFICATE_IS_CA.
   if (fields.keyUsage === null) throw new SvidError('SVID_KEY_USAGE_MISSING', 'a leaf X509-SVID must have the key usage extension')
   if ((fields.keyUsage & KEY_USAGE.digitalSignature) === 0) throw new SvidError('SVID_NO_DIGITAL_SIGNATURE', 'a leaf X509-SVID must have the digitalSignature key usage')
   if ((fields.keyUsage & (KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign)) !== 0) {

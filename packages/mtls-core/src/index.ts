@@ -1,3 +1,4 @@
+export { ChainVerifier, type ChainVerifierOptions, type VerifyOptions } from './chain-verifier.js'
 export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, type NameRange } from './der.js'
 export {
   CertificateError,
@@ -6,12 +7,14 @@ export {
   MtlsCoreError,
   SpiffeIdError,
   SvidError,
+  VerificationError,
   XfccError,
   type CertificateErrorCode,
   type MaterialErrorCode,
   type MatcherErrorCode,
   type SpiffeIdErrorCode,
   type SvidErrorCode,
+  type VerificationErrorCode,
   type XfccErrorCode
 } from './errors.js'
 export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'

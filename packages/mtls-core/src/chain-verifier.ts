@@ -1,0 +1,258 @@
+import { X509Certificate, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { KEY_USAGE, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields, type NameRange } from './der.js'
+import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
+import type { Material } from './material.js'
+import { readPemBlocks } from './pem.js'
+
+type PemInput = string | Buffer
+
+export interface ChainVerifierOptions {
+  /** Trusted CA certificates, PEM: a chain must end at a self-signed one of these (as OpenSSL requires). */
+  ca: PemInput | readonly PemInput[]
+  /**
+   * CRLs, PEM. With any, every certificate of a chain below its root needs a current CRL from its issuer,
+   * as Node's `crl` option makes OpenSSL require (CRL_CHECK_ALL).
+   */
+  crl?: PemInput | readonly PemInput[]
+  /** CA certificates that may complete a chain but are not trusted by themselves (a server's own intermediates). */
+  intermediates?: PemInput | readonly PemInput[]
+}
+
+export interface VerifyOptions {
+  /** The extended key usage the certificate must allow. */
+  purpose: 'client' | 'server'
+  /** Default: now. */
+  now?: number
+}
+
+/** A certificate the verifier knows, parsed once. */
+interface Known {
+  readonly cert: X509Certificate
+  readonly fields: CertificateFields
+  readonly subject: string
+  readonly issuer: string
+  readonly trusted: boolean
+  readonly selfSigned: boolean
+}
+
+interface Crl {
+  readonly fields: CrlFields
+  /** The certificates whose key signed it: only those CAs' certificates are judged by it. */
+  readonly signers: ReadonlySet<Known>
+}
+
+const MAX_DEPTH = 8
+const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2', any: '2.5.29.37.0' }
+// Signature algorithms of CRLs, for node:crypto's verify: the digest, or null where the key type implies it.
+const CRL_SIGNATURE_DIGESTS: Record<string, string | null> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+  '1.3.101.113': null
+}
+
+/**
+ * Verifies a certificate that did not arrive through a TLS handshake (one a proxy forwarded) as OpenSSL
+ * verifies a handshake's: a chain of CA certificates, each within its validity and allowed to sign, to a
+ * trusted self-signed root; revocation by CRL when CRLs are given; the extended key usage of its side.
+ * Built once per trust (parsing and CRL signatures checked here), then pure and synchronous per call.
+ * Name constraints and certificate policies are not evaluated.
+ */
+export class ChainVerifier {
+  readonly #bySubject = new Map<string, Known[]>()
+  readonly #crls = new Map<string, Crl[]>()
+  readonly #checkCrls: boolean
+
+  constructor (options: ChainVerifierOptions) {
+    const anchors = certificates(options.ca, 'ca')
+    if (anchors.length === 0) throw new MaterialError('MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
+    for (const cert of anchors) this.#add(cert, true)
+    for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(cert, false)
+    const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
+    this.#checkCrls = crls.length > 0
+    crls.forEach((block, index) => {
+      let fields: CrlFields
+      try {
+        fields = readCrlFields(block.der)
+      } catch (err) {
+        throw new MaterialError('MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+      }
+      const issuer = nameKey(block.der, fields.issuer)
+      const signers = new Set((this.#bySubject.get(issuer) ?? []).filter(ca => crlSignedBy(fields, ca.cert.publicKey)))
+      const list = this.#crls.get(issuer)
+      if (list === undefined) this.#crls.set(issuer, [{ fields, signers }])
+      else list.push({ fields, signers })
+    })
+  }
+
+  /**
+   * Throws VerificationError, with OpenSSL's name for the reason as `code` (`CERT_HAS_EXPIRED`,
+   * `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `CERT_REVOKED`, `INVALID_PURPOSE`, ...), unless the certificate
+   * verifies. Returns Node's certificate object for it.
+   */
+  verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): X509Certificate {
+    const now = options.now ?? Date.now()
+    const purpose = EKU[options.purpose]
+    if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
+    const leaf = certificate instanceof X509Certificate ? known(certificate, false) : known(parse(certificate), false, certificate)
+    // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
+    // build the chain, then check extensions, then revocation, then validity periods.
+    const chain = this.#buildChain(leaf)
+    chain.forEach((entry, index) => {
+      checkPurpose(entry, purpose, index > 0)
+      if (index === 0) return
+      if (!entry.fields.isCa || (entry.fields.keyUsage !== null && (entry.fields.keyUsage & KEY_USAGE.keyCertSign) === 0)) {
+        throw fail('INVALID_CA', `${describe(entry)} issued ${describe(chain[index - 1] as Known)} but is not allowed to sign certificates`)
+      }
+      // pathLenConstraint counts the CA certificates below this one, the leaf not included.
+      if (entry.fields.pathLength !== null && index - 1 > entry.fields.pathLength) {
+        throw fail('PATH_LENGTH_EXCEEDED', `${describe(entry)} allows ${entry.fields.pathLength} CA certificate(s) below it; the chain has ${index - 1}`)
+      }
+    })
+    if (this.#checkCrls) for (let index = 0; index < chain.length - 1; index++) this.#checkRevocation(chain[index] as Known, chain[index + 1] as Known, now)
+    chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : index === chain.length - 1 ? 'the trusted root' : 'a CA certificate of its chain'))
+    return leaf.cert
+  }
+
+  /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
+  #buildChain (leaf: Known): Known[] {
+    const chain: Known[] = [leaf]
+    for (let current = leaf; ;) {
+      const issuer = this.#issuerOf(current, chain)
+      chain.push(issuer)
+      if (issuer.trusted && issuer.selfSigned) return chain
+      if (chain.length > MAX_DEPTH) throw fail('CERT_CHAIN_TOO_LONG', `no trusted root within ${MAX_DEPTH} certificates`)
+      current = issuer
+    }
+  }
+
+  /** A verifier for the trust of some material: its CAs and CRLs, with its own intermediates to complete chains. Cached per material. */
+  static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'>): ChainVerifier {
+    let verifier = byMaterial.get(material)
+    if (verifier === undefined) {
+      const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
+      byMaterial.set(material, verifier = new ChainVerifier({ ca: material.ca, crl: material.crl, intermediates }))
+    }
+    return verifier
+  }
+
+  #add (cert: X509Certificate, trusted: boolean): void {
+    const entry = known(cert, trusted)
+    const list = this.#bySubject.get(entry.subject)
+    if (list === undefined) this.#bySubject.set(entry.subject, [entry])
+    else list.push(entry)
+  }
+
+  #issuerOf (current: Known, chain: readonly Known[]): Known {
+    const candidates = (this.#bySubject.get(current.issuer) ?? []).filter(candidate => !chain.includes(candidate))
+    // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones.
+    candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted))
+    const issuer = candidates.find(candidate => current.cert.verify(candidate.cert.publicKey))
+    if (issuer !== undefined) return issuer
+    if (candidates.length > 0) throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(current)} does not verify with the key of any CA named ${JSON.stringify(current.cert.issuer.replaceAll('\n', ', '))}`)
+    if (current.selfSigned) {
+      throw fail(chain.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN', `${describe(current)} is self-signed and not a trusted root`)
+    }
+    throw fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${JSON.stringify(current.cert.issuer.replaceAll('\n', ', '))})`)
+  }
+
+  #checkRevocation (cert: Known, issuer: Known, now: number): void {
+    const crls = (this.#crls.get(issuer.subject) ?? []).filter(crl => crl.signers.has(issuer))
+    if (crls.length === 0) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer)} is loaded, so ${describe(cert)} cannot be checked for revocation`)
+    for (const crl of crls) {
+      if (crl.fields.thisUpdate.getTime() > now) throw fail('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
+      if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) {
+        throw fail('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
+      }
+      if (crl.fields.revoked.has(cert.fields.serialNumber)) throw fail('CERT_REVOKED', `${describe(cert)} (serial ${cert.fields.serialNumber}) is revoked`)
+    }
+  }
+}
+
+const byMaterial = new WeakMap<object, ChainVerifier>()
+
+// `der` as given, when there is one: Node's `raw` would drop bytes glued after the certificate.
+function known (cert: X509Certificate, trusted: boolean, der: Uint8Array = cert.raw): Known {
+  let fields: CertificateFields
+  try {
+    fields = readCertificateFields(der)
+  } catch (err) {
+    throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
+  }
+  const subject = nameKey(der, fields.subject)
+  const issuer = nameKey(der, fields.issuer)
+  return { cert, fields, subject, issuer, trusted, selfSigned: subject === issuer && cert.verify(cert.publicKey) }
+}
+
+function parse (der: Uint8Array): X509Certificate {
+  try {
+    return new X509Certificate(der)
+  } catch (err) {
+    throw fail('CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`)
+  }
+}
+
+function checkTime (entry: Known, now: number, what: string): void {
+  if (entry.fields.notBefore.getTime() > now) throw fail('CERT_NOT_YET_VALID', `${what} (${describe(entry)}) is not valid until ${entry.fields.notBefore.toISOString()}`)
+  if (entry.fields.notAfter.getTime() < now) throw fail('CERT_HAS_EXPIRED', `${what} (${describe(entry)}) expired at ${entry.fields.notAfter.toISOString()}`)
+}
+
+// OpenSSL's TLS purposes: an extended key usage, when present, must allow the side (for CAs too), and a
+// leaf's key usage, when present, must allow signing.
+function checkPurpose (entry: Known, purpose: string, ca: boolean): void {
+  const usages = entry.fields.extendedKeyUsages
+  if (usages !== null && !usages.includes(purpose) && !usages.includes(EKU.any)) {
+    throw fail('INVALID_PURPOSE', `${describe(entry)}: its extended key usage does not allow ${purpose === EKU.client ? 'clientAuth' : 'serverAuth'}`)
+  }
+  const usage = entry.fields.keyUsage
+  if (!ca && usage !== null && (usage & (KEY_USAGE.digitalSignature | KEY_USAGE.keyAgreement)) === 0) {
+    throw fail('INVALID_PURPOSE', `${describe(entry)}: its key usage allows neither digitalSignature nor keyAgreement`)
+  }
+}
+
+function crlSignedBy (crl: CrlFields, publicKey: KeyObject): boolean {
+  const digest = CRL_SIGNATURE_DIGESTS[crl.signatureAlgorithm]
+  if (digest === undefined) return false // an algorithm we cannot check: the CRL vouches for nobody
+  try {
+    return verifySignature(digest, crl.signed, publicKey, crl.signature)
+  } catch {
+    return false
+  }
+}
+
+function certificates (input: PemInput | readonly PemInput[] | undefined, name: string): X509Certificate[] {
+  return pems(input).flatMap(text => readPemBlocks(text).filter(block => block.label === 'CERTIFICATE')).map((block, index) => {
+    try {
+      return new X509Certificate(block.der)
+    } catch (err) {
+      throw new MaterialError('MATERIAL_CERT_MALFORMED', `${name}: certificate ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+    }
+  })
+}
+
+function pems (input: PemInput | readonly PemInput[] | undefined): string[] {
+  if (input === undefined) return []
+  const list = (Array.isArray(input) ? input : [input]) as PemInput[]
+  return list.map((item, index) => {
+    if (typeof item !== 'string' && !Buffer.isBuffer(item)) throw new MaterialError('MATERIAL_OPTION_INVALID', `PEM input ${index + 1} must be a string or a Buffer`)
+    return item.toString()
+  })
+}
+
+// Names are compared by their DER bytes, as certificates from one CA encode them identically.
+function nameKey (der: Uint8Array, range: NameRange): string {
+  return Buffer.from(der.buffer, der.byteOffset + range.start, range.end - range.start).toString('latin1')
+}
+
+function describe (entry: Known): string {
+  const cn = entry.fields.commonName
+  return cn === null ? `the certificate with serial ${entry.fields.serialNumber}` : `"${cn}"`
+}
+
+function fail (code: VerificationErrorCode, message: string): VerificationError {
+  return new VerificationError(code, message)
+}
