@@ -1,37 +1,14 @@
 import type { TLSSocket } from 'node:tls'
-import { compileMatcher, createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
+import { createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
 import { Agent, buildConnector, Dispatcher } from 'undici'
+import { checkAgentOptions, MATERIAL_KEYS, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
-
-/**
- * Who the server must be, beyond a certificate chain from the trusted CA (go-spiffe's AuthorizeID,
- * AuthorizeOneOf, AuthorizeMemberOf): mtls-core identity patterns (`spiffe://td/path`, `spiffe://td/**`,
- * `sha256:…` pins, `dns:…`), or a function that returns false or throws to refuse.
- */
-export type ServerAuthorizer = string | string[] | ((identity: PeerIdentity) => boolean | undefined)
-
-export interface MtlsAgentOptions extends MaterialInput {
-  /** Authorize the server's identity. Default: any server with a valid certificate for the hostname. */
-  server?: ServerAuthorizer
-  /** Check the hostname against the server certificate. Default: `true`. With `false` (SPIFFE-only, the usual mesh setting) `server` is required. */
-  verifyHostname?: boolean
-  /** Reload the client certificate when its files change. Default: `true` when files were given. */
-  watch?: boolean | { debounceMs?: number, poll?: boolean | number }
-  /** Default: `'TLSv1.3'`. */
-  minVersion?: 'TLSv1.2' | 'TLSv1.3'
-  /** TLS sessions kept per server name for resumption. Default: 100; 0 turns resumption off. */
-  maxCachedSessions?: number
-  /** Passed to undici's Agent: connections, pipelining, keepAliveTimeout, connectTimeout, headersTimeout, bodyTimeout, allowH2, ... */
-  agent?: Omit<Agent.Options, 'connect'>
-}
 
 export interface MtlsAgentStatus {
   readonly certificate: CertificateSummary
   readonly authorities: readonly CertificateSummary[]
   readonly lastReload: ReloadStatus | null
 }
-
-const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const
 
 type Connector = buildConnector.connector
 type ConnectorOptions = buildConnector.BuildOptions
@@ -55,7 +32,7 @@ export class MtlsAgent extends Dispatcher {
     super()
     this.source = source
     this.#options = options
-    const authorizer = compileAuthorizer(options.server)
+    const authorizer = checkAgentOptions(options)
     this.#authorize = authorizer?.check ?? null
     this.#expected = authorizer?.expected ?? 'any server'
     this.#connectOptions = this.#optionsFor(source.current)
@@ -189,44 +166,17 @@ function settle (promise: Promise<void>, callback: (() => void) | undefined): Pr
   return undefined
 }
 
-function compileAuthorizer (server: ServerAuthorizer | undefined): { check: (identity: PeerIdentity) => string | null, expected: string } | null {
-  if (server === undefined) return null
-  if (typeof server === 'function') {
-    return {
-      expected: 'a server accepted by the server() function',
-      check: identity => server(identity) === false ? '' : null
-    }
-  }
-  const patterns = Array.isArray(server) ? server : [server]
-  if (patterns.length === 0 || patterns.some(pattern => typeof pattern !== 'string')) {
-    throw new MtlsClientError('UND_MTLS_INVALID_OPTION', 'server must be an identity pattern, a list of them, or a function')
-  }
-  let matcher: ReturnType<typeof compileMatcher>
-  try {
-    matcher = compileMatcher(patterns)
-  } catch (err) {
-    throw new MtlsClientError('UND_MTLS_INVALID_OPTION', `server: ${(err as Error).message}`, { cause: err })
-  }
-  return { expected: patterns.length === 1 ? patterns[0] as string : `one of ${patterns.join(', ')}`, check: identity => matcher.matches(identity) ? null : '' }
-}
-
 /**
  * Creates an mTLS dispatcher from certificate files or PEM: `{ certFile, keyFile, caFile }` or
  * `{ cert, key, ca }`, validated first (mtls-core's MaterialError names the file and the reason).
  */
 export async function createMtlsAgent (options: MtlsAgentOptions): Promise<MtlsAgent> {
-  if (typeof options !== 'object' || options === null) throw new MtlsClientError('UND_MTLS_INVALID_OPTION', 'createMtlsAgent needs an options object')
-  const { server, verifyHostname, watch, minVersion } = options
-  if (verifyHostname === false && server === undefined) {
-    throw new MtlsClientError('UND_MTLS_INVALID_OPTION', 'verifyHostname: false needs server: without either check any server of the CA would do')
-  }
-  if (minVersion !== undefined && minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3') throw new MtlsClientError('UND_MTLS_INVALID_OPTION', `minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
-  compileAuthorizer(server) // fail before reading files when the patterns are wrong
+  checkAgentOptions(options) // before reading any file; the agent checks them again, for `new MtlsAgent` users
   const input: MaterialInput = {}
   for (const key of MATERIAL_KEYS) if (options[key] !== undefined) (input as Record<string, unknown>)[key] = options[key]
   const source = await createMaterialSource(input, { side: 'client', watch: false })
   const mtlsAgent = new MtlsAgent(source, options)
-  const watchOption = watch ?? source.current.files.length > 0
+  const watchOption = options.watch ?? source.current.files.length > 0
   if (watchOption !== false) source.watch(watchOption === true ? {} : watchOption)
   return mtlsAgent
 }

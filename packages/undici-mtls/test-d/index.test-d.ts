@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { PeerIdentity } from 'mtls-core'
-import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode } from 'undici-mtls'
+import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -18,6 +18,13 @@ expectAssignable<Dispatcher>(agent)
 await createMtlsAgent({ cert: '', key: '', ca: [''], server: ['spiffe://a/b', 'sha256:00'] })
 await createMtlsAgent({ cert: '', key: '', ca: '', server: (identity: PeerIdentity) => identity.spiffeId?.trustDomain === 'a' })
 expectError(createMtlsAgent({ cert: '', key: '', ca: '', server: 42 }))
+// Only `true` approves a server: a function that may return nothing, or a Promise, does not type-check.
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', server: (identity: PeerIdentity) => { console.log(identity.id) } }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', server: (identity: PeerIdentity) => identity.spiffeId === null ? false : undefined }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', server: async () => true }))
+expectAssignable<ServerAuthorizer>((identity: PeerIdentity) => identity.id === 'spiffe://a/b')
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', sever: 'spiffe://a/b' }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', watch: { debounceMS: 50 } }))
 expectError(createMtlsAgent({ cert: '', key: '', ca: '', minVersion: 'TLSv1' }))
 expectError(createMtlsAgent({ cert: '', key: '', ca: '', agent: { connect: {} } }))
 

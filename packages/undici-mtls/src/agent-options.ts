@@ -1,0 +1,50 @@
+import { unknownOption, type MaterialInput } from 'mtls-core'
+import type { Agent } from 'undici'
+import { MtlsClientError } from './errors.js'
+import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
+
+export interface MtlsAgentOptions extends MaterialInput {
+  /** Authorize the server's identity. Default: any server with a valid certificate for the hostname. */
+  server?: ServerAuthorizer
+  /** Check the hostname against the server certificate. Default: `true`. With `false` (SPIFFE-only, the usual mesh setting) `server` is required. */
+  verifyHostname?: boolean
+  /** Reload the client certificate when its files change. Default: `true` when files were given. */
+  watch?: boolean | { debounceMs?: number, poll?: boolean | number }
+  /** Default: `'TLSv1.3'`. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** TLS sessions kept per server name for resumption. Default: 100; 0 turns resumption off. */
+  maxCachedSessions?: number
+  /** Passed to undici's Agent: connections, pipelining, keepAliveTimeout, connectTimeout, headersTimeout, bodyTimeout, allowH2, ... */
+  agent?: Omit<Agent.Options, 'connect'>
+}
+
+export const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const
+const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const
+const WATCH_KEYS = ['debounceMs', 'poll'] as const
+
+/**
+ * Checks the options of an agent and compiles its server authorizer; throws UND_MTLS_INVALID_OPTION.
+ * An unknown key is refused: `{ sever: 'spiffe://…' }` would otherwise connect to any server of the CA.
+ * (`agent` is undici's own options, passed through as they are.)
+ */
+export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorizer | null {
+  if (typeof options !== 'object' || options === null) throw invalid('createMtlsAgent needs an options object')
+  const unknown = unknownOption(options, AGENT_KEYS, 'createMtlsAgent')
+  if (unknown !== null) throw invalid(unknown)
+  const { server, verifyHostname, watch, minVersion } = options
+  if (verifyHostname === false && server === undefined) {
+    throw invalid('verifyHostname: false needs server: without either check any server of the CA would do')
+  }
+  if (minVersion !== undefined && minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3') throw invalid(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
+  if (typeof watch === 'object' && watch !== null) {
+    const unknownWatch = unknownOption(watch, WATCH_KEYS, 'createMtlsAgent watch')
+    if (unknownWatch !== null) throw invalid(unknownWatch)
+  } else if (watch !== undefined && typeof watch !== 'boolean') {
+    throw invalid(`watch must be true, false or { debounceMs, poll }; got ${JSON.stringify(watch)}`)
+  }
+  return compileAuthorizer(server)
+}
+
+function invalid (message: string): MtlsClientError {
+  return new MtlsClientError('UND_MTLS_INVALID_OPTION', message)
+}
