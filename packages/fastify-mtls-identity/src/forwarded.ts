@@ -30,7 +30,11 @@ export class ForwardedHeaderError extends Error {
   }
 }
 
-/** The client certificate's DER from a forwarded header value, or ForwardedHeaderError. */
+/**
+ * The client certificate's DER from a forwarded header value, or ForwardedHeaderError. A header holds one
+ * certificate: two (a proxy that merged a client's copy of the header with its own) are malformed in every
+ * format, never resolved by picking one.
+ */
 export function forwardedCertificate (value: string, format: ForwardedFormat): Uint8Array {
   switch (format) {
     case 'rfc9440': {
@@ -71,13 +75,17 @@ export function forwardedCertificate (value: string, format: ForwardedFormat): U
 }
 
 function pem (text: string): Uint8Array {
-  const blocks = readPemBlocks(text).filter(block => block.label === 'CERTIFICATE')
-  if (blocks.length === 0) throw malformed('no PEM certificate')
-  return (blocks[0] as { der: Buffer }).der
+  // Counted before any pattern runs: one BEGIN line, or the header is refused whatever else it holds.
+  const begins = text.split('-----BEGIN').length - 1
+  if (begins > 1) throw malformed(`${begins} PEM blocks where one certificate belongs`)
+  const blocks = readPemBlocks(text)
+  if (blocks.length === 0 || blocks[0]?.label !== 'CERTIFICATE') throw malformed('no PEM certificate')
+  return blocks[0].der
 }
 
+// Glued DER (two certificates in one base64 string) is caught when the certificate is read: bytes after it are refused.
 function base64 (text: string): Uint8Array {
-  if (text.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw malformed('not base64')
+  if (text.length === 0 || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw malformed('not base64')
   return Buffer.from(text, 'base64')
 }
 

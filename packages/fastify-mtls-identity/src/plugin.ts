@@ -1,13 +1,18 @@
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { peerCertificate, toPeerIdentity, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { ChainVerifier, peerCertificate, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { codes, PEER_ERRORS } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
+import { VerdictCache } from './verdict-cache.js'
+
+type PemInput = string | Buffer
 
 export interface FastifyMtlsIdentityOptions {
-  /** Chooses `peerIdentity.id` (default: SPIFFE ID, else first DNS SAN, else CN, else fingerprint). */
+  /** Chooses `peerIdentity.id` (default: SPIFFE ID, else `dns:` first DNS SAN, else `cn:` CN, else `sha256:` fingerprint). */
   identify?: PeerIdentityOptions['identify']
   /** Enforce the X509-SVID rules on certificates with a SPIFFE ID. Default: `true`. */
   svid?: boolean
@@ -17,6 +22,18 @@ export interface FastifyMtlsIdentityOptions {
   forwarded?: ForwardedPreset | ForwardedOptions
   /** Longest forwarded header accepted, in characters. Default: 16,384. */
   maxHeaderLength?: number
+  /**
+   * Verify a forwarded certificate as the TLS layer verifies a direct one (chain to a trusted CA, CRLs,
+   * validity, clientAuth). Default: `true`. `false` trusts the proxy to have verified it.
+   */
+  verifyForwarded?: boolean
+  /**
+   * The CAs (with any intermediates that issue client certificates: a forwarded header carries the leaf
+   * alone) that forwarded certificates must chain to. Default: fastify-mtls's trust in force.
+   */
+  ca?: PemInput | PemInput[]
+  /** CRLs for forwarded certificates, with `ca`. Default: fastify-mtls's. */
+  crl?: PemInput | PemInput[]
 }
 
 declare module 'fastify' {
@@ -38,10 +55,17 @@ interface ConnectionState extends Resolved {
   trustedProxy: boolean
 }
 
+const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
+// A verdict on a forwarded header is kept this long (never past the certificate's expiry), for this many headers.
+const VERDICT_TTL_MS = 60_000
+const VERDICT_CACHE_ENTRIES = 1000
 const kResolved = Symbol('fastify-mtls-identity.resolved')
 
 const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, options: FastifyMtlsIdentityOptions) => {
+  const unknown = unknownOption(options, OPTIONS, 'fastify-mtls-identity')
+  if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   const identityOptions: PeerIdentityOptions = { svid: options.svid !== false }
+  if (options.svid !== undefined && typeof options.svid !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('svid must be true or false')
   if (options.identify !== undefined) {
     if (typeof options.identify !== 'function') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('identify must be a function (certificate identity) => string')
     identityOptions.identify = options.identify
@@ -51,6 +75,22 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   if (!Number.isInteger(maxHeaderLength) || maxHeaderLength <= 0) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('maxHeaderLength must be a positive whole number')
   const isTrustedProxy = options.trustedProxies === undefined ? null : compileTrustedProxies(options.trustedProxies)
   if (forwarded !== null && isTrustedProxy === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded needs trustedProxies: a header is only believed from a trusted proxy')
+  const verifyForwarded = options.verifyForwarded ?? true
+  if (typeof verifyForwarded !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('verifyForwarded must be true or false')
+  const ownVerifier = forwardedVerifier(options, forwarded !== null && verifyForwarded)
+
+  // Forwarded certificates are verified against fastify-mtls's trust unless `ca` names another; decided at
+  // ready(), so the two plugins may be registered in either order.
+  if (forwarded !== null && verifyForwarded && ownVerifier === null) {
+    fastify.addHook('onReady', async () => {
+      if (!fastify.hasDecorator('mtls')) {
+        throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded certificates are verified against the server\'s trust: register fastify-mtls, give ca (and crl), or set verifyForwarded: false if the proxy verifies them')
+      }
+    })
+  }
+  // fastify-mtls is not a dependency: its decorator is read by shape, and only when it is registered.
+  const mtls = fastify as unknown as { mtls: { verifier: () => ChainVerifier } }
+  const verifierInForce = (): ChainVerifier | null => verifyForwarded ? ownVerifier ?? mtls.mtls.verifier() : null
 
   // One entry per TLS connection: a keep-alive connection of 10,000 requests reads its certificate once.
   const connections = new WeakMap<object, ConnectionState>()
@@ -70,16 +110,40 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     return state
   }
 
+  const verdicts = new VerdictCache<Resolved>(VERDICT_CACHE_ENTRIES)
+  const fromForwardedHeader = (values: string[]): Resolved => {
+    if (values.length === 0) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_MISSING }
+    // Two headers of one name are not merged: one of them did not come from the proxy.
+    if (values.length > 1) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_REPEATED }
+    const value = values[0] as string
+    if (value.length > maxHeaderLength) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_TOO_LONG }
+    const verifier = verifierInForce()
+    const now = Date.now()
+    const cached = verdicts.get(value, verifier, now)
+    if (cached !== undefined) return cached
+    let resolved: Resolved
+    let until = now + VERDICT_TTL_MS
+    try {
+      const der = forwardedCertificate(value, (forwarded as ForwardedOptions).format)
+      const identity = toPeerIdentity(verifier?.verify(der, { purpose: 'client', now }) ?? der, { ...identityOptions, source: 'forwarded' })
+      until = Math.min(until, identity.notAfter.getTime())
+      resolved = { identity, error: null }
+    } catch (err) {
+      resolved = { identity: null, error: forwardedErrorCode(err) }
+    }
+    verdicts.set(value, verifier, resolved, until)
+    return resolved
+  }
+
   const resolve = (request: FastifyRequest): Resolved => {
     const cached = (request as unknown as Record<symbol, Resolved | null>)[kResolved]
     if (cached !== null && cached !== undefined) return cached
     const connection = connectionState(request)
     let resolved: Resolved = connection
     if (forwarded !== null) {
-      const values = request.raw.headersDistinct[forwarded.header]
       if (connection.trustedProxy) {
-        resolved = fromForwardedHeader(values, forwarded, maxHeaderLength, identityOptions)
-      } else if (values !== undefined) {
+        resolved = fromForwardedHeader(headerValues(request.raw, forwarded.header))
+      } else if (request.headers[forwarded.header] !== undefined) {
         request.log.debug({ header: forwarded.header }, 'fastify-mtls-identity: forwarded identity header ignored: the direct peer is not a trusted proxy')
       }
     }
@@ -106,18 +170,32 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions): Connectio
   }
 }
 
-function fromForwardedHeader (values: string[] | undefined, forwarded: ForwardedOptions, maxLength: number, options: PeerIdentityOptions): Resolved {
-  if (values === undefined || values.length === 0) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_MISSING }
-  // Two headers of one name are not merged: one of them did not come from the proxy.
-  if (values.length > 1) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_REPEATED }
-  const value = values[0] as string
-  if (value.length > maxLength) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_TOO_LONG }
+// Every value of a header, read from the raw list: HTTP/1.1 and HTTP/2 alike, so a repeated header is seen on both.
+function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string): string[] {
+  const list = raw.rawHeaders
+  const values: string[] = []
+  for (let i = 0; i < list.length; i += 2) {
+    const key = list[i] as string
+    if (key.length === name.length && key.toLowerCase() === name) values.push(list[i + 1] as string)
+  }
+  return values
+}
+
+// The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
+function forwardedErrorCode (err: unknown): string {
+  if (err instanceof ForwardedHeaderError) return err.code
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && code !== 'CERTIFICATE_MALFORMED' ? code : PEER_ERRORS.FORWARDED_HEADER_MALFORMED
+}
+
+function forwardedVerifier (options: FastifyMtlsIdentityOptions, needed: boolean): ChainVerifier | null {
+  if (options.ca === undefined && options.crl === undefined) return null
+  if (!needed) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('ca and crl verify forwarded certificates: they need forwarded, and verifyForwarded not false')
+  if (options.ca === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('crl needs ca: the CAs whose revocations it lists')
   try {
-    return { identity: toPeerIdentity(forwardedCertificate(value, forwarded.format), { ...options, source: 'forwarded' }), error: null }
+    return new ChainVerifier({ ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }) })
   } catch (err) {
-    if (err instanceof ForwardedHeaderError) return { identity: null, error: err.code }
-    const code = (err as { code?: string }).code
-    return { identity: null, error: code !== undefined && code.startsWith('SVID_') ? code : PEER_ERRORS.FORWARDED_HEADER_MALFORMED }
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`ca/crl: ${(err as Error).message}`)
   }
 }
 
@@ -129,8 +207,11 @@ function resolveForwarded (options: FastifyMtlsIdentityOptions): ForwardedOption
     if (preset === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded must be one of ${Object.keys(FORWARDED_PRESETS).join(', ')} or { header, format }; got ${JSON.stringify(forwarded)}`)
     return preset
   }
-  if (typeof forwarded !== 'object' || forwarded === null || typeof forwarded.header !== 'string' || forwarded.header === '') {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded.header must be a header name')
+  if (typeof forwarded !== 'object' || forwarded === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded must be a preset name or { header, format }')
+  const unknown = unknownOption(forwarded, ['header', 'format'], 'forwarded')
+  if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
+  if (typeof forwarded.header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(forwarded.header)) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(forwarded.header)}`)
   }
   if (!FORWARDED_FORMATS.includes(forwarded.format)) {
     throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.format must be one of ${FORWARDED_FORMATS.join(', ')}; got ${JSON.stringify(forwarded.format)}`)

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net'
-import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, unknownOption, type PeerIdentity } from 'mtls-core'
 import { codes } from './errors.js'
 
 export interface TrustedProxiesOptions {
@@ -14,8 +14,13 @@ export interface TrustedProxiesOptions {
  * configured: with both identities and addresses, a trusted address without the right certificate is not enough.
  */
 export function compileTrustedProxies (options: TrustedProxiesOptions): (tlsIdentity: PeerIdentity | null, address: string | undefined) => boolean {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies must be { identities?, addresses? }')
+  const unknown = unknownOption(options, ['identities', 'addresses'], 'trustedProxies')
+  if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   const { identities, addresses } = options
   if (identities === undefined && addresses === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies needs identities, addresses or both')
+  if (identities !== undefined && (!Array.isArray(identities) || identities.length === 0)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies.identities must be a non-empty list of identity patterns')
+  if (addresses !== undefined && (!Array.isArray(addresses) || addresses.length === 0)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies.addresses must be a non-empty list of IP addresses or CIDRs')
   let matcher: ReturnType<typeof compileMatcher> | null = null
   if (identities !== undefined) {
     try {
@@ -28,13 +33,9 @@ export function compileTrustedProxies (options: TrustedProxiesOptions): (tlsIden
   if (addresses !== undefined) {
     blockList = new BlockList()
     for (const entry of addresses) {
-      const [address = '', prefix] = String(entry).split('/')
-      const family = isIP(address)
-      const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix)
-      if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
-        throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR`)
-      }
-      blockList.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4')
+      const subnet = typeof entry === 'string' ? parseSubnet(entry) : null
+      if (subnet === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR (such as 10.0.0.0/8 or ::1)`)
+      blockList.addSubnet(subnet.address, subnet.prefix, subnet.family)
     }
   }
   return (tlsIdentity, address) => {
@@ -46,4 +47,17 @@ export function compileTrustedProxies (options: TrustedProxiesOptions): (tlsIden
     }
     return true
   }
+}
+
+// Strict: `10.0.0.0/` or `10.0.0.0/ ` must not become `/0` (every address), nor `10.0.0.0/8/9` anything at all.
+function parseSubnet (entry: string): { address: string, prefix: number, family: 'ipv4' | 'ipv6' } | null {
+  const slash = entry.indexOf('/')
+  const address = slash === -1 ? entry : entry.slice(0, slash)
+  const family = isIP(address)
+  if (family === 0) return null
+  const max = family === 6 ? 128 : 32
+  if (slash === -1) return { address, prefix: max, family: family === 6 ? 'ipv6' : 'ipv4' }
+  const digits = entry.slice(slash + 1)
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(digits) || Number(digits) > max) return null
+  return { address, prefix: Number(digits), family: family === 6 ? 'ipv6' : 'ipv4' }
 }

@@ -55,7 +55,7 @@ t.test('spoofing: no forged, partial or ambiguous header ever yields an identity
     ['an oversized header', [header, xfccFor(pki.orderService) + ';DNS=' + 'a'.repeat(8000)], PEER_ERRORS.FORWARDED_HEADER_TOO_LONG],
     ['two headers of the name', [header, xfccFor(pki.orderService), header, xfccFor(pki.inventoryService)], PEER_ERRORS.FORWARDED_HEADER_REPEATED],
     ['an element without Cert', [header, 'By=spiffe://a/b;URI=spiffe://mycompany.com/production/order-service'], PEER_ERRORS.FORWARDED_CERTIFICATE_MISSING],
-    ['a forwarded CA:TRUE leaf', [header, xfccFor(pki.caAsLeaf)], 'SVID_LEAF_IS_CA']
+    ['a forwarded CA:TRUE leaf', [header, xfccFor(pki.caAsLeaf)], 'CERTIFICATE_IS_CA']
   ]
   for (const [what, headers, error] of cases) {
     const { status, body } = await who(url, viaProxy, headers)

@@ -8,8 +8,8 @@ import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../src/ind
 export interface Teardown { teardown: (fn: () => unknown) => void }
 
 /** A Fastify mTLS server with the identity plugin; GET /who answers with what the request knows of its peer. */
-export async function startServer (t: Teardown, pki: TestPki, identity: FastifyMtlsIdentityOptions = {}, mode: MtlsMode = 'optional', fastifyOptions: Record<string, unknown> = {}): Promise<{ app: FastifyInstance, url: string }> {
-  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, mode })
+export async function startServer (t: Teardown, pki: TestPki, identity: FastifyMtlsIdentityOptions = {}, mode: MtlsMode = 'optional', fastifyOptions: Record<string, unknown> = {}, trust: { ca?: string | string[], crl?: readonly string[] } = {}): Promise<{ app: FastifyInstance, url: string }> {
+  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: trust.ca ?? pki.ca, ...(trust.crl === undefined ? {} : { crl: [...trust.crl] }), mode })
   const app = Fastify({ https: serverTls.httpsOptions, ...fastifyOptions } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
   await app.register(fastifyMtls, { tls: serverTls })
   await app.register(fastifyMtlsIdentity, identity)

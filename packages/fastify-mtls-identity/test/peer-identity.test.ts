@@ -37,7 +37,7 @@ t.test('null, with a stable reason, when there is no verified certificate (optio
     ['no certificate', undefined, PEER_ERRORS.NO_PEER_CERTIFICATE],
     ['another CA', pki.otherCa, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
     ['expired', pki.expired, 'CERT_HAS_EXPIRED'],
-    ['a CA:TRUE leaf', pki.caAsLeaf, 'SVID_LEAF_IS_CA'],
+    ['a CA:TRUE leaf', pki.caAsLeaf, 'CERTIFICATE_IS_CA'],
     ['two URI SANs', pki.twoUriSans, 'SVID_URI_SAN_COUNT'],
     ['an invalid SPIFFE ID', pki.invalidSpiffeId, 'SVID_INVALID_SPIFFE_ID']
   ]
@@ -50,8 +50,8 @@ t.test('null, with a stable reason, when there is no verified certificate (optio
 
 t.test('svid: false accepts certificates that break the SVID rules, without a SPIFFE ID', async t => {
   const { url } = await startServer(t, pki, { svid: false })
-  t.same((await who(url, agentFor(t, pki, pki.twoUriSans))).body, { id: 'order-service', source: 'tls', error: null })
-  t.same((await who(url, agentFor(t, pki, pki.noSan))).body, { id: 'no-san-service', source: 'tls', error: null })
+  t.same((await who(url, agentFor(t, pki, pki.twoUriSans))).body, { id: 'cn:order-service', source: 'tls', error: null })
+  t.same((await who(url, agentFor(t, pki, pki.noSan))).body, { id: 'cn:no-san-service', source: 'tls', error: null })
 })
 
 t.test('HTTP/2: every stream of a session shares one identity', async t => {

@@ -1,7 +1,7 @@
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
@@ -55,6 +55,11 @@ export interface FastifyMtls {
   stats: () => HandshakeStats
   /** For `@fastify/under-pressure`'s `healthCheck`: false once the served certificate expired or reloads kept failing. */
   healthCheck: () => Promise<boolean>
+  /**
+   * The trust in force (CAs, CRLs, and the server's own intermediates to complete chains) as a verifier, for
+   * client certificates that did not come through the handshake: fastify-mtls-identity verifies forwarded ones with it.
+   */
+  verifier: () => ChainVerifier
 }
 
 declare module 'fastify' {
@@ -196,7 +201,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     reload,
     status,
     stats: () => structuredClone(stats),
-    healthCheck
+    healthCheck,
+    verifier: () => ChainVerifier.forMaterial(source.current)
   })
 
   fastify.addHook('onClose', async () => {

@@ -1,0 +1,72 @@
+// Registration mistakes that silently widened trust, and direct peers that passed for someone else.
+import { once } from 'node:events'
+import * as tls from 'node:tls'
+import t, { type Test } from 'tap'
+import Fastify from 'fastify'
+import { createTestPki } from 'mtls-pki'
+import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../../src/index.js'
+import { agentFor, startServer, who } from '../helpers.js'
+
+const pki = await createTestPki()
+
+async function refused (t: Test, options: unknown, message: RegExp): Promise<void> {
+  const app = Fastify()
+  app.register(fastifyMtlsIdentity, options as FastifyMtlsIdentityOptions)
+  await t.rejects(async () => await app.ready(), { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message }, JSON.stringify(options))
+}
+
+t.test('a malformed CIDR in trustedProxies.addresses is refused, never widened to /0', async t => {
+  for (const entry of ['10.0.0.0/', '10.0.0.0/ ', '/33', '1.2.3/8', '10.0.0.0/8/9', '10.0.0.0/33', '::1/129', '10.0.0.0/-1', '10.0.0.0/+8', '10.0.0.0/08', '10.0.0.0/8.0', ' 10.0.0.1', '']) {
+    await refused(t, { trustedProxies: { addresses: [entry] } }, /is not an IP address or CIDR/)
+  }
+  await refused(t, { trustedProxies: { addresses: '10.0.0.0/8' } }, /must be a non-empty list/)
+  await refused(t, { trustedProxies: { addresses: [] } }, /must be a non-empty list/)
+  await refused(t, { trustedProxies: { identities: [] } }, /must be a non-empty list/)
+  await refused(t, { trustedProxies: { addresses: [10] } }, /is not an IP address or CIDR/)
+})
+
+t.test('well-formed addresses and CIDRs still register', async t => {
+  for (const entry of ['10.0.0.0/8', '10.0.0.1', '0.0.0.0/0', '::1', 'fd00::/8', '::/0', '192.168.1.0/24']) {
+    const app = Fastify()
+    app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: [entry] } })
+    await t.resolves(async () => await app.ready(), entry)
+    await app.close()
+  }
+})
+
+t.test('a misspelt option is refused with the closest valid one, at every level', async t => {
+  await refused(t, { trustedProxys: { addresses: ['10.0.0.1'] } }, /unknown option "trustedProxys" \(did you mean "trustedProxies"\?\)/)
+  await refused(t, { verifyForwared: false }, /did you mean "verifyForwarded"/)
+  await refused(t, { trustedProxies: { adresses: ['10.0.0.1'] } }, /trustedProxies: unknown option "adresses" \(did you mean "addresses"\?\)/)
+  await refused(t, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: { header: 'x-client-cert', fromat: 'pem' } }, /forwarded: unknown option "fromat"/)
+  await refused(t, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: { header: 'x client cert', format: 'pem' } }, /forwarded.header must be a header name/)
+  await refused(t, { svid: 'no' }, /svid must be true or false/)
+})
+
+t.test('a CA certificate presented directly never becomes an identity, in optional and in require mode', async t => {
+  const dnsOnlyCa = await pki.intermediate.issue({ usage: 'client', isCa: true, dnsNames: ['admin.mycompany.com'] })
+  const cnOnlyCa = await pki.intermediate.issue({ usage: 'client', isCa: true, commonName: 'admin' })
+  const { url } = await startServer(t, pki)
+  for (const [what, cert] of [['a DNS-only CA', dnsOnlyCa], ['a CN-only CA', cnOnlyCa], ['a SPIFFE CA', pki.caAsLeaf]] as const) {
+    const { status, body } = await who(url, agentFor(t, pki, cert))
+    t.equal(status, 200, `${what}: served; the route decides`)
+    t.same(body, { id: null, source: null, error: 'CERTIFICATE_IS_CA' }, what)
+  }
+
+  const { url: strict } = await startServer(t, pki, {}, 'require')
+  const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(strict).port), ca: pki.ca, servername: 'localhost', cert: dnsOnlyCa.chain, key: dnsOnlyCa.key, minVersion: 'TLSv1.3' })
+  socket.on('error', () => {})
+  socket.write('GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  let answer = ''
+  socket.on('data', chunk => { answer += String(chunk) })
+  await once(socket, 'close')
+  t.equal(answer, '', 'require mode closes the connection without an answer')
+})
+
+t.test('a CN that reads as a SPIFFE ID stays a CN: id cn:…, no SPIFFE ID', async t => {
+  const impostor = await pki.intermediate.issue({ usage: 'client', commonName: 'spiffe://mycompany.com/production/admin' })
+  const { url } = await startServer(t, pki)
+  t.same((await who(url, agentFor(t, pki, impostor))).body, { id: 'cn:spiffe://mycompany.com/production/admin', source: 'tls', error: null })
+  const { url: custom } = await startServer(t, pki, { identify: identity => identity.commonName ?? 'nobody' })
+  t.same((await who(custom, agentFor(t, pki, impostor))).body, { id: null, source: null, error: 'CERTIFICATE_ID_CONFUSABLE' }, 'an identify() that copies such a CN is refused')
+})
