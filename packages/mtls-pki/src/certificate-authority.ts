@@ -5,6 +5,7 @@ import { CRLNumber, id_ce_cRLNumber as crlNumberOid } from '@peculiar/asn1-x509'
 import { PkiError } from './errors.js'
 import { generateKeyPair, importSigningKey, keyAlgorithm, type KeyType } from './key-types.js'
 import { fingerprint256, toPem } from 'mtls-core'
+import { checkOptionKeys, VALIDITY_KEYS } from './option-keys.js'
 import { DAY_MS, resolveValidity, type ValidityOptions } from './validity.js'
 import { subtle, x509, type CryptoKey } from './x509.js'
 
@@ -21,6 +22,8 @@ export interface CertificateAuthorityOptions extends ValidityOptions {
   /** Default: `p256`. */
   keyType?: KeyType
 }
+
+type IntermediateOptions = CertificateAuthorityOptions & { pathLength?: number }
 
 export interface IssueOptions extends ValidityOptions {
   /** Subject common name. Default: the first DNS name, else the last segment of the SPIFFE ID path. */
@@ -91,6 +94,15 @@ export interface RevokedCertificate {
 
 const DEFAULT_DAYS = { root: 3650, intermediate: 1825, leaf: 90 }
 
+// Every option each method knows; any other key is refused (checkOptionKeys).
+const CA_KEYS = [...VALIDITY_KEYS, 'commonName', 'keyType'] as const satisfies ReadonlyArray<keyof CertificateAuthorityOptions>
+const INTERMEDIATE_KEYS = [...CA_KEYS, 'pathLength'] as const satisfies ReadonlyArray<keyof IntermediateOptions>
+const ISSUE_KEYS = [
+  ...VALIDITY_KEYS, 'commonName', 'spiffeId', 'uris', 'dnsNames', 'ips', 'emails', 'usage', 'keyUsages', 'extendedKeyUsages', 'isCa', 'keyType'
+] as const satisfies ReadonlyArray<keyof IssueOptions>
+const REVOKE_KEYS = ['date', 'reason'] as const satisfies ReadonlyArray<keyof RevokeOptions>
+const CRL_KEYS = ['thisUpdate', 'nextUpdate', 'days'] as const satisfies ReadonlyArray<keyof CrlOptions>
+
 /**
  * A certificate authority: a CA certificate and its key. Issues leaves and intermediates, keeps a revocation
  * list and signs CRLs. Made with `createRootCa()`, `ca.createIntermediate()` or `loadCertificateAuthority()`.
@@ -130,6 +142,7 @@ export class CertificateAuthority {
 
   /** Makes a self-signed root CA. */
   static async createRoot (options: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
+    checkOptionKeys(options, CA_KEYS, 'createRoot')
     const keyType = options.keyType ?? 'p256'
     const validity = resolveValidity(options, DEFAULT_DAYS.root)
     const keys = await generateKeyPair(keyType)
@@ -171,7 +184,8 @@ export class CertificateAuthority {
   }
 
   /** Makes a CA under this one. `pathLength` 0 (the default) lets it sign leaves only. */
-  async createIntermediate (options: CertificateAuthorityOptions & { pathLength?: number } = {}): Promise<CertificateAuthority> {
+  async createIntermediate (options: IntermediateOptions = {}): Promise<CertificateAuthority> {
+    checkOptionKeys(options, INTERMEDIATE_KEYS, 'createIntermediate')
     const keyType = options.keyType ?? 'p256'
     const validity = resolveValidity(options, DEFAULT_DAYS.intermediate)
     const keys = await generateKeyPair(keyType)
@@ -184,6 +198,7 @@ export class CertificateAuthority {
 
   /** Issues a leaf certificate with a fresh key. */
   async issue (options: IssueOptions = {}): Promise<IssuedCertificate> {
+    checkOptionKeys(options, ISSUE_KEYS, 'issue')
     const keyType = options.keyType ?? 'p256'
     const validity = resolveValidity(options, DEFAULT_DAYS.leaf)
     const names = generalNames(options)
@@ -218,6 +233,7 @@ export class CertificateAuthority {
 
   /** Adds a certificate this CA issued to its revocation list; the next CRL lists it. */
   revoke (certificate: string | { serialNumber: string }, options: RevokeOptions = {}): RevokedCertificate {
+    checkOptionKeys(options, REVOKE_KEYS, 'revoke')
     const serialNumber = normalizeSerial(typeof certificate === 'string' ? certificate : certificate.serialNumber)
     if (!/^[0-9A-F]+$/.test(serialNumber)) {
       throw new PkiError('MTLS_PKI_INVALID_OPTION', `serial number must be hexadecimal; got ${JSON.stringify(serialNumber)}`)
@@ -238,6 +254,7 @@ export class CertificateAuthority {
 
   /** Signs a CRL of this CA's revocation list. */
   async createCrl (options: CrlOptions = {}): Promise<string> {
+    checkOptionKeys(options, CRL_KEYS, 'createCrl')
     const thisUpdate = options.thisUpdate ?? new Date()
     const nextUpdate = options.nextUpdate ?? new Date(thisUpdate.getTime() + (options.days ?? 7) * DAY_MS)
     this.#crlNumber += 1
@@ -266,6 +283,7 @@ export class CertificateAuthority {
    * fits Node's `crl` option as it is; joined, it is a CRL file.
    */
   async createCrls (options: CrlOptions = {}): Promise<string[]> {
+    checkOptionKeys(options, CRL_KEYS, 'createCrls')
     const own = await this.createCrl(options)
     return this.parent === null ? [own] : [own, ...await this.parent.createCrls(options)]
   }
@@ -289,7 +307,8 @@ export class CertificateAuthority {
 }
 
 /** Makes a self-signed root CA. */
-export async function createRootCa (options?: CertificateAuthorityOptions): Promise<CertificateAuthority> {
+export async function createRootCa (options: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
+  checkOptionKeys(options, CA_KEYS, 'createRootCa')
   return await CertificateAuthority.createRoot(options)
 }
 

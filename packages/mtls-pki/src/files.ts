@@ -2,6 +2,7 @@ import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CertificateAuthority, type IssuedCertificate, type RevokedCertificate } from './certificate-authority.js'
 import { PkiError } from './errors.js'
+import { checkOptionKeys } from './option-keys.js'
 
 /** Where `writeCertificateFiles` put a certificate. */
 export interface CertificateFiles {
@@ -58,6 +59,7 @@ export async function writeCertificateFiles (dir: string, name: string, issued: 
  * Refuses to overwrite an existing CA unless `force` is set, so that a typo cannot replace a trusted root.
  */
 export async function writeCertificateAuthority (dir: string, intermediate: CertificateAuthority, options: { force?: boolean } = {}): Promise<void> {
+  checkOptionKeys(options, ['force'], 'writeCertificateAuthority')
   const root = intermediate.parent
   if (root === null) throw new PkiError('MTLS_PKI_INVALID_OPTION', 'writeCertificateAuthority needs an intermediate CA (with its root as parent)')
   const path = (name: string): string => join(dir, name)

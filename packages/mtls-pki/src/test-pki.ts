@@ -1,5 +1,6 @@
 import { CertificateAuthority, type IssuedCertificate } from './certificate-authority.js'
 import type { KeyType } from './key-types.js'
+import { checkOptionKeys } from './option-keys.js'
 import { DAY_MS } from './validity.js'
 
 export interface TestPkiOptions {
@@ -8,6 +9,8 @@ export interface TestPkiOptions {
   /** Key type of every CA and certificate in the set. Default: `p256`. */
   keyType?: KeyType
 }
+
+const TEST_PKI_KEYS = ['trustDomain', 'keyType'] as const satisfies ReadonlyArray<keyof TestPkiOptions>
 
 /** A ready-made set of certificates for tests: good ones and one of each kind of bad one. */
 export interface TestPki {
@@ -53,6 +56,7 @@ export interface TestPki {
 
 /** Makes a complete test PKI in one call; fast enough (P-256, ~tens of ms) for every test file to make its own. */
 export async function createTestPki (options: TestPkiOptions = {}): Promise<TestPki> {
+  checkOptionKeys(options, TEST_PKI_KEYS, 'createTestPki')
   const trustDomain = options.trustDomain ?? 'mycompany.com'
   const keyType = options.keyType ?? 'p256'
   const spiffe = (path: string): string => `spiffe://${trustDomain}/${path}`

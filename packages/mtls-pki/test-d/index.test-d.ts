@@ -26,6 +26,8 @@ expectError(root.issue({ usage: 'peer' }))
 expectError(root.issue({ keyType: 'dsa' }))
 expectError(root.issue({ keyUsages: ['signEverything'] }))
 expectError(root.issue({ extendedKeyUsages: ['anything'] }))
+expectError(root.issue({ spifeId: 'spiffe://example.org/a' }))
+expectError(createTestPki({ trustDomian: 'example.org' }))
 expectError(issued.certificate = 'x')
 
 root.revoke(issued, { reason: 'keyCompromise' })
