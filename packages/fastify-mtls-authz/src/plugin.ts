@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import Router, { type HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
-import { watchFiles } from 'mtls-core'
+import { unknownOption, watchFiles } from 'mtls-core'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
@@ -65,10 +65,23 @@ declare module 'fastify' {
 }
 
 const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
+const kRouteRule = Symbol('fastify-mtls-authz.route-rule')
+const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
 
+/** A route's compiled rule, attached to its config. */
+interface RouteEntry {
+  readonly rule: RouteRule
+  /** The route's pattern, for audit lines. */
+  readonly route: string
+  /** The route declares nothing and guards itself with fastify.mtlsAuthorize(): that hook decides. */
+  readonly delegated: boolean
+}
+
 const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fastify: FastifyInstance, options: FastifyMtlsAuthzOptions) => {
+  const unknown = unknownOption(options, OPTIONS, 'fastify-mtls-authz')
+  if (unknown !== null) throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION(unknown)
   const hookName = options.hook ?? 'onRequest'
   if (hookName !== 'onRequest' && hookName !== 'preHandler') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION(`hook must be 'onRequest' or 'preHandler'; got ${JSON.stringify(hookName)}`)
   const allowLevel = options.allowLogLevel ?? 'info'
@@ -90,51 +103,111 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     return roles
   }
 
-  const hookFor = (rule: RouteRule, route: string): MtlsAuthorizeHook => function mtlsAuthorize (request, reply, done) {
+  // Roles that routes and mtlsAuthorize() require, to warn about those no ACL entry grants.
+  const requiredRoles = new Set<string>()
+  const requireRoles = (rule: RouteRule): void => { for (const role of [...rule.roles, ...rule.allRoles]) requiredRoles.add(role) }
+  let ready = false
+  const warnedRoles = new WeakMap<CompiledPolicy, Set<string>>()
+  const warnUngrantedRoles = (): void => {
+    const warned = warnedRoles.get(current) ?? new Set<string>()
+    warnedRoles.set(current, warned)
+    for (const role of requiredRoles) {
+      if (current.grantedRoles.has(role) || warned.has(role)) continue
+      warned.add(role)
+      fastify.log.warn({ role }, `fastify-mtls-authz: role ${JSON.stringify(role)} is required by a route but no ACL entry grants it: every request there is refused (a misspelt role?)`)
+    }
+  }
+
+  const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string, done: HookHandlerDoneFunction): void => {
     const policy = current
     const identity = rule.public ? null : request.peerIdentity
     const decision = decide(rule, policy, identity, rolesOf(identity, policy))
-    const record: AuthzDecision = {
-      decision: decision.allowed ? 'allow' : 'deny',
-      status: decision.status,
-      identity: identity?.id ?? null,
-      source: identity?.source ?? null,
-      method: request.method,
-      route,
-      rule: decision.rule
+    const level = decision.allowed ? allowLevel : 'warn'
+    if (onDecision !== undefined || (request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) !== false) {
+      const record: AuthzDecision = {
+        decision: decision.allowed ? 'allow' : 'deny',
+        status: decision.status,
+        identity: identity?.id ?? null,
+        source: identity?.source ?? null,
+        method: request.method,
+        route,
+        rule: decision.rule
+      }
+      request.log[level]({ mtlsAuthz: record }, `mtls authz ${record.decision}`)
+      onDecision?.(record, request)
     }
-    request.log[decision.allowed ? allowLevel : 'warn']({ mtlsAuthz: record }, `mtls authz ${record.decision}`)
-    onDecision?.(record, request)
     if (decision.allowed) return done()
     if (decision.status === 401) return done(new codes.FST_MTLS_PEER_REQUIRED(request.peerCertificateError ?? 'NO_PEER_CERTIFICATE'))
     done(new codes.FST_MTLS_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url))
   }
 
-  // A router of our own, beside Fastify's, only for explain(): Fastify's findRoute does not expose route config.
+  // Routes added after the plugin are compiled here, at registration, and their rule travels in their config.
+  // A router of our own, beside Fastify's, serves explain(): Fastify's findRoute does not expose route config.
   const rules = Router()
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const method = Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method
     const route = routeOptions.url
-    const rule = compileRouteRule((routeOptions.config as { mtls?: RouteMtlsConfig } | undefined)?.mtls, `${method} ${route}`)
+    const config = (routeOptions.config ?? {}) as { mtls?: RouteMtlsConfig }
+    const rule = compileRouteRule(config.mtls, `${method} ${route}`)
+    requireRoles(rule)
     for (const each of [routeOptions.method].flat()) {
       if (rules.hasRoute(each as HTTPMethod, route)) rules.off(each as HTTPMethod, route)
       rules.on(each as HTTPMethod, route, () => {}, { rule, route })
     }
-    // A route that declares nothing but guards itself with fastify.mtlsAuthorize() is left to that hook.
     const hooks = [routeOptions.onRequest, routeOptions.preHandler].flat()
-    if (!rule.declared && hooks.some(hook => typeof hook === 'function' && kMtlsAuthorize in hook)) return
-    const hook = hookFor(rule, route)
-    const existing = routeOptions[hookName]
-    routeOptions[hookName] = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])] as never
+    const delegated = !rule.declared && hooks.some(hook => typeof hook === 'function' && kMtlsAuthorize in hook)
+    const entry: RouteEntry = { rule, route, delegated }
+    routeOptions.config = { ...config, [kRouteRule]: entry } as never
   })
 
-  const setPolicy = (policy: MtlsPolicy): void => { current = compilePolicy(policy) }
+  // Routes added before the plugin, anywhere in this instance, have no entry: their rule is compiled on their
+  // first request. A config.mtls that does not compile refuses every request there (500), never opens the route.
+  const lateEntries = new WeakMap<object, RouteEntry | Error>()
+  const lateEntry = (request: FastifyRequest, config: { mtls?: RouteMtlsConfig, url?: string, method?: string }): RouteEntry | Error => {
+    let entry = lateEntries.get(config)
+    if (entry === undefined) {
+      const route = request.is404 ? '(not found)' : config.url ?? request.url
+      try {
+        const rule = compileRouteRule(config.mtls, `${request.method} ${route}`)
+        entry = { rule, route, delegated: false }
+        requireRoles(rule)
+        if (!request.is404) fastify.log.warn({ route }, `fastify-mtls-authz: route ${route} was added before the plugin: its config.mtls is compiled at its first request; register fastify-mtls-authz first to have it checked at startup`)
+        warnUngrantedRoles()
+      } catch (err) {
+        entry = err as Error
+        fastify.log.error({ route, code: (err as { code?: string }).code }, `fastify-mtls-authz: every request to ${route} is refused: ${(err as Error).message}`)
+      }
+      lateEntries.set(config, entry)
+    }
+    return entry
+  }
+
+  // One hook on the instance decides every route in it and in every plugin below it, added before or after
+  // this plugin, awaited or not, the 404 handler too: Fastify hands instance hooks to all of its children.
+  fastify.addHook(hookName, function mtlsAuthzGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const config = request.routeOptions.config as { [kRouteRule]?: RouteEntry, mtls?: RouteMtlsConfig, url?: string }
+    const entry = config[kRouteRule] ?? lateEntry(request, config)
+    if (entry instanceof Error) return done(entry)
+    if (entry.delegated) return done()
+    decideAndAudit(request, entry.rule, entry.route, done)
+  })
+
+  fastify.addHook('onReady', async () => {
+    ready = true
+    warnUngrantedRoles()
+  })
+
+  const swapPolicy = (policy: CompiledPolicy): void => {
+    current = policy
+    if (ready) warnUngrantedRoles()
+  }
+  const setPolicy = (policy: MtlsPolicy): void => { swapPolicy(compilePolicy(policy)) }
   let lastPolicyError = ''
   const policyWatcher = options.policyFile === undefined
     ? null
     : watchFiles([options.policyFile], () => {
       readPolicyFile(options.policyFile as string).then(policy => {
-        current = policy
+        swapPolicy(policy)
         lastPolicyError = ''
         fastify.log.info({ file: options.policyFile }, 'fastify-mtls-authz: policy reloaded')
       }, (err: Error) => {
@@ -155,7 +228,9 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     rolesOf: (identity: PeerIdentity) => [...rolesOf(identity, current)]
   })
   fastify.decorate('mtlsAuthorize', (requirements: RouteMtlsConfig) => {
-    const hook = hookFor(compileRouteRule(requirements, 'mtlsAuthorize()'), 'mtlsAuthorize()')
+    const rule = compileRouteRule(requirements, 'mtlsAuthorize()')
+    requireRoles(rule)
+    const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) { decideAndAudit(request, rule, 'mtlsAuthorize()', done) }
     return Object.defineProperty(hook, kMtlsAuthorize, { value: true })
   })
 }

@@ -1,4 +1,4 @@
-import { IdentityMatcher, type IdentityPattern } from 'mtls-core'
+import { IdentityMatcher, unknownOption, type IdentityPattern } from 'mtls-core'
 import { codes } from './errors.js'
 import type { MtlsRole } from './roles.js'
 
@@ -17,24 +17,26 @@ export interface CompiledPolicy {
   readonly roles: IdentityMatcher<string>
   readonly deny: IdentityMatcher<IdentityPattern>
   readonly defaultPolicy: 'deny' | 'allow'
+  /** Every role some ACL entry grants, to find roles that routes require and nobody holds. */
+  readonly grantedRoles: ReadonlySet<string>
   readonly source: Readonly<MtlsPolicy<string>>
 }
 
 /** Validates and compiles a policy; throws FST_MTLS_AUTHZ_INVALID_POLICY naming what is wrong. */
 export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) throw invalid('the policy must be an object { acl, deny, defaultPolicy }')
-  for (const key of Object.keys(policy)) {
-    if (key !== 'acl' && key !== 'deny' && key !== 'defaultPolicy') throw invalid(`unknown key ${JSON.stringify(key)} (expected acl, deny, defaultPolicy)`)
-  }
+  const unknown = unknownOption(policy, ['acl', 'deny', 'defaultPolicy'], 'policy')
+  if (unknown !== null) throw invalid(unknown)
   const defaultPolicy = policy.defaultPolicy ?? 'deny'
   if (defaultPolicy !== 'deny' && defaultPolicy !== 'allow') throw invalid(`defaultPolicy must be 'deny' or 'allow'; got ${JSON.stringify(defaultPolicy)}`)
   const acl = policy.acl ?? []
   if (!Array.isArray(acl)) throw invalid('acl must be a list of { identities, roles }')
   const entries: Array<[IdentityPattern, string]> = []
   acl.forEach((entry, index) => {
-    if (typeof entry !== 'object' || entry === null || !isStringList(entry.identities) || !isStringList(entry.roles)) {
-      throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
-    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
+    const unknownKey = unknownOption(entry, ['identities', 'roles'], `acl[${index}]`)
+    if (unknownKey !== null) throw invalid(unknownKey)
+    if (!isStringList(entry.identities) || !isStringList(entry.roles)) throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
     if (entry.roles.some(role => role === '')) throw invalid(`acl[${index}].roles: a role name cannot be empty`)
     for (const identity of entry.identities) for (const role of entry.roles) entries.push([identity, role])
   })
@@ -45,6 +47,7 @@ export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
       roles: new IdentityMatcher(entries),
       deny: new IdentityMatcher(deny.map(pattern => [pattern, pattern] as const)),
       defaultPolicy,
+      grantedRoles: new Set(entries.map(([, role]) => role)),
       source: structuredClone(policy)
     })
   } catch (err) {

@@ -1,4 +1,4 @@
-import { compileMatcher, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, unknownOption, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
 import { codes } from './errors.js'
 import type { CompiledPolicy } from './policy.js'
 import type { MtlsRole } from './roles.js'
@@ -36,12 +36,13 @@ export interface Decision {
   readonly rule: string
 }
 
-const KEYS = new Set(['public', 'roles', 'allRoles', 'allow', 'deny'])
+const KEYS = ['public', 'roles', 'allRoles', 'allow', 'deny']
 
 export function compileRouteRule (config: RouteMtlsConfig | undefined, where: string): RouteRule {
   if (config === undefined) return { public: false, declared: false, roles: [], allRoles: [], allow: null, deny: null }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw invalid(where, 'config.mtls must be an object')
-  for (const key of Object.keys(config)) if (!KEYS.has(key)) throw invalid(where, `unknown key config.mtls.${key} (expected public, roles, allRoles, allow, deny)`)
+  const unknown = unknownOption(config, KEYS, 'config.mtls')
+  if (unknown !== null) throw invalid(where, unknown)
   if (config.public !== undefined && typeof config.public !== 'boolean') throw invalid(where, 'config.mtls.public must be true or false')
   const list = (name: 'roles' | 'allRoles' | 'allow' | 'deny'): string[] => {
     const value = config[name]
@@ -66,19 +67,24 @@ export function compileRouteRule (config: RouteMtlsConfig | undefined, where: st
 }
 
 /**
- * Decides: public routes first, then a verified peer is required, then deny rules (policy, then route),
- * then allow rules (route identities, then roles), as Istio orders them. `roles` is the identity's roles
- * under `policy`, looked up once per identity by the caller.
+ * Decides: a public route is open; then deny rules (the policy's, then the route's) refuse a peer they
+ * match, whatever else would allow it, under either defaultPolicy; then a route that declares nothing
+ * follows defaultPolicy; then a verified peer is required; then allow rules (route identities, then roles),
+ * as Istio orders them. `roles` is the identity's roles under `policy`, looked up once per identity by the caller.
  */
 export function decide (rule: RouteRule, policy: CompiledPolicy, identity: PeerIdentity | null, roles: ReadonlySet<string>): Decision {
   if (rule.public) return { allowed: true, status: 200, rule: 'route is public' }
-  if (!rule.declared && policy.defaultPolicy === 'allow') return { allowed: true, status: 200, rule: 'defaultPolicy allow' }
+  if (identity !== null) {
+    const policyDeny = policy.deny.lookup(identity)[0]
+    if (policyDeny !== undefined) return { allowed: false, status: 403, rule: `policy deny ${policyDeny}` }
+    const routeDeny = rule.deny?.lookup(identity)[0]
+    if (routeDeny !== undefined) return { allowed: false, status: 403, rule: `route deny ${routeDeny}` }
+  }
+  if (!rule.declared) {
+    if (policy.defaultPolicy === 'allow') return { allowed: true, status: 200, rule: 'defaultPolicy allow' }
+    return identity === null ? { allowed: false, status: 401, rule: 'no verified peer' } : { allowed: false, status: 403, rule: 'defaultPolicy deny' }
+  }
   if (identity === null) return { allowed: false, status: 401, rule: 'no verified peer' }
-  const policyDeny = policy.deny.lookup(identity)[0]
-  if (policyDeny !== undefined) return { allowed: false, status: 403, rule: `policy deny ${policyDeny}` }
-  const routeDeny = rule.deny?.lookup(identity)[0]
-  if (routeDeny !== undefined) return { allowed: false, status: 403, rule: `route deny ${routeDeny}` }
-  if (!rule.declared) return { allowed: false, status: 403, rule: 'defaultPolicy deny' }
   const routeAllow = rule.allow?.lookup(identity)[0]
   if (routeAllow !== undefined) return { allowed: true, status: 200, rule: `route allow ${routeAllow}` }
   const needsRoles = rule.roles.length > 0 || rule.allRoles.length > 0

@@ -127,7 +127,7 @@ t.test('setPolicy swaps the whole policy atomically under load; an invalid one i
   t.ok((seen.get(200) ?? 0) + (seen.get(403) ?? 0) > 0)
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: [{ identities: ['not a pattern'], roles: ['a'] }] }), { code: 'FST_MTLS_AUTHZ_INVALID_POLICY', message: /identity pattern "not a pattern"/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ defaultPolicy: 'maybe' } as never), { code: 'FST_MTLS_AUTHZ_INVALID_POLICY', message: /defaultPolicy must be 'deny' or 'allow'/ })
-  t.throws(() => app.mtlsAuthz.setPolicy({ roles: {} } as never), { message: /unknown key "roles"/ })
+  t.throws(() => app.mtlsAuthz.setPolicy({ roles: {} } as never), { message: /policy: unknown option "roles"/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: [{ identities: 'x' }] } as never), { message: /acl\[0\] must be/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: [{ identities: ['cn:x'], roles: [''] }] }), { message: /cannot be empty/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: {} } as never), { message: /acl must be a list/ })
@@ -180,7 +180,7 @@ t.test('registration problems fail ready() with a clear message', async t => {
     [{ public: true, roles: ['a'] }, /public cannot be combined/],
     [{ public: 'yes' }, /public must be true or false/],
     [{ allow: ['nope'] }, /config.mtls.allow: identity pattern "nope"/],
-    [{ role: ['a'] }, /unknown key config.mtls.role/],
+    [{ role: ['a'] }, /config.mtls: unknown option "role" \(did you mean "roles"\?\)/],
     [[] as never, /config.mtls must be an object/]
   ]
   for (const [mtls, message] of routeCases) {
