@@ -125,7 +125,8 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     let until = now + VERDICT_TTL_MS
     try {
       const der = forwardedCertificate(value, (forwarded as ForwardedOptions).format)
-      const identity = toPeerIdentity(verifier?.verify(der, { purpose: 'client', now }) ?? der, { ...identityOptions, source: 'forwarded' })
+      verifier?.verify(der, { purpose: 'client', now })
+      const identity = toPeerIdentity(der, { ...identityOptions, source: 'forwarded' })
       until = Math.min(until, identity.notAfter.getTime())
       resolved = { identity, error: null }
     } catch (err) {

@@ -1,5 +1,5 @@
 import { X509Certificate, verify as verifySignature, type KeyObject } from 'node:crypto'
-import { KEY_USAGE, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields, type NameRange } from './der.js'
+import { KEY_USAGE, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
 import type { Material } from './material.js'
 import { readPemBlocks } from './pem.js'
@@ -25,13 +25,17 @@ export interface VerifyOptions {
   now?: number
 }
 
-/** A certificate the verifier knows, parsed once. */
+/** A certificate the verifier knows (a CA of its pool, or the leaf being verified), read once. */
 interface Known {
-  readonly cert: X509Certificate
+  readonly der: Uint8Array
   readonly fields: CertificateFields
+  readonly signedParts: SignedParts
+  /** Subject and issuer names as bytes, to compare. */
   readonly subject: string
   readonly issuer: string
   readonly trusted: boolean
+  /** The public key of a CA of the pool; a leaf's is never needed but to check a self-signature. */
+  readonly publicKey: KeyObject | null
   readonly selfSigned: boolean
 }
 
@@ -43,8 +47,9 @@ interface Crl {
 
 const MAX_DEPTH = 8
 const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2', any: '2.5.29.37.0' }
-// Signature algorithms of CRLs, for node:crypto's verify: the digest, or null where the key type implies it.
-const CRL_SIGNATURE_DIGESTS: Record<string, string | null> = {
+// Signature algorithms, for node:crypto's verify: the digest, or null where the key type implies it. Others
+// (RSA-PSS) are left to Node's certificate object for certificates, and vouch for nothing in a CRL.
+const SIGNATURE_DIGESTS: Record<string, string | null> = {
   '1.2.840.10045.4.3.2': 'sha256',
   '1.2.840.10045.4.3.3': 'sha384',
   '1.2.840.10045.4.3.4': 'sha512',
@@ -66,12 +71,14 @@ export class ChainVerifier {
   readonly #bySubject = new Map<string, Known[]>()
   readonly #crls = new Map<string, Crl[]>()
   readonly #checkCrls: boolean
+  // Which CA certificate of the pool issued which: its signature is checked once, not for every leaf below it.
+  readonly #issuers = new WeakMap<Known, Known>()
 
   constructor (options: ChainVerifierOptions) {
     const anchors = certificates(options.ca, 'ca')
     if (anchors.length === 0) throw new MaterialError('MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
-    for (const cert of anchors) this.#add(cert, true)
-    for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(cert, false)
+    for (const cert of anchors) this.#add(pooled(cert, true))
+    for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(pooled(cert, false))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
     this.#checkCrls = crls.length > 0
     crls.forEach((block, index) => {
@@ -82,7 +89,7 @@ export class ChainVerifier {
         throw new MaterialError('MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
       }
       const issuer = nameKey(block.der, fields.issuer)
-      const signers = new Set((this.#bySubject.get(issuer) ?? []).filter(ca => crlSignedBy(fields, ca.cert.publicKey)))
+      const signers = new Set((this.#bySubject.get(issuer) ?? []).filter(ca => signedBy(fields, ca.publicKey as KeyObject)))
       const list = this.#crls.get(issuer)
       if (list === undefined) this.#crls.set(issuer, [{ fields, signers }])
       else list.push({ fields, signers })
@@ -92,13 +99,13 @@ export class ChainVerifier {
   /**
    * Throws VerificationError, with OpenSSL's name for the reason as `code` (`CERT_HAS_EXPIRED`,
    * `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `CERT_REVOKED`, `INVALID_PURPOSE`, ...), unless the certificate
-   * verifies. Returns Node's certificate object for it.
+   * verifies. Reads the DER itself: a forwarded certificate costs no Node certificate object.
    */
-  verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): X509Certificate {
+  verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): void {
     const now = options.now ?? Date.now()
     const purpose = EKU[options.purpose]
     if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
-    const leaf = certificate instanceof X509Certificate ? known(certificate, false) : known(parse(certificate), false, certificate)
+    const leaf = leafOf(certificate instanceof X509Certificate ? certificate.raw : certificate)
     // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
     // build the chain, then check extensions, then revocation, then validity periods.
     const chain = this.#buildChain(leaf)
@@ -115,7 +122,6 @@ export class ChainVerifier {
     })
     if (this.#checkCrls) for (let index = 0; index < chain.length - 1; index++) this.#checkRevocation(chain[index] as Known, chain[index + 1] as Known, now)
     chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : index === chain.length - 1 ? 'the trusted root' : 'a CA certificate of its chain'))
-    return leaf.cert
   }
 
   /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
@@ -140,24 +146,31 @@ export class ChainVerifier {
     return verifier
   }
 
-  #add (cert: X509Certificate, trusted: boolean): void {
-    const entry = known(cert, trusted)
+  #add (entry: Known): void {
     const list = this.#bySubject.get(entry.subject)
     if (list === undefined) this.#bySubject.set(entry.subject, [entry])
     else list.push(entry)
   }
 
   #issuerOf (current: Known, chain: readonly Known[]): Known {
+    const cachedIssuer = this.#issuers.get(current)
+    if (cachedIssuer !== undefined && !chain.includes(cachedIssuer)) return cachedIssuer
+    const issuer = this.#findIssuer(current, chain)
+    if (current !== chain[0]) this.#issuers.set(current, issuer)
+    return issuer
+  }
+
+  #findIssuer (current: Known, chain: readonly Known[]): Known {
     const candidates = (this.#bySubject.get(current.issuer) ?? []).filter(candidate => !chain.includes(candidate))
     // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones.
     candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted))
-    const issuer = candidates.find(candidate => current.cert.verify(candidate.cert.publicKey))
+    const issuer = candidates.find(candidate => signedBy(current.signedParts, candidate.publicKey as KeyObject, current.der))
     if (issuer !== undefined) return issuer
-    if (candidates.length > 0) throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(current)} does not verify with the key of any CA named ${JSON.stringify(current.cert.issuer.replaceAll('\n', ', '))}`)
+    if (candidates.length > 0) throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(current)} does not verify with the key of any CA named ${JSON.stringify(formatName(current.der, current.fields.issuer))}`)
     if (current.selfSigned) {
       throw fail(chain.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN', `${describe(current)} is self-signed and not a trusted root`)
     }
-    throw fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${JSON.stringify(current.cert.issuer.replaceAll('\n', ', '))})`)
+    throw fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${JSON.stringify(formatName(current.der, current.fields.issuer))})`)
   }
 
   #checkRevocation (cert: Known, issuer: Known, now: number): void {
@@ -175,17 +188,27 @@ export class ChainVerifier {
 
 const byMaterial = new WeakMap<object, ChainVerifier>()
 
-// `der` as given, when there is one: Node's `raw` would drop bytes glued after the certificate.
-function known (cert: X509Certificate, trusted: boolean, der: Uint8Array = cert.raw): Known {
+function pooled (cert: X509Certificate, trusted: boolean): Known {
+  const entry = read(cert.raw)
+  return { ...entry, trusted, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, entry.der) }
+}
+
+// The leaf is read from the DER as given: Node's `raw` would drop bytes glued after the certificate.
+function leafOf (der: Uint8Array): Known {
+  const entry = read(der)
+  // Only a self-issued leaf needs its own key, to tell a self-signed certificate from an unknown issuer.
+  const selfSigned = entry.subject === entry.issuer && signedBy(entry.signedParts, parse(der).publicKey, der)
+  return { ...entry, trusted: false, publicKey: null, selfSigned }
+}
+
+function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 'subject' | 'issuer'> {
   let fields: CertificateFields
   try {
     fields = readCertificateFields(der)
   } catch (err) {
     throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
   }
-  const subject = nameKey(der, fields.subject)
-  const issuer = nameKey(der, fields.issuer)
-  return { cert, fields, subject, issuer, trusted, selfSigned: subject === issuer && cert.verify(cert.publicKey) }
+  return { der, fields, signedParts: readSignedParts(der), subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
 }
 
 function parse (der: Uint8Array): X509Certificate {
@@ -214,11 +237,13 @@ function checkPurpose (entry: Known, purpose: string, ca: boolean): void {
   }
 }
 
-function crlSignedBy (crl: CrlFields, publicKey: KeyObject): boolean {
-  const digest = CRL_SIGNATURE_DIGESTS[crl.signatureAlgorithm]
-  if (digest === undefined) return false // an algorithm we cannot check: the CRL vouches for nobody
+// Whether `parts` (of a certificate or CRL) carry a valid signature by `publicKey`. A certificate in an
+// algorithm without a digest entry is checked by Node's certificate object; a CRL in one vouches for nothing.
+function signedBy (parts: SignedParts, publicKey: KeyObject, certificate?: Uint8Array): boolean {
+  const digest = SIGNATURE_DIGESTS[parts.signatureAlgorithm]
   try {
-    return verifySignature(digest, crl.signed, publicKey, crl.signature)
+    if (digest !== undefined) return verifySignature(digest, parts.signed, publicKey, parts.signature)
+    return certificate !== undefined && new X509Certificate(certificate).verify(publicKey)
   } catch {
     return false
   }

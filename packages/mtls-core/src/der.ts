@@ -158,26 +158,49 @@ function read (der: Uint8Array): CertificateFields {
 }
 
 /** What a certificate revocation list says, and the parts its signature covers. */
-export interface CrlFields {
+export interface CrlFields extends SignedParts {
   readonly issuer: NameRange
   readonly thisUpdate: Date
   readonly nextUpdate: Date | null
   /** Serial numbers of the revoked certificates, uppercase hex as `CertificateFields.serialNumber`. */
   readonly revoked: ReadonlySet<string>
-  /** The signed part (TBSCertList with its header), its signature algorithm (dotted OID) and the signature. */
+}
+
+/** The part of a certificate or CRL its issuer signed, the signature algorithm (dotted OID) and the signature. */
+export interface SignedParts {
   readonly signed: Uint8Array
   readonly signatureAlgorithm: string
   readonly signature: Uint8Array
 }
 
+/** Splits a DER certificate or CRL (both `SEQUENCE { tbs, algorithm, BIT STRING }`) into what signature verification needs. */
+export function readSignedParts (der: Uint8Array): SignedParts {
+  try {
+    return signedParts(der)
+  } catch (err) {
+    throw new CertificateError('CERTIFICATE_MALFORMED', `not a signed DER structure (${(err as Error).message})`, { cause: err })
+  }
+}
+
+function signedParts (der: Uint8Array): SignedParts & { tbs: Tlv } {
+  const outer = tlv(der, 0, der.length, TAG_SEQUENCE)
+  if (outer.end !== der.length) throw new Error('trailing bytes')
+  const tbs = tlv(der, outer.start, outer.end, TAG_SEQUENCE)
+  const algorithm = tlv(der, tbs.end, outer.end, TAG_SEQUENCE)
+  const signature = tlv(der, algorithm.end, outer.end, TAG_BIT_STRING)
+  return {
+    tbs,
+    signed: der.subarray(outer.start, tbs.end),
+    signatureAlgorithm: dottedOid(der, tlv(der, algorithm.start, algorithm.end, TAG_OID)),
+    // A BIT STRING's first content byte counts unused bits; a signature has none.
+    signature: der.subarray(signature.start + 1, signature.end)
+  }
+}
+
 /** Reads a DER CRL (RFC 5280 5.1); throws CertificateError (`CERTIFICATE_MALFORMED`) when it is not one. */
 export function readCrlFields (der: Uint8Array): CrlFields {
   try {
-    const list = tlv(der, 0, der.length, TAG_SEQUENCE)
-    if (list.end !== der.length) throw new Error('trailing bytes')
-    const tbs = tlv(der, list.start, list.end, TAG_SEQUENCE)
-    const algorithm = tlv(der, tbs.end, list.end, TAG_SEQUENCE)
-    const signature = tlv(der, algorithm.end, list.end, TAG_BIT_STRING)
+    const { tbs, signed, signatureAlgorithm, signature } = signedParts(der)
     let field = tlv(der, tbs.start, tbs.end)
     if (field.tag === TAG_INTEGER) field = tlv(der, field.end, tbs.end)
     expect(field, TAG_SEQUENCE) // the signature algorithm, repeated
@@ -204,16 +227,7 @@ export function readCrlFields (der: Uint8Array): CrlFields {
         }
       }
     }
-    return {
-      issuer: { start: issuer.start, end: issuer.end },
-      thisUpdate: time(der, thisUpdate),
-      nextUpdate,
-      revoked,
-      signed: der.subarray(list.start, tbs.end),
-      signatureAlgorithm: dottedOid(der, tlv(der, algorithm.start, algorithm.end, TAG_OID)),
-      // A BIT STRING's first content byte counts unused bits; a signature has none.
-      signature: der.subarray(signature.start + 1, signature.end)
-    }
+    return { issuer: { start: issuer.start, end: issuer.end }, thisUpdate: time(der, thisUpdate), nextUpdate, revoked, signed, signatureAlgorithm, signature }
   } catch (err) {
     throw new CertificateError('CERTIFICATE_MALFORMED', `not a DER X.509 CRL (${(err as Error).message})`, { cause: err })
   }

@@ -51,8 +51,20 @@ t.test('agrees with OpenSSL on every client certificate of the test set, with an
   t.equal(codeOf(() => verifier.verify(der(pki.server), { purpose: 'server' })), null, 'the server certificate is fit for a server')
 })
 
-t.test('returns Node\'s certificate object of a good certificate', async t => {
-  t.equal(verifier.verify(der(pki.orderService), { purpose: 'client' }).fingerprint256, pki.orderService.fingerprint256)
+t.test('takes Node\'s certificate object as well as DER', async t => {
+  const { X509Certificate } = await import('node:crypto')
+  t.equal(codeOf(() => verifier.verify(new X509Certificate(pki.orderService.certificate), { purpose: 'client' })), null)
+  t.equal(codeOf(() => verifier.verify(new X509Certificate(pki.expired.certificate), { purpose: 'client' })), 'CERT_HAS_EXPIRED')
+})
+
+t.test('RSA and Ed25519 chains verify too, by the same rules', async t => {
+  for (const keyType of ['rsa2048', 'ed25519'] as const) {
+    const other = await createTestPki({ keyType })
+    const typed = new ChainVerifier({ ca: other.ca, crl: other.crl, intermediates: other.intermediate.certificate })
+    t.equal(codeOf(() => typed.verify(der(other.orderService), { purpose: 'client' })), null, `${keyType}: good`)
+    t.equal(codeOf(() => typed.verify(der(other.revoked), { purpose: 'client' })), 'CERT_REVOKED', `${keyType}: revoked`)
+    t.equal(codeOf(() => typed.verify(der(pki.orderService), { purpose: 'client' })), 'CERT_SIGNATURE_FAILURE', `${keyType}: same names, another key`)
+  }
 })
 
 t.test('a chain needs its intermediate, which the verifier must be given', async t => {
