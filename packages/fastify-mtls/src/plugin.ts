@@ -1,11 +1,12 @@
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, secondsToExpiry, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, peerCertificate, secondsToExpiry, unknownOption, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
-import { emptyStats, failureReason, type HandshakeStats } from './handshake-stats.js'
+import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
+import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
 
 export interface FastifyMtlsOptions {
@@ -24,6 +25,8 @@ export interface FastifyMtlsOptions {
   reloadFailureWindowMs?: number
   /** Prometheus metrics in your prom-client registry (prom-client is an optional peer dependency). */
   metrics?: { registry: MetricsRegistry, prefix?: string }
+  /** Refused handshakes are logged at `warn`, at most one line per reason per this many ms, with a count. Default: 60000. */
+  refusalLogIntervalMs?: number
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -71,9 +74,28 @@ declare module 'fastify' {
 const DAY_MS = 24 * 60 * 60 * 1000
 
 const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, options: FastifyMtlsOptions) => {
+  // An unknown key is refused, not ignored: `{ sighub: true }` would otherwise leave reloads off without a word.
+  const refuseUnknown = (value: unknown, known: string[], where: string): void => {
+    const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
+    if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
+  }
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs'], 'plugin options')
+  refuseUnknown(options.watch, ['debounceMs', 'poll'], 'watch')
+  refuseUnknown(options.metrics, ['registry', 'prefix'], 'metrics')
   const { tls } = options
   if (tls === undefined || tls === null || typeof tls.secureContextOptions !== 'function') {
     throw new codes.FST_MTLS_INVALID_OPTION('the tls option must be what loadServerTls() returned')
+  }
+  if (options.watch !== undefined && typeof options.watch !== 'boolean' && (typeof options.watch !== 'object' || options.watch === null)) {
+    throw new codes.FST_MTLS_INVALID_OPTION(`watch must be true, false or { debounceMs, poll }; got ${JSON.stringify(options.watch)}`)
+  }
+  if (options.sighup !== undefined && typeof options.sighup !== 'boolean') throw new codes.FST_MTLS_INVALID_OPTION('sighup must be true or false')
+  if (options.metrics !== undefined && (typeof options.metrics?.registry?.registerMetric !== 'function' || !['undefined', 'string'].includes(typeof options.metrics.prefix))) {
+    throw new codes.FST_MTLS_INVALID_OPTION('metrics must be { registry, prefix? } with a prom-client Registry')
+  }
+  const refusalLogIntervalMs = options.refusalLogIntervalMs ?? 60_000
+  if (typeof refusalLogIntervalMs !== 'number' || !(refusalLogIntervalMs > 0 && refusalLogIntervalMs <= MAX_REFUSAL_LOG_INTERVAL_MS)) {
+    throw new codes.FST_MTLS_INVALID_OPTION(`refusalLogIntervalMs must be a number of milliseconds above 0 and at most ${MAX_REFUSAL_LOG_INTERVAL_MS}`)
   }
   const thresholds = options.expiryWarningDays ?? [30, 7]
   if (!Array.isArray(thresholds) || thresholds.some(days => typeof days !== 'number' || !(days > 0))) {
@@ -89,11 +111,17 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const stats = emptyStats()
   const warnings = new ExpiryWarnings(thresholds)
 
-  // Handshake accounting. OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is
-  // refused here, before the HTTP layer (which listens after us) reads anything.
+  // Handshake accounting, and a rate-limited warning per refusal reason (never anything from the certificate).
+  const refusals = new RefusalLog(log, refusalLogIntervalMs)
+  const refused = (reason: HandshakeFailureReason): void => {
+    stats.failures[reason]++
+    refusals.refused(reason)
+  }
+  // OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is refused here, before
+  // the HTTP layer (which listens after us) reads anything.
   const onSecureConnection = (socket: TLSSocket): void => {
     if (mode === 'require' && peerCertificate(socket)?.ca === true) {
-      stats.failures.ca_as_leaf++
+      refused('ca_as_leaf')
       socket.destroy()
       return
     }
@@ -103,10 +131,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket.
   const onTlsClientError = (error: NodeJS.ErrnoException, socket: TLSSocket): void => {
-    stats.failures[failureReason(error, socket.authorizationError)]++
+    refused(failureReason(error, socket.authorizationError))
   }
   server.prependListener('secureConnection', onSecureConnection)
   server.on('tlsClientError', onTlsClientError)
+  fastify.addHook('onClose', async () => { refusals.close() })
 
   const warnIfExpiring = (): void => {
     const warning = warnings.check(source.current.leaf)

@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { createMaterialSource, secureContextOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { createMaterialSource, secureContextOptions, unknownOption, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 
@@ -42,20 +42,27 @@ export interface ServerTls {
   secureContextOptions: (material: Material) => SecureContextOptions
 }
 
+const SERVER_TLS_KEYS = [
+  'certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl',
+  'mode', 'minVersion', 'tlsOptions', 'ticketKeys', 'ticketKeysFile', 'verifyOwnChain'
+] as const satisfies ReadonlyArray<keyof ServerTlsOptions>
 const MODES = new Set<unknown>(['require', 'optional'])
 const VERSIONS = new Set<unknown>(['TLSv1.2', 'TLSv1.3'])
 
 /**
  * Loads and validates server certificate material (mtls-core) and returns it with secure `httpsOptions`:
  * TLS 1.3 minimum, a client certificate requested, and in `require` mode refused at the handshake when it
- * does not verify. Throws FST_MTLS_INVALID_OPTION for wrong options and mtls-core's MaterialError for
- * unusable material.
+ * does not verify. Throws FST_MTLS_INVALID_OPTION for wrong or unknown options (`{ crlfile }` would otherwise
+ * serve without the CRL) and mtls-core's MaterialError for unusable material.
  */
 export async function loadServerTls (options: ServerTlsOptions): Promise<ServerTls> {
   if (typeof options !== 'object' || options === null) throw new codes.FST_MTLS_INVALID_OPTION('loadServerTls needs an options object')
+  const unknown = unknownOption(options, SERVER_TLS_KEYS, 'loadServerTls')
+  if (unknown !== null) throw new codes.FST_MTLS_INVALID_OPTION(unknown)
   const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options
   if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
   if (!VERSIONS.has(minVersion)) throw new codes.FST_MTLS_INVALID_OPTION(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
+  if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new codes.FST_MTLS_INVALID_OPTION('tlsOptions must be an object of Node TLS settings')
   const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile })
   const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
 

@@ -1,0 +1,80 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { createTestPki } from 'mtls-pki'
+import { attempt, capturedLogger, clientOf, startServer } from '../helpers.js'
+
+// Refused handshakes used to be only counted: an operator saw nothing in the logs while a client of another
+// CA, or with an expired certificate, knocked. Each reason is now logged at warn, rate-limited, with a count.
+
+const pki = await createTestPki()
+const material = { cert: pki.server.chain, key: pki.server.key, ca: pki.ca }
+const refusalLines = (lines: Array<Record<string, unknown>>): Array<Record<string, unknown>> => lines.filter(line => line.plugin === 'fastify-mtls' && 'reason' in line)
+
+t.test('each refusal reason is logged at warn at once, with its reason and a count, and nothing from the certificate', async t => {
+  const { logger, lines } = capturedLogger()
+  const { app, port } = await startServer(t, material, {}, { logger })
+  const refused = [
+    ['unknown_ca', pki.otherCa],
+    ['expired', pki.expired],
+    ['no_certificate', undefined],
+    ['ca_as_leaf', pki.caAsLeaf]
+  ] as const
+  for (const [reason, cert] of refused) {
+    t.equal((await attempt(port, clientOf(pki, cert))).status, null, `${reason}: refused`)
+    const logged = refusalLines(lines)
+    t.equal(logged.length, refused.findIndex(([r]) => r === reason) + 1, `${reason}: one line at once`)
+    const line = logged.at(-1) as Record<string, unknown>
+    t.match(line, { level: 40, reason, count: 1, msg: `1 TLS handshake refused: ${reason} (at most one line per reason every 60000 ms)` })
+    t.same(Object.keys(line).sort(), ['count', 'hostname', 'level', 'msg', 'pid', 'plugin', 'reason', 'time'], `${reason}: the line carries the reason and the count, nothing else`)
+    if (cert !== undefined) {
+      const text = JSON.stringify(line)
+      for (const secret of [cert.fingerprint256, cert.serialNumber, 'spiffe://', 'BEGIN']) t.notOk(text.includes(secret), `${reason}: no ${secret} in the log`)
+    }
+  }
+  t.match(app.mtls.stats().failures, { unknown_ca: 1, expired: 1, no_certificate: 1, ca_as_leaf: 1 }, 'the counters are kept as before')
+})
+
+t.test('within the interval, further refusals of a reason are only counted; the count comes with the next line', async t => {
+  const { logger, lines } = capturedLogger()
+  const { app, port } = await startServer(t, material, {}, { logger })
+  for (let i = 0; i < 4; i++) await attempt(port, clientOf(pki, pki.expired))
+  await attempt(port, clientOf(pki, pki.otherCa))
+  t.match(refusalLines(lines), [{ reason: 'expired', count: 1 }, { reason: 'unknown_ca', count: 1 }], 'four expired refusals, one line; another reason has its own')
+  t.equal(refusalLines(lines).length, 2)
+  t.equal(app.mtls.stats().failures.expired, 4, 'all four are counted')
+  await app.close()
+  t.match(refusalLines(lines).slice(2), [{ reason: 'expired', count: 3, msg: /^3 TLS handshakes refused: expired/ }], 'closing reports the three still pending, once')
+  t.equal(refusalLines(lines).length, 3)
+})
+
+t.test('a timer reports pending refusals when the interval ends; a quiet reason then logs at once again', async t => {
+  const intervalMs = 1000
+  const { logger, lines } = capturedLogger()
+  const { port } = await startServer(t, material, { refusalLogIntervalMs: intervalMs }, { logger })
+  const started = Date.now()
+  for (let i = 0; i < 3; i++) await attempt(port, clientOf(pki, pki.otherCa))
+  t.ok(Date.now() - started < intervalMs, 'three refusals within one interval')
+  t.match(refusalLines(lines), [{ reason: 'unknown_ca', count: 1, msg: /every 1000 ms/ }])
+  while (refusalLines(lines).length < 2 && Date.now() - started < 5 * intervalMs) await sleep(25)
+  const [first, second] = refusalLines(lines) as Array<Record<string, number>>
+  t.match(second, { reason: 'unknown_ca', count: 2 }, 'the next line carries the two counted since the first')
+  t.ok((second?.time ?? 0) - (first?.time ?? 0) >= intervalMs - 50, `lines an interval apart (${(second?.time ?? 0) - (first?.time ?? 0)} ms)`)
+  // That line started a new interval with nothing in it; once it ends, a refusal is logged at once.
+  await sleep(intervalMs + 100)
+  t.equal(refusalLines(lines).length, 2, 'an interval with no refusal writes nothing')
+  await attempt(port, clientOf(pki, pki.otherCa))
+  t.match(refusalLines(lines).slice(2), [{ reason: 'unknown_ca', count: 1 }], 'after a quiet interval the first refusal is logged at once')
+})
+
+t.test('a TCP probe that closes without a TLS handshake is counted and logged as other', async t => {
+  const { logger, lines } = capturedLogger()
+  const { app, port } = await startServer(t, material, {}, { logger })
+  const probe = connect(port, '127.0.0.1')
+  await once(probe, 'connect')
+  probe.end()
+  await once(probe, 'close')
+  while (app.mtls.stats().failures.other === 0) await sleep(10)
+  t.match(refusalLines(lines), [{ reason: 'other', count: 1 }])
+})
