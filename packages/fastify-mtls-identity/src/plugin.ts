@@ -167,7 +167,8 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions): Connectio
   try {
     return { identity: toPeerIdentity(certificate, options), error: null, trustedProxy: false }
   } catch (err) {
-    return { identity: null, error: (err as { code?: string }).code ?? PEER_ERRORS.CERTIFICATE_MALFORMED, trustedProxy: false }
+    const code = (err as { code?: unknown } | null | undefined)?.code
+    return { identity: null, error: typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED, trustedProxy: false }
   }
 }
 
@@ -185,7 +186,7 @@ function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string):
 // The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
 function forwardedErrorCode (err: unknown): string {
   if (err instanceof ForwardedHeaderError) return err.code
-  const code = (err as { code?: unknown }).code
+  const code = (err as { code?: unknown } | null | undefined)?.code
   return typeof code === 'string' && code !== 'CERTIFICATE_MALFORMED' ? code : PEER_ERRORS.FORWARDED_HEADER_MALFORMED
 }
 

@@ -57,12 +57,13 @@ export class SvidError extends MtlsCoreError<SvidErrorCode> {
   static override readonly kind: string = 'SvidError'
 }
 
-export type CertificateErrorCode = 'CERTIFICATE_MALFORMED' | 'CERTIFICATE_IS_CA' | 'CERTIFICATE_ID_CONFUSABLE'
+export type CertificateErrorCode = 'CERTIFICATE_MALFORMED' | 'CERTIFICATE_IS_CA' | 'CERTIFICATE_ID_CONFUSABLE' | 'CERTIFICATE_ID_INVALID'
 
 /**
  * A certificate that cannot be a peer's identity: DER this package cannot read (`CERTIFICATE_MALFORMED`),
- * a CA certificate presented as a leaf (`CERTIFICATE_IS_CA`), or an `identify()` result that would pass
- * for a SPIFFE ID the certificate does not carry (`CERTIFICATE_ID_CONFUSABLE`).
+ * a CA certificate presented as a leaf (`CERTIFICATE_IS_CA`), an `identify()` result that would pass
+ * for a SPIFFE ID the certificate does not carry (`CERTIFICATE_ID_CONFUSABLE`), or an `identify()` that
+ * threw or returned no string (`CERTIFICATE_ID_INVALID`).
  */
 export class CertificateError extends MtlsCoreError<CertificateErrorCode> {
   static override readonly kind: string = 'CertificateError'

@@ -102,7 +102,7 @@ class Identity implements PeerIdentity {
     this.notBefore = fields.notBefore
     this.notAfter = fields.notAfter
     this.source = options.source ?? 'tls'
-    this.id = options.identify === undefined ? defaultId(this) : chosenId(this, options.identify(this))
+    this.id = options.identify === undefined ? defaultId(this) : chosenId(this, options.identify)
     Object.freeze(this)
   }
 
@@ -133,8 +133,14 @@ function defaultId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>): string {
 }
 
 // An id that reads as a SPIFFE ID would be believed as one in audit lines, messages and policies.
-function chosenId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>, id: unknown): string {
-  if (typeof id !== 'string' || id === '') throw new CertificateError('CERTIFICATE_ID_CONFUSABLE', 'identify() must return a non-empty string')
+function chosenId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>, identify: (identity: Omit<PeerIdentity, 'id' | 'toJSON'>) => string): string {
+  let id: unknown
+  try {
+    id = identify(identity)
+  } catch (err) {
+    throw new CertificateError('CERTIFICATE_ID_INVALID', `identify() threw: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  }
+  if (typeof id !== 'string' || id === '') throw new CertificateError('CERTIFICATE_ID_INVALID', 'identify() must return a non-empty string')
   if (id.trimStart().slice(0, 7).toLowerCase() === 'spiffe:' && id !== identity.spiffeId?.toString()) {
     throw new CertificateError('CERTIFICATE_ID_CONFUSABLE', `identify() returned ${JSON.stringify(id)}, which reads as a SPIFFE ID the certificate does not carry`)
   }

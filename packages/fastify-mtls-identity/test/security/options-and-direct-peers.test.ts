@@ -70,3 +70,12 @@ t.test('a CN that reads as a SPIFFE ID stays a CN: id cn:…, no SPIFFE ID', asy
   const { url: custom } = await startServer(t, pki, { identify: identity => identity.commonName ?? 'nobody' })
   t.same((await who(custom, agentFor(t, pki, impostor))).body, { id: null, source: null, error: 'CERTIFICATE_ID_CONFUSABLE' }, 'an identify() that copies such a CN is refused')
 })
+
+t.test('an identify() that throws anything at all gives null, never a crash or an identity', async t => {
+  for (const thrown of [undefined, null, 'a string', new Error('boom')]) {
+    const { url } = await startServer(t, pki, { identify: () => { throw thrown } })
+    const { status, body } = await who(url, agentFor(t, pki, pki.orderService))
+    t.equal(status, 200, `throwing ${String(thrown)}: served`)
+    t.same(body, { id: null, source: null, error: 'CERTIFICATE_ID_INVALID' }, `throwing ${String(thrown)}`)
+  }
+})

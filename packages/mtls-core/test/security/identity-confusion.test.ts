@@ -36,7 +36,10 @@ t.test('identify() cannot make an id that passes for a SPIFFE ID the certificate
     t.throws(() => toPeerIdentity(der(pki.inventoryService), { identify: () => id }), { code: 'CERTIFICATE_ID_CONFUSABLE' }, `${JSON.stringify(id)} on another SPIFFE certificate`)
   }
   for (const id of ['', undefined, 42]) {
-    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id as unknown as string }), { code: 'CERTIFICATE_ID_CONFUSABLE' }, `identify() returning ${String(id)}`)
+    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id as unknown as string }), { code: 'CERTIFICATE_ID_INVALID' }, `identify() returning ${String(id)}`)
+  }
+  for (const thrown of [undefined, null, 'text', new Error('boom')]) {
+    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => { throw thrown } }), { code: 'CERTIFICATE_ID_INVALID', message: /identify\(\) threw/ }, `identify() throwing ${String(thrown)}`)
   }
   const own = toPeerIdentity(der(pki.orderService), { identify: identity => identity.spiffeId!.toString() })
   t.equal(own.id, 'spiffe://mycompany.com/production/order-service', 'its own verified SPIFFE ID is fine')
