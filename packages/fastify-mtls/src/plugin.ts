@@ -79,9 +79,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
     if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
   }
-  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs'], 'plugin options')
-  refuseUnknown(options.watch, ['debounceMs', 'poll'], 'watch')
-  refuseUnknown(options.metrics, ['registry', 'prefix'], 'metrics')
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
+  refuseUnknown(options.watch, ['debounceMs', 'poll'] satisfies Array<keyof Exclude<FastifyMtlsOptions['watch'], boolean | undefined>>, 'watch')
+  refuseUnknown(options.metrics, ['registry', 'prefix'] satisfies Array<keyof NonNullable<FastifyMtlsOptions['metrics']>>, 'metrics')
   const { tls } = options
   if (tls === undefined || tls === null || typeof tls.secureContextOptions !== 'function') {
     throw new codes.FST_MTLS_INVALID_OPTION('the tls option must be what loadServerTls() returned')

@@ -18,9 +18,9 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect'>
 }
 
-export const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const
-const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const
-const WATCH_KEYS = ['debounceMs', 'poll'] as const
+export const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const satisfies ReadonlyArray<keyof MaterialInput>
+const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
+const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
 /**
  * Checks the options of an agent and compiles its server authorizer; throws UND_MTLS_INVALID_OPTION.
