@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { createMaterialSource, secureContextOptions, unknownOption, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, createMaterialSource, secureContextOptions, unknownOption, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 
@@ -43,7 +43,7 @@ export interface ServerTls {
 }
 
 const SERVER_TLS_KEYS = [
-  'certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl',
+  ...MATERIAL_INPUT_KEYS,
   'mode', 'minVersion', 'tlsOptions', 'ticketKeys', 'ticketKeysFile', 'verifyOwnChain'
 ] as const satisfies ReadonlyArray<keyof ServerTlsOptions>
 const MODES = new Set<unknown>(['require', 'optional'])

@@ -111,6 +111,7 @@ export class XfccError extends MtlsCoreError<XfccErrorCode> {
 export type MaterialErrorCode =
   | 'MATERIAL_OPTION_INVALID'
   | 'MATERIAL_FILE_UNREADABLE'
+  | 'MATERIAL_FILE_TOO_LARGE'
   | 'MATERIAL_NO_PEM'
   | 'MATERIAL_CERT_MALFORMED'
   | 'MATERIAL_KEY_UNREADABLE'

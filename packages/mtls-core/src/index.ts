@@ -21,6 +21,7 @@ export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watc
 export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
 export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
 export {
+  MATERIAL_INPUT_KEYS,
   loadMaterial,
   readMaterial,
   secondsToExpiry,

@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { formatName, readCertificateFields, type CertificateFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { fingerprint256 } from './identity.js'
@@ -23,7 +23,14 @@ export interface MaterialInput {
   /** Certificate revocation lists (optional). */
   crlFile?: string | string[]
   crl?: PemInput | PemInput[]
+  /** Largest file (or PEM option) read, in bytes. Default: 1 MiB, a Kubernetes Secret's limit and room for a big CA bundle. */
+  maxFileBytes?: number
 }
+
+/** Every key of MaterialInput, for packages that take material among their own options. */
+export const MATERIAL_INPUT_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl', 'maxFileBytes'] as const satisfies ReadonlyArray<keyof MaterialInput>
+
+const DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
 export interface MaterialOptions {
   /** Which end of the connection this material is for: decides the extended key usage required. */
@@ -112,16 +119,18 @@ export async function loadMaterial (input: MaterialInput, options: MaterialOptio
 
 /** Reads every input of a material set together, without validating it. */
 export async function readMaterial (input: MaterialInput): Promise<MaterialPems> {
+  const maxBytes = input.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw invalidOption(`maxFileBytes must be a positive whole number of bytes; got ${JSON.stringify(maxBytes)}`)
   const one = async (name: 'cert' | 'key'): Promise<Item> => {
-    const items = await readItems(name, input[`${name}File`], input[name])
+    const items = await readItems(name, input[`${name}File`], input[name], maxBytes)
     if (items.length !== 1) throw invalidOption(`give exactly one of ${name}File or ${name}`)
     return items[0] as Item
   }
   const [cert, key, ca, crl] = await Promise.all([
     one('cert'),
     one('key'),
-    readItems('ca', input.caFile, input.ca),
-    readItems('crl', input.crlFile, input.crl)
+    readItems('ca', input.caFile, input.ca, maxBytes),
+    readItems('crl', input.crlFile, input.crl, maxBytes)
   ])
   if (ca.length === 0) throw invalidOption('give caFile or ca: the CA certificates that peers must chain to')
   const hash = createHash('sha256')
@@ -130,31 +139,50 @@ export async function readMaterial (input: MaterialInput): Promise<MaterialPems>
   return { cert, key, ca, crl, passphrase: input.passphrase, digest: hash.digest('hex') }
 }
 
-async function readItems (name: string, files: string | string[] | undefined, values: PemInput | PemInput[] | undefined): Promise<Item[]> {
+async function readItems (name: string, files: string | string[] | undefined, values: PemInput | PemInput[] | undefined, maxBytes: number): Promise<Item[]> {
   if (files !== undefined && values !== undefined) throw invalidOption(`give ${name}File or ${name}, not both`)
   if (files !== undefined) {
     const list = Array.isArray(files) ? files : [files]
     return await Promise.all(list.map(async file => {
       if (typeof file !== 'string' || file === '') throw invalidOption(`${name}File must be a file path`)
-      return { text: await readText(file), source: file, file }
+      return { text: await readText(file, maxBytes), source: file, file }
     }))
   }
   if (values === undefined) return []
   const list = Array.isArray(values) ? values : [values]
   return list.map((value, index) => {
     if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw invalidOption(`${name} must be PEM text (a string or a Buffer)`)
-    return { text: value.toString(), source: list.length > 1 ? `${name} option [${index}]` : `${name} option`, file: undefined }
+    const source = list.length > 1 ? `${name} option [${index}]` : `${name} option`
+    if (value.length > maxBytes) throw tooLarge(source, undefined, value.length, maxBytes)
+    return { text: value.toString(), source, file: undefined }
   })
 }
 
-async function readText (file: string): Promise<string> {
+// Reads at most maxBytes + 1 bytes: a file that is too large is refused without being read whole.
+async function readText (file: string, maxBytes: number): Promise<string> {
+  let handle
   try {
-    return await readFile(file, 'utf8')
+    handle = await open(file, 'r')
+    const buffer = Buffer.alloc(Math.min(maxBytes + 1, (await handle.stat()).size + 1))
+    let length = 0
+    for (let read = -1; read !== 0 && length < buffer.length;) {
+      read = (await handle.read(buffer, length, buffer.length - length, length)).bytesRead
+      length += read
+    }
+    if (length > maxBytes) throw tooLarge(file, file, undefined, maxBytes)
+    return buffer.toString('utf8', 0, length)
   } catch (err) {
+    if (err instanceof MaterialError) throw err
     const code = (err as NodeJS.ErrnoException).code
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message
     throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
+  } finally {
+    await handle?.close()
   }
+}
+
+function tooLarge (source: string, file: string | undefined, size: number | undefined, maxBytes: number): MaterialError {
+  return new MaterialError('MATERIAL_FILE_TOO_LARGE', `${source}: ${size === undefined ? 'more than' : `${size} bytes,`} ${maxBytes} bytes is the limit (maxFileBytes); certificate material is far smaller`, { file })
 }
 
 /**

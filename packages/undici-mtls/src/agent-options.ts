@@ -1,4 +1,4 @@
-import { unknownOption, type MaterialInput } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, unknownOption, type MaterialInput } from 'mtls-core'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
@@ -18,7 +18,7 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect'>
 }
 
-export const MATERIAL_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl'] as const satisfies ReadonlyArray<keyof MaterialInput>
+export const MATERIAL_KEYS = MATERIAL_INPUT_KEYS
 const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
