@@ -60,6 +60,9 @@ const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLe
 const VERDICT_TTL_MS = 60_000
 const VERDICT_CACHE_ENTRIES = 1000
 const kResolved = Symbol('fastify-mtls-identity.resolved')
+// A connection outlives its certificate when it is kept alive, or resumed, past notAfter: OpenSSL does not
+// verify a resumed session's certificate again.
+const EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CERT_HAS_EXPIRED' })
 
 const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, options: FastifyMtlsIdentityOptions) => {
   const unknown = unknownOption(options, OPTIONS, 'fastify-mtls-identity')
@@ -141,7 +144,9 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     if (cached !== null && cached !== undefined) return cached
     const connection = connectionState(request)
     let resolved: Resolved = connection
-    if (forwarded !== null) {
+    if (connection.identity !== null && connection.identity.notAfter.getTime() < Date.now()) {
+      resolved = EXPIRED // a proxy whose own certificate expired forwards nothing either
+    } else if (forwarded !== null) {
       if (connection.trustedProxy) {
         resolved = fromForwardedHeader(headerValues(request.raw, forwarded.header))
       } else if (request.headers[forwarded.header] !== undefined) {

@@ -1,7 +1,9 @@
+import type { X509Certificate } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, secondsToExpiry, unknownOption, watchFiles, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, peerCertificate, secondsToExpiry, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -117,16 +119,22 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     stats.failures[reason]++
     refusals.refused(reason)
   }
-  // OpenSSL lets a CA:TRUE leaf through as a client certificate; in require mode it is refused here, before
-  // the HTTP layer (which listens after us) reads anything.
+  // OpenSSL lets a CA:TRUE leaf through as a client certificate, and does not verify a resumed session's
+  // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
+  // reads anything. The certificate object is built once per connection and shared with the identity plugin.
   const onSecureConnection = (socket: TLSSocket): void => {
-    if (mode === 'require' && peerCertificate(socket)?.ca === true) {
-      refused('ca_as_leaf')
-      socket.destroy()
-      return
+    const resumed = socket.isSessionReused()
+    if (mode === 'require') {
+      const certificate = peerCertificate(socket)
+      const refusal = certificate === null ? null : certificate.ca ? 'ca_as_leaf' : resumed ? outsideValidity(certificate) : null
+      if (refusal !== null) {
+        refused(refusal)
+        socket.destroy()
+        return
+      }
     }
     stats.handshakes++
-    if (socket.isSessionReused()) stats.resumed++
+    if (resumed) stats.resumed++
     if (!socket.authorized) stats.unverified++
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket.
@@ -148,44 +156,36 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const expiryTimer = setInterval(warnIfExpiring, DAY_MS / 4)
   expiryTimer.unref()
 
-  source.on('update', material => {
-    // The context carries ticket keys derived from the trust in force (see TicketKeys): a change of CAs or
-    // CRLs invalidates every session ticket, a certificate-only reload keeps them.
-    server.setSecureContext(tls.secureContextOptions(material))
+  // The one reload protocol (mtls-core's FileSource): new material is applied first, and committed (shown in
+  // status, counted, logged as reloaded) only when setSecureContext took it. The context carries ticket keys
+  // derived from the trust and identity in force (see TicketKeys).
+  source.on('apply', material => { server.setSecureContext(tls.secureContextOptions(material)) })
+  source.on('update', (material, _previous, { failedAttempts }) => {
     stats.reloads.succeeded++
-    log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter }, 'TLS material reloaded')
+    log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter },
+      failedAttempts === 0 ? 'TLS material reloaded' : `TLS material reloaded after ${failedAttempts} failed attempt${failedAttempts === 1 ? '' : 's'}`)
     warnIfExpiring()
   })
   source.on('error', error => {
     stats.reloads.failed++
-    const code = errorCode(error)
-    log.error({ code }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
+    log.error({ code: errorCode(error) }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
   })
-
-  let lastTicketKeyError = ''
-  const reloadTicketKeys = async (): Promise<void> => {
-    try {
-      if (await tls.ticketKeys.reload()) {
-        server.setTicketKeys(tls.ticketKeys.for(source.current))
-        log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated')
-      }
-      lastTicketKeyError = ''
-    } catch (err) {
-      const message = (err as Error).message
-      if (message !== lastTicketKeyError) log.error({ code: errorCode(err as Error) }, `session ticket keys kept: ${message}`)
-      lastTicketKeyError = message
-    }
-  }
+  const ticketKeys = tls.ticketKeys.source
+  ticketKeys?.on('apply', base => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) })
+  ticketKeys?.on('update', () => { log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated') })
+  ticketKeys?.on('error', error => { log.error({ code: errorCode(error) }, `session ticket keys kept: ${error.message}`) })
+  if (ticketKeys !== null) await warnIfShared(tls.ticketKeys.file as string, log)
 
   const watch = options.watch ?? source.current.files.length > 0
   const watchOptions = typeof watch === 'object' ? watch : {}
-  if (watch !== false) source.watch(watchOptions)
-  const ticketKeysWatcher = watch !== false && tls.ticketKeys.file !== undefined
-    ? watchFiles([tls.ticketKeys.file], () => { reloadTicketKeys().catch(() => {}) }, watchOptions)
-    : null
+  if (watch !== false) {
+    source.watch(watchOptions)
+    ticketKeys?.watch(watchOptions)
+  }
   const onSighup = (): void => {
-    source.reload().catch(() => {}) // refusals are counted and logged above
-    reloadTicketKeys().catch(() => {})
+    // Refusals are counted and logged by the listeners above.
+    ticketKeys?.reload().catch(() => {})
+    source.reload().catch(() => {})
   }
   if (options.sighup === true) process.on('SIGHUP', onSighup)
   if (options.metrics !== undefined) {
@@ -194,7 +194,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   const reload = async (): Promise<ReloadResult> => {
     const before = source.current
-    await reloadTicketKeys()
+    await ticketKeys?.reload().catch(() => {}) // a refused keys file is logged; the material's result is the answer
     try {
       const material = await source.reload()
       return { changed: material !== before, fingerprint256: material.leaf.fingerprint256 }
@@ -222,8 +222,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const healthCheck = async (): Promise<boolean> => {
     const now = Date.now()
     if (source.current.leaf.notAfter.getTime() <= now) return false
-    const failure = source.lastFailure
-    return failure === null || now - failure.since.getTime() < failureWindow
+    return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
 
   fastify.decorate('mtls', {
@@ -237,11 +236,26 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
     source.close()
-    ticketKeysWatcher?.close()
+    ticketKeys?.close()
     process.removeListener('SIGHUP', onSighup)
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)
   })
+}
+
+function outsideValidity (certificate: X509Certificate): 'expired' | 'not_yet_valid' | null {
+  const now = Date.now()
+  if (Date.parse(certificate.validTo) < now) return 'expired'
+  if (Date.parse(certificate.validFrom) > now) return 'not_yet_valid'
+  return null
+}
+
+// Replicas of one service may share the keys file; anyone else who can read it can mint sessions they resume.
+async function warnIfShared (file: string, log: FastifyBaseLogger): Promise<void> {
+  try {
+    const { mode } = await stat(file)
+    if ((mode & 0o077) !== 0) log.warn({ file, mode: (mode & 0o777).toString(8) }, `the session ticket keys file ${file} is readable by group or others: anyone who can read it can resume sessions as any client of this service; share it only between replicas of one service, mode 0600`)
+  } catch {} // reading it succeeded a moment ago; a failure here is reported by its next reload
 }
 
 function errorCode (error: Error): string {

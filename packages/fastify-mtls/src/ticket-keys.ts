@@ -1,60 +1,80 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import type { Material } from 'mtls-core'
+import { open } from 'node:fs/promises'
+import { createFileSource, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
 import { codes } from './errors.js'
 
 const KEY_LENGTH = 48
 
 /**
- * Session ticket keys. The keys a server uses are derived from a base secret and the trust in force (CA
- * bundle and CRLs): a change of trust gives new keys, so no resumed session outlives the trust it was
- * verified under, while a certificate-only reload keeps them and clients keep resuming. Replicas that share
- * the base (a `ticketKeysFile` from one secret) and the trust derive the same keys and resume each other's
- * sessions.
+ * Session ticket keys. The keys a server uses are derived from a base secret, the trust in force (CA bundle
+ * and CRLs) and the server's own identity (the names in its certificate): a change of trust or of identity
+ * gives new keys, so no resumed session outlives the trust it was verified under and none resumes into a
+ * server that has become someone else, while a certificate-only rotation keeps them and clients keep
+ * resuming. Replicas that share the base (a `ticketKeysFile`), the trust and the identity derive the same keys
+ * and resume each other's sessions; services of different identities never do, even sharing the file.
  */
 export class TicketKeys {
   readonly file: string | undefined
-  #base: Buffer
+  /** The `ticketKeysFile`, through mtls-core's one reload protocol; `null` for a fixed or random base. */
+  readonly source: FileSource<Buffer> | null
+  readonly #base: Buffer | null
 
-  private constructor (base: Buffer, file: string | undefined) {
+  private constructor (base: Buffer | null, source: FileSource<Buffer> | null, file: string | undefined) {
     this.#base = base
+    this.source = source
     this.file = file
   }
 
   static async create (options: { ticketKeys?: Buffer | undefined, ticketKeysFile?: string | undefined }): Promise<TicketKeys> {
     if (options.ticketKeys !== undefined && options.ticketKeysFile !== undefined) throw new codes.FST_MTLS_INVALID_OPTION('give ticketKeys or ticketKeysFile, not both')
-    if (options.ticketKeysFile !== undefined) return new TicketKeys(await readKeyFile(options.ticketKeysFile), options.ticketKeysFile)
+    const file = options.ticketKeysFile
+    if (file !== undefined) {
+      if (typeof file !== 'string' || file === '') throw new codes.FST_MTLS_INVALID_OPTION('ticketKeysFile must be a file path')
+      // Not watched here: the plugin starts watching with its own `watch` option.
+      const watchOptions: FileSourceOptions = { watch: false }
+      const source = await createFileSource({
+        files: () => [file],
+        read: async () => {
+          const raw = await readKeyFile(file)
+          return { raw, digest: createHash('sha256').update(raw).digest('hex') }
+        },
+        validate: raw => keyFromFile(file, raw)
+      }, watchOptions)
+      return new TicketKeys(null, source, file)
+    }
     if (options.ticketKeys !== undefined && (!Buffer.isBuffer(options.ticketKeys) || options.ticketKeys.length !== KEY_LENGTH)) {
       throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeys must be a Buffer of ${KEY_LENGTH} bytes`)
     }
-    return new TicketKeys(options.ticketKeys ?? randomBytes(KEY_LENGTH), undefined)
+    return new TicketKeys(options.ticketKeys ?? randomBytes(KEY_LENGTH), null, undefined)
   }
 
-  /** The keys for this material's trust. */
-  for (material: Material): Buffer {
-    const trust = createHash('sha256')
-    for (const pem of [...material.ca, '--', ...material.crl]) trust.update(pem)
-    return Buffer.from(hkdfSync('sha256', this.#base, trust.digest(), 'fastify-mtls session ticket keys', KEY_LENGTH))
+  /** The keys for this material's trust and identity, from `base` (default: the base in force). */
+  for (material: Material, base: Buffer = this.source?.current ?? this.#base as Buffer): Buffer {
+    const context = createHash('sha256')
+    for (const pem of [...material.ca, '--', ...material.crl]) context.update(pem)
+    const { leaf } = material
+    context.update(JSON.stringify([leaf.subject, leaf.uris, leaf.dnsNames, leaf.ips, leaf.emails]))
+    return Buffer.from(hkdfSync('sha256', base, context.digest(), 'fastify-mtls session ticket keys', KEY_LENGTH))
   }
+}
 
-  /** Re-reads `ticketKeysFile`; resolves true when the keys changed. Throws FST_MTLS_INVALID_OPTION for a bad file. */
-  async reload (): Promise<boolean> {
-    if (this.file === undefined) return false
-    const base = await readKeyFile(this.file)
-    if (base.equals(this.#base)) return false
-    this.#base = base
-    return true
+// At most a little more than a key file holds: a wrong path to a large file is refused unread.
+async function readKeyFile (file: string): Promise<Buffer> {
+  let handle
+  try {
+    handle = await open(file, 'r')
+    const buffer = Buffer.alloc(4096)
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+    return buffer.subarray(0, bytesRead)
+  } catch (err) {
+    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  } finally {
+    await handle?.close()
   }
 }
 
 // 48 bytes, raw (`openssl rand 48`) or base64 text (as a Kubernetes secret often holds it).
-async function readKeyFile (file: string): Promise<Buffer> {
-  let raw: Buffer
-  try {
-    raw = await readFile(file)
-  } catch (err) {
-    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
-  }
+function keyFromFile (file: string, raw: Buffer): Buffer {
   if (raw.length === KEY_LENGTH) return raw
   const text = raw.toString('latin1').trim()
   const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : null

@@ -42,8 +42,8 @@ t.test('no resumed session outlives the trust it was verified under', async t =>
   const resumed = await attempt(port, partner, { session: partnerSession })
   t.equal(resumed.reused, true, 'before the reload the session resumes')
 
-  // A certificate-only reload keeps the ticket keys: clients keep resuming.
-  const newServer = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'] })
+  // A certificate-only reload (same names, new key) keeps the ticket keys: clients keep resuming.
+  const newServer = await pki.intermediate.issue({ usage: 'server', commonName: 'localhost', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], ips: ['127.0.0.1', '::1'] })
   let reloaded = nextUpdate(serverTls)
   await writeFile(files.keyFile, newServer.key)
   await writeFile(files.certFile, newServer.chain)
@@ -59,6 +59,17 @@ t.test('no resumed session outlives the trust it was verified under', async t =>
   const refused = await attempt(port, partner, { session: partnerSession })
   t.equal(refused.reused, false, 'the session did not resume')
   t.equal(refused.status, null, 'and the no-longer-trusted certificate is refused')
+
+  // A new identity rotates them too: a session made with payment-service does not resume into ledger-service.
+  const before = await sessionFrom(port, pki.orderService, pki.ca)
+  const ledger = await pki.intermediate.issue({ usage: 'server', commonName: 'localhost', spiffeId: 'spiffe://mycompany.com/production/ledger-service', dnsNames: ['localhost'], ips: ['127.0.0.1', '::1'] })
+  reloaded = nextUpdate(serverTls)
+  await writeFile(files.keyFile, ledger.key)
+  await writeFile(files.certFile, ledger.chain)
+  t.equal(await reloaded, ledger.fingerprint256)
+  const renamed = await attempt(port, clientOf(pki, pki.orderService), { session: before })
+  t.equal(renamed.status, 200)
+  t.equal(renamed.reused, false, 'a session of the old identity does not resume into the new one')
 })
 
 t.test('bad replacements are refused, the old certificate keeps serving, and status() says why', async t => {

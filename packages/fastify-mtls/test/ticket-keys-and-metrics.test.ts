@@ -46,9 +46,12 @@ t.test('ticket key options are checked', async t => {
   await t.rejects(loadServerTls({ ...material, ticketKeysFile: '/nonexistent/ticket.key' }), { code: 'FST_MTLS_INVALID_OPTION', message: /ticketKeysFile \/nonexistent\/ticket.key: cannot read \(ENOENT\)/ })
   const serverTls = await loadServerTls({ ...material, ticketKeys: Buffer.alloc(48, 7) })
   t.equal(serverTls.ticketKeys.file, undefined)
-  t.equal(await serverTls.ticketKeys.reload(), false, 'nothing to re-read without a file')
+  t.equal(serverTls.ticketKeys.source, null, 'nothing to re-read without a file')
   t.same(serverTls.ticketKeys.for(serverTls.source.current), (await loadServerTls({ ...material, ticketKeys: Buffer.alloc(48, 7) })).ticketKeys.for(serverTls.source.current), 'the same base and trust give the same keys')
   t.notSame(serverTls.ticketKeys.for(serverTls.source.current), serverTls.ticketKeys.for({ ...serverTls.source.current, ca: [pki.otherCaAuthority.root.certificate] }), 'another trust gives other keys')
+  const current = serverTls.source.current
+  t.notSame(serverTls.ticketKeys.for(current), serverTls.ticketKeys.for({ ...current, leaf: { ...current.leaf, uris: ['spiffe://mycompany.com/production/ledger-service'] } }), 'another identity gives other keys')
+  t.same(serverTls.ticketKeys.for(current), serverTls.ticketKeys.for({ ...current, leaf: { ...current.leaf, fingerprint256: 'another certificate', notAfter: new Date(0) } }), 'a new certificate of the same identity keeps them')
 })
 
 t.test('Prometheus metrics read the counters at scrape time', async t => {

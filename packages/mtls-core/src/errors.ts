@@ -123,6 +123,7 @@ export type MaterialErrorCode =
   | 'MATERIAL_CA_EMPTY'
   | 'MATERIAL_CRL_MALFORMED'
   | 'MATERIAL_CRL_EXPIRED'
+  | 'MATERIAL_REFUSED_BY_TLS'
 
 /** Certificate material that cannot be used; `file` names the file at fault when there is one. */
 export class MaterialError extends MtlsCoreError<MaterialErrorCode> {

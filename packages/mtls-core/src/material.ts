@@ -1,4 +1,5 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
+import { createSecureContext } from 'node:tls'
 import { open } from 'node:fs/promises'
 import { formatName, readCertificateFields, type CertificateFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
@@ -212,11 +213,16 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
     ? [Object.freeze({ code: 'MATERIAL_EXPIRES_SOON' as const, daysLeft, message: `${pems.cert.source}: the certificate expires in ${daysLeft} days (${leafSummary.notAfter.toISOString()})` })]
     : []
 
+  const cert = chain.map(cert => toPem(cert.raw, 'CERTIFICATE')).join('')
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
+  const ca = authorities.map(cert => toPem(cert.raw, 'CERTIFICATE'))
+  const crl = crls.map(crl => crl.pem)
+  checkTlsAccepts({ cert, key, ca, crl }, pems)
   return Object.freeze({
-    cert: chain.map(cert => toPem(cert.raw, 'CERTIFICATE')).join(''),
-    key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    ca: Object.freeze(authorities.map(cert => toPem(cert.raw, 'CERTIFICATE'))),
-    crl: Object.freeze(crls.map(crl => crl.pem)),
+    cert,
+    key,
+    ca: Object.freeze(ca),
+    crl: Object.freeze(crl),
     leaf: leafSummary,
     intermediates: Object.freeze(chain.slice(1).map(summarize)),
     authorities: Object.freeze(authorities.map(summarize)),
@@ -295,6 +301,17 @@ function readKey (item: Item, passphrase: string | undefined): KeyObject {
   } catch (err) {
     const reason = encrypted ? 'wrong passphrase' : (err as Error).message
     throw fail('MATERIAL_KEY_UNREADABLE', item, `cannot read the private key: ${reason}`, err)
+  }
+}
+
+// What the TLS layer would refuse when the material is applied (a key below OpenSSL's security level, an
+// unusable CRL) is refused here, while the old material still serves.
+function checkTlsAccepts (options: { cert: string, key: string, ca: string[], crl: string[] }, pems: MaterialPems): void {
+  try {
+    createSecureContext({ cert: options.cert, key: options.key, ca: options.ca, ...(options.crl.length > 0 ? { crl: options.crl } : {}) })
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    throw fail('MATERIAL_REFUSED_BY_TLS', pems.cert, `the TLS layer refuses this material: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`, err)
   }
 }
 
