@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import Router, { type HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
-import { unknownOption, watchFiles } from 'mtls-core'
+import { createFileSource, unknownOption, type FileSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
@@ -91,7 +92,9 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   const { onDecision } = options
 
   // The one compiled policy in force. A request reads it once, so it never sees half of two policies.
-  let current: CompiledPolicy = options.policyFile === undefined ? compilePolicy(options.policy ?? {}) : await readPolicyFile(options.policyFile)
+  // A policy file goes through mtls-core's one reload protocol: read, validate, apply (swap it in), commit.
+  const policySource = options.policyFile === undefined ? null : await policyFileSource(options.policyFile)
+  let current: CompiledPolicy = policySource?.current ?? compilePolicy(options.policy ?? {})
   // An identity lives as long as its connection: its roles are looked up once per connection and policy.
   const roleCache = new WeakMap<PeerIdentity, { policy: CompiledPolicy, roles: ReadonlySet<string> }>()
   const rolesOf = (identity: PeerIdentity | null, policy: CompiledPolicy): ReadonlySet<string> => {
@@ -202,20 +205,12 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     if (ready) warnUngrantedRoles()
   }
   const setPolicy = (policy: MtlsPolicy): void => { swapPolicy(compilePolicy(policy)) }
-  let lastPolicyError = ''
-  const policyWatcher = options.policyFile === undefined
-    ? null
-    : watchFiles([options.policyFile], () => {
-      readPolicyFile(options.policyFile as string).then(policy => {
-        swapPolicy(policy)
-        lastPolicyError = ''
-        fastify.log.info({ file: options.policyFile }, 'fastify-mtls-authz: policy reloaded')
-      }, (err: Error) => {
-        if (err.message !== lastPolicyError) fastify.log.error({ file: options.policyFile, code: (err as { code?: string }).code }, `fastify-mtls-authz: policy file refused, the previous policy stays: ${err.message}`)
-        lastPolicyError = err.message
-      })
-    })
-  fastify.addHook('onClose', async () => { policyWatcher?.close() })
+  policySource?.on('apply', swapPolicy)
+  policySource?.on('update', () => { fastify.log.info({ file: options.policyFile }, 'fastify-mtls-authz: policy reloaded') })
+  policySource?.on('error', err => {
+    fastify.log.error({ file: options.policyFile, code: (err as { code?: string }).code }, `fastify-mtls-authz: policy file refused, the previous policy stays: ${err.message}`)
+  })
+  fastify.addHook('onClose', async () => { policySource?.close() })
 
   fastify.decorate('mtlsAuthz', {
     setPolicy,
@@ -235,24 +230,32 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   })
 }
 
-async function readPolicyFile (file: string): Promise<CompiledPolicy> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
-  }
-  let policy: MtlsPolicy<string>
-  try {
-    policy = JSON.parse(text) as MtlsPolicy<string>
-  } catch (err) {
-    throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: not JSON (${(err as Error).message})`)
-  }
-  try {
-    return compilePolicy(policy)
-  } catch (err) {
-    throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: ${(err as Error).message.replace(/^fastify-mtls-authz: invalid policy: /, '')}`)
-  }
+async function policyFileSource (file: string): Promise<FileSource<CompiledPolicy>> {
+  return await createFileSource({
+    files: () => [file],
+    read: async () => {
+      let text: string
+      try {
+        text = await readFile(file, 'utf8')
+      } catch (err) {
+        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+      }
+      return { raw: text, digest: createHash('sha256').update(text).digest('hex') }
+    },
+    validate: text => {
+      let policy: MtlsPolicy<string>
+      try {
+        policy = JSON.parse(text) as MtlsPolicy<string>
+      } catch (err) {
+        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: not JSON (${(err as Error).message})`)
+      }
+      try {
+        return compilePolicy(policy)
+      } catch (err) {
+        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: ${(err as Error).message.replace(/^fastify-mtls-authz: invalid policy: /, '')}`)
+      }
+    }
+  })
 }
 
 /** The plugin, wrapped once; it needs `request.peerIdentity` from fastify-mtls-identity, registered first. */
