@@ -14,8 +14,12 @@ export interface MtlsAgentOptions extends MaterialInput {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** TLS sessions kept per server name for resumption. Default: 100; 0 turns resumption off. */
   maxCachedSessions?: number
-  /** Passed to undici's Agent: connections, pipelining, keepAliveTimeout, connectTimeout, headersTimeout, bodyTimeout, allowH2, ... */
-  agent?: Omit<Agent.Options, 'connect'>
+  /**
+   * undici's Agent options, all honoured: connections, pipelining, keepAliveTimeout, headersTimeout, bodyTimeout,
+   * connectTimeout, allowH2, socketPath, autoSelectFamily, interceptors... The agent owns `connect` (TLS
+   * material, server name, authorization) and the session cache (`maxCachedSessions` above).
+   */
+  agent?: Omit<Agent.Options, 'connect' | 'maxCachedSessions'>
 }
 
 export const MATERIAL_KEYS = MATERIAL_INPUT_KEYS
@@ -42,6 +46,13 @@ export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorize
   } else if (watch !== undefined && typeof watch !== 'boolean') {
     throw invalid(`watch must be true, false or { debounceMs, poll }; got ${JSON.stringify(watch)}`)
   }
+  const { agent } = options
+  if (agent !== undefined && (typeof agent !== 'object' || agent === null)) throw invalid('agent must be undici Agent options')
+  for (const owned of ['connect', 'maxCachedSessions'] as const) {
+    if (agent !== undefined && owned in agent) throw invalid(`agent.${owned}: the mTLS agent owns ${owned === 'connect' ? 'its connector (TLS material, server name, authorization)' : 'its session cache: give maxCachedSessions beside agent'}`)
+  }
+  const { maxCachedSessions } = options
+  if (maxCachedSessions !== undefined && (!Number.isInteger(maxCachedSessions) || maxCachedSessions < 0)) throw invalid(`maxCachedSessions must be a whole number, 0 or more; got ${JSON.stringify(maxCachedSessions)}`)
   return compileAuthorizer(server)
 }
 
