@@ -6,13 +6,14 @@ import { FAILURE_REASONS, type HandshakeStats } from './handshake-stats.js'
 /** The part of a prom-client `Registry` the plugin needs; pass your own registry (prom-client >= 15). */
 export interface MetricsRegistry {
   registerMetric: (metric: never) => void
+  removeSingleMetric: (name: string) => void
 }
 
 /**
  * Registers gauges and counters that read the plugin's state when Prometheus scrapes (prom-client's
  * `collect`), so nothing is counted twice and nothing runs on the request path.
  */
-export async function registerMetrics (registry: MetricsRegistry, prefix: string, read: () => { stats: HandshakeStats, material: Material }): Promise<void> {
+export async function registerMetrics (registry: MetricsRegistry, prefix: string, read: () => { stats: HandshakeStats, material: Material }): Promise<() => void> {
   let prom: typeof import('prom-client')
   try {
     prom = await import('prom-client')
@@ -21,11 +22,14 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
   }
   const registers = [registry as unknown as Registry]
   const now = (): number => Date.now()
+  const names: string[] = []
   const gauge = (name: string, help: string, labelNames: string[], collect: (this: Gauge) => void): void => {
+    names.push(prefix + name)
     // eslint-disable-next-line no-new
     new prom.Gauge({ name: prefix + name, help, labelNames, registers, collect })
   }
   const counter = (name: string, help: string, labelNames: string[], collect: (this: Counter) => void): void => {
+    names.push(prefix + name)
     // eslint-disable-next-line no-new
     new prom.Counter({ name: prefix + name, help, labelNames, registers, collect })
   }
@@ -51,4 +55,6 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
     this.inc({ result: 'success' }, reloads.succeeded)
     this.inc({ result: 'failure' }, reloads.failed)
   })
+  // Taken out again when the app closes: a second app on the same registry registers them afresh.
+  return () => { for (const name of names) registry.removeSingleMetric(name) }
 }

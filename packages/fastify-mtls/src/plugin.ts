@@ -92,7 +92,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     throw new codes.FST_MTLS_INVALID_OPTION(`watch must be true, false or { debounceMs, poll }; got ${JSON.stringify(options.watch)}`)
   }
   if (options.sighup !== undefined && typeof options.sighup !== 'boolean') throw new codes.FST_MTLS_INVALID_OPTION('sighup must be true or false')
-  if (options.metrics !== undefined && (typeof options.metrics?.registry?.registerMetric !== 'function' || !['undefined', 'string'].includes(typeof options.metrics.prefix))) {
+  if (options.metrics !== undefined && (typeof options.metrics?.registry?.registerMetric !== 'function' || typeof options.metrics.registry.removeSingleMetric !== 'function' || !['undefined', 'string'].includes(typeof options.metrics.prefix))) {
     throw new codes.FST_MTLS_INVALID_OPTION('metrics must be { registry, prefix? } with a prom-client Registry')
   }
   const refusalLogIntervalMs = options.refusalLogIntervalMs ?? 60_000
@@ -188,9 +188,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     source.reload().catch(() => {})
   }
   if (options.sighup === true) process.on('SIGHUP', onSighup)
-  if (options.metrics !== undefined) {
-    await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current }))
-  }
+  const unregisterMetrics = options.metrics === undefined
+    ? null
+    : await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current }))
 
   const reload = async (): Promise<ReloadResult> => {
     const before = source.current
@@ -237,6 +237,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     clearInterval(expiryTimer)
     source.close()
     ticketKeys?.close()
+    unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)

@@ -77,3 +77,16 @@ t.test('Prometheus metrics read the counters at scrape time', async t => {
   t.ok(expiry !== null && Number(expiry[1]) > 89 * 86400, 'the leaf expiry in seconds')
   t.match(text, /mtls_certificate_expiry_seconds\{certificate="ca",subject="CN=mtls-pki test root CA"/)
 })
+
+t.test('metrics leave the registry when the app closes: a second app on the same registry starts', async t => {
+  const registry = new Registry()
+  for (let i = 0; i < 2; i++) {
+    const serverTls = await loadServerTls(material)
+    const app = Fastify({ https: serverTls.httpsOptions })
+    await app.register(fastifyMtls, { tls: serverTls, metrics: { registry } })
+    await t.resolves(app.ready(), `app ${i + 1} is ready`)
+    t.match(await registry.metrics(), /mtls_handshakes_total/)
+    await app.close()
+    t.notMatch(await registry.metrics(), /mtls_/, `app ${i + 1} closed: its metrics are gone`)
+  }
+})

@@ -33,8 +33,7 @@ export {
   type Material,
   type MaterialInput,
   type MaterialOptions,
-  type MaterialPems,
-  type MaterialWarning
+  type MaterialPems
 } from './material.js'
 export { unknownOption } from './option-keys.js'
 export { peerCertificate } from './peer-certificate.js'

@@ -36,8 +36,6 @@ const DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 export interface MaterialOptions {
   /** Which end of the connection this material is for: decides the extended key usage required. */
   side: 'server' | 'client'
-  /** Warn when the leaf expires within this many days. Default: 30. */
-  expiryWarningDays?: number
   /** Require our own chain to lead to one of the trusted CAs. Default: `true`. */
   verifyOwnChain?: boolean
 }
@@ -65,12 +63,6 @@ export interface CrlSummary {
   readonly revokedCount: number
 }
 
-export interface MaterialWarning {
-  readonly code: 'MATERIAL_EXPIRES_SOON'
-  readonly message: string
-  readonly daysLeft: number
-}
-
 /** Validated certificate material, ready for `tls.createSecureContext`. Frozen. */
 export interface Material {
   /** Leaf and intermediates, PEM. */
@@ -85,7 +77,6 @@ export interface Material {
   readonly intermediates: readonly CertificateSummary[]
   readonly authorities: readonly CertificateSummary[]
   readonly crls: readonly CrlSummary[]
-  readonly warnings: readonly MaterialWarning[]
   /** The files it was read from. */
   readonly files: readonly string[]
   /** SHA-256 over every input byte: equal digests mean nothing changed. */
@@ -110,7 +101,6 @@ interface Item {
   readonly file: string | undefined
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000
 const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2', any: '2.5.29.37.0' }
 
 /** Reads (or takes) and validates certificate material; throws MaterialError naming the file and the reason. */
@@ -207,12 +197,6 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   const crls = pems.crl.flatMap(item => readCrls(item, now))
 
   const leafSummary = summarize(leaf)
-  const warningDays = options.expiryWarningDays ?? 30
-  const daysLeft = Math.floor((leafSummary.notAfter.getTime() - now) / DAY_MS)
-  const warnings: MaterialWarning[] = daysLeft < warningDays
-    ? [Object.freeze({ code: 'MATERIAL_EXPIRES_SOON' as const, daysLeft, message: `${pems.cert.source}: the certificate expires in ${daysLeft} days (${leafSummary.notAfter.toISOString()})` })]
-    : []
-
   const cert = chain.map(cert => toPem(cert.raw, 'CERTIFICATE')).join('')
   const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   const ca = authorities.map(cert => toPem(cert.raw, 'CERTIFICATE'))
@@ -227,7 +211,6 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
     intermediates: Object.freeze(chain.slice(1).map(summarize)),
     authorities: Object.freeze(authorities.map(summarize)),
     crls: Object.freeze(crls.map(crl => crl.summary)),
-    warnings: Object.freeze(warnings),
     files: Object.freeze([pems.cert, pems.key, ...pems.ca, ...pems.crl].flatMap(item => item.file === undefined ? [] : [item.file])),
     digest: pems.digest,
     loadedAt: new Date(now)

@@ -32,7 +32,6 @@ t.test('valid material loads from files, with what a status page needs', async t
   t.equal(material.authorities.length, 1)
   t.equal(material.authorities[0]?.isCa, true)
   t.same(material.files, [server.chainFile, server.keyFile, server.caFile])
-  t.same(material.warnings, [], 'a 90-day certificate raises no warning at 30 days')
   const seconds = secondsToExpiry(material.leaf)
   t.ok(seconds > 89 * 86400 && seconds <= 90 * 86400, `seconds to expiry: ${seconds}`)
   t.ok(Object.isFrozen(material) && Object.isFrozen(material.leaf))
@@ -115,15 +114,6 @@ t.test('CRLs load beside the CAs, and the context refuses a revoked client', asy
   t.equal(material.crls[0]?.issuer, 'CN=mtls-pki test intermediate CA')
   t.ok(material.crls[0]?.nextUpdate instanceof Date)
   t.same(Object.keys(secureContextOptions(material)), ['cert', 'key', 'ca', 'crl'])
-})
-
-t.test('a leaf close to expiry loads with a warning', async t => {
-  const soon = await pki.intermediate.issue({ usage: 'server', dnsNames: ['soon'], days: 10 })
-  const material = await loadMaterial({ cert: soon.chain, key: soon.key, ca: pki.ca }, { side: 'server' })
-  t.equal(material.warnings.length, 1)
-  t.match(material.warnings[0], { code: 'MATERIAL_EXPIRES_SOON', daysLeft: 9, message: /expires in 9 days/ })
-  const quiet = await loadMaterial({ cert: soon.chain, key: soon.key, ca: pki.ca }, { side: 'server', expiryWarningDays: 5 })
-  t.same(quiet.warnings, [], 'the threshold is configurable')
 })
 
 t.test('own-chain verification can be turned off for a publicly issued server certificate', async t => {
