@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import Router, { type HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
-import { createFileSource, unknownOption, type FileSource } from 'mtls-core'
+import { createFileSource, snapshotOptions, unknownOption, type FileSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
@@ -66,12 +66,13 @@ declare module 'fastify' {
 }
 
 const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
-const kRouteRule = Symbol('fastify-mtls-authz.route-rule')
+// Put in the config of the routes the plugin saw being added: whether the route guards itself with mtlsAuthorize().
+const kSeen = Symbol('fastify-mtls-authz.seen')
 const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
 
-/** A route's compiled rule, attached to its config. */
+/** A route's compiled rule, kept per route config. */
 interface RouteEntry {
   readonly rule: RouteRule
   /** The route's pattern, for audit lines. */
@@ -80,7 +81,8 @@ interface RouteEntry {
   readonly delegated: boolean
 }
 
-const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fastify: FastifyInstance, options: FastifyMtlsAuthzOptions) => {
+const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fastify: FastifyInstance, given: FastifyMtlsAuthzOptions) => {
+  const options = snapshotOptions(given)
   const unknown = unknownOption(options, OPTIONS, 'fastify-mtls-authz')
   if (unknown !== null) throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION(unknown)
   const hookName = options.hook ?? 'onRequest'
@@ -144,43 +146,46 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     done(new codes.FST_MTLS_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url))
   }
 
-  // Routes added after the plugin are compiled here, at registration, and their rule travels in their config.
+  // Routes added after the plugin have their config.mtls checked here, at registration (a typo fails ready()).
   // A router of our own, beside Fastify's, serves explain(): Fastify's findRoute does not expose route config.
   const rules = Router()
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const method = Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method
     const route = routeOptions.url
-    const config = (routeOptions.config ?? {}) as { mtls?: RouteMtlsConfig }
-    const rule = compileRouteRule(config.mtls, `${method} ${route}`)
+    const config = (routeOptions.config ?? {}) as object
+    const rule = compileRouteRule(mtlsOf(config), `${method} ${route}`)
     requireRoles(rule)
     for (const each of [routeOptions.method].flat()) {
       if (rules.hasRoute(each as HTTPMethod, route)) rules.off(each as HTTPMethod, route)
       rules.on(each as HTTPMethod, route, () => {}, { rule, route })
     }
     const hooks = [routeOptions.onRequest, routeOptions.preHandler].flat()
-    const delegated = !rule.declared && hooks.some(hook => typeof hook === 'function' && kMtlsAuthorize in hook)
-    const entry: RouteEntry = { rule, route, delegated }
-    routeOptions.config = { ...config, [kRouteRule]: entry } as never
+    const delegates = hooks.some(hook => typeof hook === 'function' && kMtlsAuthorize in hook)
+    routeOptions.config = { ...config, [kSeen]: { delegates } } as never
   })
 
-  // Routes added before the plugin, anywhere in this instance, have no entry: their rule is compiled on their
-  // first request. A config.mtls that does not compile refuses every request there (500), never opens the route.
-  const lateEntries = new WeakMap<object, RouteEntry | Error>()
-  const lateEntry = (request: FastifyRequest, config: { mtls?: RouteMtlsConfig, url?: string, method?: string }): RouteEntry | Error => {
-    let entry = lateEntries.get(config)
+  // What decides is the route's config as Fastify holds it once every onRoute hook has run (a plugin registered
+  // after this one may still set or tighten config.mtls), compiled on the route's first request and kept. A
+  // config.mtls that does not compile refuses every request there (500), never opens the route.
+  const entries = new WeakMap<object, RouteEntry | Error>()
+  const entryOf = (request: FastifyRequest, config: { [kSeen]?: { delegates: boolean }, url?: string }): RouteEntry | Error => {
+    let entry = entries.get(config)
     if (entry === undefined) {
       const route = request.is404 ? '(not found)' : config.url ?? request.url
       try {
-        const rule = compileRouteRule(config.mtls, `${request.method} ${route}`)
-        entry = { rule, route, delegated: false }
-        requireRoles(rule)
-        if (!request.is404) fastify.log.warn({ route }, `fastify-mtls-authz: route ${route} was added before the plugin: its config.mtls is compiled at its first request; register fastify-mtls-authz first to have it checked at startup`)
-        warnUngrantedRoles()
+        const rule = compileRouteRule(mtlsOf(config), `${request.method} ${route}`)
+        // A route that declares nothing but guards itself with fastify.mtlsAuthorize() is left to that hook.
+        entry = { rule, route, delegated: config[kSeen]?.delegates === true && !rule.declared }
+        if (config[kSeen] === undefined) {
+          requireRoles(rule)
+          if (!request.is404) fastify.log.warn({ route }, `fastify-mtls-authz: route ${route} was added before the plugin: its config.mtls is compiled at its first request; register fastify-mtls-authz first to have it checked at startup`)
+          warnUngrantedRoles()
+        }
       } catch (err) {
         entry = err as Error
         fastify.log.error({ route, code: (err as { code?: string }).code }, `fastify-mtls-authz: every request to ${route} is refused: ${(err as Error).message}`)
       }
-      lateEntries.set(config, entry)
+      entries.set(config, entry)
     }
     return entry
   }
@@ -188,8 +193,7 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   // One hook on the instance decides every route in it and in every plugin below it, added before or after
   // this plugin, awaited or not, the 404 handler too: Fastify hands instance hooks to all of its children.
   fastify.addHook(hookName, function mtlsAuthzGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
-    const config = request.routeOptions.config as { [kRouteRule]?: RouteEntry, mtls?: RouteMtlsConfig, url?: string }
-    const entry = config[kRouteRule] ?? lateEntry(request, config)
+    const entry = entryOf(request, request.routeOptions.config as object)
     if (entry instanceof Error) return done(entry)
     if (entry.delegated) return done()
     decideAndAudit(request, entry.rule, entry.route, done)
@@ -228,6 +232,11 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) { decideAndAudit(request, rule, 'mtlsAuthorize()', done) }
     return Object.defineProperty(hook, kMtlsAuthorize, { value: true })
   })
+}
+
+// A route's own config.mtls only: a polluted Object.prototype.mtls declares nothing.
+function mtlsOf (config: object): RouteMtlsConfig | undefined {
+  return Object.hasOwn(config, 'mtls') ? (config as { mtls?: RouteMtlsConfig }).mtls : undefined
 }
 
 async function policyFileSource (file: string): Promise<FileSource<CompiledPolicy>> {

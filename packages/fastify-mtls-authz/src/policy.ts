@@ -1,4 +1,4 @@
-import { IdentityMatcher, unknownOption, type IdentityPattern } from 'mtls-core'
+import { IdentityMatcher, snapshotOptions, unknownOption, type IdentityPattern } from 'mtls-core'
 import { codes } from './errors.js'
 import type { MtlsRole } from './roles.js'
 
@@ -23,8 +23,10 @@ export interface CompiledPolicy {
 }
 
 /** Validates and compiles a policy; throws FST_MTLS_AUTHZ_INVALID_POLICY naming what is wrong. */
-export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
-  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) throw invalid('the policy must be an object { acl, deny, defaultPolicy }')
+export function compilePolicy (given: MtlsPolicy<string>): CompiledPolicy {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid('the policy must be an object { acl, deny, defaultPolicy }')
+  // Read once, own keys only: a polluted Object.prototype.defaultPolicy must not turn deny into allow.
+  const policy = snapshotOptions(given)
   const unknown = unknownOption(policy, ['acl', 'deny', 'defaultPolicy'], 'policy')
   if (unknown !== null) throw invalid(unknown)
   const defaultPolicy = policy.defaultPolicy ?? 'deny'
@@ -32,8 +34,9 @@ export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
   const acl = policy.acl ?? []
   if (!Array.isArray(acl)) throw invalid('acl must be a list of { identities, roles }')
   const entries: Array<[IdentityPattern, string]> = []
-  acl.forEach((entry, index) => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
+  acl.forEach((given, index) => {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
+    const entry = snapshotOptions(given)
     const unknownKey = unknownOption(entry, ['identities', 'roles'], `acl[${index}]`)
     if (unknownKey !== null) throw invalid(unknownKey)
     if (!isStringList(entry.identities) || !isStringList(entry.roles)) throw invalid(`acl[${index}] must be { identities: string[], roles: string[] }`)
@@ -42,6 +45,8 @@ export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
   })
   const deny = policy.deny ?? []
   if (!isStringList(deny)) throw invalid('deny must be a list of identity patterns')
+  const pin = deny.find(isCertificatePin)
+  if (pin !== undefined) throw invalid(`deny: ${PIN_CANNOT_DENY} (${JSON.stringify(pin)})`)
   try {
     return Object.freeze({
       roles: new IdentityMatcher(entries),
@@ -53,6 +58,18 @@ export function compilePolicy (policy: MtlsPolicy<string>): CompiledPolicy {
   } catch (err) {
     throw invalid((err as Error).message)
   }
+}
+
+/**
+ * Why a `sha256:` pin cannot deny: the fingerprint covers the signature, and the holder of an ECDSA
+ * certificate can re-encode its signature ((r, s) as (r, n - s), which OpenSSL accepts) into a certificate
+ * with the same names and key and another fingerprint. A pin allows exactly one encoding; it cannot shut a
+ * certificate out.
+ */
+export const PIN_CANNOT_DENY = 'a sha256: certificate pin cannot deny: the certificate\'s holder can re-encode its signature and change the fingerprint; deny its SPIFFE ID, DNS name or CN, or revoke it with a CRL'
+
+export function isCertificatePin (pattern: string): boolean {
+  return pattern.slice(0, 7).toLowerCase() === 'sha256:'
 }
 
 function isStringList (value: unknown): value is string[] {

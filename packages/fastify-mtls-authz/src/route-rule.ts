@@ -1,6 +1,6 @@
-import { compileMatcher, unknownOption, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, snapshotOptions, unknownOption, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
 import { codes } from './errors.js'
-import type { CompiledPolicy } from './policy.js'
+import { PIN_CANNOT_DENY, isCertificatePin, type CompiledPolicy } from './policy.js'
 import type { MtlsRole } from './roles.js'
 
 /** What a route needs, in `config: { mtls: ... }` or `fastify.mtlsAuthorize(...)`. */
@@ -38,9 +38,10 @@ export interface Decision {
 
 const KEYS = ['public', 'roles', 'allRoles', 'allow', 'deny']
 
-export function compileRouteRule (config: RouteMtlsConfig | undefined, where: string): RouteRule {
-  if (config === undefined) return { public: false, declared: false, roles: [], allRoles: [], allow: null, deny: null }
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw invalid(where, 'config.mtls must be an object')
+export function compileRouteRule (given: RouteMtlsConfig | undefined, where: string): RouteRule {
+  if (given === undefined) return { public: false, declared: false, roles: [], allRoles: [], allow: null, deny: null }
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid(where, 'config.mtls must be an object')
+  const config = snapshotOptions(given)
   const unknown = unknownOption(config, KEYS, 'config.mtls')
   if (unknown !== null) throw invalid(where, unknown)
   if (config.public !== undefined && typeof config.public !== 'boolean') throw invalid(where, 'config.mtls.public must be true or false')
@@ -53,6 +54,8 @@ export function compileRouteRule (config: RouteMtlsConfig | undefined, where: st
   const matcher = (name: 'allow' | 'deny'): IdentityMatcher | null => {
     const patterns = list(name)
     if (patterns.length === 0) return null
+    const pin = name === 'deny' ? patterns.find(isCertificatePin) : undefined
+    if (pin !== undefined) throw invalid(where, `config.mtls.deny: ${PIN_CANNOT_DENY} (${JSON.stringify(pin)})`)
     try {
       return compileMatcher(patterns)
     } catch (err) {

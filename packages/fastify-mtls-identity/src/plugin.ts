@@ -3,7 +3,7 @@ import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { ChainVerifier, peerCertificate, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { codes, PEER_ERRORS } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -64,7 +64,8 @@ const kResolved = Symbol('fastify-mtls-identity.resolved')
 // verify a resumed session's certificate again.
 const EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CERT_HAS_EXPIRED' })
 
-const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, options: FastifyMtlsIdentityOptions) => {
+const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, given: FastifyMtlsIdentityOptions) => {
+  const options = snapshotOptions(given)
   const unknown = unknownOption(options, OPTIONS, 'fastify-mtls-identity')
   if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   const identityOptions: PeerIdentityOptions = { svid: options.svid !== false }
@@ -128,9 +129,10 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     let until = now + VERDICT_TTL_MS
     try {
       const der = forwardedCertificate(value, (forwarded as ForwardedOptions).format)
-      verifier?.verify(der, { purpose: 'client', now })
+      // The verdict holds until the chain or a CRL it was checked against expires, the leaf included.
+      const validUntil = verifier?.verify(der, { purpose: 'client', now }) ?? Infinity
       const identity = toPeerIdentity(der, { ...identityOptions, source: 'forwarded' })
-      until = Math.min(until, identity.notAfter.getTime())
+      until = Math.min(until, validUntil, identity.notAfter.getTime())
       resolved = { identity, error: null }
     } catch (err) {
       resolved = { identity: null, error: forwardedErrorCode(err) }
@@ -215,15 +217,16 @@ function resolveForwarded (options: FastifyMtlsIdentityOptions): ForwardedOption
     return preset
   }
   if (typeof forwarded !== 'object' || forwarded === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded must be a preset name or { header, format }')
+  const { header, format } = snapshotOptions(forwarded)
   const unknown = unknownOption(forwarded, ['header', 'format'], 'forwarded')
   if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
-  if (typeof forwarded.header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(forwarded.header)) {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(forwarded.header)}`)
+  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(header)}`)
   }
-  if (!FORWARDED_FORMATS.includes(forwarded.format)) {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.format must be one of ${FORWARDED_FORMATS.join(', ')}; got ${JSON.stringify(forwarded.format)}`)
+  if (!FORWARDED_FORMATS.includes(format)) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.format must be one of ${FORWARDED_FORMATS.join(', ')}; got ${JSON.stringify(format)}`)
   }
-  return { header: forwarded.header.toLowerCase(), format: forwarded.format }
+  return { header: header.toLowerCase(), format }
 }
 
 /** The plugin, wrapped once; `fastify-mtls-authz` declares it as a dependency by this name. */

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net'
-import { compileMatcher, unknownOption, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, snapshotOptions, unknownOption, type PeerIdentity } from 'mtls-core'
 import { codes } from './errors.js'
 
 export interface TrustedProxiesOptions {
@@ -13,8 +13,9 @@ export interface TrustedProxiesOptions {
  * Compiles the trusted-proxy rule once. A direct peer is trusted when it matches every kind of rule that is
  * configured: with both identities and addresses, a trusted address without the right certificate is not enough.
  */
-export function compileTrustedProxies (options: TrustedProxiesOptions): (tlsIdentity: PeerIdentity | null, address: string | undefined) => boolean {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies must be { identities?, addresses? }')
+export function compileTrustedProxies (given: TrustedProxiesOptions): (tlsIdentity: PeerIdentity | null, address: string | undefined) => boolean {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies must be { identities?, addresses? }')
+  const options = snapshotOptions(given)
   const unknown = unknownOption(options, ['identities', 'addresses'], 'trustedProxies')
   if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   const { identities, addresses } = options
@@ -29,21 +30,24 @@ export function compileTrustedProxies (options: TrustedProxiesOptions): (tlsIden
       throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.identities: ${(err as Error).message}`)
     }
   }
-  let blockList: BlockList | null = null
+  // One list per family: Node's BlockList would match IPv4 peers against an IPv6 rule (`::/0` trusting them all).
+  let blockLists: Record<'ipv4' | 'ipv6', BlockList> | null = null
   if (addresses !== undefined) {
-    blockList = new BlockList()
+    blockLists = { ipv4: new BlockList(), ipv6: new BlockList() }
     for (const entry of addresses) {
       const subnet = typeof entry === 'string' ? parseSubnet(entry) : null
       if (subnet === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR (such as 10.0.0.0/8 or ::1)`)
-      blockList.addSubnet(subnet.address, subnet.prefix, subnet.family)
+      blockLists[subnet.family].addSubnet(subnet.address, subnet.prefix, subnet.family)
     }
   }
   return (tlsIdentity, address) => {
     if (matcher !== null && (tlsIdentity === null || !matcher.matches(tlsIdentity))) return false
-    if (blockList !== null) {
+    if (blockLists !== null) {
       if (address === undefined) return false
+      // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d: it is checked as the IPv4 address it is.
       const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address
-      if (!blockList.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4')) return false
+      const family = isIP(plain)
+      if (family === 0 || !blockLists[family === 6 ? 'ipv6' : 'ipv4'].check(plain, family === 6 ? 'ipv6' : 'ipv4')) return false
     }
     return true
   }

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, secondsToExpiry, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, peerCertificate, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -75,7 +75,11 @@ declare module 'fastify' {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, options: FastifyMtlsOptions) => {
+const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, given: FastifyMtlsOptions) => {
+  // Read once: class getters count, a polluted Object.prototype does not.
+  const options = snapshotOptions(given)
+  if (typeof options.watch === 'object' && options.watch !== null) options.watch = snapshotOptions(options.watch)
+  if (typeof options.metrics === 'object' && options.metrics !== null) options.metrics = snapshotOptions(options.metrics)
   // An unknown key is refused, not ignored: `{ sighub: true }` would otherwise leave reloads off without a word.
   const refuseUnknown = (value: unknown, known: string[], where: string): void => {
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null

@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { MATERIAL_INPUT_KEYS, createMaterialSource, secureContextOptions, unknownOption, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, createMaterialSource, snapshotOptions, secureContextOptions, unknownOption, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 
@@ -55,8 +55,10 @@ const VERSIONS = new Set<unknown>(['TLSv1.2', 'TLSv1.3'])
  * does not verify. Throws FST_MTLS_INVALID_OPTION for wrong or unknown options (`{ crlfile }` would otherwise
  * serve without the CRL) and mtls-core's MaterialError for unusable material.
  */
-export async function loadServerTls (options: ServerTlsOptions): Promise<ServerTls> {
-  if (typeof options !== 'object' || options === null) throw new codes.FST_MTLS_INVALID_OPTION('loadServerTls needs an options object')
+export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls> {
+  if (typeof given !== 'object' || given === null) throw new codes.FST_MTLS_INVALID_OPTION('loadServerTls needs an options object')
+  // Read once: layered defaults and class getters count, a polluted Object.prototype does not.
+  const options = snapshotOptions(given)
   const unknown = unknownOption(options, SERVER_TLS_KEYS, 'loadServerTls')
   if (unknown !== null) throw new codes.FST_MTLS_INVALID_OPTION(unknown)
   const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options

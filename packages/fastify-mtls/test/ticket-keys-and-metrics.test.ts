@@ -84,7 +84,7 @@ t.test('metrics leave the registry when the app closes: a second app on the same
     const serverTls = await loadServerTls(material)
     const app = Fastify({ https: serverTls.httpsOptions })
     await app.register(fastifyMtls, { tls: serverTls, metrics: { registry } })
-    await t.resolves(app.ready(), `app ${i + 1} is ready`)
+    await t.resolves(async () => await app.ready(), `app ${i + 1} is ready`)
     t.match(await registry.metrics(), /mtls_handshakes_total/)
     await app.close()
     t.notMatch(await registry.metrics(), /mtls_/, `app ${i + 1} closed: its metrics are gone`)

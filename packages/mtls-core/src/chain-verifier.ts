@@ -46,7 +46,10 @@ interface Crl {
 }
 
 const MAX_DEPTH = 8
-const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2', any: '2.5.29.37.0' }
+// anyExtendedKeyUsage does not stand for either: OpenSSL refuses a TLS peer whose extended key usage lacks its side.
+const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' }
+// Signatures OpenSSL refuses at its default security level: MD5 and SHA-1, with RSA, DSA or ECDSA.
+const WEAK_SIGNATURES = new Set(['1.2.840.113549.1.1.4', '1.2.840.113549.1.1.5', '1.2.840.10040.4.3', '1.2.840.10045.4.1', '1.3.14.3.2.29'])
 // Signature algorithms, for node:crypto's verify: the digest, or null where the key type implies it. Others
 // (RSA-PSS) are left to Node's certificate object for certificates, and vouch for nothing in a CRL.
 const SIGNATURE_DIGESTS: Record<string, string | null> = {
@@ -99,17 +102,22 @@ export class ChainVerifier {
   /**
    * Throws VerificationError, with OpenSSL's name for the reason as `code` (`CERT_HAS_EXPIRED`,
    * `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `CERT_REVOKED`, `INVALID_PURPOSE`, ...), unless the certificate
-   * verifies. Reads the DER itself: a forwarded certificate costs no Node certificate object.
+   * verifies. Reads the DER itself: a forwarded certificate costs no Node certificate object. Returns the
+   * time (ms) until which the verdict holds: the earliest expiry of the chain and of the CRLs it was checked against.
    */
-  verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): void {
+  verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): number {
     const now = options.now ?? Date.now()
     const purpose = EKU[options.purpose]
     if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
     const leaf = leafOf(certificate instanceof X509Certificate ? certificate.raw : certificate)
     // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
     // build the chain, then check extensions, then revocation, then validity periods.
-    const chain = this.#buildChain(leaf)
+    const chain = this.#buildChain(leaf, now)
     chain.forEach((entry, index) => {
+      if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
+      // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to.
+      if (entry.fields.nameConstraints) throw fail('NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
+      if (index < chain.length - 1 && WEAK_SIGNATURES.has(entry.signedParts.signatureAlgorithm)) throw fail('CA_MD_TOO_WEAK', `${describe(entry)} is signed with MD5 or SHA-1`)
       checkPurpose(entry, purpose, index > 0)
       if (index === 0) return
       if (!entry.fields.isCa || (entry.fields.keyUsage !== null && (entry.fields.keyUsage & KEY_USAGE.keyCertSign) === 0)) {
@@ -120,15 +128,20 @@ export class ChainVerifier {
         throw fail('PATH_LENGTH_EXCEEDED', `${describe(entry)} allows ${entry.fields.pathLength} CA certificate(s) below it; the chain has ${index - 1}`)
       }
     })
-    if (this.#checkCrls) for (let index = 0; index < chain.length - 1; index++) this.#checkRevocation(chain[index] as Known, chain[index + 1] as Known, now)
+    let validUntil = Infinity
+    if (this.#checkCrls) {
+      for (let index = 0; index < chain.length - 1; index++) validUntil = Math.min(validUntil, this.#checkRevocation(chain[index] as Known, chain[index + 1] as Known, now))
+    }
     chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : index === chain.length - 1 ? 'the trusted root' : 'a CA certificate of its chain'))
+    for (const entry of chain) validUntil = Math.min(validUntil, entry.fields.notAfter.getTime())
+    return validUntil
   }
 
   /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
-  #buildChain (leaf: Known): Known[] {
+  #buildChain (leaf: Known, now: number): Known[] {
     const chain: Known[] = [leaf]
     for (let current = leaf; ;) {
-      const issuer = this.#issuerOf(current, chain)
+      const issuer = this.#issuerOf(current, chain, now)
       chain.push(issuer)
       if (issuer.trusted && issuer.selfSigned) return chain
       if (chain.length > MAX_DEPTH) throw fail('CERT_CHAIN_TOO_LONG', `no trusted root within ${MAX_DEPTH} certificates`)
@@ -152,18 +165,19 @@ export class ChainVerifier {
     else list.push(entry)
   }
 
-  #issuerOf (current: Known, chain: readonly Known[]): Known {
+  #issuerOf (current: Known, chain: readonly Known[], now: number): Known {
     const cachedIssuer = this.#issuers.get(current)
-    if (cachedIssuer !== undefined && !chain.includes(cachedIssuer)) return cachedIssuer
-    const issuer = this.#findIssuer(current, chain)
+    if (cachedIssuer !== undefined && !chain.includes(cachedIssuer) && withinValidity(cachedIssuer, now)) return cachedIssuer
+    const issuer = this.#findIssuer(current, chain, now)
     if (current !== chain[0]) this.#issuers.set(current, issuer)
     return issuer
   }
 
-  #findIssuer (current: Known, chain: readonly Known[]): Known {
+  #findIssuer (current: Known, chain: readonly Known[], now: number): Known {
     const candidates = (this.#bySubject.get(current.issuer) ?? []).filter(candidate => !chain.includes(candidate))
-    // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones.
-    candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted))
+    // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones; of several
+    // with one name (a renewed CA), one within its validity first.
+    candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted) || Number(withinValidity(b, now)) - Number(withinValidity(a, now)))
     const issuer = candidates.find(candidate => signedBy(current.signedParts, candidate.publicKey as KeyObject, current.der))
     if (issuer !== undefined) return issuer
     if (candidates.length > 0) throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(current)} does not verify with the key of any CA named ${JSON.stringify(formatName(current.der, current.fields.issuer))}`)
@@ -173,16 +187,18 @@ export class ChainVerifier {
     throw fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${JSON.stringify(formatName(current.der, current.fields.issuer))})`)
   }
 
-  #checkRevocation (cert: Known, issuer: Known, now: number): void {
-    const crls = (this.#crls.get(issuer.subject) ?? []).filter(crl => crl.signers.has(issuer))
-    if (crls.length === 0) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer)} is loaded, so ${describe(cert)} cannot be checked for revocation`)
-    for (const crl of crls) {
-      if (crl.fields.thisUpdate.getTime() > now) throw fail('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
-      if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) {
-        throw fail('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
-      }
-      if (crl.fields.revoked.has(cert.fields.serialNumber)) throw fail('CERT_REVOKED', `${describe(cert)} (serial ${cert.fields.serialNumber}) is revoked`)
+  // The newest CRL the issuer signed decides, as OpenSSL picks it; returns when it falls due.
+  #checkRevocation (cert: Known, issuer: Known, now: number): number {
+    const crl = (this.#crls.get(issuer.subject) ?? [])
+      .filter(candidate => candidate.signers.has(issuer))
+      .reduce<Crl | null>((newest, candidate) => newest === null || candidate.fields.thisUpdate > newest.fields.thisUpdate ? candidate : newest, null)
+    if (crl === null) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer)} is loaded, so ${describe(cert)} cannot be checked for revocation`)
+    if (crl.fields.thisUpdate.getTime() > now) throw fail('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
+    if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) {
+      throw fail('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
     }
+    if (crl.fields.revoked.has(cert.fields.serialNumber)) throw fail('CERT_REVOKED', `${describe(cert)} (serial ${cert.fields.serialNumber}) is revoked`)
+    return crl.fields.nextUpdate?.getTime() ?? Infinity
   }
 }
 
@@ -219,6 +235,10 @@ function parse (der: Uint8Array): X509Certificate {
   }
 }
 
+function withinValidity (entry: Known, now: number): boolean {
+  return entry.fields.notBefore.getTime() <= now && now <= entry.fields.notAfter.getTime()
+}
+
 function checkTime (entry: Known, now: number, what: string): void {
   if (entry.fields.notBefore.getTime() > now) throw fail('CERT_NOT_YET_VALID', `${what} (${describe(entry)}) is not valid until ${entry.fields.notBefore.toISOString()}`)
   if (entry.fields.notAfter.getTime() < now) throw fail('CERT_HAS_EXPIRED', `${what} (${describe(entry)}) expired at ${entry.fields.notAfter.toISOString()}`)
@@ -228,7 +248,7 @@ function checkTime (entry: Known, now: number, what: string): void {
 // leaf's key usage, when present, must allow signing.
 function checkPurpose (entry: Known, purpose: string, ca: boolean): void {
   const usages = entry.fields.extendedKeyUsages
-  if (usages !== null && !usages.includes(purpose) && !usages.includes(EKU.any)) {
+  if (usages !== null && !usages.includes(purpose)) {
     throw fail('INVALID_PURPOSE', `${describe(entry)}: its extended key usage does not allow ${purpose === EKU.client ? 'clientAuth' : 'serverAuth'}`)
   }
   const usage = entry.fields.keyUsage

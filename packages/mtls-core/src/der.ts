@@ -35,6 +35,22 @@ const OID_KEY_USAGE = [0x55, 0x1d, 0x0f]
 const OID_SAN = [0x55, 0x1d, 0x11]
 const OID_BASIC_CONSTRAINTS = [0x55, 0x1d, 0x13]
 const OID_EXT_KEY_USAGE = [0x55, 0x1d, 0x25]
+const OID_NAME_CONSTRAINTS = [0x55, 0x1d, 0x1e]
+// Extensions OpenSSL understands when they are critical (its X509_supported_extension list, less name
+// constraints, which are reported on their own); any other critical extension makes it refuse the certificate.
+const SUPPORTED_CRITICAL = [
+  OID_KEY_USAGE, OID_SAN, OID_BASIC_CONSTRAINTS, OID_EXT_KEY_USAGE,
+  [0x55, 0x1d, 0x20], // certificatePolicies
+  [0x55, 0x1d, 0x1f], // cRLDistributionPoints
+  [0x55, 0x1d, 0x24], // policyConstraints
+  [0x55, 0x1d, 0x21], // policyMappings
+  [0x55, 0x1d, 0x36], // inhibitAnyPolicy
+  [0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x42, 0x01, 0x01], // netscape-cert-type
+  [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x07], // sbgp-ipAddrBlock
+  [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x08], // sbgp-autonomousSysNum
+  [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x0e], // proxyCertInfo
+  [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x05] // OCSP noCheck
+]
 
 /** Key usage bits (RFC 5280 4.2.1.3) as this package reports them. */
 export const KEY_USAGE = Object.freeze({
@@ -77,6 +93,10 @@ export interface CertificateFields {
   readonly pathLength: number | null
   /** Extended key usage OIDs in dotted form; `null` when the extension is absent. */
   readonly extendedKeyUsages: string[] | null
+  /** A critical extension OpenSSL would not understand (so it refuses the certificate). */
+  readonly unhandledCritical: boolean
+  /** The name constraints extension is present (a CA's limit on the names below it). */
+  readonly nameConstraints: boolean
 }
 
 interface Tlv {
@@ -131,7 +151,9 @@ function read (der: Uint8Array): CertificateFields {
     keyUsage: null as number | null,
     isCa: false,
     pathLength: null as number | null,
-    extendedKeyUsages: null as string[] | null
+    extendedKeyUsages: null as string[] | null,
+    unhandledCritical: false,
+    nameConstraints: false
   }
 
   at = spki.end
@@ -141,13 +163,21 @@ function read (der: Uint8Array): CertificateFields {
     if (field.tag === TAG_ISSUER_UID || field.tag === TAG_SUBJECT_UID) continue
     if (field.tag !== TAG_EXTENSIONS) throw new Error(`unexpected tag 0x${field.tag.toString(16)} in TBSCertificate`)
     const extensions = tlv(der, field.start, field.end, TAG_SEQUENCE)
+    const seen: Tlv[] = []
     for (let ext = extensions.start; ext < extensions.end;) {
       const extension = tlv(der, ext, extensions.end, TAG_SEQUENCE)
       ext = extension.end
       const oid = tlv(der, extension.start, extension.end, TAG_OID)
+      // RFC 5280 4.2: an extension appears once. A second basicConstraints would let CA:TRUE read as CA:FALSE.
+      if (seen.some(other => sameBytes(der, other, oid))) throw new Error(`extension ${dottedOid(der, oid)} appears twice`)
+      seen.push(oid)
       let value = tlv(der, oid.end, extension.end)
-      if (value.tag === TAG_BOOLEAN) value = tlv(der, value.end, extension.end)
+      if (value.tag === TAG_BOOLEAN) {
+        if (der[value.start] !== 0 && !SUPPORTED_CRITICAL.some(known => oidIs(der, oid, known))) fields.unhandledCritical = true
+        value = tlv(der, value.end, extension.end)
+      }
       expect(value, TAG_OCTET_STRING)
+      if (oidIs(der, oid, OID_NAME_CONSTRAINTS)) fields.nameConstraints = true
       if (oidIs(der, oid, OID_SAN)) readSan(der, value, fields)
       else if (oidIs(der, oid, OID_KEY_USAGE)) fields.keyUsage = keyUsage(der, value)
       else if (oidIs(der, oid, OID_BASIC_CONSTRAINTS)) Object.assign(fields, basicConstraints(der, value))
@@ -254,6 +284,12 @@ function tlv (der: Uint8Array, at: number, limit: number, expectedTag?: number):
 
 function expect (field: Tlv, tag: number): void {
   if (field.tag !== tag) throw new Error(`expected tag 0x${tag.toString(16)}, found 0x${field.tag.toString(16)}`)
+}
+
+function sameBytes (der: Uint8Array, a: Tlv, b: Tlv): boolean {
+  if (a.end - a.start !== b.end - b.start) return false
+  for (let i = 0; i < a.end - a.start; i++) if (der[a.start + i] !== der[b.start + i]) return false
+  return true
 }
 
 function oidIs (der: Uint8Array, oid: Tlv, expected: number[]): boolean {

@@ -85,6 +85,9 @@ export type VerificationErrorCode =
   | 'CRL_NOT_YET_VALID'
   | 'CRL_HAS_EXPIRED'
   | 'CERT_REVOKED'
+  | 'UNHANDLED_CRITICAL_EXTENSION'
+  | 'NAME_CONSTRAINTS_UNSUPPORTED'
+  | 'CA_MD_TOO_WEAK'
 
 /**
  * A certificate that does not verify against a ChainVerifier's trust. The codes are OpenSSL's names for the

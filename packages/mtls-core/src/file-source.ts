@@ -72,7 +72,7 @@ export class FileSource<T> {
   #again = false
   #closed = false
 
-  constructor (spec: FileSourceSpec<T, any>, initial: Loaded<T>, options: FileSourceOptions = {}) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  constructor (spec: FileSourceSpec<T, any>, initial: Loaded<T>, options: FileSourceOptions = {}) {
     this.#spec = spec
     this.#options = { ...options }
     this.#current = initial

@@ -35,7 +35,7 @@ export {
   type MaterialOptions,
   type MaterialPems
 } from './material.js'
-export { unknownOption } from './option-keys.js'
+export { snapshotOptions, unknownOption } from './option-keys.js'
 export { peerCertificate } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises'
 import { formatName, readCertificateFields, type CertificateFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { fingerprint256 } from './identity.js'
+import { snapshotOptions } from './option-keys.js'
 import { readPemBlocks, toPem } from './pem.js'
 import { x509 } from './x509.js'
 
@@ -101,7 +102,7 @@ interface Item {
   readonly file: string | undefined
 }
 
-const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2', any: '2.5.29.37.0' }
+const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' }
 
 /** Reads (or takes) and validates certificate material; throws MaterialError naming the file and the reason. */
 export async function loadMaterial (input: MaterialInput, options: MaterialOptions): Promise<Material> {
@@ -109,7 +110,8 @@ export async function loadMaterial (input: MaterialInput, options: MaterialOptio
 }
 
 /** Reads every input of a material set together, without validating it. */
-export async function readMaterial (input: MaterialInput): Promise<MaterialPems> {
+export async function readMaterial (given: MaterialInput): Promise<MaterialPems> {
+  const input = snapshotOptions(given) // read once; a polluted Object.prototype adds no file
   const maxBytes = input.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
   if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw invalidOption(`maxFileBytes must be a positive whole number of bytes; got ${JSON.stringify(maxBytes)}`)
   const one = async (name: 'cert' | 'key'): Promise<Item> => {
@@ -322,7 +324,8 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
 
 function checkExtendedKeyUsage (leaf: X509Certificate, side: 'server' | 'client', item: Item): void {
   const usages = fieldsOf(leaf).extendedKeyUsages
-  if (usages === null || usages.includes(EKU[side]) || usages.includes(EKU.any)) return
+  // anyExtendedKeyUsage does not do: OpenSSL's peers refuse a certificate whose extended key usage lacks the side.
+  if (usages === null || usages.includes(EKU[side])) return
   const wanted = side === 'server' ? 'serverAuth' : 'clientAuth'
   throw fail('MATERIAL_EKU_UNSUITABLE', item, `the certificate's extended key usage lacks ${wanted}, so it cannot serve as a TLS ${side}`)
 }

@@ -1,4 +1,4 @@
-import { MATERIAL_INPUT_KEYS, unknownOption, type MaterialInput } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption, type MaterialInput } from 'mtls-core'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
@@ -54,6 +54,15 @@ export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorize
   const { maxCachedSessions } = options
   if (maxCachedSessions !== undefined && (!Number.isInteger(maxCachedSessions) || maxCachedSessions < 0)) throw invalid(`maxCachedSessions must be a whole number, 0 or more; got ${JSON.stringify(maxCachedSessions)}`)
   return compileAuthorizer(server)
+}
+
+/** The options read once (mtls-core's snapshotOptions), `watch` and `agent` too; anything but an object is left for checkAgentOptions to refuse. */
+export function snapshotAgentOptions (options: MtlsAgentOptions): MtlsAgentOptions {
+  if (typeof options !== 'object' || options === null) return options
+  const snapshot = snapshotOptions(options)
+  if (typeof snapshot.watch === 'object' && snapshot.watch !== null) snapshot.watch = snapshotOptions(snapshot.watch)
+  if (typeof snapshot.agent === 'object' && snapshot.agent !== null) snapshot.agent = snapshotOptions(snapshot.agent)
+  return snapshot
 }
 
 function invalid (message: string): MtlsClientError {

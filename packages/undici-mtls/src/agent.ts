@@ -1,8 +1,9 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import { createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
 import { Agent, buildConnector } from 'undici'
-import { checkAgentOptions, MATERIAL_KEYS, type MtlsAgentOptions } from './agent-options.js'
+import { checkAgentOptions, MATERIAL_KEYS, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
+import { describeThrown } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
 export interface MtlsAgentStatus {
@@ -29,7 +30,9 @@ export class MtlsAgent extends Agent {
   #connectOptions: ConnectorOptions
   #sessions: SessionCache
 
-  constructor (source: MaterialSource, options: MtlsAgentOptions) {
+  constructor (source: MaterialSource, given: MtlsAgentOptions) {
+    // Read once: class getters count, a polluted Object.prototype does not.
+    const options = snapshotAgentOptions(given)
     const authorizer = checkAgentOptions(options)
     // The arrow runs only once connections are made, after `this` exists.
     const connect: Connector = (connectOptions, callback) => { this.#connect(connectOptions, callback) }
@@ -123,7 +126,7 @@ export class MtlsAgent extends Agent {
       actual = identity.id
       return { identity, actual, reason: this.#authorize?.(identity) ?? null }
     } catch (err) {
-      return { identity: null, actual, reason: err instanceof Error ? err.message : String(err) }
+      return { identity: null, actual, reason: describeThrown(err) }
     }
   }
 
@@ -165,7 +168,8 @@ function watchRefusal (socket: TLSSocket): void {
  * Creates an mTLS agent from certificate files or PEM: `{ certFile, keyFile, caFile }` or
  * `{ cert, key, ca }`, validated first (mtls-core's MaterialError names the file and the reason).
  */
-export async function createMtlsAgent (options: MtlsAgentOptions): Promise<MtlsAgent> {
+export async function createMtlsAgent (given: MtlsAgentOptions): Promise<MtlsAgent> {
+  const options = snapshotAgentOptions(given)
   checkAgentOptions(options) // before reading any file; the agent checks them again, for `new MtlsAgent` users
   const input: MaterialInput = {}
   for (const key of MATERIAL_KEYS) if (options[key] !== undefined) (input as Record<string, unknown>)[key] = options[key]

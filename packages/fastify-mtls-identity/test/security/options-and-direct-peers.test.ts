@@ -4,6 +4,7 @@ import * as tls from 'node:tls'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { createTestPki } from 'mtls-pki'
+import { readPemBlocks } from 'mtls-core'
 import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../../src/index.js'
 import { agentFor, startServer, who } from '../helpers.js'
 
@@ -77,5 +78,24 @@ t.test('an identify() that throws anything at all gives null, never a crash or a
     const { status, body } = await who(url, agentFor(t, pki, pki.orderService))
     t.equal(status, 200, `throwing ${String(thrown)}: served`)
     t.same(body, { id: null, source: null, error: 'CERTIFICATE_ID_INVALID' }, `throwing ${String(thrown)}`)
+  }
+})
+
+t.test('an IPv6 rule never trusts an IPv4 peer (::/0 once trusted every 127.0.0.1 client)', async t => {
+  const { url } = await startServer(t, pki, { trustedProxies: { addresses: ['::/0'] }, forwarded: 'rfc9440' })
+  const forged = `:${readPemBlocks(pki.inventoryService.certificate)[0]!.der.toString('base64')}:`
+  const { body } = await who(url, agentFor(t, pki, pki.orderService), ['client-cert', forged])
+  t.same(body, { id: 'spiffe://mycompany.com/production/order-service', source: 'tls', error: null }, 'the IPv4 client stays itself')
+})
+
+t.test('a polluted Object.prototype changes no option', async t => {
+  const proto = Object.prototype as Record<string, unknown>
+  proto.verifyForwarded = false
+  try {
+    const { url } = await startServer(t, pki, { trustedProxies: { addresses: ['127.0.0.1'] }, forwarded: 'rfc9440' })
+    const other = `:${readPemBlocks(pki.otherCa.certificate)[0]!.der.toString('base64')}:`
+    t.same((await who(url, agentFor(t, pki), ['client-cert', other])).body, { id: null, source: null, error: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, 'forwarded certificates are still verified')
+  } finally {
+    delete proto.verifyForwarded
   }
 })

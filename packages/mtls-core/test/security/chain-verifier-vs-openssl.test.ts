@@ -88,7 +88,7 @@ t.test('a leaf whose only extended key usage is anyExtendedKeyUsage', async t =>
   const leaf = await craft(pki.intermediate, 'any-eku', { eku: ['2.5.29.37.0'] })
   const openssl = await opensslVerdict(leaf)
   t.equal(openssl, 'INVALID_PURPOSE', 'OpenSSL refuses it as a TLS client (anyExtendedKeyUsage does not stand for clientAuth)')
-  // FOUND: ChainVerifier.checkPurpose treats anyExtendedKeyUsage (2.5.29.37.0) as allowing clientAuth, OpenSSL does
+  // This got through before the fix: ChainVerifier.checkPurpose treats anyExtendedKeyUsage (2.5.29.37.0) as allowing clientAuth, OpenSSL does
   // not (xku_reject tests the XKU_SSL_CLIENT bit only). A forwarded certificate with only this EKU is believed
   // while the same certificate presented directly is refused at the handshake.
   t.equal(codeOf(leaf.der), openssl, 'the verifier agrees with OpenSSL')
@@ -119,7 +119,7 @@ t.test('an intermediate whose only extended key usage is anyExtendedKeyUsage', a
   const client = { chain: leaf.certificate + rebuiltPem, key: leaf.key }
   const openssl = await opensslVerdict(client)
   t.equal(openssl, 'INVALID_PURPOSE', 'OpenSSL refuses a chain whose CA restricts itself to anyExtendedKeyUsage')
-  // FOUND: the same anyExtendedKeyUsage difference, on a CA of the chain.
+  // This got through before the fix: the same anyExtendedKeyUsage difference, on a CA of the chain.
   t.equal(codeOf(leaf.der, new ChainVerifier({ ca: pki.ca, intermediates: rebuiltPem })), openssl, 'the verifier agrees with OpenSSL')
 })
 
@@ -129,7 +129,7 @@ t.test('a leaf with an unknown critical extension', async t => {
   const openssl = await opensslVerdict(leaf)
   t.comment(`OpenSSL: ${openssl}`)
   t.not(openssl, null, 'OpenSSL refuses a certificate with a critical extension it does not understand')
-  // FOUND: ChainVerifier ignores the critical flag of every extension; a forwarded certificate that OpenSSL
+  // This got through before the fix: ChainVerifier ignores the critical flag of every extension; a forwarded certificate that OpenSSL
   // refuses (unhandled critical extension; Node reports UNSPECIFIED), e.g. a critical policy or constraint meant to
   // limit it, is believed.
   t.not(codeOf(leaf.der), null, 'the verifier refuses it too')
@@ -141,7 +141,7 @@ t.test('a leaf signed with SHA-1', async t => {
   const openssl = await opensslVerdict({ ...leaf, ciphers: 'DEFAULT@SECLEVEL=0' })
   t.comment(`OpenSSL: ${openssl}`)
   t.not(openssl, null, 'OpenSSL refuses a SHA-1 signature on a client certificate at the default security level')
-  // FOUND: ecdsa-with-SHA1 has no entry in SIGNATURE_DIGESTS, so the signature is checked by Node's
+  // This got through before the fix: ecdsa-with-SHA1 has no entry in SIGNATURE_DIGESTS, so the signature is checked by Node's
   // X509Certificate#verify, which applies no security level: a SHA-1-signed (collision-prone) forwarded
   // certificate verifies while OpenSSL refuses it in a handshake at the default security level (Node reports
   // UNABLE_TO_VERIFY_LEAF_SIGNATURE).
@@ -153,7 +153,7 @@ t.test('a leaf with two basicConstraints extensions (CA:TRUE then CA:FALSE)', as
   const openssl = await opensslVerdict(leaf)
   t.comment(`OpenSSL: ${openssl}`)
   t.not(openssl, null, 'OpenSSL refuses a certificate with a repeated extension')
-  // FOUND: the DER walker lets a later extension of the same OID overwrite an earlier one (CA:TRUE then CA:FALSE
+  // This got through before the fix: the DER walker lets a later extension of the same OID overwrite an earlier one (CA:TRUE then CA:FALSE
   // reads as CA:FALSE), and ChainVerifier does not refuse repeated extensions as OpenSSL does: the certificate is
   // verified, and toPeerIdentity (which reads the same fields) makes an identity of a certificate that also says
   // CA:TRUE. OpenSSL refuses the repeated extension in a handshake (Node reports UNSPECIFIED).

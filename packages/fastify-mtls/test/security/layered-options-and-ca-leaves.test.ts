@@ -1,0 +1,66 @@
+// Attacks on "unknown options are refused" with options objects that are not plain (a prototype of defaults,
+// a config class), and on the CA-as-leaf refusal of require mode with a resumed TLS 1.3 session.
+import { once } from 'node:events'
+import * as tls from 'node:tls'
+import t from 'tap'
+import { createTestPki } from 'mtls-pki'
+import { loadServerTls, type ServerTlsOptions } from '../../src/index.js'
+import { attempt, clientOf, startServer } from '../helpers.js'
+
+const pki = await createTestPki()
+const material = { cert: pki.server.chain, key: pki.server.key, ca: pki.ca }
+
+t.test('options given through a prototype (defaults layered with Object.create) are used or refused, never dropped', async t => {
+  // Layered configuration: site-wide defaults (the CRL) under per-service settings.
+  const defaults = { crl: [...pki.crl] }
+  const layered = Object.assign(Object.create(defaults) as ServerTlsOptions, material)
+  t.equal((layered as { crl?: unknown }).crl, defaults.crl, 'the option reads as set')
+  let loaded = true
+  const served = await startServer(t, layered).catch(() => { loaded = false; return null })
+  if (served === null) {
+    t.pass('refused at load: acceptable')
+    return
+  }
+  t.ok(loaded)
+  const revoked = await attempt(served.port, clientOf(pki, pki.revoked))
+  // This got through before the fix: loadServerTls reads mode, minVersion and the rest by name (through the prototype), but passes the
+  // material on as an object-rest copy (own keys only), while unknownOption() checks own keys only too: a crl
+  // (or crlFile, ca, ...) given through a prototype is neither refused nor used. The server runs without the
+  // CRL and the revoked client is served.
+  t.equal(revoked.status, null, 'the revoked client gets no answer')
+})
+
+t.test('a misspelt key behind a getter of a config class is refused like an own one', async t => {
+  class TlsConfig {
+    cert = material.cert
+    key = material.key
+    ca = material.ca
+    get crlfile (): string { return '/etc/tls/crl.pem' } // meant: crlFile
+  }
+  // This got through before the fix: unknownOption() lists Object.keys() only: a getter on a class (or any inherited key) is never checked,
+  // so the typo the check exists for (`crlfile`, the repository's own example) goes through and the server
+  // starts without a CRL.
+  await t.rejects(loadServerTls(new TlsConfig() as unknown as ServerTlsOptions), { code: 'FST_MTLS_INVALID_OPTION' }, 'the unknown key is refused')
+})
+
+t.test('correctly refused: a CA:TRUE client leaf in require mode, on a resumed TLS 1.3 session too', async t => {
+  const { app, port } = await startServer(t, material)
+  // The first connection may still receive a session ticket before it is closed.
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca, cert: pki.caAsLeaf.chain, key: pki.caAsLeaf.key })
+  let session: Buffer | null = null
+  socket.on('session', ticket => { session = ticket })
+  socket.on('secureConnect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n'))
+  socket.on('error', () => {})
+  socket.setTimeout(5000, () => socket.destroy())
+  await once(socket, 'close')
+  const fresh = await attempt(port, clientOf(pki, pki.caAsLeaf))
+  t.equal(fresh.status, null, 'a full handshake with a CA leaf gets no answer')
+  t.comment(`a ticket was ${session === null ? 'not ' : ''}issued to the refused connection`)
+  if (session !== null) {
+    const resumed = await attempt(port, clientOf(pki, pki.caAsLeaf), { session })
+    t.equal(resumed.status, null, `a resumed session (reused: ${String(resumed.reused)}) gets no answer either`)
+  } else {
+    t.pass('no ticket was issued to the refused connection')
+  }
+  t.ok(app.mtls.stats().failures.ca_as_leaf >= 1, 'counted as ca_as_leaf')
+})
