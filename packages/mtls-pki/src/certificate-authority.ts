@@ -257,7 +257,9 @@ export class CertificateAuthority {
     checkOptionKeys(options, CRL_KEYS, 'createCrl')
     const thisUpdate = options.thisUpdate ?? new Date()
     const nextUpdate = options.nextUpdate ?? new Date(thisUpdate.getTime() + (options.days ?? 7) * DAY_MS)
-    this.#crlNumber += 1
+    // RFC 5280 5.2.3: CRL numbers only increase, across runs of the CLI too: milliseconds since the epoch,
+    // and always one more than the last number this CA used.
+    this.#crlNumber = Math.max(this.#crlNumber + 1, Date.now())
     const crl = await x509.X509CrlGenerator.create({
       issuer: this.#cert.subject,
       thisUpdate,

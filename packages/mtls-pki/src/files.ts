@@ -1,8 +1,10 @@
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CertificateAuthority, type IssuedCertificate, type RevokedCertificate } from './certificate-authority.js'
+import { unknownOption } from 'mtls-core'
 import { PkiError } from './errors.js'
 import { checkOptionKeys } from './option-keys.js'
+import { x509 } from './x509.js'
 
 /** Where `writeCertificateFiles` put a certificate. */
 export interface CertificateFiles {
@@ -133,7 +135,20 @@ function parseRevocations (text: string, file: string): StoredRevocation[] {
     throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file}: not valid JSON (${(err as Error).message})`, { file, cause: err })
   }
   if (!Array.isArray(value)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file}: expected a list of revocations`, { file })
-  return value as StoredRevocation[]
+  return value.map((entry: unknown, index) => {
+    const where = `${file}: entry ${index + 1}`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: expected { issuer, serialNumber, date, reason }`, { file })
+    const unknown = unknownOption(entry, ['issuer', 'serialNumber', 'date', 'reason'], where)
+    if (unknown !== null) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', unknown, { file })
+    const { issuer, serialNumber, date, reason } = entry as Record<string, unknown>
+    if (issuer !== 'root' && issuer !== 'intermediate') throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: issuer must be "root" or "intermediate"; got ${JSON.stringify(issuer)}`, { file })
+    if (typeof serialNumber !== 'string' || !/^[0-9A-Fa-f]+$/.test(serialNumber)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: serialNumber must be hexadecimal; got ${JSON.stringify(serialNumber)}`, { file })
+    if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: date must be an ISO date; got ${JSON.stringify(date)}`, { file })
+    if (typeof reason !== 'string' || !(reason in x509.X509CrlReason) || typeof x509.X509CrlReason[reason as keyof typeof x509.X509CrlReason] !== 'number') {
+      throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: reason must be a revocation reason (keyCompromise, superseded, …); got ${JSON.stringify(reason)}`, { file })
+    }
+    return { issuer, serialNumber, date: new Date(date), reason: reason as StoredRevocation['reason'] }
+  })
 }
 
 async function exists (file: string): Promise<boolean> {
