@@ -1,8 +1,9 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import { createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
-import { Agent, buildConnector } from 'undici'
+import { Agent, buildConnector, type Dispatcher } from 'undici'
 import { checkAgentOptions, MATERIAL_KEYS, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
+import { currentHandler } from './legacy-handler.js'
 import { describeThrown } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
@@ -53,6 +54,11 @@ export class MtlsAgent extends Agent {
 
   /** The connector, for `new Pool(origin, { connect: agent.connector })` users. */
   readonly connector: Connector = (options, callback) => { this.#connect(options, callback) }
+
+  // Node's global fetch speaks the older handler interface, which undici 8 no longer takes.
+  override dispatch (options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return super.dispatch(options, currentHandler(handler))
+  }
 
   override close (): Promise<void>
   override close (callback: () => void): void
