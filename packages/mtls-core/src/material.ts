@@ -1,12 +1,11 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { open } from 'node:fs/promises'
-import { formatName, readCertificateFields, type CertificateFields } from './der.js'
+import { formatName, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { fingerprint256 } from './identity.js'
 import { snapshotOptions } from './option-keys.js'
 import { readPemBlocks, toPem } from './pem.js'
-import { x509 } from './x509.js'
 
 type PemInput = string | Buffer
 
@@ -334,19 +333,20 @@ function readCrls (item: Item, now: number): Array<{ pem: string, summary: CrlSu
   const blocks = readPemBlocks(item.text).filter(block => block.label === 'X509 CRL')
   if (blocks.length === 0) throw fail('MATERIAL_NO_PEM', item, 'no CRL (-----BEGIN X509 CRL-----) found')
   return blocks.map((block, index) => {
-    let crl: x509.X509Crl
+    let crl: CrlFields
     try {
-      crl = new x509.X509Crl(block.der)
+      crl = readCrlFields(block.der)
     } catch (err) {
       throw fail('MATERIAL_CRL_MALFORMED', item, `CRL ${index + 1} is malformed (${(err as Error).message})`, err)
     }
+    const issuer = formatName(block.der, crl.issuer)
     // OpenSSL refuses every peer certificate once a loaded CRL is past its next update.
-    if (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() < now) {
-      throw fail('MATERIAL_CRL_EXPIRED', item, `CRL ${index + 1} (${crl.issuer}) was due for renewal at ${crl.nextUpdate.toISOString()}`)
+    if (crl.nextUpdate !== null && crl.nextUpdate.getTime() < now) {
+      throw fail('MATERIAL_CRL_EXPIRED', item, `CRL ${index + 1} (${issuer}) was due for renewal at ${crl.nextUpdate.toISOString()}`)
     }
     return {
       pem: block.pem,
-      summary: Object.freeze({ issuer: crl.issuer, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate ?? null, revokedCount: crl.entries.length })
+      summary: Object.freeze({ issuer, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revokedCount: crl.revoked.size })
     }
   })
 }

@@ -5,7 +5,8 @@ import * as tls from 'node:tls'
 import fc from 'fast-check'
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { CertificateError, SvidError, formatName, peerCertificate, readCertificateFields, readPemBlocks, toPeerIdentity, x509 } from '../src/index.js'
+import { x509 } from 'mtls-pki/x509'
+import { CertificateError, SvidError, formatName, peerCertificate, readCertificateFields, readPemBlocks, toPeerIdentity } from '../src/index.js'
 
 const pki = await createTestPki()
 const der = (issued: IssuedCertificate): Buffer => readPemBlocks(issued.certificate)[0]!.der

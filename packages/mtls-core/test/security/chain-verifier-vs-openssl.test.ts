@@ -8,7 +8,7 @@ import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki, type CertificateAuthority } from 'mtls-pki'
 import { ChainVerifier, VerificationError, readPemBlocks, toPem, toPeerIdentity } from '../../src/index.js'
-import { x509 } from '../../src/x509.js'
+import { x509 } from 'mtls-pki/x509'
 
 const pki = await createTestPki()
 const subtle = webcrypto.subtle
