@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import Router, { type HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
-import { createFileSource, snapshotOptions, unknownOption, type FileSource } from 'mtls-core'
+import { FileReadError, createFileSource, readRegularFile, snapshotOptions, unknownOption, type FileSource } from 'mtls-core'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
@@ -71,6 +70,8 @@ const kSeen = Symbol('fastify-mtls-authz.seen')
 const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
+// A policy of tens of thousands of ACL entries fits; anything larger is not a policy.
+const MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 /** A route's compiled rule, kept per route config. */
 interface RouteEntry {
@@ -245,9 +246,11 @@ async function policyFileSource (file: string): Promise<FileSource<CompiledPolic
     read: async () => {
       let text: string
       try {
-        text = await readFile(file, 'utf8')
+        // A regular file of reasonable size only: a FIFO would hold a thread forever, a device never end.
+        text = (await readRegularFile(file, MAX_POLICY_BYTES)).toString('utf8')
       } catch (err) {
-        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+        const reason = err instanceof FileReadError ? err.code === 'TOO_LARGE' ? `more than ${MAX_POLICY_BYTES} bytes` : err.message : (err as NodeJS.ErrnoException).code ?? (err as Error).message
+        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: cannot read (${reason})`)
       }
       return { raw: text, digest: createHash('sha256').update(text).digest('hex') }
     },

@@ -3,7 +3,7 @@ import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { ChainVerifier, chainExpiry, handshakeTrust, peerCertificate, presentedIntermediates, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { codes, PEER_ERRORS } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -53,6 +53,12 @@ interface Resolved {
 interface ConnectionState extends Resolved {
   /** Whether the direct peer is a trusted proxy (computed with the state). */
   trustedProxy: boolean
+  /** Until when the identity holds: its chain's expiry (leaf and the intermediates it came with), in ms. */
+  until: number
+  /** The trust (fastify-mtls's verifier) the certificate was last verified against, when fastify-mtls records it. */
+  trust: object | undefined
+  /** The socket, to re-verify its certificate against a new trust. */
+  socket: TLSSocket | null
 }
 
 const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
@@ -63,6 +69,7 @@ const kResolved = Symbol('fastify-mtls-identity.resolved')
 // A connection outlives its certificate when it is kept alive, or resumed, past notAfter: OpenSSL does not
 // verify a resumed session's certificate again.
 const EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CERT_HAS_EXPIRED' })
+const CRL_EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CRL_HAS_EXPIRED' })
 
 const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, given: FastifyMtlsIdentityOptions) => {
   const options = snapshotOptions(given)
@@ -103,15 +110,31 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     // HTTP/2 hands each stream a fresh socket proxy; the session is what lives as long as the connection.
     const session = (request.raw as { stream?: { session?: { socket: TLSSocket } } }).stream?.session
     const socket = (session?.socket ?? request.raw.socket) as TLSSocket | null
-    if (socket === null || socket === undefined) return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false }
+    if (socket === null || socket === undefined) return notTls()
     const key: object = session ?? socket
     let state = connections.get(key)
     if (state === undefined) {
       state = fromSocket(socket, identityOptions)
+      // HTTP/2 sessions show a proxy of the socket fastify-mtls recorded the handshake's trust on: take the
+      // trust in force now, verified against again whenever another one is reloaded.
+      if (state.trust === undefined && state.identity !== null) state.trust = (mtls as Partial<typeof mtls>).mtls?.verifier()
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
     return state
+  }
+
+  // The identity of a connection holds while its chain and the trust's CRLs are current, and is verified again
+  // against the trust in force whenever fastify-mtls has reloaded another one since (a CRL revoking it, a CA
+  // removed): a connection kept open, an HTTP/2 session above all, outlives no change of trust.
+  const stillValid = (connection: ConnectionState): Resolved => {
+    const now = Date.now()
+    if (now > connection.until) return EXPIRED
+    const trust = connection.trust === undefined ? undefined : (mtls as Partial<typeof mtls>).mtls?.verifier()
+    if (trust === undefined) return connection
+    if (now > trust.freshUntil) return CRL_EXPIRED
+    if (trust !== connection.trust) reverify(connection, trust)
+    return connection
   }
 
   const verdicts = new VerdictCache<Resolved>(VERDICT_CACHE_ENTRIES)
@@ -145,10 +168,9 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     const cached = (request as unknown as Record<symbol, Resolved | null>)[kResolved]
     if (cached !== null && cached !== undefined) return cached
     const connection = connectionState(request)
-    let resolved: Resolved = connection
-    if (connection.identity !== null && connection.identity.notAfter.getTime() < Date.now()) {
-      resolved = EXPIRED // a proxy whose own certificate expired forwards nothing either
-    } else if (forwarded !== null) {
+    // A proxy whose own identity ended (expired, revoked by a new trust) forwards nothing either.
+    let resolved: Resolved = connection.identity === null ? connection : stillValid(connection)
+    if (resolved === connection && forwarded !== null) {
       if (connection.trustedProxy) {
         resolved = fromForwardedHeader(headerValues(request.raw, forwarded.header))
       } else if (request.headers[forwarded.header] !== undefined) {
@@ -164,19 +186,40 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   fastify.decorateRequest('peerCertificateError', { getter (this: FastifyRequest) { return resolve(this).error } })
 }
 
+function notTls (): ConnectionState {
+  return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false, until: Infinity, trust: undefined, socket: null }
+}
+
 function fromSocket (socket: TLSSocket, options: PeerIdentityOptions): ConnectionState {
-  if (typeof socket.getPeerX509Certificate !== 'function') return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false }
+  if (typeof socket.getPeerX509Certificate !== 'function') return notTls()
+  const state: ConnectionState = { identity: null, error: null, trustedProxy: false, until: Infinity, trust: handshakeTrust(socket), socket }
   // Shared with fastify-mtls's own look at the connection, so Node builds the certificate object once.
   const certificate = peerCertificate(socket)
-  if (certificate === null) return { identity: null, error: PEER_ERRORS.NO_PEER_CERTIFICATE, trustedProxy: false }
+  if (certificate === null) return { ...state, error: PEER_ERRORS.NO_PEER_CERTIFICATE }
   // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict says why.
-  if (socket.authorized !== true) return { identity: null, error: String(socket.authorizationError ?? 'CERTIFICATE_NOT_VERIFIED'), trustedProxy: false }
+  if (socket.authorized !== true) return { ...state, error: String(socket.authorizationError ?? 'CERTIFICATE_NOT_VERIFIED') }
   try {
-    return { identity: toPeerIdentity(certificate, options), error: null, trustedProxy: false }
+    return { ...state, identity: toPeerIdentity(certificate, options), until: chainExpiry(certificate) }
   } catch (err) {
     const code = (err as { code?: unknown } | null | undefined)?.code
-    return { identity: null, error: typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED, trustedProxy: false }
+    return { ...state, error: typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED }
   }
+}
+
+// Verifies a connection's certificate again, with the intermediates its peer sent, against a new trust;
+// a refusal ends the identity (and a proxy's trust) for the rest of the connection.
+function reverify (connection: ConnectionState, trust: ChainVerifier): void {
+  const certificate = connection.socket === null ? null : peerCertificate(connection.socket)
+  try {
+    if (certificate === null) throw Object.assign(new Error('no certificate'), { code: PEER_ERRORS.NO_PEER_CERTIFICATE })
+    connection.until = Math.min(connection.until, trust.verify(certificate, { purpose: 'client', intermediates: presentedIntermediates(certificate) }))
+  } catch (err) {
+    const code = (err as { code?: unknown } | null | undefined)?.code
+    connection.identity = null
+    connection.error = typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED
+    connection.trustedProxy = false
+  }
+  connection.trust = trust
 }
 
 // Every value of a header, read from the raw list: HTTP/1.1 and HTTP/2 alike, so a repeated header is seen on both.

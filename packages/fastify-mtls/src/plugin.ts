@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, peerCertificate, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, chainExpiry, peerCertificate, presentedIntermediates, recordHandshakeTrust, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -126,17 +126,26 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // OpenSSL lets a CA:TRUE leaf through as a client certificate, and does not verify a resumed session's
   // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
   // reads anything. The certificate object is built once per connection and shared with the identity plugin.
+  // Connections whose client certificate was verified, in require mode: a change of trust re-verifies them.
+  const verified = new Set<TLSSocket>()
   const onSecureConnection = (socket: TLSSocket): void => {
     const resumed = socket.isSessionReused()
+    const trust = ChainVerifier.forMaterial(source.current)
     if (mode === 'require') {
       const certificate = peerCertificate(socket)
-      const refusal = certificate === null ? null : certificate.ca ? 'ca_as_leaf' : resumed ? outsideValidity(certificate) : null
+      const refusal = certificate === null
+        // Only a resumed session can arrive without one: a ticket from another server (an optional-mode one) must not pass.
+        ? 'no_certificate'
+        : certificate.ca ? 'ca_as_leaf' : timeRefusal(certificate, trust)
       if (refusal !== null) {
         refused(refusal)
         socket.destroy()
         return
       }
+      verified.add(socket)
+      socket.once('close', () => verified.delete(socket))
     }
+    recordHandshakeTrust(socket, trust)
     stats.handshakes++
     if (resumed) stats.resumed++
     if (!socket.authorized) stats.unverified++
@@ -163,21 +172,50 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // The one reload protocol (mtls-core's FileSource): new material is applied first, and committed (shown in
   // status, counted, logged as reloaded) only when setSecureContext took it. The context carries ticket keys
   // derived from the trust and identity in force (see TicketKeys).
-  source.on('apply', material => { server.setSecureContext(tls.secureContextOptions(material)) })
-  source.on('update', (material, _previous, { failedAttempts }) => {
+  const applyMaterial = (material: Material): void => { server.setSecureContext(tls.secureContextOptions(material)) }
+  const onMaterial = (material: Material, previous: Material, { failedAttempts }: { failedAttempts: number }): void => {
     stats.reloads.succeeded++
     log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter },
       failedAttempts === 0 ? 'TLS material reloaded' : `TLS material reloaded after ${failedAttempts} failed attempt${failedAttempts === 1 ? '' : 's'}`)
     warnIfExpiring()
-  })
-  source.on('error', error => {
+    if (!sameTrust(material, previous)) reverifyConnections(material)
+  }
+  const onMaterialError = (error: Error): void => {
     stats.reloads.failed++
     log.error({ code: errorCode(error) }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
-  })
+  }
+  // An open connection outlives no change of trust: in require mode, each one whose client certificate does
+  // not verify against the new CAs and CRLs is closed (optional mode leaves it to the routes, and
+  // fastify-mtls-identity re-verifies it on its next request).
+  const reverifyConnections = (material: Material): void => {
+    const trust = ChainVerifier.forMaterial(material)
+    for (const socket of verified) {
+      const certificate = peerCertificate(socket)
+      if (certificate === null) continue
+      try {
+        trust.verify(certificate, { purpose: 'client', intermediates: presentedIntermediates(certificate) })
+        recordHandshakeTrust(socket, trust)
+      } catch (err) {
+        refused(failureReason(new Error('re-verified against a new trust'), (err as { code?: string }).code))
+        socket.destroy()
+      }
+    }
+  }
+  // What serves is the material in force now, whatever the server was started with (a second app on the same tls).
+  applyMaterial(source.current)
+  source.on('apply', applyMaterial)
+  source.on('update', onMaterial)
+  source.on('error', onMaterialError)
   const ticketKeys = tls.ticketKeys.source
-  ticketKeys?.on('apply', base => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) })
-  ticketKeys?.on('update', () => { log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated') })
-  ticketKeys?.on('error', error => { log.error({ code: errorCode(error) }, `session ticket keys kept: ${error.message}`) })
+  const applyTicketKeys = (base: Buffer): void => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) }
+  const onTicketKeys = (): void => {
+    log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated')
+    warnIfShared(tls.ticketKeys.file as string, log).catch(() => {})
+  }
+  const onTicketKeysError = (error: Error): void => { log.error({ code: errorCode(error) }, `session ticket keys kept: ${error.message}`) }
+  ticketKeys?.on('apply', applyTicketKeys)
+  ticketKeys?.on('update', onTicketKeys)
+  ticketKeys?.on('error', onTicketKeysError)
   if (ticketKeys !== null) await warnIfShared(tls.ticketKeys.file as string, log)
 
   const watch = options.watch ?? source.current.files.length > 0
@@ -225,7 +263,10 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   const healthCheck = async (): Promise<boolean> => {
     const now = Date.now()
-    if (source.current.leaf.notAfter.getTime() <= now) return false
+    // Serving ends when the own certificate, an intermediate sent with it, or a CRL expires (OpenSSL then refuses every peer).
+    const material = source.current
+    const servesUntil = Math.min(material.leaf.notAfter.getTime(), ...material.intermediates.map(cert => cert.notAfter.getTime()), ChainVerifier.forMaterial(material).freshUntil)
+    if (servesUntil <= now) return false
     return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
 
@@ -239,8 +280,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
-    source.close()
-    ticketKeys?.close()
+    // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
+    source.unwatch()
+    source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)
+    ticketKeys?.unwatch()
+    ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)
     server.removeListener('secureConnection', onSecureConnection)
@@ -248,11 +292,19 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   })
 }
 
-function outsideValidity (certificate: X509Certificate): 'expired' | 'not_yet_valid' | null {
+// OpenSSL does not verify a resumed session again; its time-bound facts are checked here: the leaf, and the
+// chain it was verified with when this server made the session, within their validity; the CRLs current.
+// On a full handshake this records the chain's expiry (for the sessions it makes) and finds nothing to refuse.
+function timeRefusal (certificate: X509Certificate, trust: ChainVerifier): HandshakeFailureReason | null {
   const now = Date.now()
-  if (Date.parse(certificate.validTo) < now) return 'expired'
+  if (chainExpiry(certificate) < now) return 'expired'
   if (Date.parse(certificate.validFrom) > now) return 'not_yet_valid'
+  if (trust.freshUntil < now) return 'other'
   return null
+}
+
+function sameTrust (a: Material, b: Material): boolean {
+  return a.ca.length === b.ca.length && a.crl.length === b.crl.length && a.ca.every((pem, i) => pem === b.ca[i]) && a.crl.every((pem, i) => pem === b.crl[i])
 }
 
 // Replicas of one service may share the keys file; anyone else who can read it can mint sessions they resume.

@@ -34,7 +34,7 @@ export interface ServerTls {
   readonly mode: MtlsMode
   /** Owns the current material; the plugin reloads through it. */
   readonly source: MaterialSource
-  /** Pass as `Fastify({ https: httpsOptions })` (also with `http2: true`). */
+  /** Pass as `Fastify({ https: httpsOptions })` (also with `http2: true`); built from the material in force when read. */
   readonly httpsOptions: ServerOptions
   /** Session ticket keys, derived from a base secret and the trust in force. */
   readonly ticketKeys: TicketKeys
@@ -65,7 +65,7 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
   if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
   if (!VERSIONS.has(minVersion)) throw new codes.FST_MTLS_INVALID_OPTION(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
   if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new codes.FST_MTLS_INVALID_OPTION('tlsOptions must be an object of Node TLS settings')
-  const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile })
+  const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile, mode })
   const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
 
   // Every reload rebuilds the context from this complete set: setSecureContext replaces it whole, and a
@@ -76,10 +76,14 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
     minVersion,
     ticketKeys: ticketKeys.for(material)
   })
-  const httpsOptions: ServerOptions = {
-    ...contextOptions(source.current),
-    requestCert: true,
-    rejectUnauthorized: mode === 'require'
-  }
-  return Object.freeze({ mode, source, ticketKeys, httpsOptions: Object.freeze(httpsOptions), secureContextOptions: contextOptions })
+  return Object.freeze({
+    mode,
+    source,
+    ticketKeys,
+    // Built from the material in force each time it is read: a server made after a reload starts with what serves.
+    get httpsOptions (): ServerOptions {
+      return Object.freeze({ ...contextOptions(source.current), requestCert: true, rejectUnauthorized: mode === 'require' })
+    },
+    secureContextOptions: contextOptions
+  })
 }

@@ -1,6 +1,5 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { open } from 'node:fs/promises'
-import { createFileSource, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
+import { createFileSource, readRegularFile, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
 import { codes } from './errors.js'
 
 const KEY_LENGTH = 48
@@ -18,14 +17,20 @@ export class TicketKeys {
   /** The `ticketKeysFile`, through mtls-core's one reload protocol; `null` for a fixed or random base. */
   readonly source: FileSource<Buffer> | null
   readonly #base: Buffer | null
+  readonly #mode: string
 
-  private constructor (base: Buffer | null, source: FileSource<Buffer> | null, file: string | undefined) {
+  private constructor (base: Buffer | null, source: FileSource<Buffer> | null, file: string | undefined, mode: string) {
     this.#base = base
     this.source = source
     this.file = file
+    this.#mode = mode
   }
 
-  static async create (options: { ticketKeys?: Buffer | undefined, ticketKeysFile?: string | undefined }): Promise<TicketKeys> {
+  /**
+   * `mode` goes into the keys too: a session an optional-mode server issued to a client without a
+   * certificate must not resume on a require-mode server that shares the base secret.
+   */
+  static async create (options: { ticketKeys?: Buffer | undefined, ticketKeysFile?: string | undefined, mode: string }): Promise<TicketKeys> {
     if (options.ticketKeys !== undefined && options.ticketKeysFile !== undefined) throw new codes.FST_MTLS_INVALID_OPTION('give ticketKeys or ticketKeysFile, not both')
     const file = options.ticketKeysFile
     if (file !== undefined) {
@@ -40,12 +45,12 @@ export class TicketKeys {
         },
         validate: raw => keyFromFile(file, raw)
       }, watchOptions)
-      return new TicketKeys(null, source, file)
+      return new TicketKeys(null, source, file, options.mode)
     }
     if (options.ticketKeys !== undefined && (!Buffer.isBuffer(options.ticketKeys) || options.ticketKeys.length !== KEY_LENGTH)) {
       throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeys must be a Buffer of ${KEY_LENGTH} bytes`)
     }
-    return new TicketKeys(options.ticketKeys ?? randomBytes(KEY_LENGTH), null, undefined)
+    return new TicketKeys(options.ticketKeys ?? randomBytes(KEY_LENGTH), null, undefined, options.mode)
   }
 
   /** The keys for this material's trust and identity, from `base` (default: the base in force). */
@@ -53,23 +58,17 @@ export class TicketKeys {
     const context = createHash('sha256')
     for (const pem of [...material.ca, '--', ...material.crl]) context.update(pem)
     const { leaf } = material
-    context.update(JSON.stringify([leaf.subject, leaf.uris, leaf.dnsNames, leaf.ips, leaf.emails]))
+    context.update(JSON.stringify([this.#mode, leaf.subject, leaf.uris, leaf.dnsNames, leaf.ips, leaf.emails]))
     return Buffer.from(hkdfSync('sha256', base, context.digest(), 'fastify-mtls session ticket keys', KEY_LENGTH))
   }
 }
 
-// At most a little more than a key file holds: a wrong path to a large file is refused unread.
+// At most a little more than a key file holds, and a regular file only: a wrong path to a large file or a FIFO is refused unread.
 async function readKeyFile (file: string): Promise<Buffer> {
-  let handle
   try {
-    handle = await open(file, 'r')
-    const buffer = Buffer.alloc(4096)
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
-    return buffer.subarray(0, bytesRead)
+    return await readRegularFile(file, 4096)
   } catch (err) {
-    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
-  } finally {
-    await handle?.close()
+    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${(err as NodeJS.ErrnoException).code === 'NOT_A_FILE' ? (err as Error).message : (err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
 }
 

@@ -23,6 +23,8 @@ export interface VerifyOptions {
   purpose: 'client' | 'server'
   /** Default: now. */
   now?: number
+  /** CA certificates (DER) the peer presented with its leaf: they may complete its chain, trusted by nothing. */
+  intermediates?: readonly Uint8Array[]
 }
 
 /** A certificate the verifier knows (a CA of its pool, or the leaf being verified), read once. */
@@ -110,9 +112,10 @@ export class ChainVerifier {
     const purpose = EKU[options.purpose]
     if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
     const leaf = leafOf(certificate instanceof X509Certificate ? certificate.raw : certificate)
+    const presented = (options.intermediates ?? []).map(der => presentedOf(der))
     // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
     // build the chain, then check extensions, then revocation, then validity periods.
-    const chain = this.#buildChain(leaf, now)
+    const chain = this.#buildChain(leaf, now, presented)
     chain.forEach((entry, index) => {
       if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
       // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to.
@@ -138,15 +141,22 @@ export class ChainVerifier {
   }
 
   /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
-  #buildChain (leaf: Known, now: number): Known[] {
+  #buildChain (leaf: Known, now: number, presented: readonly Known[]): Known[] {
     const chain: Known[] = [leaf]
     for (let current = leaf; ;) {
-      const issuer = this.#issuerOf(current, chain, now)
+      const issuer = this.#issuerOf(current, chain, now, presented)
       chain.push(issuer)
       if (issuer.trusted && issuer.selfSigned) return chain
       if (chain.length > MAX_DEPTH) throw fail('CERT_CHAIN_TOO_LONG', `no trusted root within ${MAX_DEPTH} certificates`)
       current = issuer
     }
+  }
+
+  /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
+  get freshUntil (): number {
+    let until = Infinity
+    for (const list of this.#crls.values()) for (const crl of list) if (crl.fields.nextUpdate !== null) until = Math.min(until, crl.fields.nextUpdate.getTime())
+    return until
   }
 
   /** A verifier for the trust of some material: its CAs and CRLs, with its own intermediates to complete chains. Cached per material. */
@@ -165,16 +175,17 @@ export class ChainVerifier {
     else list.push(entry)
   }
 
-  #issuerOf (current: Known, chain: readonly Known[], now: number): Known {
+  #issuerOf (current: Known, chain: readonly Known[], now: number, presented: readonly Known[]): Known {
     const cachedIssuer = this.#issuers.get(current)
     if (cachedIssuer !== undefined && !chain.includes(cachedIssuer) && withinValidity(cachedIssuer, now)) return cachedIssuer
-    const issuer = this.#findIssuer(current, chain, now)
-    if (current !== chain[0]) this.#issuers.set(current, issuer)
+    const issuer = this.#findIssuer(current, chain, now, presented)
+    // Links between certificates of the pool are remembered; those through a peer's own certificates are not.
+    if (current !== chain[0] && !presented.includes(current) && !presented.includes(issuer)) this.#issuers.set(current, issuer)
     return issuer
   }
 
-  #findIssuer (current: Known, chain: readonly Known[], now: number): Known {
-    const candidates = (this.#bySubject.get(current.issuer) ?? []).filter(candidate => !chain.includes(candidate))
+  #findIssuer (current: Known, chain: readonly Known[], now: number, presented: readonly Known[]): Known {
+    const candidates = [...(this.#bySubject.get(current.issuer) ?? []), ...presented.filter(entry => entry.subject === current.issuer)].filter(candidate => !chain.includes(candidate))
     // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones; of several
     // with one name (a renewed CA), one within its validity first.
     candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted) || Number(withinValidity(b, now)) - Number(withinValidity(a, now)))
@@ -225,6 +236,13 @@ function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 
     throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
   }
   return { der, fields, signedParts: readSignedParts(der), subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
+}
+
+// A certificate the peer presented: a candidate issuer like an intermediate of the pool, trusted by nothing.
+function presentedOf (der: Uint8Array): Known {
+  const cert = parse(der)
+  const entry = read(der)
+  return { ...entry, trusted: false, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, der) }
 }
 
 function parse (der: Uint8Array): X509Certificate {

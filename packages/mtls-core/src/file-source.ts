@@ -117,6 +117,15 @@ export class FileSource<T> {
     return await this.#reload(true)
   }
 
+  /**
+   * Reloads after switching what `read` reads: `change` runs when no other reload is running, switches
+   * and returns how to undo it, which runs when the reload is refused, before any other reload reads.
+   * MaterialSource switches its inputs this way.
+   */
+  protected async reloadWith (change: () => () => void): Promise<T> {
+    return await this.#reload(true, change)
+  }
+
   /** Starts watching (or polling); with no argument, as the options given at creation say. Idempotent. */
   watch (options: Pick<FileSourceOptions, 'debounceMs' | 'poll'> = this.#options): void {
     if (this.#closed || this.#watcher !== null) return
@@ -130,21 +139,33 @@ export class FileSource<T> {
     })
   }
 
-  /** Stops watching and polling. The current value stays readable. */
-  close (): void {
-    this.#closed = true
+  /** Stops watching and polling, until `watch()` is called again. */
+  unwatch (): void {
     this.#watcher?.close()
+    this.#watcher = null
   }
 
-  async #reload (force: boolean): Promise<T> {
-    if (this.#running !== null) {
+  /** Stops watching and polling for good. The current value stays readable. */
+  close (): void {
+    this.#closed = true
+    this.unwatch()
+  }
+
+  async #reload (force: boolean, change?: () => () => void): Promise<T> {
+    if (this.#running !== null && change === undefined) {
       // A change that arrives during a reload gets a reload of its own, after this one.
       this.#again = true
       return await this.#running
     }
+    // A switch of what is read waits its turn: it must neither read under another reload nor be joined by one.
+    while (this.#running !== null) await this.#running.catch(() => {})
+    const undo = change?.()
     this.#running = this.#attempt(force)
     try {
       return await this.#running
+    } catch (err) {
+      undo?.()
+      throw err
     } finally {
       this.#running = null
       if (this.#again && !this.#closed) {
@@ -170,7 +191,7 @@ export class FileSource<T> {
       this.#apply(loaded.value, previous)
       this.#current = loaded
       const failedAttempts = this.#succeeded()
-      for (const listener of this.#listeners.update) listener(loaded.value, previous, { failedAttempts })
+      this.#tell(loaded.value, previous, failedAttempts)
       this.#rewatchIfMoved()
       return loaded.value
     } catch (err) {
@@ -178,6 +199,18 @@ export class FileSource<T> {
       this.#failedAttempts++
       this.#fail(error, digest)
       throw error
+    }
+  }
+
+  // Committed is committed: a listener that throws is a bug of its own, shown as a warning, and does not turn
+  // the reload into a failure while the new value serves.
+  #tell (value: T, previous: T, failedAttempts: number): void {
+    for (const listener of this.#listeners.update) {
+      try {
+        listener(value, previous, { failedAttempts })
+      } catch (err) {
+        process.emitWarning(`an update listener of a FileSource threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'MTLS_UPDATE_LISTENER_THREW' })
+      }
     }
   }
 

@@ -17,6 +17,7 @@ export {
   type VerificationErrorCode,
   type XfccErrorCode
 } from './errors.js'
+export { FileReadError, readRegularFile } from './file-read.js'
 export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'
 export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
 export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
@@ -36,7 +37,7 @@ export {
   type MaterialPems
 } from './material.js'
 export { snapshotOptions, unknownOption } from './option-keys.js'
-export { peerCertificate } from './peer-certificate.js'
+export { chainExpiry, handshakeTrust, peerCertificate, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
 export { FileSource, createFileSource, type ApplyListener, type ErrorListener, type FileSourceOptions, type FileSourceSpec, type Loaded, type ReloadFailure, type ReloadStatus, type UpdateListener } from './file-source.js'

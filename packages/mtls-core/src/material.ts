@@ -1,8 +1,8 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
-import { open } from 'node:fs/promises'
 import { formatName, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
+import { FileReadError, readRegularFile } from './file-read.js'
 import { fingerprint256 } from './identity.js'
 import { snapshotOptions } from './option-keys.js'
 import { readPemBlocks, toPem } from './pem.js'
@@ -145,31 +145,20 @@ async function readItems (name: string, files: string | string[] | undefined, va
   return list.map((value, index) => {
     if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw invalidOption(`${name} must be PEM text (a string or a Buffer)`)
     const source = list.length > 1 ? `${name} option [${index}]` : `${name} option`
-    if (value.length > maxBytes) throw tooLarge(source, undefined, value.length, maxBytes)
+    const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length
+    if (bytes > maxBytes) throw tooLarge(source, undefined, bytes, maxBytes)
     return { text: value.toString(), source, file: undefined }
   })
 }
 
-// Reads at most maxBytes + 1 bytes: a file that is too large is refused without being read whole.
 async function readText (file: string, maxBytes: number): Promise<string> {
-  let handle
   try {
-    handle = await open(file, 'r')
-    const buffer = Buffer.alloc(Math.min(maxBytes + 1, (await handle.stat()).size + 1))
-    let length = 0
-    for (let read = -1; read !== 0 && length < buffer.length;) {
-      read = (await handle.read(buffer, length, buffer.length - length, length)).bytesRead
-      length += read
-    }
-    if (length > maxBytes) throw tooLarge(file, file, undefined, maxBytes)
-    return buffer.toString('utf8', 0, length)
+    return (await readRegularFile(file, maxBytes)).toString('utf8')
   } catch (err) {
-    if (err instanceof MaterialError) throw err
+    if (err instanceof FileReadError && err.code === 'TOO_LARGE') throw tooLarge(file, file, undefined, maxBytes)
     const code = (err as NodeJS.ErrnoException).code
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message
     throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
-  } finally {
-    await handle?.close()
   }
 }
 

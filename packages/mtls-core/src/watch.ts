@@ -40,14 +40,11 @@ export class MaterialSource extends FileSource<Material> {
    */
   override async reload (input?: MaterialInput): Promise<Material> {
     if (input === undefined) return await super.reload()
-    const previous = this.#inputs.current
-    this.#inputs.current = input
-    try {
-      return await super.reload()
-    } catch (err) {
-      this.#inputs.current = previous
-      throw err
-    }
+    return await this.reloadWith(() => {
+      const previous = this.#inputs.current
+      this.#inputs.current = input
+      return () => { this.#inputs.current = previous }
+    })
   }
 }
 

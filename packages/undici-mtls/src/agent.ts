@@ -1,5 +1,5 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
-import { createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
+import { createMaterialSource, presentedChainExpiry, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
 import { Agent, buildConnector, type Dispatcher } from 'undici'
 import { checkAgentOptions, MATERIAL_KEYS, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
@@ -57,7 +57,7 @@ export class MtlsAgent extends Agent {
 
   // Node's global fetch speaks the older handler interface, which undici 8 no longer takes.
   override dispatch (options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    return super.dispatch(options, currentHandler(handler))
+    return super.dispatch(options, currentHandler(options, handler))
   }
 
   override close (): Promise<void>
@@ -101,8 +101,9 @@ export class MtlsAgent extends Agent {
     // undici's connector keeps its own session cache, which would also keep the tickets of servers we refused.
     const connect = buildConnector({ ...this.#connectOptions, maxCachedSessions: 0, ...(cached === undefined ? {} : { session: cached.session }) } as ConnectorOptions)
     let identity: PeerIdentity | null = null
+    let until = 0
     const tickets: Buffer[] = []
-    const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity }) }
+    const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
     const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
       if (error !== null) {
         callback(translateConnectError(error, origin), null)
@@ -116,6 +117,7 @@ export class MtlsAgent extends Agent {
         return
       }
       identity = verdict.identity
+      until = verdict.until
       for (const ticket of tickets.splice(0)) keep(ticket)
       watchRefusal(tlsSocket)
       callback(null, connected)
@@ -125,14 +127,23 @@ export class MtlsAgent extends Agent {
   }
 
   // A resumed session shows no certificate: the identity it was verified with stands for it, checked again.
-  #authorizeServer (socket: TLSSocket, cached: CachedSession | undefined): { identity: PeerIdentity | null, actual: string, reason: string | null } {
+  #authorizeServer (socket: TLSSocket, cached: CachedSession | undefined): { identity: PeerIdentity | null, until: number, actual: string, reason: string | null } {
     let actual = 'no certificate'
     try {
-      const identity = socket.isSessionReused() && cached !== undefined ? cached.identity : toPeerIdentity(socket.getPeerX509Certificate() as NonNullable<ReturnType<TLSSocket['getPeerX509Certificate']>>)
+      let identity: PeerIdentity
+      let until: number
+      if (socket.isSessionReused() && cached !== undefined) {
+        identity = cached.identity
+        until = cached.until
+      } else {
+        const certificate = socket.getPeerX509Certificate() as NonNullable<ReturnType<TLSSocket['getPeerX509Certificate']>>
+        identity = toPeerIdentity(certificate)
+        until = presentedChainExpiry(certificate)
+      }
       actual = identity.id
-      return { identity, actual, reason: this.#authorize?.(identity) ?? null }
+      return { identity, until, actual, reason: this.#authorize?.(identity) ?? null }
     } catch (err) {
-      return { identity: null, actual, reason: describeThrown(err) }
+      return { identity: null, until: 0, actual, reason: describeThrown(err) }
     }
   }
 

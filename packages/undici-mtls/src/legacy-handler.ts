@@ -25,9 +25,12 @@ type Headers = Record<string, string | string[] | undefined>
  * so `fetch(url, { dispatcher })` would fail on every Node version. The agent translates such a handler to
  * the current interface, as undici 7 did itself; a current handler passes through untouched.
  */
-export function currentHandler (handler: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler {
+export function currentHandler (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler {
   const legacy = handler as LegacyHandler & { onRequestStart?: unknown }
   if (typeof legacy.onRequestStart === 'function' || (typeof legacy.onHeaders !== 'function' && typeof legacy.onConnect !== 'function')) return handler
+  // Only a handler undici itself would take is translated; any other goes on as it is, for undici to refuse.
+  const upgrades = (options.upgrade !== undefined && options.upgrade !== null) || options.method === 'CONNECT'
+  if (typeof legacy.onError !== 'function' || (upgrades && typeof legacy.onUpgrade !== 'function')) return handler
   return {
     onRequestStart (controller: Controller, context: object) {
       legacy.onConnect?.(reason => { controller.abort(reason ?? new Error('aborted')) }, context)

@@ -4,13 +4,15 @@ import type { PeerIdentity } from 'mtls-core'
 export interface CachedSession {
   readonly session: Buffer
   readonly identity: PeerIdentity
+  /** When the server's chain (its leaf and the intermediates it sent) expires, in ms. */
+  readonly until: number
 }
 
 /**
  * TLS sessions of servers that were authorized, by server name, origin and the authorizer that approved them,
  * least recently stored first out. Only this agent's authorized connections put sessions in (undici's own
  * connector cache would also keep the tickets of servers it refused), and a session is not offered once the
- * server certificate it was verified with has expired.
+ * server certificate, or an intermediate it came with, has expired.
  */
 export class SessionCache {
   readonly #entries = new Map<string, CachedSession>()
@@ -22,7 +24,7 @@ export class SessionCache {
 
   get (key: string, now = Date.now()): CachedSession | undefined {
     const entry = this.#entries.get(key)
-    if (entry === undefined || entry.identity.notAfter.getTime() > now) return entry
+    if (entry === undefined || entry.until > now) return entry
     this.#entries.delete(key)
     return undefined
   }
