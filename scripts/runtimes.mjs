@@ -9,10 +9,20 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
+// Pinned, so that a run is repeatable; the Node majors users run.
+const NODE_VERSIONS = Object.freeze({ 22: '22.23.5', 24: '24.22.3', 26: '26.12.1' })
+
 export const RUNTIMES = Object.freeze({
-  node24: { name: `node-${process.platform}-${process.arch}`, version: '24.22.3' },
+  node24: { name: `node-${process.platform}-${process.arch}`, version: NODE_VERSIONS[24] },
   undici8: { name: 'undici', version: '8.13.1' }
 })
+
+/** The path of a Node binary of that major (22, 24 or 26), fetched once into the cache. */
+export async function nodeBinary (major) {
+  const version = NODE_VERSIONS[major]
+  if (version === undefined) throw new Error(`no pinned Node ${major}; known: ${Object.keys(NODE_VERSIONS).join(', ')}`)
+  return join(await ensurePackage({ name: `node-${process.platform}-${process.arch}`, version }), 'bin', 'node')
+}
 
 const cache = process.env.MTLS_TOOLKIT_CACHE ?? join(homedir(), '.cache', 'mtls-toolkit')
 

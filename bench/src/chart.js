@@ -1,37 +1,51 @@
-// A small SVG bar chart of the results: keep-alive requests/s and new connections/s per scenario.
+// The results as an SVG: one panel per metric (server CPU µs per keep-alive request, per full handshake,
+// per resumed handshake), bars per scenario and Node version, the node-mtls floor as a dashed line and nginx
+// in its own colour. Each panel has its own scale: the metrics differ by two orders of magnitude.
 const escape = text => String(text).replace(/[<>&"]/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c])
 
+const PANELS = [
+  { metric: 'keepAlive', title: 'server CPU µs per keep-alive request' },
+  { metric: 'fullHandshake', title: 'server CPU µs per new connection (full handshake + request)' },
+  { metric: 'resumedHandshake', title: 'server CPU µs per resumed connection (+ request)' }
+]
+
 export function chartSvg (rows, machine) {
-  const series = [
-    { key: row => row.keepAlive.requestsPerSecond, label: 'keep-alive req/s', color: '#2f6db5' },
-    { key: row => row.fullHandshakesPerSecond, label: 'full handshakes/s', color: '#d9822b' },
-    { key: row => row.resumedPerSecond, label: 'resumed connections/s', color: '#3d9a50' }
-  ]
-  const width = 860
-  const rowHeight = 74
-  const left = 190
-  const barWidth = width - left - 120
-  const height = 70 + rows.length * rowHeight + 30
+  const nodes = [...new Set(rows.filter(row => !row.scenario.startsWith('nginx')).map(row => row.node))]
+  const label = row => nodes.length > 1 && !row.scenario.startsWith('nginx') ? `${row.scenario} (Node ${row.node.split('.')[0]})` : row.scenario
+  const width = 900
+  const left = 250
+  const barWidth = width - left - 90
+  const barHeight = 14
+  const panelHeight = 30 + rows.length * (barHeight + 4)
+  const height = 60 + PANELS.length * (panelHeight + 20) + 20
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     '<rect width="100%" height="100%" fill="#fff"/>',
-    `<text x="10" y="22" font-size="15" font-weight="bold">Fastify HTTP vs TLS vs mTLS (${escape(machine.date.slice(0, 10))}, ${escape(machine.mode)} run)</text>`,
-    `<text x="10" y="40" fill="#555">${escape(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, OpenSSL ${machine.openssl}`)}</text>`
+    `<text x="10" y="22" font-size="15" font-weight="bold">Server CPU per operation: HTTP, TLS, mTLS, nginx (${escape(machine.date.slice(0, 10))}, ${escape(machine.mode)} run)</text>`,
+    `<text x="10" y="40" fill="#555">${escape(`${machine.cpu}, ${machine.cores} cores, ${machine.pinned}; fewer µs is better`)}</text>`
   ]
-  series.forEach((s, i) => parts.push(`<rect x="${left + i * 190}" y="48" width="12" height="12" fill="${s.color}"/><text x="${left + i * 190 + 16}" y="58">${escape(s.label)}</text>`))
-  rows.forEach((row, r) => {
-    const y = 70 + r * rowHeight
-    parts.push(`<text x="10" y="${y + 28}" font-weight="bold">${escape(row.scenario)}</text>`)
-    series.forEach((s, i) => {
-      const value = s.key(row)
-      const max = Math.max(...rows.map(other => s.key(other) ?? 0), 1)
+  PANELS.forEach((panel, p) => {
+    const top = 60 + p * (panelHeight + 20)
+    const values = rows.map(row => row.serverCpuUs[panel.metric])
+    const max = Math.max(...values.filter(value => value !== null), 1)
+    parts.push(`<text x="10" y="${top + 14}" font-weight="bold">${escape(panel.title)}</text>`)
+    rows.forEach((row, r) => {
+      const value = values[r]
+      const y = top + 24 + r * (barHeight + 4)
       const w = value === null ? 0 : Math.max(1, Math.round(barWidth * value / max))
-      const by = y + 6 + i * 20
-      parts.push(`<rect x="${left}" y="${by}" width="${w}" height="16" fill="${s.color}"/>`)
-      parts.push(`<text x="${left + w + 6}" y="${by + 12}">${value === null ? 'n/a' : Math.round(value).toLocaleString('en-US')}</text>`)
+      const color = row.scenario.startsWith('nginx') ? '#8a8a8a' : row.scenario === 'node-mtls' ? '#3d9a50' : '#2f6db5'
+      parts.push(`<text x="10" y="${y + 11}">${escape(label(row))}</text>`)
+      parts.push(`<rect x="${left}" y="${y}" width="${w}" height="${barHeight}" fill="${color}"/>`)
+      parts.push(`<text x="${left + w + 6}" y="${y + 11}">${value === null ? 'n/a' : Math.round(value).toLocaleString('en-US')}</text>`)
     })
+    // The floor any Node server pays with the same TLS settings: node:https of the first Node version.
+    const floor = rows.find(row => row.scenario === 'node-mtls')?.serverCpuUs[panel.metric]
+    if (floor !== null && floor !== undefined) {
+      const x = left + Math.round(barWidth * floor / max)
+      parts.push(`<line x1="${x}" y1="${top + 20}" x2="${x}" y2="${top + panelHeight}" stroke="#3d9a50" stroke-dasharray="4 3"/>`)
+    }
   })
-  parts.push(`<text x="10" y="${height - 10}" fill="#555">Bars of one colour share a scale (the longest bar is the largest value of that series).</text>`)
+  parts.push(`<text x="10" y="${height - 10}" fill="#555">Green: node:https with the same TLS options (dashed: its value, the floor). Grey: nginx. Each panel has its own scale.</text>`)
   parts.push('</svg>')
   return parts.join('\n') + '\n'
 }

@@ -6,11 +6,13 @@ import * as tls from 'node:tls'
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
 
-/** Runs `concurrency` loops for `durationMs` (bounded) and counts completed connections. */
-export async function newConnections ({ port, secure, credentials, resume, durationMs, concurrency = 8 }) {
+/** Runs `concurrency` loops for `durationMs`, or until `maxConnections` were made (both bounds), and counts them. */
+export async function newConnections ({ port, secure, credentials, resume, durationMs, maxConnections = Infinity, concurrency = 8 }) {
   const context = secure ? tls.createSecureContext({ ca: credentials.ca, ...(credentials.cert === undefined ? {} : { cert: credentials.cert, key: credentials.key }), minVersion: 'TLSv1.3' }) : null
   const counts = { completed: 0, full: 0, resumed: 0, errors: 0 }
-  const end = Date.now() + durationMs
+  const started = Date.now()
+  const end = started + durationMs
+  let made = 0
   let session
   const once = () => new Promise(resolve => {
     let answered = false
@@ -31,7 +33,10 @@ export async function newConnections ({ port, secure, credentials, resume, durat
     })
   })
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) await once()
+    while (Date.now() < end && made < maxConnections) {
+      made++
+      await once()
+    }
   }))
-  return { perSecond: counts.completed / (durationMs / 1000), ...counts }
+  return { perSecond: counts.completed / ((Date.now() - started) / 1000), ...counts }
 }

@@ -1,40 +1,59 @@
-// One benchmark server, in a process of its own: `node server.js <scenario> <certificate directory>`.
-// Reports its port over IPC. Every scenario answers GET / with the same small JSON.
+// One benchmark server, in a process of its own: `node server.js <scenario> <certificate directory> [log file]`.
+// Reports its port, Node and OpenSSL versions over IPC, then answers `cpu` messages with its own CPU time
+// (process.cpuUsage(), µs), so the bench divides the server's CPU, not the load generator's, by the work done.
+// Every scenario answers GET / with the same small JSON.
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:https'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import fastifyMtls, { loadServerTls } from 'fastify-mtls'
 import fastifyMtlsIdentity from 'fastify-mtls-identity'
 import fastifyMtlsAuthz from 'fastify-mtls-authz'
 
-const [scenario, dir] = process.argv.slice(2)
+const [scenario, dir, logFile] = process.argv.slice(2)
 const file = name => join(dir, name)
 const material = { certFile: file('server-chain.pem'), keyFile: file('server-key.pem'), caFile: file('server-ca.pem') }
-let app
+const body = JSON.stringify({ hello: 'world' })
+const cpu = () => { const { user, system } = process.cpuUsage(); return user + system }
 
+let listen
 switch (scenario) {
-  case 'http':
-    app = Fastify()
+  case 'node-mtls': {
+    // node:https with the TLS options fastify-mtls would use: the floor any Node server pays.
+    const { httpsOptions } = await loadServerTls(material)
+    const server = createServer(httpsOptions, (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+      response.end(body)
+    })
+    listen = async () => { server.listen(0, '127.0.0.1'); await new Promise(resolve => server.once('listening', resolve)); return server }
     break
-  case 'tls':
-    app = Fastify({ https: { cert: readFileSync(material.certFile), key: readFileSync(material.keyFile), minVersion: 'TLSv1.3' } })
-    break
+  }
   default: {
-    const tls = await loadServerTls(material)
-    app = Fastify({ https: tls.httpsOptions })
-    await app.register(fastifyMtls, { tls, watch: false })
-    if (scenario.includes('identity')) await app.register(fastifyMtlsIdentity)
-    if (scenario.includes('authz')) {
-      await app.register(fastifyMtlsAuthz, {
-        policy: { acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['bench:read'] }] },
-        allowLogLevel: 'trace'
-      })
+    let app
+    if (scenario === 'http') app = Fastify()
+    else if (scenario === 'tls') app = Fastify({ https: { cert: readFileSync(material.certFile), key: readFileSync(material.keyFile), minVersion: 'TLSv1.3' } })
+    else {
+      const tls = await loadServerTls(material)
+      // The production-like variant logs every request and every audit line at info, to a file.
+      const logger = scenario.endsWith('+logger') ? { level: 'info', file: logFile } : false
+      app = Fastify({ https: tls.httpsOptions, logger })
+      // fastify-tls-options: Fastify with the same TLS options and no plugin, to isolate the plugins' cost.
+      if (scenario !== 'fastify-tls-options') await app.register(fastifyMtls, { tls, watch: false })
+      if (scenario.includes('identity')) await app.register(fastifyMtlsIdentity)
+      if (scenario.includes('authz')) {
+        await app.register(fastifyMtlsAuthz, {
+          policy: { acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['bench:read'] }] },
+          ...(scenario.endsWith('+logger') ? {} : { allowLogLevel: 'trace' })
+        })
+      }
     }
+    const route = scenario.includes('authz') ? { config: { mtls: { roles: ['bench:read'] } } } : {}
+    app.get('/', route, async request => scenario.includes('identity') ? { hello: request.peerIdentity?.id ?? 'world' } : { hello: 'world' })
+    listen = async () => { await app.listen({ port: 0, host: '127.0.0.1' }); return app.server }
   }
 }
 
-const route = scenario.includes('authz') ? { config: { mtls: { roles: ['bench:read'] } } } : {}
-app.get('/', route, async request => scenario.includes('identity') ? { hello: request.peerIdentity?.id ?? 'world' } : { hello: 'world' })
-await app.listen({ port: 0, host: '127.0.0.1' })
-process.send({ port: app.server.address().port })
-process.on('SIGTERM', () => { app.close().then(() => process.exit(0)) })
+const server = await listen()
+process.on('message', message => { if (message === 'cpu') process.send({ cpu: cpu() }) })
+process.send({ port: server.address().port, node: process.versions.node, openssl: process.versions.openssl })
+process.on('SIGTERM', () => { server.close(); process.exit(0) })
