@@ -93,7 +93,7 @@ async function startNginx (upstream) {
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
   const answer = upstream === null
-    ? `location / { default_type application/json; return 200 '{"hello":"world"}'; }`
+    ? 'location / { default_type application/json; return 200 \'{"hello":"world"}\'; }'
     : 'location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }'
   await writeFile(conf, `master_process off;
 pid ${join(dir, 'nginx.pid')};
