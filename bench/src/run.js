@@ -1,6 +1,6 @@
 // `pnpm bench` (several minutes), `pnpm bench --quick` (about a minute), `pnpm bench --smoke` (the pnpm test
 // check, seconds), `pnpm bench --node 24` (the server scenarios on Node 24 too, side by side; any major of
-// scripts/runtimes.mjs). Each server runs in a process of its own, pinned to core 0 where taskset exists,
+// scripts/runtimes.mjs), `--scenarios a,b` (only those), `--out DIR`. Each server runs in a process of its own, pinned to core 0 where taskset exists,
 // while the load runs here on core 1. The headline figure is the server's own CPU time per operation (read
 // from the server process around each measured window): on two cores one load process cannot saturate a
 // TLS server, so requests per second measure the client and are kept as secondary columns.
@@ -37,7 +37,8 @@ const NGINX = 'nginx-mtls'
 const NGINX_PROXY = 'nginx-mtls->http'
 const nginxBinary = (() => { try { return execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null } catch { return null } })()
 const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger']
-const SCENARIOS = [...NODE_SCENARIOS, ...(nginxBinary === null ? [] : [NGINX, NGINX_PROXY])]
+const only = option('--scenarios')?.split(',')
+const SCENARIOS = [...NODE_SCENARIOS, ...(nginxBinary === null ? [] : [NGINX, NGINX_PROXY])].filter(scenario => only === undefined || only.includes(scenario))
 const skipped = nginxBinary === null ? [NGINX, NGINX_PROXY].map(scenario => ({ scenario, reason: 'no nginx binary on the PATH (apt-get install nginx)' })) : []
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
 if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })

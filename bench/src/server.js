@@ -56,4 +56,4 @@ switch (scenario) {
 const server = await listen()
 process.on('message', message => { if (message === 'cpu') process.send({ cpu: cpu() }) })
 process.send({ port: server.address().port, node: process.versions.node, openssl: process.versions.openssl })
-process.on('SIGTERM', () => { server.close(); process.exit(0) })
+process.on('SIGTERM', () => { server.close(); process.exit(0) }); process.on('SIGINT', () => { server.close(); process.exit(0) })

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import Router, { type HTTPMethod } from 'find-my-way'
+import { createRequire } from 'node:module'
+import type Router from 'find-my-way'
+import type { HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
 import { FileReadError, createFileSource, readRegularFile, snapshotOptions, unknownOption, type FileSource } from 'mtls-core'
@@ -149,17 +151,18 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
 
   // Routes added after the plugin have their config.mtls checked here, at registration (a typo fails ready()).
   // A router of our own, beside Fastify's, serves explain(): Fastify's findRoute does not expose route config.
-  const rules = Router()
+  // The routes as they were added; the router for them is built on the first explain() (find-my-way is not
+  // loaded for apps that never ask).
+  const routes: Array<{ methods: HTTPMethod[], route: string, rule: RouteRule }> = []
+  let explainer: ReturnType<typeof Router> | null = null
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const method = Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method
     const route = routeOptions.url
     const config = (routeOptions.config ?? {}) as object
     const rule = compileRouteRule(mtlsOf(config), `${method} ${route}`)
     requireRoles(rule)
-    for (const each of [routeOptions.method].flat()) {
-      if (rules.hasRoute(each as HTTPMethod, route)) rules.off(each as HTTPMethod, route)
-      rules.on(each as HTTPMethod, route, () => {}, { rule, route })
-    }
+    routes.push({ methods: [routeOptions.method].flat() as HTTPMethod[], route, rule })
+    explainer = null
     const hooks = [routeOptions.onRequest, routeOptions.preHandler].flat()
     const delegates = hooks.some(hook => typeof hook === 'function' && kMtlsAuthorize in hook)
     routeOptions.config = { ...config, [kSeen]: { delegates } } as never
@@ -221,7 +224,8 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     setPolicy,
     get policy () { return current.source },
     explain (identity: PeerIdentity | null, method: string, url: string): Explanation | null {
-      const entry = rules.find(method.toUpperCase() as HTTPMethod, url)?.store as { rule: RouteRule, route: string } | undefined
+      explainer ??= routerOf(routes)
+      const entry = explainer.find(method.toUpperCase() as HTTPMethod, url)?.store as { rule: RouteRule, route: string } | undefined
       if (entry === undefined) return null
       return { ...decide(entry.rule, current, identity, rolesOf(identity, current)), route: entry.route }
     },
@@ -233,6 +237,17 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) { decideAndAudit(request, rule, 'mtlsAuthorize()', done) }
     return Object.defineProperty(hook, kMtlsAuthorize, { value: true })
   })
+}
+
+function routerOf (routes: ReadonlyArray<{ methods: HTTPMethod[], route: string, rule: RouteRule }>): ReturnType<typeof Router> {
+  const router = (createRequire(import.meta.url)('find-my-way') as typeof Router)()
+  for (const { methods, route, rule } of routes) {
+    for (const method of methods) {
+      if (router.hasRoute(method, route)) router.off(method, route)
+      router.on(method, route, () => {}, { rule, route })
+    }
+  }
+  return router
 }
 
 // A route's own config.mtls only: a polluted Object.prototype.mtls declares nothing.

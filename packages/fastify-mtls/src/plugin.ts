@@ -1,9 +1,8 @@
-import type { X509Certificate } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, chainExpiry, peerCertificate, presentedIntermediates, recordHandshakeTrust, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, connectionExpiry, peerCertificate, peerCertificateDer, presentedIntermediates, readCertificateFields, recordHandshakeTrust, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -127,23 +126,20 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
   // reads anything. The certificate object is built once per connection and shared with the identity plugin.
   // Connections whose client certificate was verified, in require mode: a change of trust re-verifies them.
-  const verified = new Set<TLSSocket>()
+  const verified = new OpenConnections()
   const onSecureConnection = (socket: TLSSocket): void => {
     const resumed = socket.isSessionReused()
     const trust = ChainVerifier.forMaterial(source.current)
     if (mode === 'require') {
-      const certificate = peerCertificate(socket)
-      const refusal = certificate === null
-        // Only a resumed session can arrive without one: a ticket from another server (an optional-mode one) must not pass.
-        ? 'no_certificate'
-        : certificate.ca ? 'ca_as_leaf' : timeRefusal(certificate, trust)
+      // Only a resumed session can arrive without a certificate: a ticket from another server (an
+      // optional-mode one sharing the keys) must not pass.
+      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed)
       if (refusal !== null) {
         refused(refusal)
         socket.destroy()
         return
       }
       verified.add(socket)
-      socket.once('close', () => verified.delete(socket))
     }
     recordHandshakeTrust(socket, trust)
     stats.handshakes++
@@ -189,7 +185,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // fastify-mtls-identity re-verifies it on its next request).
   const reverifyConnections = (material: Material): void => {
     const trust = ChainVerifier.forMaterial(material)
-    for (const socket of verified) {
+    for (const socket of verified.open()) {
       const certificate = peerCertificate(socket)
       if (certificate === null) continue
       try {
@@ -292,15 +288,51 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   })
 }
 
-// OpenSSL does not verify a resumed session again; its time-bound facts are checked here: the leaf, and the
-// chain it was verified with when this server made the session, within their validity; the CRLs current.
-// On a full handshake this records the chain's expiry (for the sessions it makes) and finds nothing to refuse.
-function timeRefusal (certificate: X509Certificate, trust: ChainVerifier): HandshakeFailureReason | null {
+// What OpenSSL lets through and require mode does not: a CA:TRUE leaf, and on a resumed session (which OpenSSL
+// does not verify again) a certificate or chain past its validity, or CRLs past their next update. The
+// certificate is read from the DER in the TLS session, so a connection costs no Node certificate object, and
+// a full handshake (verified by OpenSSL a moment ago) only records what a later resumption will need.
+function leafRefusal (socket: TLSSocket, trust: ChainVerifier, resumed: boolean): HandshakeFailureReason | null {
+  let fields
+  try {
+    fields = readCertificateFields(peerCertificateDer(socket) as Buffer)
+  } catch {
+    return 'bad_certificate'
+  }
+  if (fields.isCa) return 'ca_as_leaf'
   const now = Date.now()
-  if (chainExpiry(certificate) < now) return 'expired'
-  if (Date.parse(certificate.validFrom) > now) return 'not_yet_valid'
+  const until = connectionExpiry(socket, trust)
+  if (!resumed) return null
+  if (until < now) return 'expired'
+  if (fields.notBefore.getTime() > now) return 'not_yet_valid'
   if (trust.freshUntil < now) return 'other'
   return null
+}
+
+/**
+ * The connections to re-verify when trust changes. No listener per connection: closed ones are swept out
+ * when the set has doubled since the last sweep, so it stays about the size of what is open.
+ */
+class OpenConnections {
+  readonly #sockets = new Set<TLSSocket>()
+  #sweepAt = 1024
+
+  add (socket: TLSSocket): void {
+    this.#sockets.add(socket)
+    if (this.#sockets.size < this.#sweepAt) return
+    this.#sweep()
+    this.#sweepAt = Math.max(1024, 2 * this.#sockets.size)
+  }
+
+  /** The connections still open. */
+  open (): TLSSocket[] {
+    this.#sweep()
+    return [...this.#sockets]
+  }
+
+  #sweep (): void {
+    for (const socket of this.#sockets) if (socket.destroyed) this.#sockets.delete(socket)
+  }
 }
 
 function sameTrust (a: Material, b: Material): boolean {

@@ -78,6 +78,7 @@ export class ChainVerifier {
   readonly #checkCrls: boolean
   // Which CA certificate of the pool issued which: its signature is checked once, not for every leaf below it.
   readonly #issuers = new WeakMap<Known, Known>()
+  readonly #issuerExpiries = new Map<string, number | null>()
 
   constructor (options: ChainVerifierOptions) {
     const anchors = certificates(options.ca, 'ca')
@@ -99,6 +100,7 @@ export class ChainVerifier {
       if (list === undefined) this.#crls.set(issuer, [{ fields, signers }])
       else list.push({ fields, signers })
     })
+    this.freshUntil = Math.min(Infinity, ...crls.map(block => readCrlFields(block.der).nextUpdate?.getTime() ?? Infinity))
   }
 
   /**
@@ -152,12 +154,30 @@ export class ChainVerifier {
     }
   }
 
-  /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
-  get freshUntil (): number {
-    let until = Infinity
-    for (const list of this.#crls.values()) for (const crl of list) if (crl.fields.nextUpdate !== null) until = Math.min(until, crl.fields.nextUpdate.getTime())
+  /**
+   * The earliest `notAfter` of the CAs above a certificate of issuer `issuer` (its Name's DER), as far as
+   * this trust knows them by name: a bound for how long a chain through them lasts, found without the
+   * chain itself (a resumed session does not show it). `null` when no CA of that name is known.
+   */
+  issuerChainExpiry (issuer: Uint8Array): number | null {
+    const key = Buffer.from(issuer.buffer, issuer.byteOffset, issuer.byteLength).toString('latin1')
+    let until = this.#issuerExpiries.get(key)
+    if (until === undefined) {
+      until = null
+      let names = [key]
+      for (let depth = 0; depth < MAX_DEPTH && names.length > 0; depth++) {
+        const level = names.flatMap(name => this.#bySubject.get(name) ?? [])
+        if (level.length === 0) break
+        for (const entry of level) until = Math.min(until ?? Infinity, entry.fields.notAfter.getTime())
+        names = [...new Set(level.filter(entry => !entry.selfSigned).map(entry => entry.issuer))]
+      }
+      this.#issuerExpiries.set(key, until)
+    }
     return until
   }
+
+  /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
+  readonly freshUntil: number
 
   /** A verifier for the trust of some material: its CAs and CRLs, with its own intermediates to complete chains. Cached per material. */
   static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'>): ChainVerifier {

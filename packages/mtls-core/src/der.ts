@@ -107,10 +107,17 @@ interface Tlv {
   end: number
 }
 
+const walked = new WeakMap<Uint8Array, CertificateFields>()
+
 /** Reads the fields above from a DER certificate; throws CertificateError when it is not one. */
 export function readCertificateFields (der: Uint8Array): CertificateFields {
+  // The same bytes are looked at by more than one plugin per connection: walked once (callers do not mutate fields).
+  const known = walked.get(der)
+  if (known !== undefined) return known
   try {
-    return read(der)
+    const fields = read(der)
+    walked.set(der, fields)
+    return fields
   } catch (err) {
     if (err instanceof CertificateError) throw err
     throw new CertificateError('CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`, { cause: err })

@@ -159,6 +159,18 @@ function spiffeIdOf (fields: CertificateFields, check: boolean): SpiffeId | null
   }
 }
 
+// The same workloads connect again and again: their SPIFFE IDs are parsed once (a parsed ID is frozen).
+const parsedIds = new Map<string, SpiffeId>()
+function parsedSpiffeId (uri: string): SpiffeId {
+  let id = parsedIds.get(uri)
+  if (id === undefined) {
+    id = parseSpiffeId(uri)
+    if (parsedIds.size >= 1000) parsedIds.delete(parsedIds.keys().next().value as string)
+    parsedIds.set(uri, id)
+  }
+  return id
+}
+
 /** The X509-SVID rules (SPIFFE X509-SVID specification, sections 2, 4.1 to 4.3) for a leaf that is not a CA. */
 function checkSvid (fields: CertificateFields): SpiffeId {
   if (fields.uris.length !== 1) {
@@ -166,7 +178,7 @@ function checkSvid (fields: CertificateFields): SpiffeId {
   }
   let spiffeId: SpiffeId
   try {
-    spiffeId = parseSpiffeId(fields.uris[0])
+    spiffeId = parsedSpiffeId(fields.uris[0] as string)
   } catch (err) {
     throw new SvidError('SVID_INVALID_SPIFFE_ID', `the URI SAN is not a valid SPIFFE ID: ${(err as SpiffeIdError).message}`, { cause: err })
   }
