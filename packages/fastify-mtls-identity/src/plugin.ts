@@ -3,7 +3,7 @@ import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedIntermediates, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { ChainVerifier, codeOf, connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { codes, PEER_ERRORS } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -55,8 +55,6 @@ interface ConnectionState extends Resolved {
   trustedProxy: boolean
   /** Until when the identity holds: its chain's expiry (leaf and the intermediates it came with), in ms. */
   until: number
-  /** The trust (fastify-mtls's verifier) the certificate was last verified against, when fastify-mtls records it. */
-  trust: object | undefined
   /** The socket, to re-verify its certificate against a new trust. */
   socket: TLSSocket | null
 }
@@ -100,8 +98,8 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     })
   }
   // fastify-mtls is not a dependency: its decorator is read by shape, and only when it is registered.
-  const mtls = fastify as unknown as { mtls: { verifier: () => ChainVerifier } }
-  const verifierInForce = (): ChainVerifier | null => verifyForwarded ? ownVerifier ?? mtls.mtls.verifier() : null
+  const serverTrust = (): ChainVerifier | undefined => (fastify as unknown as { mtls?: { verifier: () => ChainVerifier } }).mtls?.verifier()
+  const verifierInForce = (): ChainVerifier | null => verifyForwarded ? ownVerifier ?? serverTrust() as ChainVerifier : null
 
   // One entry per TLS connection: a keep-alive connection of 10,000 requests reads its certificate once.
   const connections = new WeakMap<object, ConnectionState>()
@@ -114,10 +112,11 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     const key: object = session ?? socket
     let state = connections.get(key)
     if (state === undefined) {
-      state = fromSocket(socket, identityOptions, (mtls as Partial<typeof mtls>).mtls?.verifier())
+      const trust = serverTrust()
+      state = fromSocket(socket, identityOptions, trust)
       // HTTP/2 sessions show a proxy of the socket fastify-mtls recorded the handshake's trust on: take the
       // trust in force now, verified against again whenever another one is reloaded.
-      if (state.trust === undefined && state.identity !== null) state.trust = (mtls as Partial<typeof mtls>).mtls?.verifier()
+      if (trust !== undefined && handshakeTrust(socket) === undefined) recordHandshakeTrust(socket, trust)
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
@@ -130,10 +129,10 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   const stillValid = (connection: ConnectionState): Resolved => {
     const now = Date.now()
     if (now > connection.until) return EXPIRED
-    const trust = connection.trust === undefined ? undefined : (mtls as Partial<typeof mtls>).mtls?.verifier()
+    const trust = connection.socket === null ? undefined : serverTrust()
     if (trust === undefined) return connection
     if (now > trust.freshUntil) return CRL_EXPIRED
-    if (trust !== connection.trust) reverify(connection, trust)
+    if (handshakeTrust(connection.socket as TLSSocket) !== trust) reverify(connection, trust)
     return connection
   }
 
@@ -187,12 +186,12 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
 }
 
 function notTls (): ConnectionState {
-  return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false, until: Infinity, trust: undefined, socket: null }
+  return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false, until: Infinity, socket: null }
 }
 
 function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: ChainVerifier | undefined): ConnectionState {
   if (typeof socket.getPeerX509Certificate !== 'function') return notTls()
-  const state: ConnectionState = { identity: null, error: null, trustedProxy: false, until: Infinity, trust: handshakeTrust(socket), socket }
+  const state: ConnectionState = { identity: null, error: null, trustedProxy: false, until: Infinity, socket }
   // Read from the TLS session once per connection, shared with fastify-mtls's own look at it: no Node
   // certificate object is built (on Node 20 that alone costs about 200 µs a connection).
   const der = peerCertificateDer(socket)
@@ -202,25 +201,20 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   try {
     return { ...state, identity: toPeerIdentity(der, options), until: connectionExpiry(socket, trust) }
   } catch (err) {
-    const code = (err as { code?: unknown } | null | undefined)?.code
-    return { ...state, error: typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED }
+    return { ...state, error: codeOf(err, PEER_ERRORS.CERTIFICATE_MALFORMED) }
   }
 }
 
-// Verifies a connection's certificate again, with the intermediates its peer sent, against a new trust;
-// a refusal ends the identity (and a proxy's trust) for the rest of the connection.
+// Verifies a connection's certificate again, against a new trust (mtls-core's reverifyConnection: once per
+// trust, shared with fastify-mtls); a refusal ends the identity (and a proxy's trust) for the rest of the connection.
 function reverify (connection: ConnectionState, trust: ChainVerifier): void {
-  const certificate = connection.socket === null ? null : peerCertificate(connection.socket)
   try {
-    if (certificate === null) throw Object.assign(new Error('no certificate'), { code: PEER_ERRORS.NO_PEER_CERTIFICATE })
-    connection.until = Math.min(connection.until, trust.verify(certificate, { purpose: 'client', intermediates: presentedIntermediates(certificate) }))
+    connection.until = Math.min(connection.until, reverifyConnection(connection.socket as TLSSocket, trust))
   } catch (err) {
-    const code = (err as { code?: unknown } | null | undefined)?.code
     connection.identity = null
-    connection.error = typeof code === 'string' ? code : PEER_ERRORS.CERTIFICATE_MALFORMED
+    connection.error = codeOf(err, PEER_ERRORS.CERTIFICATE_MALFORMED)
     connection.trustedProxy = false
   }
-  connection.trust = trust
 }
 
 // Every value of a header, read from the raw list: HTTP/1.1 and HTTP/2 alike, so a repeated header is seen on both.
@@ -237,8 +231,8 @@ function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string):
 // The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
 function forwardedErrorCode (err: unknown): string {
   if (err instanceof ForwardedHeaderError) return err.code
-  const code = (err as { code?: unknown } | null | undefined)?.code
-  return typeof code === 'string' && code !== 'CERTIFICATE_MALFORMED' ? code : PEER_ERRORS.FORWARDED_HEADER_MALFORMED
+  const code = codeOf(err, PEER_ERRORS.FORWARDED_HEADER_MALFORMED)
+  return code === 'CERTIFICATE_MALFORMED' ? PEER_ERRORS.FORWARDED_HEADER_MALFORMED : code
 }
 
 function forwardedVerifier (options: FastifyMtlsIdentityOptions, needed: boolean): ChainVerifier | null {
@@ -261,8 +255,9 @@ function resolveForwarded (options: FastifyMtlsIdentityOptions): ForwardedOption
     return preset
   }
   if (typeof forwarded !== 'object' || forwarded === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded must be a preset name or { header, format }')
-  const { header, format } = snapshotOptions(forwarded)
-  const unknown = unknownOption(forwarded, ['header', 'format'], 'forwarded')
+  const given = snapshotOptions(forwarded)
+  const { header, format } = given
+  const unknown = unknownOption(given, ['header', 'format'], 'forwarded')
   if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
     throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(header)}`)

@@ -31,9 +31,14 @@ const VERIFY_REASONS: Record<string, HandshakeFailureReason> = {
   INVALID_CA: 'ca_as_leaf'
 }
 
+/** The reason for a verification verdict under OpenSSL's name (`CERT_REVOKED`, ...): Node's, or mtls-core's ChainVerifier's. */
+export function verdictReason (verdict: string): HandshakeFailureReason {
+  return VERIFY_REASONS[verdict] ?? 'bad_certificate'
+}
+
 /** The reason for a `tlsClientError`, from the verification result Node left on the socket, else the error. */
 export function failureReason (error: NodeJS.ErrnoException, authorizationError: unknown): HandshakeFailureReason {
-  if (typeof authorizationError === 'string' && authorizationError !== '') return VERIFY_REASONS[authorizationError] ?? 'bad_certificate'
+  if (typeof authorizationError === 'string' && authorizationError !== '') return verdictReason(authorizationError)
   const code = error.code ?? ''
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate'
   if (/PROTOCOL|VERSION|NO_SHARED_CIPHER|WRONG_VERSION|HTTP_REQUEST/.test(code)) return 'protocol'

@@ -2,10 +2,10 @@ import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, connectionExpiry, peerCertificate, peerCertificateDer, presentedIntermediates, readCertificateFields, recordHandshakeTrust, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
+import { ChainVerifier, codeOf, connectionExpiry, peerCertificateDer, readCertificateFields, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
-import { emptyStats, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
+import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
@@ -127,9 +127,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // reads anything. The certificate object is built once per connection and shared with the identity plugin.
   // Connections whose client certificate was verified, in require mode: a change of trust re-verifies them.
   const verified = new OpenConnections()
+  // The trust in force, as a verifier: built when material is applied (a trust it cannot be built from refuses
+  // the reload), never on a connection.
+  let trust = ChainVerifier.forMaterial(source.current)
   const onSecureConnection = (socket: TLSSocket): void => {
     const resumed = socket.isSessionReused()
-    const trust = ChainVerifier.forMaterial(source.current)
     if (mode === 'require') {
       // Only a resumed session can arrive without a certificate: a ticket from another server (an
       // optional-mode one sharing the keys) must not pass.
@@ -168,31 +170,32 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // The one reload protocol (mtls-core's FileSource): new material is applied first, and committed (shown in
   // status, counted, logged as reloaded) only when setSecureContext took it. The context carries ticket keys
   // derived from the trust and identity in force (see TicketKeys).
-  const applyMaterial = (material: Material): void => { server.setSecureContext(tls.secureContextOptions(material)) }
+  const applyMaterial = (material: Material): void => {
+    const verifier = ChainVerifier.forMaterial(material)
+    server.setSecureContext(tls.secureContextOptions(material))
+    trust = verifier
+  }
   const onMaterial = (material: Material, previous: Material, { failedAttempts }: { failedAttempts: number }): void => {
     stats.reloads.succeeded++
     log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter },
       failedAttempts === 0 ? 'TLS material reloaded' : `TLS material reloaded after ${failedAttempts} failed attempt${failedAttempts === 1 ? '' : 's'}`)
     warnIfExpiring()
-    if (!sameTrust(material, previous)) reverifyConnections(material)
+    // A certificate-only rotation keeps the verifier (it is keyed by the trust): only a new trust re-verifies.
+    if (ChainVerifier.forMaterial(previous) !== trust) reverifyConnections()
   }
   const onMaterialError = (error: Error): void => {
     stats.reloads.failed++
-    log.error({ code: errorCode(error) }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
+    log.error({ code: codeOf(error, 'ERR') }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
   }
   // An open connection outlives no change of trust: in require mode, each one whose client certificate does
   // not verify against the new CAs and CRLs is closed (optional mode leaves it to the routes, and
   // fastify-mtls-identity re-verifies it on its next request).
-  const reverifyConnections = (material: Material): void => {
-    const trust = ChainVerifier.forMaterial(material)
+  const reverifyConnections = (): void => {
     for (const socket of verified.open()) {
-      const certificate = peerCertificate(socket)
-      if (certificate === null) continue
       try {
-        trust.verify(certificate, { purpose: 'client', intermediates: presentedIntermediates(certificate) })
-        recordHandshakeTrust(socket, trust)
+        reverifyConnection(socket, trust)
       } catch (err) {
-        refused(failureReason(new Error('re-verified against a new trust'), (err as { code?: string }).code))
+        refused(verdictReason(codeOf(err, 'ERR')))
         socket.destroy()
       }
     }
@@ -208,7 +211,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated')
     warnIfShared(tls.ticketKeys.file as string, log).catch(() => {})
   }
-  const onTicketKeysError = (error: Error): void => { log.error({ code: errorCode(error) }, `session ticket keys kept: ${error.message}`) }
+  const onTicketKeysError = (error: Error): void => { log.error({ code: codeOf(error, 'ERR') }, `session ticket keys kept: ${error.message}`) }
   ticketKeys?.on('apply', applyTicketKeys)
   ticketKeys?.on('update', onTicketKeys)
   ticketKeys?.on('error', onTicketKeysError)
@@ -216,10 +219,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   const watch = options.watch ?? source.current.files.length > 0
   const watchOptions = typeof watch === 'object' ? watch : {}
-  if (watch !== false) {
-    source.watch(watchOptions)
-    ticketKeys?.watch(watchOptions)
-  }
+  // Each app holds its own watch: a second app on the same tls keeps watching when this one closes.
+  const stopWatching = watch === false ? [] : [source.watch(watchOptions), ticketKeys?.watch(watchOptions)]
   const onSighup = (): void => {
     // Refusals are counted and logged by the listeners above.
     ticketKeys?.reload().catch(() => {})
@@ -261,7 +262,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const now = Date.now()
     // Serving ends when the own certificate, an intermediate sent with it, or a CRL expires (OpenSSL then refuses every peer).
     const material = source.current
-    const servesUntil = Math.min(material.leaf.notAfter.getTime(), ...material.intermediates.map(cert => cert.notAfter.getTime()), ChainVerifier.forMaterial(material).freshUntil)
+    const servesUntil = Math.min(material.leaf.notAfter.getTime(), ...material.intermediates.map(cert => cert.notAfter.getTime()), trust.freshUntil)
     if (servesUntil <= now) return false
     return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
@@ -271,15 +272,14 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     status,
     stats: () => structuredClone(stats),
     healthCheck,
-    verifier: () => ChainVerifier.forMaterial(source.current)
+    verifier: () => trust
   })
 
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
     // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
-    source.unwatch()
+    for (const stop of stopWatching) stop?.()
     source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)
-    ticketKeys?.unwatch()
     ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)
@@ -335,20 +335,12 @@ class OpenConnections {
   }
 }
 
-function sameTrust (a: Material, b: Material): boolean {
-  return a.ca.length === b.ca.length && a.crl.length === b.crl.length && a.ca.every((pem, i) => pem === b.ca[i]) && a.crl.every((pem, i) => pem === b.crl[i])
-}
-
 // Replicas of one service may share the keys file; anyone else who can read it can mint sessions they resume.
 async function warnIfShared (file: string, log: FastifyBaseLogger): Promise<void> {
   try {
     const { mode } = await stat(file)
     if ((mode & 0o077) !== 0) log.warn({ file, mode: (mode & 0o777).toString(8) }, `the session ticket keys file ${file} is readable by group or others: anyone who can read it can resume sessions as any client of this service; share it only between replicas of one service, mode 0600`)
   } catch {} // reading it succeeded a moment ago; a failure here is reported by its next reload
-}
-
-function errorCode (error: Error): string {
-  return (error as { code?: string }).code ?? 'ERR'
 }
 
 /** The plugin, wrapped once with fastify-plugin so `fastify.mtls` is visible to the whole application. */

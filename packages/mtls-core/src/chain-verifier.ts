@@ -1,4 +1,4 @@
-import { X509Certificate, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { KEY_USAGE, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
 import type { Material } from './material.js'
@@ -100,7 +100,13 @@ export class ChainVerifier {
       if (list === undefined) this.#crls.set(issuer, [{ fields, signers }])
       else list.push({ fields, signers })
     })
-    this.freshUntil = Math.min(Infinity, ...crls.map(block => readCrlFields(block.der).nextUpdate?.getTime() ?? Infinity))
+    // The newest CRL of each issuer decides (an older one beside it is superseded, not a reason to stop).
+    let freshUntil = Infinity
+    for (const list of this.#crls.values()) {
+      const newest = list.reduce((a, b) => b.fields.thisUpdate > a.fields.thisUpdate ? b : a)
+      freshUntil = Math.min(freshUntil, newest.fields.nextUpdate?.getTime() ?? Infinity)
+    }
+    this.freshUntil = freshUntil
   }
 
   /**
@@ -159,21 +165,27 @@ export class ChainVerifier {
    * this trust knows them by name: a bound for how long a chain through them lasts, found without the
    * chain itself (a resumed session does not show it). `null` when no CA of that name is known.
    */
-  issuerChainExpiry (issuer: Uint8Array): number | null {
+  issuerChainExpiry (issuer: Uint8Array, now = Date.now()): number | null {
     const key = Buffer.from(issuer.buffer, issuer.byteOffset, issuer.byteLength).toString('latin1')
     let until = this.#issuerExpiries.get(key)
     if (until === undefined) {
-      until = null
-      let names = [key]
-      for (let depth = 0; depth < MAX_DEPTH && names.length > 0; depth++) {
-        const level = names.flatMap(name => this.#bySubject.get(name) ?? [])
-        if (level.length === 0) break
-        for (const entry of level) until = Math.min(until ?? Infinity, entry.fields.notAfter.getTime())
-        names = [...new Set(level.filter(entry => !entry.selfSigned).map(entry => entry.issuer))]
-      }
+      until = this.#expiryOfName(key, now, 0)
       this.#issuerExpiries.set(key, until)
     }
     return until
+  }
+
+  // Of several CAs with one name (a CA renewed under the same name), the chain lasts as long as the best of
+  // those valid now: the latest of min(its own expiry, its issuer's). null: no CA of that name is known.
+  #expiryOfName (name: string, now: number, depth: number): number | null {
+    const candidates = (this.#bySubject.get(name) ?? []).filter(entry => withinValidity(entry, now))
+    if (candidates.length === 0) return null
+    let best = -Infinity
+    for (const entry of candidates) {
+      const above = entry.selfSigned || depth >= MAX_DEPTH ? null : this.#expiryOfName(entry.issuer, now, depth + 1)
+      best = Math.max(best, Math.min(entry.fields.notAfter.getTime(), above ?? Infinity))
+    }
+    return best
   }
 
   /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
@@ -183,8 +195,17 @@ export class ChainVerifier {
   static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'>): ChainVerifier {
     let verifier = byMaterial.get(material)
     if (verifier === undefined) {
+      // Keyed by the trust too: a certificate-only rotation keeps the verifier, so nothing verified against it
+      // (open connections, forwarded verdicts) is judged again.
       const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
-      byMaterial.set(material, verifier = new ChainVerifier({ ca: material.ca, crl: material.crl, intermediates }))
+      const trust = createHash('sha256').update([...material.ca, '--', ...material.crl, '--', ...intermediates].join('\0')).digest('hex')
+      verifier = byTrust.get(trust)
+      if (verifier === undefined) {
+        verifier = new ChainVerifier({ ca: material.ca, crl: material.crl, intermediates })
+        if (byTrust.size >= 8) byTrust.delete(byTrust.keys().next().value as string)
+        byTrust.set(trust, verifier)
+      }
+      byMaterial.set(material, verifier)
     }
     return verifier
   }
@@ -234,6 +255,7 @@ export class ChainVerifier {
 }
 
 const byMaterial = new WeakMap<object, ChainVerifier>()
+const byTrust = new Map<string, ChainVerifier>()
 
 function pooled (cert: X509Certificate, trusted: boolean): Known {
   const entry = read(cert.raw)
@@ -255,7 +277,13 @@ function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 
   } catch (err) {
     throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
   }
-  return { der, fields, signedParts: readSignedParts(der), subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
+  let signedParts: SignedParts
+  try {
+    signedParts = readSignedParts(der)
+  } catch (err) {
+    throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
+  }
+  return { der, fields, signedParts, subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
 }
 
 // A certificate the peer presented: a candidate issuer like an intermediate of the pool, trusted by nothing.

@@ -138,3 +138,23 @@ export class MaterialError extends MtlsCoreError<MaterialErrorCode> {
     this.file = options.file
   }
 }
+
+/** What was thrown, as text, whatever it is: an Error, a string, an object whose getters throw, one without a prototype. */
+export function describeThrown (thrown: unknown): string {
+  try {
+    const message = (thrown as { message?: unknown } | null | undefined)?.message
+    return typeof message === 'string' ? message : typeof thrown === 'string' ? thrown : Object.prototype.toString.call(thrown)
+  } catch {
+    return 'a value that cannot be shown'
+  }
+}
+
+/** The string `code` of a thrown value, else `fallback`: for turning any failure into a stable reason. */
+export function codeOf (thrown: unknown, fallback: string): string {
+  try {
+    const code = (thrown as { code?: unknown } | null | undefined)?.code
+    return typeof code === 'string' ? code : fallback
+  } catch {
+    return fallback
+  }
+}

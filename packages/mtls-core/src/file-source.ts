@@ -1,3 +1,4 @@
+import { describeThrown } from './errors.js'
 import { watchFiles, type FileWatcher } from './file-watcher.js'
 
 /** What a source's `load` returns: the value, and a digest of every byte read (equal digests: nothing changed). */
@@ -66,6 +67,7 @@ export class FileSource<T> {
   #lastSuccess: Date | null = null
   readonly #listeners = { apply: new Set<ApplyListener<T>>(), update: new Set<UpdateListener<T>>(), error: new Set<ErrorListener>() }
   #watcher: FileWatcher | null = null
+  #watchUsers = 0
   #watchOptions: Pick<FileSourceOptions, 'debounceMs' | 'poll'> | null = null
   #watchedFiles = ''
   #running: Promise<T> | null = null
@@ -126,9 +128,31 @@ export class FileSource<T> {
     return await this.#reload(true, change)
   }
 
-  /** Starts watching (or polling); with no argument, as the options given at creation say. Idempotent. */
-  watch (options: Pick<FileSourceOptions, 'debounceMs' | 'poll'> = this.#options): void {
-    if (this.#closed || this.#watcher !== null) return
+  /**
+   * Starts watching (or polling) for a user, with the options given at creation unless others are given; the
+   * files are watched once however many users ask. Returns how that user stops: watching ends when the last
+   * user has stopped (two apps on one source: the one closing first leaves the other watching).
+   */
+  watch (options: Pick<FileSourceOptions, 'debounceMs' | 'poll'> = this.#options): () => void {
+    if (this.#closed) return () => {}
+    this.#watchUsers++
+    if (this.#watcher === null) this.#startWatcher(options)
+    let stopped = false
+    return () => {
+      if (stopped) return
+      stopped = true
+      if (--this.#watchUsers === 0) this.#stopWatcher()
+    }
+  }
+
+  /** Stops watching and polling for good, for every user. The current value stays readable. */
+  close (): void {
+    this.#closed = true
+    this.#watchUsers = 0
+    this.#stopWatcher()
+  }
+
+  #startWatcher (options: Pick<FileSourceOptions, 'debounceMs' | 'poll'>): void {
     this.#watchOptions = options
     const files = this.#spec.files()
     this.#watchedFiles = files.join('\0')
@@ -139,16 +163,9 @@ export class FileSource<T> {
     })
   }
 
-  /** Stops watching and polling, until `watch()` is called again. */
-  unwatch (): void {
+  #stopWatcher (): void {
     this.#watcher?.close()
     this.#watcher = null
-  }
-
-  /** Stops watching and polling for good. The current value stays readable. */
-  close (): void {
-    this.#closed = true
-    this.unwatch()
   }
 
   async #reload (force: boolean, change?: () => () => void): Promise<T> {
@@ -209,7 +226,7 @@ export class FileSource<T> {
       try {
         listener(value, previous, { failedAttempts })
       } catch (err) {
-        process.emitWarning(`an update listener of a FileSource threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'MTLS_UPDATE_LISTENER_THREW' })
+        process.emitWarning(`an update listener of a FileSource threw: ${describeThrown(err)}`, { code: 'MTLS_UPDATE_LISTENER_THREW' })
       }
     }
   }
@@ -255,9 +272,8 @@ export class FileSource<T> {
   // New inputs (MaterialSource.reload(input)) may live elsewhere: the watcher follows them.
   #rewatchIfMoved (): void {
     if (this.#watcher === null || this.#spec.files().join('\0') === this.#watchedFiles) return
-    this.#watcher.close()
-    this.#watcher = null
-    this.watch(this.#watchOptions ?? this.#options)
+    this.#stopWatcher()
+    this.#startWatcher(this.#watchOptions ?? this.#options)
   }
 }
 

@@ -1,6 +1,6 @@
 import { X509Certificate, createHash } from 'node:crypto'
 import { KEY_USAGE, formatName, readCertificateFields, type CertificateFields } from './der.js'
-import { CertificateError, SvidError, type SpiffeIdError } from './errors.js'
+import { CertificateError, SvidError, describeThrown, type SpiffeIdError } from './errors.js'
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.js'
 
 /** Who a peer is, from its certificate. Frozen. */
@@ -138,7 +138,7 @@ function chosenId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>, identify: (ide
   try {
     id = identify(identity)
   } catch (err) {
-    throw new CertificateError('CERTIFICATE_ID_INVALID', `identify() threw: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new CertificateError('CERTIFICATE_ID_INVALID', `identify() threw: ${describeThrown(err)}`, { cause: err })
   }
   if (typeof id !== 'string' || id === '') throw new CertificateError('CERTIFICATE_ID_INVALID', 'identify() must return a non-empty string')
   if (id.trimStart().slice(0, 7).toLowerCase() === 'spiffe:' && id !== identity.spiffeId?.toString()) {

@@ -9,6 +9,8 @@ export {
   SvidError,
   VerificationError,
   XfccError,
+  codeOf,
+  describeThrown,
   type CertificateErrorCode,
   type MaterialErrorCode,
   type MatcherErrorCode,
@@ -37,7 +39,7 @@ export {
   type MaterialPems
 } from './material.js'
 export { snapshotOptions, unknownOption } from './option-keys.js'
-export { connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust } from './peer-certificate.js'
+export { connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust, reverifyConnection } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
 export { FileSource, createFileSource, type ApplyListener, type ErrorListener, type FileSourceOptions, type FileSourceSpec, type Loaded, type ReloadFailure, type ReloadStatus, type UpdateListener } from './file-source.js'

@@ -70,73 +70,109 @@ export function peerCertificate (socket: Pick<TLSSocket, 'getPeerX509Certificate
   return certificate
 }
 
-/**
- * The certificates the peer sent above its leaf, as DER, nearest first (Node keeps them with the session, a
- * resumed one too). With the leaf, they are the chain OpenSSL verified; re-verifying it against a new trust
- * needs them, as the peer's intermediates need not be the server's own.
- */
-export function presentedIntermediates (certificate: X509Certificate): Buffer[] {
+/** The certificates the peer sent above its leaf (DER, nearest first) and the earliest expiry of them all, leaf included. */
+function presentedChain (certificate: X509Certificate): { intermediates: Buffer[], until: number } {
   const intermediates: Buffer[] = []
+  let until = Date.parse(certificate.validTo)
   let previous = certificate.raw
   // A self-signed top certificate is its own issuer: the walk ends there.
   for (let issuer = certificate.issuerCertificate; issuer !== undefined && intermediates.length < 8; issuer = issuer.issuerCertificate) {
     const raw = issuer.raw
     if (raw.equals(previous)) break
     intermediates.push(raw)
+    until = Math.min(until, Date.parse(issuer.validTo))
     previous = raw
   }
-  return intermediates
+  return { intermediates, until }
+}
+
+/**
+ * The certificates the peer sent above its leaf, as DER, nearest first. Node has them on a full handshake
+ * only: a resumed session keeps the peer's leaf alone.
+ */
+export function presentedIntermediates (certificate: X509Certificate): Buffer[] {
+  return presentedChain(certificate).intermediates
 }
 
 /** The earliest `notAfter` of a peer's leaf and the certificates it sent above it, in ms. */
 export function presentedChainExpiry (certificate: X509Certificate): number {
-  let until = Date.parse(certificate.validTo)
-  for (let issuer = certificate.issuerCertificate, depth = 0; issuer !== undefined && depth < 8; issuer = issuer.issuerCertificate, depth++) {
-    until = Math.min(until, Date.parse(issuer.validTo))
-  }
-  return until
+  return presentedChain(certificate).until
 }
 
-// The trust a connection's handshake was verified against, as fastify-mtls records it when the connection
-// is made: whoever decides on the connection later re-verifies it when the trust in force is another.
+// The trust a connection was verified against, as fastify-mtls records it when the connection is made and
+// whoever re-verifies it records it again: a connection is verified against each trust once.
 const handshakeTrusts = new WeakMap<object, object>()
 
-/** Records the trust (a ChainVerifier) in force when `socket`'s handshake was verified. */
+/** Records the trust (a ChainVerifier) `socket`'s certificate was verified against. */
 export function recordHandshakeTrust (socket: object, trust: object): void {
   handshakeTrusts.set(socket, trust)
 }
 
-/** The trust recorded for `socket`'s handshake, or `undefined`. */
+/** The trust recorded for `socket`, or `undefined`. */
 export function handshakeTrust (socket: object): object | undefined {
   return handshakeTrusts.get(socket)
 }
 
-// When the chains of recent full handshakes expire, by leaf: a resumed session shows the server its leaf but
-// not the intermediates the client sent, and OpenSSL does not verify it again. Bounded (oldest out).
-const chainExpiries = new Map<string, number>()
+// What full handshakes showed of their chains, by leaf, for the sessions they make: a resumed session shows
+// the server its leaf alone, and OpenSSL does not verify it again. Bounded (oldest out).
+const chains = new Map<string, { until: number, intermediates: Buffer[] }>()
 const MAX_CHAINS = 10_000
+const expiries = new WeakMap<object, number>()
 
 interface IssuerExpiries { issuerChainExpiry: (issuer: Uint8Array) => number | null }
+type ConnectionSocket = Pick<TLSSocket, 'getPeerX509Certificate' | 'getSession' | 'isSessionReused'>
 
 /**
  * Until when the certificate a connection was verified with lasts: the earliest `notAfter` of the peer's
  * leaf and of the CAs above it. Those the server's trust knows by name are read from it; otherwise from
  * the chain the peer sent, on a full handshake (recorded, for the sessions it makes), or as recorded when a
- * resumed session was made here; else the leaf's own. `Infinity` without a certificate.
+ * resumed session was made here; else the leaf's own. `Infinity` without a certificate. Once per socket.
  */
-export function connectionExpiry (socket: Pick<TLSSocket, 'getPeerX509Certificate' | 'getSession' | 'isSessionReused'>, trust?: IssuerExpiries): number {
+export function connectionExpiry (socket: ConnectionSocket, trust?: IssuerExpiries): number {
+  let until = expiries.get(socket)
+  if (until === undefined) {
+    until = computeExpiry(socket, trust)
+    expiries.set(socket, until)
+  }
+  return until
+}
+
+function computeExpiry (socket: ConnectionSocket, trust: IssuerExpiries | undefined): number {
   const der = peerCertificateDer(socket)
   if (der === null) return Infinity
   const fields = readCertificateFields(der)
   const leaf = fields.notAfter.getTime()
   const known = trust?.issuerChainExpiry(der.subarray(fields.issuer.start, fields.issuer.end)) ?? null
   if (known !== null) return Math.min(leaf, known)
+  return Math.min(leaf, chainOf(socket, der)?.until ?? Infinity)
+}
+
+// The chain a connection's peer sent: read from Node on a full handshake (and recorded), recalled on a resumed one.
+function chainOf (socket: ConnectionSocket, der: Buffer): { until: number, intermediates: Buffer[] } | undefined {
   const key = der.toString('latin1')
-  if (socket.isSessionReused()) return Math.min(leaf, chainExpiries.get(key) ?? Infinity)
+  if (socket.isSessionReused()) return chains.get(key)
   const certificate = peerCertificate(socket)
-  const until = certificate === null ? leaf : Math.min(leaf, presentedChainExpiry(certificate))
-  chainExpiries.delete(key)
-  chainExpiries.set(key, until)
-  if (chainExpiries.size > MAX_CHAINS) chainExpiries.delete(chainExpiries.keys().next().value as string)
+  if (certificate === null) return undefined
+  const chain = presentedChain(certificate)
+  chains.delete(key)
+  chains.set(key, chain)
+  if (chains.size > MAX_CHAINS) chains.delete(chains.keys().next().value as string)
+  return chain
+}
+
+interface Reverifier { verify: (certificate: Uint8Array, options: { purpose: 'client', intermediates: readonly Uint8Array[] }) => number }
+
+/**
+ * Verifies a connection's client certificate again, against `trust`, unless it was already verified against
+ * it (fastify-mtls and fastify-mtls-identity share the record, so a connection is verified once per trust).
+ * Uses the intermediates its peer sent (recalled for a resumed session). Returns until when the verdict
+ * holds; throws the verifier's VerificationError.
+ */
+export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier & object): number {
+  if (handshakeTrust(socket) === trust) return connectionExpiry(socket)
+  const der = peerCertificateDer(socket)
+  if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'NO_PEER_CERTIFICATE' })
+  const until = trust.verify(der, { purpose: 'client', intermediates: chainOf(socket, der)?.intermediates ?? [] })
+  recordHandshakeTrust(socket, trust)
   return until
 }

@@ -115,11 +115,13 @@ t.test('glued certificates, junk and wrong options are refused with codes', asyn
   t.throws(() => new ChainVerifier({ ca: 42 as unknown as string }), { code: 'MATERIAL_OPTION_INVALID' })
 })
 
-t.test('forMaterial builds one verifier per material, with its own intermediates', async t => {
+t.test('forMaterial builds one verifier per trust, with its own intermediates', async t => {
   const material = { ca: [pki.ca], crl: [...pki.crl], cert: pki.server.chain }
   const one = ChainVerifier.forMaterial(material)
   t.equal(ChainVerifier.forMaterial(material), one)
-  t.not(ChainVerifier.forMaterial({ ...material }), one)
+  t.equal(ChainVerifier.forMaterial({ ...material }), one, 'the same trust and intermediates: the same verifier (a certificate-only rotation keeps it)')
+  t.not(ChainVerifier.forMaterial({ ...material, crl: [] }), one, 'other CRLs: another verifier')
+  t.not(ChainVerifier.forMaterial({ ...material, ca: [pki.ca, pki.intermediate.certificate] }), one, 'other CAs: another verifier')
   t.equal(codeOf(() => one.verify(der(pki.orderService), { purpose: 'client' })), null)
   t.equal(codeOf(() => one.verify(der(pki.revoked), { purpose: 'client' })), 'CERT_REVOKED')
 })

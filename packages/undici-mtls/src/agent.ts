@@ -1,10 +1,9 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
-import { createMaterialSource, presentedChainExpiry, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
+import { createMaterialSource, describeThrown, presentedChainExpiry, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
 import { Agent, buildConnector, type Dispatcher } from 'undici'
 import { checkAgentOptions, MATERIAL_KEYS, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
 import { currentHandler } from './legacy-handler.js'
-import { describeThrown } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
 export interface MtlsAgentStatus {

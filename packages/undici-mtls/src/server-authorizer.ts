@@ -1,4 +1,4 @@
-import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, describeThrown, type PeerIdentity } from 'mtls-core'
 import { MtlsClientError } from './errors.js'
 
 /**
@@ -45,16 +45,6 @@ export function compileAuthorizer (server: ServerAuthorizer | undefined): Compil
 }
 
 // What the function gave instead of true, without printing whatever object it returned.
-/** What was thrown, as text, whatever it is: a getter that throws, an object without a prototype. */
-export function describeThrown (thrown: unknown): string {
-  try {
-    const message = (thrown as { message?: unknown } | null | undefined)?.message
-    return typeof message === 'string' ? message : typeof thrown === 'string' ? thrown : Object.prototype.toString.call(thrown)
-  } catch {
-    return 'a value that cannot be shown'
-  }
-}
-
 function describe (verdict: unknown): string {
   if (verdict instanceof Promise) return 'a Promise (an async function?)'
   if (typeof verdict === 'object' && verdict !== null) return 'an object'

@@ -10,34 +10,47 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import Fastify from 'fastify'
-import { createTestPki } from 'mtls-pki'
-import { fastifyMtls, loadServerTls } from '../../src/index.js'
-import { attempt, clientOf, tempDir } from '../helpers.js'
+import { createTestPki, type IssuedCertificate } from 'mtls-pki'
+import { fastifyMtls, loadServerTls, type ServerTls } from '../../src/index.js'
+import { attempt, clientOf, tempDir, type Teardown } from '../helpers.js'
 
 const pki = await createTestPki()
 
-t.test('a restarted app on the same ServerTls still follows certificate rotations', async t => {
+interface Files { certFile: string, keyFile: string, caFile: string }
+
+// Material files in a fresh directory, and one ServerTls loaded from them that every app of a test shares.
+async function sharedServerTls (t: Teardown, ca: string): Promise<{ files: Files, serverTls: ServerTls }> {
   const dir = await tempDir(t)
   const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') }
   await writeFile(files.certFile, pki.server.chain)
   await writeFile(files.keyFile, pki.server.key)
-  await writeFile(files.caFile, pki.ca)
-  const serverTls = await loadServerTls(files)
-  const build = async (): Promise<{ app: ReturnType<typeof Fastify>, port: number }> => {
-    const app = Fastify({ https: serverTls.httpsOptions })
-    await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
-    app.get('/whoami', async () => 'ok')
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    return { app, port: (app.server.address() as AddressInfo).port }
-  }
-  const first = await build()
-  await first.app.close()
-  const second = await build()
-  t.teardown(() => second.app.close())
+  await writeFile(files.caFile, ca)
+  return { files, serverTls: await loadServerTls(files) }
+}
 
+async function build (serverTls: ServerTls, watch: false | { debounceMs: number }): Promise<{ app: ReturnType<typeof Fastify>, port: number }> {
+  const app = Fastify({ https: serverTls.httpsOptions })
+  await app.register(fastifyMtls, { tls: serverTls, watch })
+  app.get('/whoami', async () => 'ok')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, port: (app.server.address() as AddressInfo).port }
+}
+
+async function renew (files: Files): Promise<IssuedCertificate> {
   const renewed = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   await writeFile(files.keyFile, renewed.key)
   await writeFile(files.certFile, renewed.chain)
+  return renewed
+}
+
+t.test('a restarted app on the same ServerTls still follows certificate rotations', async t => {
+  const { files, serverTls } = await sharedServerTls(t, pki.ca)
+  const first = await build(serverTls, { debounceMs: 20 })
+  await first.app.close()
+  const second = await build(serverTls, { debounceMs: 20 })
+  t.teardown(() => second.app.close())
+
+  const renewed = await renew(files)
   await new Promise(resolve => setTimeout(resolve, 1000))
   const served = (await attempt(second.port, clientOf(pki, pki.orderService))).serverFingerprint
   // This got through before the fix: the old certificate is still served and status() shows it; no error, no log line. Either the
@@ -48,22 +61,25 @@ t.test('a restarted app on the same ServerTls still follows certificate rotation
   t.equal(second.app.mtls.status().certificate.fingerprint256, renewed.fingerprint256)
 })
 
+t.test('overlapping apps on one ServerTls: the first to close leaves the other watching', async t => {
+  // A blue/green swap in process: the new app starts before the old one closes. Closing the old one
+  // once stopped the shared watcher for both.
+  const { files, serverTls } = await sharedServerTls(t, pki.ca)
+  const first = await build(serverTls, { debounceMs: 20 })
+  const second = await build(serverTls, { debounceMs: 20 })
+  t.teardown(() => second.app.close())
+  await first.app.close()
+
+  const renewed = await renew(files)
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  t.equal(second.app.mtls.status().certificate.fingerprint256, renewed.fingerprint256, 'the rotation was seen')
+  t.equal((await attempt(second.port, clientOf(pki, pki.orderService))).serverFingerprint, renewed.fingerprint256, 'and is served')
+})
+
 t.test('a server built after a reload serves the material in force, not the first one loaded', async t => {
   const partner = await createTestPki()
-  const dir = await tempDir(t)
-  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') }
-  await writeFile(files.certFile, pki.server.chain)
-  await writeFile(files.keyFile, pki.server.key)
-  await writeFile(files.caFile, pki.ca + partner.ca)
-  const serverTls = await loadServerTls(files)
-  const build = async (): Promise<{ app: ReturnType<typeof Fastify>, port: number }> => {
-    const app = Fastify({ https: serverTls.httpsOptions })
-    await app.register(fastifyMtls, { tls: serverTls, watch: false })
-    app.get('/whoami', async () => 'ok')
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    return { app, port: (app.server.address() as AddressInfo).port }
-  }
-  const first = await build()
+  const { files, serverTls } = await sharedServerTls(t, pki.ca + partner.ca)
+  const first = await build(serverTls, false)
   // The partner CA is removed (a compromised partner), and the certificate renewed.
   const renewed = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   await writeFile(files.caFile, pki.ca)
@@ -74,7 +90,7 @@ t.test('a server built after a reload serves the material in force, not the firs
   t.equal((await attempt(first.port, partnerClient)).status, null, 'the first app refuses the removed CA')
   await first.app.close()
 
-  const second = await build()
+  const second = await build(serverTls, false)
   t.teardown(() => second.app.close())
   t.equal(second.app.mtls.status().authorities.length, 1, 'status says one CA is trusted')
   const seen = await attempt(second.port, partnerClient)
