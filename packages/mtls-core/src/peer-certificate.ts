@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import { readCertificateFields } from './der.js'
+import { readCertificateFields, type CertificateFields } from './der.js'
 
 const certificates = new WeakMap<object, X509Certificate | null>()
 const ders = new WeakMap<object, Buffer | null>()
@@ -142,9 +142,21 @@ function computeExpiry (socket: ConnectionSocket, trust: IssuerExpiries | undefi
   if (der === null) return Infinity
   const fields = readCertificateFields(der)
   const leaf = fields.notAfter.getTime()
-  const known = trust?.issuerChainExpiry(der.subarray(fields.issuer.start, fields.issuer.end)) ?? null
+  const known = trust === undefined ? null : knownIssuerExpiry(fields, der, trust)
   if (known !== null) return Math.min(leaf, known)
   return Math.min(leaf, chainOf(socket, der)?.until ?? Infinity)
+}
+
+// What a trust knows of the CAs above a leaf, once per certificate (readCertificateFields shares one fields
+// object per content) and trust: reading the issuer's name out of each connection's DER is work too.
+const issuerExpiries = new WeakMap<object, { trust: IssuerExpiries, until: number | null }>()
+
+function knownIssuerExpiry (fields: CertificateFields, der: Buffer, trust: IssuerExpiries): number | null {
+  const known = issuerExpiries.get(fields)
+  if (known !== undefined && known.trust === trust) return known.until
+  const until = trust.issuerChainExpiry(der.subarray(fields.issuer.start, fields.issuer.end))
+  issuerExpiries.set(fields, { trust, until })
+  return until
 }
 
 // The chain a connection's peer sent: read from Node on a full handshake (and recorded), recalled on a resumed one.

@@ -174,3 +174,15 @@ t.test('DER that is not a certificate throws CertificateError, never anything el
   }), { numRuns: 3000 })
   t.pass('3000 random and corrupted inputs')
 })
+
+t.test('readCertificateFields walks one content once, and what it shares cannot be changed', async t => {
+  const der = new X509Certificate(pki.orderService.certificate).raw
+  const copy = Buffer.from(der)
+  const fields = readCertificateFields(der)
+  t.equal(readCertificateFields(copy), fields, 'another buffer with the same bytes: the same fields (each connection brings its own buffer)')
+  t.ok(Object.isFrozen(fields) && Object.isFrozen(fields.uris) && Object.isFrozen(fields.dnsNames), 'frozen: one connection cannot change what the next one reads')
+  t.throws(() => { (fields.uris as string[]).push('spiffe://example.org/evil') }, TypeError)
+  const other = new X509Certificate(pki.inventoryService.certificate).raw
+  t.not(readCertificateFields(other), fields, 'other bytes: other fields')
+  t.match(readCertificateFields(other).uris[0], /inventory-service$/)
+})
