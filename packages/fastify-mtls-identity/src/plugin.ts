@@ -57,6 +57,8 @@ interface ConnectionState extends Resolved {
   until: number
   /** The socket, to re-verify its certificate against a new trust. */
   socket: TLSSocket | null
+  /** The trust `until` was found under: another one in force means verifying again. */
+  trust?: object
 }
 
 const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
@@ -114,9 +116,12 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     if (state === undefined) {
       const trust = serverTrust()
       state = fromSocket(socket, identityOptions, trust)
-      // HTTP/2 sessions show a proxy of the socket fastify-mtls recorded the handshake's trust on: take the
-      // trust in force now, verified against again whenever another one is reloaded.
-      if (trust !== undefined && handshakeTrust(socket) === undefined) recordHandshakeTrust(socket, trust)
+      // The trust the handshake was verified against, as fastify-mtls recorded it; HTTP/2 sessions show a proxy
+      // of that socket, so the trust in force now is taken for them. Verified again whenever another is in force.
+      if (trust !== undefined && state.identity !== null) {
+        if (handshakeTrust(socket) === undefined) recordHandshakeTrust(socket, trust)
+        state.trust = handshakeTrust(socket)
+      }
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
@@ -132,7 +137,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     const trust = connection.socket === null ? undefined : serverTrust()
     if (trust === undefined) return connection
     if (now > trust.freshUntil) return CRL_EXPIRED
-    if (handshakeTrust(connection.socket as TLSSocket) !== trust) reverify(connection, trust)
+    if (connection.trust !== trust) reverify(connection, trust)
     return connection
   }
 
@@ -208,6 +213,7 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
 // Verifies a connection's certificate again, against a new trust (mtls-core's reverifyConnection: once per
 // trust, shared with fastify-mtls); a refusal ends the identity (and a proxy's trust) for the rest of the connection.
 function reverify (connection: ConnectionState, trust: ChainVerifier): void {
+  connection.trust = trust
   try {
     connection.until = Math.min(connection.until, reverifyConnection(connection.socket as TLSSocket, trust))
   } catch (err) {

@@ -143,7 +143,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       }
       verified.add(socket)
     }
-    recordHandshakeTrust(socket, trust)
+    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in).
+    if (socket.authorized) recordHandshakeTrust(socket, trust)
     stats.handshakes++
     if (resumed) stats.resumed++
     if (!socket.authorized) stats.unverified++

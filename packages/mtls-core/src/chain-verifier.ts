@@ -78,7 +78,7 @@ export class ChainVerifier {
   readonly #checkCrls: boolean
   // Which CA certificate of the pool issued which: its signature is checked once, not for every leaf below it.
   readonly #issuers = new WeakMap<Known, Known>()
-  readonly #issuerExpiries = new Map<string, number | null>()
+  readonly #caExpiries = new WeakMap<Known, number>()
 
   constructor (options: ChainVerifierOptions) {
     const anchors = certificates(options.ca, 'ca')
@@ -161,31 +161,36 @@ export class ChainVerifier {
   }
 
   /**
-   * The earliest `notAfter` of the CAs above a certificate of issuer `issuer` (its Name's DER), as far as
-   * this trust knows them by name: a bound for how long a chain through them lasts, found without the
-   * chain itself (a resumed session does not show it). `null` when no CA of that name is known.
+   * Until when a chain from `certificate` (DER) through the CAs this trust knows lasts: the earliest
+   * `notAfter` above it, along the CAs whose keys signed each link (of several with one name and one key, a
+   * CA renewed, the latest-lasting). Found without the chain the peer sent, which a resumed session does not
+   * show; the certificate's own `notAfter` is not included. `null` when no CA of the trust signed it. Each
+   * link's signature is checked once per CA; the certificate's own, on every call (callers keep the answer).
+   * Throws VerificationError `CERTIFICATE_MALFORMED` for bytes that are not a certificate.
    */
-  issuerChainExpiry (issuer: Uint8Array, now = Date.now()): number | null {
-    const key = Buffer.from(issuer.buffer, issuer.byteOffset, issuer.byteLength).toString('latin1')
-    let until = this.#issuerExpiries.get(key)
-    if (until === undefined) {
-      until = this.#expiryOfName(key, now, 0)
-      this.#issuerExpiries.set(key, until)
-    }
-    return until
+  issuedChainExpiry (certificate: Uint8Array): number | null {
+    return this.#expiryAbove(read(certificate), 0)
   }
 
-  // Of several CAs with one name (a CA renewed under the same name), the chain lasts as long as the best of
-  // those valid now: the latest of min(its own expiry, its issuer's). null: no CA of that name is known.
-  #expiryOfName (name: string, now: number, depth: number): number | null {
-    const candidates = (this.#bySubject.get(name) ?? []).filter(entry => withinValidity(entry, now))
-    if (candidates.length === 0) return null
-    let best = -Infinity
-    for (const entry of candidates) {
-      const above = entry.selfSigned || depth >= MAX_DEPTH ? null : this.#expiryOfName(entry.issuer, now, depth + 1)
-      best = Math.max(best, Math.min(entry.fields.notAfter.getTime(), above ?? Infinity))
+  #expiryAbove (entry: Pick<Known, 'der' | 'signedParts' | 'issuer' | 'subject'>, depth: number): number | null {
+    if (depth > MAX_DEPTH) return null
+    let best: number | null = null
+    for (const ca of this.#bySubject.get(entry.issuer) ?? []) {
+      if (ca.der === entry.der || !signedBy(entry.signedParts, ca.publicKey as KeyObject, entry.der)) continue
+      best = Math.max(best ?? -Infinity, this.#expiryOf(ca, depth))
     }
     return best
+  }
+
+  // Until when the chain from a CA of the pool up lasts (a self-signed one: its own notAfter), once per CA.
+  #expiryOf (ca: Known, depth: number): number {
+    let until = this.#caExpiries.get(ca)
+    if (until === undefined) {
+      const above = ca.selfSigned ? null : this.#expiryAbove(ca, depth + 1)
+      until = Math.min(ca.fields.notAfter.getTime(), above ?? Infinity)
+      this.#caExpiries.set(ca, until)
+    }
+    return until
   }
 
   /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
@@ -198,7 +203,7 @@ export class ChainVerifier {
       // Keyed by the trust too: a certificate-only rotation keeps the verifier, so nothing verified against it
       // (open connections, forwarded verdicts) is judged again.
       const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
-      const trust = createHash('sha256').update([...material.ca, '--', ...material.crl, '--', ...intermediates].join('\0')).digest('hex')
+      const trust = trustDigest([material.ca, material.crl, intermediates])
       verifier = byTrust.get(trust)
       if (verifier === undefined) {
         verifier = new ChainVerifier({ ca: material.ca, crl: material.crl, intermediates })
@@ -255,6 +260,16 @@ export class ChainVerifier {
 }
 
 const byMaterial = new WeakMap<object, ChainVerifier>()
+
+// Each list's length and each element's length go into the digest, so no two trusts share one.
+function trustDigest (lists: ReadonlyArray<readonly string[]>): string {
+  const hash = createHash('sha256')
+  for (const list of lists) {
+    hash.update(`${list.length}:`)
+    for (const item of list) hash.update(`${Buffer.byteLength(item)}:`).update(item)
+  }
+  return hash.digest('hex')
+}
 const byTrust = new Map<string, ChainVerifier>()
 
 function pooled (cert: X509Certificate, trusted: boolean): Known {

@@ -107,19 +107,21 @@ interface Tlv {
   end: number
 }
 
-const walked = new WeakMap<Uint8Array, CertificateFields>()
-// By content too: a client reconnects with the same certificate for hours, and each connection's DER is a
-// buffer of its own (walking one costs about 25 µs of server CPU with what it allocates). Bounded, oldest out.
+// Walked once per content: a client reconnects with the same certificate for hours, and each connection's
+// DER is a buffer of its own (walking one costs about 25 µs of server CPU with what it allocates). Keyed by
+// the bytes, never by the buffer: a buffer written over in place must not keep the fields of what it held.
+// Bounded, oldest out.
 const byContent = new Map<string, CertificateFields>()
 const MAX_BY_CONTENT = 1024
 
-/** Reads the fields above from a DER certificate; throws CertificateError when it is not one. The result is frozen and shared. */
+/**
+ * Reads the fields above from a DER certificate; throws CertificateError when it is not one. The result is
+ * frozen and shared by every caller with the same bytes: `notBefore` and `notAfter` are Dates that only
+ * mtls-core reads (it hands out copies), never to be changed.
+ */
 export function readCertificateFields (der: Uint8Array): CertificateFields {
-  // The same bytes are looked at by more than one plugin per connection, and again on the next connection.
-  let fields = walked.get(der)
-  if (fields !== undefined) return fields
   const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')
-  fields = byContent.get(key)
+  let fields = byContent.get(key)
   if (fields === undefined) {
     try {
       fields = freeze(read(der))
@@ -130,7 +132,6 @@ export function readCertificateFields (der: Uint8Array): CertificateFields {
     if (byContent.size >= MAX_BY_CONTENT) byContent.delete(byContent.keys().next().value as string)
     byContent.set(key, fields)
   }
-  walked.set(der, fields)
   return fields
 }
 

@@ -135,8 +135,8 @@ export class FileSource<T> {
    */
   watch (options: Pick<FileSourceOptions, 'debounceMs' | 'poll'> = this.#options): () => void {
     if (this.#closed) return () => {}
+    if (this.#watcher === null) this.#startWatcher(options) // counted once it has started: a throw leaves no user behind
     this.#watchUsers++
-    if (this.#watcher === null) this.#startWatcher(options)
     let stopped = false
     return () => {
       if (stopped) return

@@ -99,8 +99,9 @@ class Identity implements PeerIdentity {
     this.emails = Object.freeze(fields.emails)
     this.commonName = fields.commonName
     this.serialNumber = fields.serialNumber
-    this.notBefore = fields.notBefore
-    this.notAfter = fields.notAfter
+    // Copies: the fields are shared by every connection with this certificate, and a Date can be changed.
+    this.notBefore = new Date(fields.notBefore.getTime())
+    this.notAfter = new Date(fields.notAfter.getTime())
     this.source = options.source ?? 'tls'
     this.id = options.identify === undefined ? defaultId(this) : chosenId(this, options.identify)
     Object.freeze(this)

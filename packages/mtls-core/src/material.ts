@@ -229,8 +229,9 @@ export function summarize (cert: X509Certificate): CertificateSummary {
     emails: Object.freeze(fields.emails),
     serialNumber: fields.serialNumber,
     fingerprint256: fingerprint256(der),
-    notBefore: fields.notBefore,
-    notAfter: fields.notAfter,
+    // Copies: the fields are shared (the verifier reads them), and a Date can be changed.
+    notBefore: new Date(fields.notBefore.getTime()),
+    notAfter: new Date(fields.notAfter.getTime()),
     isCa: fields.isCa
   })
 }

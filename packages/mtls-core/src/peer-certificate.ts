@@ -119,14 +119,15 @@ const chains = new Map<string, { until: number, intermediates: Buffer[] }>()
 const MAX_CHAINS = 10_000
 const expiries = new WeakMap<object, number>()
 
-interface IssuerExpiries { issuerChainExpiry: (issuer: Uint8Array) => number | null }
-type ConnectionSocket = Pick<TLSSocket, 'getPeerX509Certificate' | 'getSession' | 'isSessionReused'>
+interface IssuerExpiries { issuedChainExpiry: (certificate: Uint8Array) => number | null }
+type ConnectionSocket = Pick<TLSSocket, 'getPeerX509Certificate' | 'getSession' | 'isSessionReused' | 'authorized'>
 
 /**
  * Until when the certificate a connection was verified with lasts: the earliest `notAfter` of the peer's
- * leaf and of the CAs above it. Those the server's trust knows by name are read from it; otherwise from
- * the chain the peer sent, on a full handshake (recorded, for the sessions it makes), or as recorded when a
- * resumed session was made here; else the leaf's own. `Infinity` without a certificate. Once per socket.
+ * leaf and of the CAs above it: along the CAs of the server's trust whose keys signed the chain when it has
+ * them (checked once per certificate and trust); otherwise from the chain the peer sent, on a full handshake
+ * (recorded, for the sessions it makes), or as recorded when a resumed session was made here; else the
+ * leaf's own. `Infinity` without a certificate. Once per socket; `reverifyConnection` replaces it.
  */
 export function connectionExpiry (socket: ConnectionSocket, trust?: IssuerExpiries): number {
   let until = expiries.get(socket)
@@ -142,20 +143,25 @@ function computeExpiry (socket: ConnectionSocket, trust: IssuerExpiries | undefi
   if (der === null) return Infinity
   const fields = readCertificateFields(der)
   const leaf = fields.notAfter.getTime()
-  const known = trust === undefined ? null : knownIssuerExpiry(fields, der, trust)
+  const known = trust === undefined ? null : knownChainExpiry(fields, der, trust)
   if (known !== null) return Math.min(leaf, known)
   return Math.min(leaf, chainOf(socket, der)?.until ?? Infinity)
 }
 
-// What a trust knows of the CAs above a leaf, once per certificate (readCertificateFields shares one fields
-// object per content) and trust: reading the issuer's name out of each connection's DER is work too.
-const issuerExpiries = new WeakMap<object, { trust: IssuerExpiries, until: number | null }>()
+// What a trust knows of the chain above a leaf, once per certificate (readCertificateFields shares one
+// fields object per content) and trust: it checks the leaf's signature.
+const chainExpiries = new WeakMap<object, { trust: IssuerExpiries, until: number | null }>()
 
-function knownIssuerExpiry (fields: CertificateFields, der: Buffer, trust: IssuerExpiries): number | null {
-  const known = issuerExpiries.get(fields)
+function knownChainExpiry (fields: CertificateFields, der: Buffer, trust: IssuerExpiries): number | null {
+  const known = chainExpiries.get(fields)
   if (known !== undefined && known.trust === trust) return known.until
-  const until = trust.issuerChainExpiry(der.subarray(fields.issuer.start, fields.issuer.end))
-  issuerExpiries.set(fields, { trust, until })
+  let until: number | null
+  try {
+    until = trust.issuedChainExpiry(der)
+  } catch {
+    until = null // not a certificate the verifier reads: the chain the peer sent decides
+  }
+  chainExpiries.set(fields, { trust, until })
   return until
 }
 
@@ -181,10 +187,13 @@ interface Reverifier { verify: (certificate: Uint8Array, options: { purpose: 'cl
  * holds; throws the verifier's VerificationError.
  */
 export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier & object): number {
-  if (handshakeTrust(socket) === trust) return connectionExpiry(socket)
+  // A trust recorded on a socket OpenSSL did not verify (optional mode) vouches for nothing.
+  if (handshakeTrust(socket) === trust && socket.authorized) return connectionExpiry(socket)
   const der = peerCertificateDer(socket)
   if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'NO_PEER_CERTIFICATE' })
   const until = trust.verify(der, { purpose: 'client', intermediates: chainOf(socket, der)?.intermediates ?? [] })
+  // The new trust's verdict is the connection's expiry from now on, for whoever asks next.
+  expiries.set(socket, until)
   recordHandshakeTrust(socket, trust)
   return until
 }
