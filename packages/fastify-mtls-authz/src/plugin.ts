@@ -145,8 +145,8 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
       onDecision?.(record, request)
     }
     if (decision.allowed) return done()
-    if (decision.status === 401) return done(new codes.FST_MTLS_PEER_REQUIRED(request.peerCertificateError ?? 'NO_PEER_CERTIFICATE'))
-    done(new codes.FST_MTLS_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url))
+    if (decision.status === 401) return done(new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE'))
+    done(new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url))
   }
 
   // Routes added after the plugin have their config.mtls checked here, at registration (a typo fails ready()).

@@ -48,7 +48,7 @@ t.test('fastify.mtlsAuthorize() works as a hook and composes with @fastify/auth'
   t.equal((await call(url, order, 'GET', '/hooked')).status, 200)
   t.equal((await call(url, inventory, 'GET', '/hooked')).status, 403)
   t.equal((await call(url, inventory, 'GET', '/pre')).status, 200)
-  t.equal((await call(url, order, 'GET', '/pre')).code, 'FST_MTLS_FORBIDDEN')
+  t.equal((await call(url, order, 'GET', '/pre')).code, 'FST_MTLS_AUTHZ_FORBIDDEN')
 
   const { app: authApp, url: authUrl } = await startServerWithAuth(t)
   t.equal((await call(authUrl, order, 'GET', '/either')).status, 200, 'mtls strategy passes')

@@ -41,7 +41,7 @@ const denyDefault: Array<[string, string, number[]]> = [
   ['GET', '/all', [200, 403, 403, 403, 403, 401]],
   ['GET', '/undeclared', [403, 403, 403, 403, 403, 401]]
 ]
-const CODES: Record<number, string | null> = { 200: null, 401: 'FST_MTLS_PEER_REQUIRED', 403: 'FST_MTLS_FORBIDDEN' }
+const CODES: Record<number, string | null> = { 200: null, 401: 'FST_MTLS_AUTHZ_PEER_REQUIRED', 403: 'FST_MTLS_AUTHZ_FORBIDDEN' }
 
 function agents (t: Parameters<typeof agentFor>[0]): Record<Who, { agent: Agent, headers: string[] }> {
   return {
@@ -77,7 +77,7 @@ t.test('the 403 names the identity, the 401 the reason, and nothing secret', asy
   const forbidden = await call(url, agentFor(t, pki, pki.inventoryService), 'POST', '/charge')
   t.equal(forbidden.message, 'spiffe://mycompany.com/production/inventory-service may not POST /charge')
   const anonymous = await call(url, agentFor(t, pki), 'POST', '/charge')
-  t.equal(anonymous.message, 'A verified client certificate is required (NO_PEER_CERTIFICATE)')
+  t.equal(anonymous.message, 'A verified client certificate is required (ERR_MTLS_NO_PEER_CERTIFICATE)')
   const expired = await call(url, agentFor(t, pki, pki.expired), 'POST', '/charge')
   t.equal(expired.message, 'A verified client certificate is required (CERT_HAS_EXPIRED)')
 })

@@ -67,7 +67,7 @@ export function forwardedCertificate (value: string, format: ForwardedFormat): U
       // hops further away and are only as trustworthy as those hops.
       const cert = elements[elements.length - 1]?.cert
       if (cert === null || cert === undefined) {
-        throw new ForwardedHeaderError(PEER_ERRORS.FORWARDED_CERTIFICATE_MISSING, 'the proxy\'s XFCC element has no Cert (configure it to forward the certificate)')
+        throw new ForwardedHeaderError(PEER_ERRORS.ERR_MTLS_FORWARDED_CERTIFICATE_MISSING, 'the proxy\'s XFCC element has no Cert (configure it to forward the certificate)')
       }
       return pem(cert)
     }
@@ -90,5 +90,5 @@ function base64 (text: string): Uint8Array {
 }
 
 function malformed (reason: string): ForwardedHeaderError {
-  return new ForwardedHeaderError(PEER_ERRORS.FORWARDED_HEADER_MALFORMED, reason)
+  return new ForwardedHeaderError(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED, reason)
 }

@@ -143,11 +143,11 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
 
   const verdicts = new VerdictCache<Resolved>(VERDICT_CACHE_ENTRIES)
   const fromForwardedHeader = (values: string[]): Resolved => {
-    if (values.length === 0) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_MISSING }
+    if (values.length === 0) return { identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING }
     // Two headers of one name are not merged: one of them did not come from the proxy.
-    if (values.length > 1) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_REPEATED }
+    if (values.length > 1) return { identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_REPEATED }
     const value = values[0] as string
-    if (value.length > maxHeaderLength) return { identity: null, error: PEER_ERRORS.FORWARDED_HEADER_TOO_LONG }
+    if (value.length > maxHeaderLength) return { identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_TOO_LONG }
     const verifier = verifierInForce()
     const now = Date.now()
     const cached = verdicts.get(value, verifier, now)
@@ -191,7 +191,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
 }
 
 function notTls (): ConnectionState {
-  return { identity: null, error: PEER_ERRORS.NOT_TLS, trustedProxy: false, until: Infinity, socket: null }
+  return { identity: null, error: PEER_ERRORS.ERR_MTLS_NOT_TLS, trustedProxy: false, until: Infinity, socket: null }
 }
 
 function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: ChainVerifier | undefined): ConnectionState {
@@ -200,13 +200,13 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   // Read from the TLS session once per connection, shared with fastify-mtls's own look at it: no Node
   // certificate object is built (on Node 20 that alone costs about 200 µs a connection).
   const der = peerCertificateDer(socket)
-  if (der === null) return { ...state, error: PEER_ERRORS.NO_PEER_CERTIFICATE }
+  if (der === null) return { ...state, error: PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE }
   // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict says why.
-  if (socket.authorized !== true) return { ...state, error: String(socket.authorizationError ?? 'CERTIFICATE_NOT_VERIFIED') }
+  if (socket.authorized !== true) return { ...state, error: String(socket.authorizationError ?? 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED') }
   try {
     return { ...state, identity: toPeerIdentity(der, options), until: connectionExpiry(socket, trust) }
   } catch (err) {
-    return { ...state, error: codeOf(err, PEER_ERRORS.CERTIFICATE_MALFORMED) }
+    return { ...state, error: codeOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
   }
 }
 
@@ -218,7 +218,7 @@ function reverify (connection: ConnectionState, trust: ChainVerifier): void {
     connection.until = Math.min(connection.until, reverifyConnection(connection.socket as TLSSocket, trust))
   } catch (err) {
     connection.identity = null
-    connection.error = codeOf(err, PEER_ERRORS.CERTIFICATE_MALFORMED)
+    connection.error = codeOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED)
     connection.trustedProxy = false
   }
 }
@@ -237,8 +237,8 @@ function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string):
 // The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
 function forwardedErrorCode (err: unknown): string {
   if (err instanceof ForwardedHeaderError) return err.code
-  const code = codeOf(err, PEER_ERRORS.FORWARDED_HEADER_MALFORMED)
-  return code === 'CERTIFICATE_MALFORMED' ? PEER_ERRORS.FORWARDED_HEADER_MALFORMED : code
+  const code = codeOf(err, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
+  return code === 'ERR_MTLS_CERTIFICATE_MALFORMED' ? PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED : code
 }
 
 function forwardedVerifier (options: FastifyMtlsIdentityOptions, needed: boolean): ChainVerifier | null {

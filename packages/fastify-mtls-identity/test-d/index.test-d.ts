@@ -28,4 +28,4 @@ app.get('/readonly', async request => {
 })
 
 expectType<ForwardedOptions>(FORWARDED_PRESETS.envoy)
-expectType<'NO_PEER_CERTIFICATE'>(PEER_ERRORS.NO_PEER_CERTIFICATE)
+expectType<'ERR_MTLS_NO_PEER_CERTIFICATE'>(PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE)

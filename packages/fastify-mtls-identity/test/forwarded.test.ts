@@ -46,16 +46,16 @@ t.test('spoofing: no forged, partial or ambiguous header ever yields an identity
   t.ok(lines.some(line => line.level === 20 && String(line.msg).includes('forwarded identity header ignored')), 'and the ignored header is logged at debug')
 
   const noCertificate = await who(url, agentFor(t, pki), [header, xfccFor(pki.inventoryService)])
-  t.same(noCertificate.body, { id: null, source: null, error: PEER_ERRORS.NO_PEER_CERTIFICATE }, 'a trusted address without the proxy\'s certificate is not a proxy')
+  t.same(noCertificate.body, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE }, 'a trusted address without the proxy\'s certificate is not a proxy')
 
   const cases: Array<[string, string[], string]> = [
-    ['no header from the proxy', [], PEER_ERRORS.FORWARDED_HEADER_MISSING],
-    ['a malformed header', [header, 'By=x;Cert="unterminated'], PEER_ERRORS.FORWARDED_HEADER_MALFORMED],
-    ['a Cert that is not a certificate', [header, `Cert="${encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')}"`], PEER_ERRORS.FORWARDED_HEADER_MALFORMED],
-    ['an oversized header', [header, xfccFor(pki.orderService) + ';DNS=' + 'a'.repeat(8000)], PEER_ERRORS.FORWARDED_HEADER_TOO_LONG],
-    ['two headers of the name', [header, xfccFor(pki.orderService), header, xfccFor(pki.inventoryService)], PEER_ERRORS.FORWARDED_HEADER_REPEATED],
-    ['an element without Cert', [header, 'By=spiffe://a/b;URI=spiffe://mycompany.com/production/order-service'], PEER_ERRORS.FORWARDED_CERTIFICATE_MISSING],
-    ['a forwarded CA:TRUE leaf', [header, xfccFor(pki.caAsLeaf)], 'CERTIFICATE_IS_CA']
+    ['no header from the proxy', [], PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING],
+    ['a malformed header', [header, 'By=x;Cert="unterminated'], PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED],
+    ['a Cert that is not a certificate', [header, `Cert="${encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')}"`], PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED],
+    ['an oversized header', [header, xfccFor(pki.orderService) + ';DNS=' + 'a'.repeat(8000)], PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_TOO_LONG],
+    ['two headers of the name', [header, xfccFor(pki.orderService), header, xfccFor(pki.inventoryService)], PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_REPEATED],
+    ['an element without Cert', [header, 'By=spiffe://a/b;URI=spiffe://mycompany.com/production/order-service'], PEER_ERRORS.ERR_MTLS_FORWARDED_CERTIFICATE_MISSING],
+    ['a forwarded CA:TRUE leaf', [header, xfccFor(pki.caAsLeaf)], 'ERR_MTLS_CERTIFICATE_IS_CA']
   ]
   for (const [what, headers, error] of cases) {
     const { status, body } = await who(url, viaProxy, headers)
@@ -70,9 +70,9 @@ t.test('a proxy trusted by address alone (a load balancer without a client certi
   const { body } = await who(url, agentFor(t, pki), ['client-cert', `:${derBase64(pki.inventoryService)}:`])
   t.same(body, { id: 'spiffe://mycompany.com/production/inventory-service', source: 'forwarded', error: null })
   const { body: other } = await who(url, agentFor(t, pki), ['client-cert', ':not base64!:'])
-  t.same(other, { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_MALFORMED })
+  t.same(other, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED })
   const { body: bare } = await who(url, agentFor(t, pki), ['client-cert', 'no-colons'])
-  t.same(bare, { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_MALFORMED })
+  t.same(bare, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED })
 })
 
 t.test('an address outside the trusted range is not a proxy', async t => {

@@ -34,12 +34,12 @@ t.test('request.peerIdentity is the verified client, computed once per connectio
 t.test('null, with a stable reason, when there is no verified certificate (optional mode)', async t => {
   const { url } = await startServer(t, pki)
   const cases: Array<[string, { chain: string, key: string } | undefined, string]> = [
-    ['no certificate', undefined, PEER_ERRORS.NO_PEER_CERTIFICATE],
+    ['no certificate', undefined, PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE],
     ['another CA', pki.otherCa, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
     ['expired', pki.expired, 'CERT_HAS_EXPIRED'],
-    ['a CA:TRUE leaf', pki.caAsLeaf, 'CERTIFICATE_IS_CA'],
-    ['two URI SANs', pki.twoUriSans, 'SVID_URI_SAN_COUNT'],
-    ['an invalid SPIFFE ID', pki.invalidSpiffeId, 'SVID_INVALID_SPIFFE_ID']
+    ['a CA:TRUE leaf', pki.caAsLeaf, 'ERR_MTLS_CERTIFICATE_IS_CA'],
+    ['two URI SANs', pki.twoUriSans, 'ERR_MTLS_SVID_URI_SAN_COUNT'],
+    ['an invalid SPIFFE ID', pki.invalidSpiffeId, 'ERR_MTLS_SVID_INVALID_SPIFFE_ID']
   ]
   for (const [what, cert, error] of cases) {
     const { status, body } = await who(url, agentFor(t, pki, cert))
@@ -99,7 +99,7 @@ t.test('without TLS there is no identity, and the reason says so', async t => {
   await app.register(fastifyMtlsIdentity)
   app.get('/who', async request => ({ identity: request.peerIdentity, error: request.peerCertificateError }))
   const response = await app.inject('/who')
-  t.same(response.json(), { identity: null, error: PEER_ERRORS.NOT_TLS })
+  t.same(response.json(), { identity: null, error: PEER_ERRORS.ERR_MTLS_NOT_TLS })
 })
 
 t.test('wrong options fail registration with FST_MTLS_IDENTITY_INVALID_OPTION', async t => {

@@ -32,8 +32,8 @@ t.test('wrong options fail with FST_MTLS_INVALID_OPTION, unusable material with 
   await t.rejects(loadServerTls({ ...material, minVersion: 'TLSv1.1' as 'TLSv1.2' }), { code: 'FST_MTLS_INVALID_OPTION', message: /minVersion/ })
   await t.rejects(loadServerTls({ ...material, ticketKeys: Buffer.alloc(10) }), { code: 'FST_MTLS_INVALID_OPTION', message: /48 bytes/ })
   await t.rejects(loadServerTls(null as unknown as Parameters<typeof loadServerTls>[0]), { code: 'FST_MTLS_INVALID_OPTION' })
-  await t.rejects(loadServerTls({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'MATERIAL_EXPIRED' })
-  await t.rejects(loadServerTls({ cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }), { code: 'MATERIAL_EKU_UNSUITABLE' })
+  await t.rejects(loadServerTls({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'ERR_MTLS_MATERIAL_EXPIRED' })
+  await t.rejects(loadServerTls({ cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }), { code: 'ERR_MTLS_MATERIAL_EKU_UNSUITABLE' })
 })
 
 t.test('registration fails at ready() with a clear message', async t => {

@@ -76,13 +76,13 @@ t.test('bad replacements are refused, the old certificate keeps serving, and sta
   const files = await filesFor(t, pki.ca)
   const { app, port } = await startServer(t, files, { watch: false })
   const cases: Array<[string, () => Promise<void>, string]> = [
-    ['a corrupt file', async () => { await writeFile(files.certFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n') }, 'MATERIAL_CERT_MALFORMED'],
-    ['a key that does not match', async () => { await writeFile(files.certFile, pki.server.chain); await writeFile(files.keyFile, pki.orderService.key) }, 'MATERIAL_KEY_MISMATCH'],
+    ['a corrupt file', async () => { await writeFile(files.certFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n') }, 'ERR_MTLS_MATERIAL_CERT_MALFORMED'],
+    ['a key that does not match', async () => { await writeFile(files.certFile, pki.server.chain); await writeFile(files.keyFile, pki.orderService.key) }, 'ERR_MTLS_MATERIAL_KEY_MISMATCH'],
     ['an expired replacement', async () => {
       const expired = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], notBefore: new Date(Date.now() - 10 * 86400e3), notAfter: new Date(Date.now() - 86400e3) })
       await writeFile(files.keyFile, expired.key)
       await writeFile(files.certFile, expired.chain)
-    }, 'MATERIAL_EXPIRED']
+    }, 'ERR_MTLS_MATERIAL_EXPIRED']
   ]
   for (const [what, replace, code] of cases) {
     await replace()

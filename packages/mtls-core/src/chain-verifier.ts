@@ -82,7 +82,7 @@ export class ChainVerifier {
 
   constructor (options: ChainVerifierOptions) {
     const anchors = certificates(options.ca, 'ca')
-    if (anchors.length === 0) throw new MaterialError('MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
+    if (anchors.length === 0) throw new MaterialError('ERR_MTLS_MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
     for (const cert of anchors) this.#add(pooled(cert, true))
     for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(pooled(cert, false))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
@@ -92,7 +92,7 @@ export class ChainVerifier {
       try {
         fields = readCrlFields(block.der)
       } catch (err) {
-        throw new MaterialError('MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+        throw new MaterialError('ERR_MTLS_MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
       }
       const issuer = nameKey(block.der, fields.issuer)
       const signers = new Set((this.#bySubject.get(issuer) ?? []).filter(ca => signedBy(fields, ca.publicKey as KeyObject)))
@@ -127,7 +127,7 @@ export class ChainVerifier {
     chain.forEach((entry, index) => {
       if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
       // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to.
-      if (entry.fields.nameConstraints) throw fail('NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
+      if (entry.fields.nameConstraints) throw fail('ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
       if (index < chain.length - 1 && WEAK_SIGNATURES.has(entry.signedParts.signatureAlgorithm)) throw fail('CA_MD_TOO_WEAK', `${describe(entry)} is signed with MD5 or SHA-1`)
       checkPurpose(entry, purpose, index > 0)
       if (index === 0) return
@@ -166,7 +166,7 @@ export class ChainVerifier {
    * CA renewed, the latest-lasting). Found without the chain the peer sent, which a resumed session does not
    * show; the certificate's own `notAfter` is not included. `null` when no CA of the trust signed it. Each
    * link's signature is checked once per CA; the certificate's own, on every call (callers keep the answer).
-   * Throws VerificationError `CERTIFICATE_MALFORMED` for bytes that are not a certificate.
+   * Throws VerificationError `ERR_MTLS_CERTIFICATE_MALFORMED` for bytes that are not a certificate.
    */
   issuedChainExpiry (certificate: Uint8Array): number | null {
     return this.#expiryAbove(read(certificate), 0)
@@ -290,13 +290,13 @@ function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 
   try {
     fields = readCertificateFields(der)
   } catch (err) {
-    throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
+    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', (err as Error).message)
   }
   let signedParts: SignedParts
   try {
     signedParts = readSignedParts(der)
   } catch (err) {
-    throw fail('CERTIFICATE_MALFORMED', (err as Error).message)
+    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', (err as Error).message)
   }
   return { der, fields, signedParts, subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
 }
@@ -312,7 +312,7 @@ function parse (der: Uint8Array): X509Certificate {
   try {
     return new X509Certificate(der)
   } catch (err) {
-    throw fail('CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`)
+    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`)
   }
 }
 
@@ -355,7 +355,7 @@ function certificates (input: PemInput | readonly PemInput[] | undefined, name: 
     try {
       return new X509Certificate(block.der)
     } catch (err) {
-      throw new MaterialError('MATERIAL_CERT_MALFORMED', `${name}: certificate ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+      throw new MaterialError('ERR_MTLS_MATERIAL_CERT_MALFORMED', `${name}: certificate ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
     }
   })
 }
@@ -364,7 +364,7 @@ function pems (input: PemInput | readonly PemInput[] | undefined): string[] {
   if (input === undefined) return []
   const list = (Array.isArray(input) ? input : [input]) as PemInput[]
   return list.map((item, index) => {
-    if (typeof item !== 'string' && !Buffer.isBuffer(item)) throw new MaterialError('MATERIAL_OPTION_INVALID', `PEM input ${index + 1} must be a string or a Buffer`)
+    if (typeof item !== 'string' && !Buffer.isBuffer(item)) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', `PEM input ${index + 1} must be a string or a Buffer`)
     return item.toString()
   })
 }

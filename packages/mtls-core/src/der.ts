@@ -127,7 +127,7 @@ export function readCertificateFields (der: Uint8Array): CertificateFields {
       fields = freeze(read(der))
     } catch (err) {
       if (err instanceof CertificateError) throw err
-      throw new CertificateError('CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`, { cause: err })
+      throw new CertificateError('ERR_MTLS_CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`, { cause: err })
     }
     if (byContent.size >= MAX_BY_CONTENT) byContent.delete(byContent.keys().next().value as string)
     byContent.set(key, fields)
@@ -231,7 +231,7 @@ export function readSignedParts (der: Uint8Array): SignedParts {
   try {
     return signedParts(der)
   } catch (err) {
-    throw new CertificateError('CERTIFICATE_MALFORMED', `not a signed DER structure (${(err as Error).message})`, { cause: err })
+    throw new CertificateError('ERR_MTLS_CERTIFICATE_MALFORMED', `not a signed DER structure (${(err as Error).message})`, { cause: err })
   }
 }
 
@@ -250,7 +250,7 @@ function signedParts (der: Uint8Array): SignedParts & { tbs: Tlv } {
   }
 }
 
-/** Reads a DER CRL (RFC 5280 5.1); throws CertificateError (`CERTIFICATE_MALFORMED`) when it is not one. */
+/** Reads a DER CRL (RFC 5280 5.1); throws CertificateError (`ERR_MTLS_CERTIFICATE_MALFORMED`) when it is not one. */
 export function readCrlFields (der: Uint8Array): CrlFields {
   try {
     const { tbs, signed, signatureAlgorithm, signature } = signedParts(der)
@@ -282,7 +282,7 @@ export function readCrlFields (der: Uint8Array): CrlFields {
     }
     return { issuer: { start: issuer.start, end: issuer.end }, thisUpdate: time(der, thisUpdate), nextUpdate, revoked, signed, signatureAlgorithm, signature }
   } catch (err) {
-    throw new CertificateError('CERTIFICATE_MALFORMED', `not a DER X.509 CRL (${(err as Error).message})`, { cause: err })
+    throw new CertificateError('ERR_MTLS_CERTIFICATE_MALFORMED', `not a DER X.509 CRL (${(err as Error).message})`, { cause: err })
   }
 }
 

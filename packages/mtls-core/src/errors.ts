@@ -31,13 +31,13 @@ export class MtlsCoreError<Code extends string = string> extends Error {
 }
 
 export type SpiffeIdErrorCode =
-  | 'SPIFFE_ID_NOT_A_STRING'
-  | 'SPIFFE_ID_EMPTY'
-  | 'SPIFFE_ID_TOO_LONG'
-  | 'SPIFFE_ID_WRONG_SCHEME'
-  | 'SPIFFE_ID_MISSING_TRUST_DOMAIN'
-  | 'SPIFFE_ID_BAD_TRUST_DOMAIN'
-  | 'SPIFFE_ID_BAD_PATH'
+  | 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING'
+  | 'ERR_MTLS_SPIFFE_ID_EMPTY'
+  | 'ERR_MTLS_SPIFFE_ID_TOO_LONG'
+  | 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME'
+  | 'ERR_MTLS_SPIFFE_ID_MISSING_TRUST_DOMAIN'
+  | 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN'
+  | 'ERR_MTLS_SPIFFE_ID_BAD_PATH'
 
 /** A string that is not a SPIFFE ID (or trust domain) by the SPIFFE-ID specification. */
 export class SpiffeIdError extends MtlsCoreError<SpiffeIdErrorCode> {
@@ -45,32 +45,32 @@ export class SpiffeIdError extends MtlsCoreError<SpiffeIdErrorCode> {
 }
 
 export type SvidErrorCode =
-  | 'SVID_URI_SAN_COUNT'
-  | 'SVID_INVALID_SPIFFE_ID'
-  | 'SVID_ROOT_PATH'
-  | 'SVID_KEY_USAGE_MISSING'
-  | 'SVID_NO_DIGITAL_SIGNATURE'
-  | 'SVID_CA_KEY_USAGE'
+  | 'ERR_MTLS_SVID_URI_SAN_COUNT'
+  | 'ERR_MTLS_SVID_INVALID_SPIFFE_ID'
+  | 'ERR_MTLS_SVID_ROOT_PATH'
+  | 'ERR_MTLS_SVID_KEY_USAGE_MISSING'
+  | 'ERR_MTLS_SVID_NO_DIGITAL_SIGNATURE'
+  | 'ERR_MTLS_SVID_CA_KEY_USAGE'
 
 /** A certificate that claims a SPIFFE ID but breaks the X509-SVID rules. */
 export class SvidError extends MtlsCoreError<SvidErrorCode> {
   static override readonly kind: string = 'SvidError'
 }
 
-export type CertificateErrorCode = 'CERTIFICATE_MALFORMED' | 'CERTIFICATE_IS_CA' | 'CERTIFICATE_ID_CONFUSABLE' | 'CERTIFICATE_ID_INVALID'
+export type CertificateErrorCode = 'ERR_MTLS_CERTIFICATE_MALFORMED' | 'ERR_MTLS_CERTIFICATE_IS_CA' | 'ERR_MTLS_CERTIFICATE_ID_CONFUSABLE' | 'ERR_MTLS_CERTIFICATE_ID_INVALID'
 
 /**
- * A certificate that cannot be a peer's identity: DER this package cannot read (`CERTIFICATE_MALFORMED`),
- * a CA certificate presented as a leaf (`CERTIFICATE_IS_CA`), an `identify()` result that would pass
- * for a SPIFFE ID the certificate does not carry (`CERTIFICATE_ID_CONFUSABLE`), or an `identify()` that
- * threw or returned no string (`CERTIFICATE_ID_INVALID`).
+ * A certificate that cannot be a peer's identity: DER this package cannot read (`ERR_MTLS_CERTIFICATE_MALFORMED`),
+ * a CA certificate presented as a leaf (`ERR_MTLS_CERTIFICATE_IS_CA`), an `identify()` result that would pass
+ * for a SPIFFE ID the certificate does not carry (`ERR_MTLS_CERTIFICATE_ID_CONFUSABLE`), or an `identify()` that
+ * threw or returned no string (`ERR_MTLS_CERTIFICATE_ID_INVALID`).
  */
 export class CertificateError extends MtlsCoreError<CertificateErrorCode> {
   static override readonly kind: string = 'CertificateError'
 }
 
 export type VerificationErrorCode =
-  | 'CERTIFICATE_MALFORMED'
+  | 'ERR_MTLS_CERTIFICATE_MALFORMED'
   | 'CERT_NOT_YET_VALID'
   | 'CERT_HAS_EXPIRED'
   | 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
@@ -86,7 +86,7 @@ export type VerificationErrorCode =
   | 'CRL_HAS_EXPIRED'
   | 'CERT_REVOKED'
   | 'UNHANDLED_CRITICAL_EXTENSION'
-  | 'NAME_CONSTRAINTS_UNSUPPORTED'
+  | 'ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED'
   | 'CA_MD_TOO_WEAK'
 
 /**
@@ -97,14 +97,14 @@ export class VerificationError extends MtlsCoreError<VerificationErrorCode> {
   static override readonly kind: string = 'VerificationError'
 }
 
-export type MatcherErrorCode = 'MATCHER_INVALID_PATTERN'
+export type MatcherErrorCode = 'ERR_MTLS_MATCHER_INVALID_PATTERN'
 
 /** An identity pattern that cannot be compiled. */
 export class MatcherError extends MtlsCoreError<MatcherErrorCode> {
   static override readonly kind: string = 'MatcherError'
 }
 
-export type XfccErrorCode = 'XFCC_EMPTY' | 'XFCC_TOO_LONG' | 'XFCC_SYNTAX' | 'XFCC_DUPLICATE_KEY' | 'XFCC_BAD_VALUE'
+export type XfccErrorCode = 'ERR_MTLS_XFCC_EMPTY' | 'ERR_MTLS_XFCC_TOO_LONG' | 'ERR_MTLS_XFCC_SYNTAX' | 'ERR_MTLS_XFCC_DUPLICATE_KEY' | 'ERR_MTLS_XFCC_BAD_VALUE'
 
 /** A malformed `x-forwarded-client-cert` header. */
 export class XfccError extends MtlsCoreError<XfccErrorCode> {
@@ -112,21 +112,21 @@ export class XfccError extends MtlsCoreError<XfccErrorCode> {
 }
 
 export type MaterialErrorCode =
-  | 'MATERIAL_OPTION_INVALID'
-  | 'MATERIAL_FILE_UNREADABLE'
-  | 'MATERIAL_FILE_TOO_LARGE'
-  | 'MATERIAL_NO_PEM'
-  | 'MATERIAL_CERT_MALFORMED'
-  | 'MATERIAL_KEY_UNREADABLE'
-  | 'MATERIAL_KEY_MISMATCH'
-  | 'MATERIAL_NOT_YET_VALID'
-  | 'MATERIAL_EXPIRED'
-  | 'MATERIAL_UNTRUSTED_CHAIN'
-  | 'MATERIAL_EKU_UNSUITABLE'
-  | 'MATERIAL_CA_EMPTY'
-  | 'MATERIAL_CRL_MALFORMED'
-  | 'MATERIAL_CRL_EXPIRED'
-  | 'MATERIAL_REFUSED_BY_TLS'
+  | 'ERR_MTLS_MATERIAL_OPTION_INVALID'
+  | 'ERR_MTLS_MATERIAL_FILE_UNREADABLE'
+  | 'ERR_MTLS_MATERIAL_FILE_TOO_LARGE'
+  | 'ERR_MTLS_MATERIAL_NO_PEM'
+  | 'ERR_MTLS_MATERIAL_CERT_MALFORMED'
+  | 'ERR_MTLS_MATERIAL_KEY_UNREADABLE'
+  | 'ERR_MTLS_MATERIAL_KEY_MISMATCH'
+  | 'ERR_MTLS_MATERIAL_NOT_YET_VALID'
+  | 'ERR_MTLS_MATERIAL_EXPIRED'
+  | 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN'
+  | 'ERR_MTLS_MATERIAL_EKU_UNSUITABLE'
+  | 'ERR_MTLS_MATERIAL_CA_EMPTY'
+  | 'ERR_MTLS_MATERIAL_CRL_MALFORMED'
+  | 'ERR_MTLS_MATERIAL_CRL_EXPIRED'
+  | 'ERR_MTLS_MATERIAL_REFUSED_BY_TLS'
 
 /** Certificate material that cannot be used; `file` names the file at fault when there is one. */
 export class MaterialError extends MtlsCoreError<MaterialErrorCode> {

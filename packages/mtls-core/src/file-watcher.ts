@@ -50,11 +50,11 @@ export function watchFiles (files: readonly string[], onChange: () => void, opti
         debounce = setTimeout(fire, options.debounceMs ?? 100)
         debounce.unref()
       })
-      watcher.on('error', err => options.onError?.(new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: watching stopped (${err.message}); reload() still works`, { file: dir, cause: err })))
+      watcher.on('error', err => options.onError?.(new MaterialError('ERR_MTLS_MATERIAL_FILE_UNREADABLE', `${dir}: watching stopped (${err.message}); reload() still works`, { file: dir, cause: err })))
       watchers.push(watcher)
     } catch (err) {
       close()
-      throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${dir}: cannot watch (${(err as Error).message}); pass poll: true on filesystems without change events`, { file: dir, cause: err })
+      throw new MaterialError('ERR_MTLS_MATERIAL_FILE_UNREADABLE', `${dir}: cannot watch (${(err as Error).message}); pass poll: true on filesystems without change events`, { file: dir, cause: err })
     }
   }
   return { close }

@@ -55,15 +55,15 @@ export interface PeerIdentityOptions {
  * Turns a peer certificate into a frozen PeerIdentity. Pass Node's own certificate object
  * (`socket.getPeerX509Certificate()`) where there is one: its fingerprint and names come ready-made.
  * SANs, key usage and the CN are read from the DER, never from Node's `subjectaltname` string.
- * Throws CertificateError when the DER cannot be read (`CERTIFICATE_MALFORMED`) or is a CA certificate
- * (`CERTIFICATE_IS_CA`: OpenSSL accepts a `CA:TRUE` leaf, but a CA is never a peer), SvidError when a
+ * Throws CertificateError when the DER cannot be read (`ERR_MTLS_CERTIFICATE_MALFORMED`) or is a CA certificate
+ * (`ERR_MTLS_CERTIFICATE_IS_CA`: OpenSSL accepts a `CA:TRUE` leaf, but a CA is never a peer), SvidError when a
  * SPIFFE certificate breaks the X509-SVID rules (unless `svid: false`).
  */
 export function toPeerIdentity (certificate: X509Certificate | Uint8Array, options: PeerIdentityOptions = {}): PeerIdentity {
   const native = certificate instanceof X509Certificate ? certificate : null
   const der = native === null ? certificate as Uint8Array : native.raw
   const fields = readCertificateFields(der)
-  if (fields.isCa) throw new CertificateError('CERTIFICATE_IS_CA', 'a CA certificate (basicConstraints CA:TRUE) is not a peer identity, whatever names it carries')
+  if (fields.isCa) throw new CertificateError('ERR_MTLS_CERTIFICATE_IS_CA', 'a CA certificate (basicConstraints CA:TRUE) is not a peer identity, whatever names it carries')
   const spiffeId = spiffeIdOf(fields, options.svid !== false)
   return new Identity(der, native, fields, spiffeId, options)
 }
@@ -139,11 +139,11 @@ function chosenId (identity: Omit<PeerIdentity, 'id' | 'toJSON'>, identify: (ide
   try {
     id = identify(identity)
   } catch (err) {
-    throw new CertificateError('CERTIFICATE_ID_INVALID', `identify() threw: ${describeThrown(err)}`, { cause: err })
+    throw new CertificateError('ERR_MTLS_CERTIFICATE_ID_INVALID', `identify() threw: ${describeThrown(err)}`, { cause: err })
   }
-  if (typeof id !== 'string' || id === '') throw new CertificateError('CERTIFICATE_ID_INVALID', 'identify() must return a non-empty string')
+  if (typeof id !== 'string' || id === '') throw new CertificateError('ERR_MTLS_CERTIFICATE_ID_INVALID', 'identify() must return a non-empty string')
   if (id.trimStart().slice(0, 7).toLowerCase() === 'spiffe:' && id !== identity.spiffeId?.toString()) {
-    throw new CertificateError('CERTIFICATE_ID_CONFUSABLE', `identify() returned ${JSON.stringify(id)}, which reads as a SPIFFE ID the certificate does not carry`)
+    throw new CertificateError('ERR_MTLS_CERTIFICATE_ID_CONFUSABLE', `identify() returned ${JSON.stringify(id)}, which reads as a SPIFFE ID the certificate does not carry`)
   }
   return id
 }
@@ -175,20 +175,20 @@ function parsedSpiffeId (uri: string): SpiffeId {
 /** The X509-SVID rules (SPIFFE X509-SVID specification, sections 2, 4.1 to 4.3) for a leaf that is not a CA. */
 function checkSvid (fields: CertificateFields): SpiffeId {
   if (fields.uris.length !== 1) {
-    throw new SvidError('SVID_URI_SAN_COUNT', `an X509-SVID has exactly one URI SAN; this certificate has ${fields.uris.length}`)
+    throw new SvidError('ERR_MTLS_SVID_URI_SAN_COUNT', `an X509-SVID has exactly one URI SAN; this certificate has ${fields.uris.length}`)
   }
   let spiffeId: SpiffeId
   try {
     spiffeId = parsedSpiffeId(fields.uris[0] as string)
   } catch (err) {
-    throw new SvidError('SVID_INVALID_SPIFFE_ID', `the URI SAN is not a valid SPIFFE ID: ${(err as SpiffeIdError).message}`, { cause: err })
+    throw new SvidError('ERR_MTLS_SVID_INVALID_SPIFFE_ID', `the URI SAN is not a valid SPIFFE ID: ${(err as SpiffeIdError).message}`, { cause: err })
   }
-  if (spiffeId.path === '') throw new SvidError('SVID_ROOT_PATH', `the SPIFFE ID of a workload has a path; got ${JSON.stringify(spiffeId.toString())}`)
-  // A CA leaf (the spec's "must not be a CA") is refused before, for every certificate: CERTIFICATE_IS_CA.
-  if (fields.keyUsage === null) throw new SvidError('SVID_KEY_USAGE_MISSING', 'a leaf X509-SVID must have the key usage extension')
-  if ((fields.keyUsage & KEY_USAGE.digitalSignature) === 0) throw new SvidError('SVID_NO_DIGITAL_SIGNATURE', 'a leaf X509-SVID must have the digitalSignature key usage')
+  if (spiffeId.path === '') throw new SvidError('ERR_MTLS_SVID_ROOT_PATH', `the SPIFFE ID of a workload has a path; got ${JSON.stringify(spiffeId.toString())}`)
+  // A CA leaf (the spec's "must not be a CA") is refused before, for every certificate: ERR_MTLS_CERTIFICATE_IS_CA.
+  if (fields.keyUsage === null) throw new SvidError('ERR_MTLS_SVID_KEY_USAGE_MISSING', 'a leaf X509-SVID must have the key usage extension')
+  if ((fields.keyUsage & KEY_USAGE.digitalSignature) === 0) throw new SvidError('ERR_MTLS_SVID_NO_DIGITAL_SIGNATURE', 'a leaf X509-SVID must have the digitalSignature key usage')
   if ((fields.keyUsage & (KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign)) !== 0) {
-    throw new SvidError('SVID_CA_KEY_USAGE', 'a leaf X509-SVID must not have the keyCertSign or cRLSign key usage')
+    throw new SvidError('ERR_MTLS_SVID_CA_KEY_USAGE', 'a leaf X509-SVID must not have the keyCertSign or cRLSign key usage')
   }
   return spiffeId
 }

@@ -210,5 +210,5 @@ function isDnsLabel (label: string): boolean {
 }
 
 function invalid (pattern: string, reason: string): MatcherError {
-  return new MatcherError('MATCHER_INVALID_PATTERN', `identity pattern ${JSON.stringify(pattern)}: ${reason}`)
+  return new MatcherError('ERR_MTLS_MATCHER_INVALID_PATTERN', `identity pattern ${JSON.stringify(pattern)}: ${reason}`)
 }

@@ -158,12 +158,12 @@ async function readText (file: string, maxBytes: number): Promise<string> {
     if (err instanceof FileReadError && err.code === 'TOO_LARGE') throw tooLarge(file, file, undefined, maxBytes)
     const code = (err as NodeJS.ErrnoException).code
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message
-    throw new MaterialError('MATERIAL_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
+    throw new MaterialError('ERR_MTLS_MATERIAL_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
   }
 }
 
 function tooLarge (source: string, file: string | undefined, size: number | undefined, maxBytes: number): MaterialError {
-  return new MaterialError('MATERIAL_FILE_TOO_LARGE', `${source}: ${size === undefined ? 'more than' : `${size} bytes,`} ${maxBytes} bytes is the limit (maxFileBytes); certificate material is far smaller`, { file })
+  return new MaterialError('ERR_MTLS_MATERIAL_FILE_TOO_LARGE', `${source}: ${size === undefined ? 'more than' : `${size} bytes,`} ${maxBytes} bytes is the limit (maxFileBytes); certificate material is far smaller`, { file })
 }
 
 /**
@@ -173,15 +173,15 @@ function tooLarge (source: string, file: string | undefined, size: number | unde
  */
 export function validateMaterial (pems: MaterialPems, options: MaterialOptions, now = Date.now()): Material {
   if (options.side !== 'server' && options.side !== 'client') throw invalidOption(`side must be 'server' or 'client'; got ${JSON.stringify(options.side)}`)
-  const chain = certificates(pems.cert, 'MATERIAL_NO_PEM')
+  const chain = certificates(pems.cert, 'ERR_MTLS_MATERIAL_NO_PEM')
   const leaf = chain[0] as X509Certificate
   const privateKey = readKey(pems.key, pems.passphrase)
   if (!leaf.checkPrivateKey(privateKey)) {
-    throw fail('MATERIAL_KEY_MISMATCH', pems.key, `the private key does not belong to the certificate in ${pems.cert.source} (${leaf.subject.replaceAll('\n', ', ')})`)
+    throw fail('ERR_MTLS_MATERIAL_KEY_MISMATCH', pems.key, `the private key does not belong to the certificate in ${pems.cert.source} (${leaf.subject.replaceAll('\n', ', ')})`)
   }
   chain.forEach((cert, index) => checkValidity(cert, index === 0 ? 'the certificate' : `intermediate ${index}`, pems.cert, now))
 
-  const authorities = pems.ca.flatMap(item => certificates(item, 'MATERIAL_CA_EMPTY'))
+  const authorities = pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))
   if (options.verifyOwnChain !== false) checkChain(chain, authorities, pems)
   checkExtendedKeyUsage(leaf, options.side, pems.cert)
   const crls = pems.crl.flatMap(item => readCrls(item, now))
@@ -251,7 +251,7 @@ export function secureContextOptions (material: Material): { cert: string, key: 
 function certificates (item: Item, emptyCode: MaterialErrorCode): X509Certificate[] {
   const blocks = readPemBlocks(item.text).filter(block => block.label === 'CERTIFICATE')
   if (blocks.length === 0) {
-    throw fail(emptyCode, item, emptyCode === 'MATERIAL_CA_EMPTY' ? 'no CA certificate (-----BEGIN CERTIFICATE-----) found' : 'no certificate (-----BEGIN CERTIFICATE-----) found')
+    throw fail(emptyCode, item, emptyCode === 'ERR_MTLS_MATERIAL_CA_EMPTY' ? 'no CA certificate (-----BEGIN CERTIFICATE-----) found' : 'no certificate (-----BEGIN CERTIFICATE-----) found')
   }
   return blocks.map((block, index) => {
     try {
@@ -259,22 +259,22 @@ function certificates (item: Item, emptyCode: MaterialErrorCode): X509Certificat
       fieldsOf(cert) // read (and so checked) here; summaries and usage checks reuse it
       return cert
     } catch (err) {
-      throw fail('MATERIAL_CERT_MALFORMED', item, `certificate ${index + 1} is malformed (${(err as Error).message})`, err)
+      throw fail('ERR_MTLS_MATERIAL_CERT_MALFORMED', item, `certificate ${index + 1} is malformed (${(err as Error).message})`, err)
     }
   })
 }
 
 function readKey (item: Item, passphrase: string | undefined): KeyObject {
   if (!readPemBlocks(item.text).some(block => block.label.endsWith('PRIVATE KEY'))) {
-    throw fail('MATERIAL_NO_PEM', item, 'no private key (-----BEGIN PRIVATE KEY----- or similar) found')
+    throw fail('ERR_MTLS_MATERIAL_NO_PEM', item, 'no private key (-----BEGIN PRIVATE KEY----- or similar) found')
   }
   const encrypted = item.text.includes('ENCRYPTED')
-  if (encrypted && passphrase === undefined) throw fail('MATERIAL_KEY_UNREADABLE', item, 'cannot read the private key: the key is encrypted and no passphrase was given')
+  if (encrypted && passphrase === undefined) throw fail('ERR_MTLS_MATERIAL_KEY_UNREADABLE', item, 'cannot read the private key: the key is encrypted and no passphrase was given')
   try {
     return createPrivateKey(passphrase === undefined ? item.text : { key: item.text, passphrase })
   } catch (err) {
     const reason = encrypted ? 'wrong passphrase' : (err as Error).message
-    throw fail('MATERIAL_KEY_UNREADABLE', item, `cannot read the private key: ${reason}`, err)
+    throw fail('ERR_MTLS_MATERIAL_KEY_UNREADABLE', item, `cannot read the private key: ${reason}`, err)
   }
 }
 
@@ -285,15 +285,15 @@ function checkTlsAccepts (options: { cert: string, key: string, ca: string[], cr
     createSecureContext({ cert: options.cert, key: options.key, ca: options.ca, ...(options.crl.length > 0 ? { crl: options.crl } : {}) })
   } catch (err) {
     const code = (err as { code?: string }).code
-    throw fail('MATERIAL_REFUSED_BY_TLS', pems.cert, `the TLS layer refuses this material: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`, err)
+    throw fail('ERR_MTLS_MATERIAL_REFUSED_BY_TLS', pems.cert, `the TLS layer refuses this material: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`, err)
   }
 }
 
 function checkValidity (cert: X509Certificate, what: string, item: Item, now: number): void {
   const notBefore = new Date(cert.validFrom)
   const notAfter = new Date(cert.validTo)
-  if (notBefore.getTime() > now) throw fail('MATERIAL_NOT_YET_VALID', item, `${what} is not valid until ${notBefore.toISOString()}`)
-  if (notAfter.getTime() < now) throw fail('MATERIAL_EXPIRED', item, `${what} expired at ${notAfter.toISOString()}`)
+  if (notBefore.getTime() > now) throw fail('ERR_MTLS_MATERIAL_NOT_YET_VALID', item, `${what} is not valid until ${notBefore.toISOString()}`)
+  if (notAfter.getTime() < now) throw fail('ERR_MTLS_MATERIAL_EXPIRED', item, `${what} expired at ${notAfter.toISOString()}`)
 }
 
 function checkChain (chain: X509Certificate[], authorities: X509Certificate[], pems: MaterialPems): void {
@@ -308,7 +308,7 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
     current = next
   }
   const cas = pems.ca.map(item => item.source).join(', ')
-  throw fail('MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to any trusted CA in ${cas} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)`)
+  throw fail('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to any trusted CA in ${cas} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)`)
 }
 
 function checkExtendedKeyUsage (leaf: X509Certificate, side: 'server' | 'client', item: Item): void {
@@ -316,23 +316,23 @@ function checkExtendedKeyUsage (leaf: X509Certificate, side: 'server' | 'client'
   // anyExtendedKeyUsage does not do: OpenSSL's peers refuse a certificate whose extended key usage lacks the side.
   if (usages === null || usages.includes(EKU[side])) return
   const wanted = side === 'server' ? 'serverAuth' : 'clientAuth'
-  throw fail('MATERIAL_EKU_UNSUITABLE', item, `the certificate's extended key usage lacks ${wanted}, so it cannot serve as a TLS ${side}`)
+  throw fail('ERR_MTLS_MATERIAL_EKU_UNSUITABLE', item, `the certificate's extended key usage lacks ${wanted}, so it cannot serve as a TLS ${side}`)
 }
 
 function readCrls (item: Item, now: number): Array<{ pem: string, summary: CrlSummary }> {
   const blocks = readPemBlocks(item.text).filter(block => block.label === 'X509 CRL')
-  if (blocks.length === 0) throw fail('MATERIAL_NO_PEM', item, 'no CRL (-----BEGIN X509 CRL-----) found')
+  if (blocks.length === 0) throw fail('ERR_MTLS_MATERIAL_NO_PEM', item, 'no CRL (-----BEGIN X509 CRL-----) found')
   return blocks.map((block, index) => {
     let crl: CrlFields
     try {
       crl = readCrlFields(block.der)
     } catch (err) {
-      throw fail('MATERIAL_CRL_MALFORMED', item, `CRL ${index + 1} is malformed (${(err as Error).message})`, err)
+      throw fail('ERR_MTLS_MATERIAL_CRL_MALFORMED', item, `CRL ${index + 1} is malformed (${(err as Error).message})`, err)
     }
     const issuer = formatName(block.der, crl.issuer)
     // OpenSSL refuses every peer certificate once a loaded CRL is past its next update.
     if (crl.nextUpdate !== null && crl.nextUpdate.getTime() < now) {
-      throw fail('MATERIAL_CRL_EXPIRED', item, `CRL ${index + 1} (${issuer}) was due for renewal at ${crl.nextUpdate.toISOString()}`)
+      throw fail('ERR_MTLS_MATERIAL_CRL_EXPIRED', item, `CRL ${index + 1} (${issuer}) was due for renewal at ${crl.nextUpdate.toISOString()}`)
     }
     return {
       pem: block.pem,
@@ -346,5 +346,5 @@ function fail (code: MaterialErrorCode, item: Item, reason: string, cause?: unkn
 }
 
 function invalidOption (message: string): MaterialError {
-  return new MaterialError('MATERIAL_OPTION_INVALID', message)
+  return new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', message)
 }

@@ -190,7 +190,7 @@ export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier 
   // A trust recorded on a socket OpenSSL did not verify (optional mode) vouches for nothing.
   if (handshakeTrust(socket) === trust && socket.authorized) return connectionExpiry(socket)
   const der = peerCertificateDer(socket)
-  if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'NO_PEER_CERTIFICATE' })
+  if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'ERR_MTLS_NO_PEER_CERTIFICATE' })
   const until = trust.verify(der, { purpose: 'client', intermediates: chainOf(socket, der)?.intermediates ?? [] })
   // The new trust's verdict is the connection's expiry from now on, for whoever asks next.
   expiries.set(socket, until)

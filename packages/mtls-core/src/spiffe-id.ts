@@ -47,12 +47,12 @@ class ParsedSpiffeId implements SpiffeId {
  * percent-encoding. Throws SpiffeIdError with a code that says which rule was broken.
  */
 export function parseSpiffeId (input: unknown): SpiffeId {
-  if (typeof input !== 'string') throw error('SPIFFE_ID_NOT_A_STRING', `a SPIFFE ID must be a string; got ${typeof input}`)
-  if (input.length === 0) throw error('SPIFFE_ID_EMPTY', 'a SPIFFE ID cannot be empty')
-  if (Buffer.byteLength(input) > MAX_SPIFFE_ID_LENGTH) throw error('SPIFFE_ID_TOO_LONG', `a SPIFFE ID is at most ${MAX_SPIFFE_ID_LENGTH} bytes; got ${Buffer.byteLength(input)}`)
+  if (typeof input !== 'string') throw error('ERR_MTLS_SPIFFE_ID_NOT_A_STRING', `a SPIFFE ID must be a string; got ${typeof input}`)
+  if (input.length === 0) throw error('ERR_MTLS_SPIFFE_ID_EMPTY', 'a SPIFFE ID cannot be empty')
+  if (Buffer.byteLength(input) > MAX_SPIFFE_ID_LENGTH) throw error('ERR_MTLS_SPIFFE_ID_TOO_LONG', `a SPIFFE ID is at most ${MAX_SPIFFE_ID_LENGTH} bytes; got ${Buffer.byteLength(input)}`)
   if (!input.startsWith(SCHEME)) {
     const scheme = input.toLowerCase().startsWith(SCHEME) ? 'the scheme must be lowercase "spiffe://"' : 'the scheme must be "spiffe://"'
-    throw error('SPIFFE_ID_WRONG_SCHEME', `${describe(input)}: ${scheme}`)
+    throw error('ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', `${describe(input)}: ${scheme}`)
   }
   let slash = input.indexOf('/', SCHEME.length)
   if (slash === -1) slash = input.length
@@ -75,10 +75,10 @@ export function isSpiffeId (input: unknown): input is string {
 
 /** Parses a trust domain name, given bare (`example.org`) or as its SPIFFE ID (`spiffe://example.org`). */
 export function parseTrustDomain (input: unknown): string {
-  if (typeof input !== 'string') throw error('SPIFFE_ID_NOT_A_STRING', `a trust domain must be a string; got ${typeof input}`)
+  if (typeof input !== 'string') throw error('ERR_MTLS_SPIFFE_ID_NOT_A_STRING', `a trust domain must be a string; got ${typeof input}`)
   if (input.includes(':/')) {
     const id = parseSpiffeId(input)
-    if (id.path !== '') throw error('SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: a trust domain has no path`)
+    if (id.path !== '') throw error('ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: a trust domain has no path`)
     return id.trustDomain
   }
   checkTrustDomain(input, input)
@@ -86,14 +86,14 @@ export function parseTrustDomain (input: unknown): string {
 }
 
 function checkTrustDomain (trustDomain: string, input: string): void {
-  if (trustDomain.length === 0) throw error('SPIFFE_ID_MISSING_TRUST_DOMAIN', `${describe(input)}: the trust domain is missing`)
+  if (trustDomain.length === 0) throw error('ERR_MTLS_SPIFFE_ID_MISSING_TRUST_DOMAIN', `${describe(input)}: the trust domain is missing`)
   if (trustDomain.length > MAX_TRUST_DOMAIN_LENGTH) {
-    throw error('SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: a trust domain is at most ${MAX_TRUST_DOMAIN_LENGTH} bytes`)
+    throw error('ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: a trust domain is at most ${MAX_TRUST_DOMAIN_LENGTH} bytes`)
   }
   for (let i = 0; i < trustDomain.length; i++) {
     const c = trustDomain.charCodeAt(i)
     if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x5f) continue
-    throw error('SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: ${trustDomainCharProblem(trustDomain[i] as string)}`)
+    throw error('ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', `${describe(input)}: ${trustDomainCharProblem(trustDomain[i] as string)}`)
   }
 }
 
@@ -114,13 +114,13 @@ function checkPath (path: string, input: string): string[] {
     if (i < path.length && path.charCodeAt(i) !== 0x2f) {
       const c = path.charCodeAt(i)
       if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x5f) continue
-      throw error('SPIFFE_ID_BAD_PATH', `${describe(input)}: ${pathCharProblem(path[i] as string)}`)
+      throw error('ERR_MTLS_SPIFFE_ID_BAD_PATH', `${describe(input)}: ${pathCharProblem(path[i] as string)}`)
     }
     const segment = path.slice(start, i)
     if (segment === '') {
-      throw error('SPIFFE_ID_BAD_PATH', `${describe(input)}: ${i === path.length ? 'a path has no trailing slash' : 'a path has no empty segments'}`)
+      throw error('ERR_MTLS_SPIFFE_ID_BAD_PATH', `${describe(input)}: ${i === path.length ? 'a path has no trailing slash' : 'a path has no empty segments'}`)
     }
-    if (segment === '.' || segment === '..') throw error('SPIFFE_ID_BAD_PATH', `${describe(input)}: a path has no "." or ".." segments`)
+    if (segment === '.' || segment === '..') throw error('ERR_MTLS_SPIFFE_ID_BAD_PATH', `${describe(input)}: a path has no "." or ".." segments`)
     segments.push(segment)
     start = i + 1
   }

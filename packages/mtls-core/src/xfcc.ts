@@ -32,10 +32,10 @@ const DEFAULT_MAX_LENGTH = 65_536
  * The last element is the one the nearest proxy appended.
  */
 export function parseXfcc (header: unknown, options: ParseXfccOptions = {}): XfccElement[] {
-  if (typeof header !== 'string') throw fail('XFCC_SYNTAX', `the header must be a string; got ${typeof header}`)
+  if (typeof header !== 'string') throw fail('ERR_MTLS_XFCC_SYNTAX', `the header must be a string; got ${typeof header}`)
   const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH
-  if (header.length > maxLength) throw fail('XFCC_TOO_LONG', `the header is ${header.length} characters; at most ${maxLength} are accepted`)
-  if (header.trim() === '') throw fail('XFCC_EMPTY', 'the header is empty')
+  if (header.length > maxLength) throw fail('ERR_MTLS_XFCC_TOO_LONG', `the header is ${header.length} characters; at most ${maxLength} are accepted`)
+  if (header.trim() === '') throw fail('ERR_MTLS_XFCC_EMPTY', 'the header is empty')
 
   const elements: XfccElement[] = []
   const n = header.length
@@ -114,7 +114,7 @@ function assign (element: MutableElement, rawKey: string, value: string): void {
   }
   if (!SINGLE_KEYS.has(key)) return // a key a newer proxy may add; its syntax was still checked
   const single = key as SingleKey
-  if (element[single] !== null) throw fail('XFCC_DUPLICATE_KEY', `the key ${JSON.stringify(rawKey)} appears twice in one element`)
+  if (element[single] !== null) throw fail('ERR_MTLS_XFCC_DUPLICATE_KEY', `the key ${JSON.stringify(rawKey)} appears twice in one element`)
   element[single] = single === 'cert' || single === 'chain' ? urlDecode(rawKey, value) : single === 'hash' ? checkHash(value) : value
 }
 
@@ -122,15 +122,15 @@ function urlDecode (key: string, value: string): string {
   try {
     return decodeURIComponent(value)
   } catch {
-    throw fail('XFCC_BAD_VALUE', `the value of ${JSON.stringify(key)} is not valid URL encoding`)
+    throw fail('ERR_MTLS_XFCC_BAD_VALUE', `the value of ${JSON.stringify(key)} is not valid URL encoding`)
   }
 }
 
 function checkHash (value: string): string {
-  if (value.length !== 64) throw fail('XFCC_BAD_VALUE', `Hash must be 64 hex digits (SHA-256); got ${value.length} characters`)
+  if (value.length !== 64) throw fail('ERR_MTLS_XFCC_BAD_VALUE', `Hash must be 64 hex digits (SHA-256); got ${value.length} characters`)
   for (let i = 0; i < 64; i++) {
     const c = value.charCodeAt(i) | 0x20
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) throw fail('XFCC_BAD_VALUE', 'Hash must be hex digits')
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) throw fail('ERR_MTLS_XFCC_BAD_VALUE', 'Hash must be hex digits')
   }
   return value.toLowerCase()
 }
@@ -160,7 +160,7 @@ function skipSpace (text: string, i: number): number {
 }
 
 function syntax (header: string, at: number, reason: string): XfccError {
-  return fail('XFCC_SYNTAX', `${reason} at character ${at}${at < header.length ? ` (${JSON.stringify(header.slice(at, at + 10))})` : ''}`)
+  return fail('ERR_MTLS_XFCC_SYNTAX', `${reason} at character ${at}${at < header.length ? ` (${JSON.stringify(header.slice(at, at + 10))})` : ''}`)
 }
 
 function fail (code: XfccErrorCode, message: string): XfccError {

@@ -54,9 +54,9 @@ source.on('update', (material, previous) => { expectType<Material>(material); ex
 source.on('error', error => { expectType<Error>(error) })
 expectError(source.on('change', () => {}))
 
-const err = new MaterialError('MATERIAL_EXPIRED', 'x', { file: 'f' })
+const err = new MaterialError('ERR_MTLS_MATERIAL_EXPIRED', 'x', { file: 'f' })
 expectType<MaterialErrorCode>(err.code)
 expectType<string | undefined>(err.file)
 expectAssignable<MtlsCoreError>(err)
 expectError(new MaterialError('NOPE', 'x'))
-expectType<SpiffeIdErrorCode>(new SpiffeIdError('SPIFFE_ID_EMPTY', 'x').code)
+expectType<SpiffeIdErrorCode>(new SpiffeIdError('ERR_MTLS_SPIFFE_ID_EMPTY', 'x').code)

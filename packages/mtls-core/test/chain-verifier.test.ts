@@ -107,12 +107,12 @@ t.test('with CRLs, every CA of the chain needs one signed by it', async t => {
 })
 
 t.test('glued certificates, junk and wrong options are refused with codes', async t => {
-  t.equal(codeOf(() => verifier.verify(Buffer.concat([der(pki.orderService), der(pki.inventoryService)]), { purpose: 'client' })), 'CERTIFICATE_MALFORMED')
-  t.equal(codeOf(() => verifier.verify(Buffer.from('junk'), { purpose: 'client' })), 'CERTIFICATE_MALFORMED')
+  t.equal(codeOf(() => verifier.verify(Buffer.concat([der(pki.orderService), der(pki.inventoryService)]), { purpose: 'client' })), 'ERR_MTLS_CERTIFICATE_MALFORMED')
+  t.equal(codeOf(() => verifier.verify(Buffer.from('junk'), { purpose: 'client' })), 'ERR_MTLS_CERTIFICATE_MALFORMED')
   t.throws(() => verifier.verify(der(pki.orderService), { purpose: 'both' as 'client' }), TypeError)
   t.throws(() => new ChainVerifier({ ca: 'no pem here' }), MaterialError)
-  t.throws(() => new ChainVerifier({ ca: pki.ca, crl: '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }), { code: 'MATERIAL_CRL_MALFORMED' })
-  t.throws(() => new ChainVerifier({ ca: 42 as unknown as string }), { code: 'MATERIAL_OPTION_INVALID' })
+  t.throws(() => new ChainVerifier({ ca: pki.ca, crl: '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }), { code: 'ERR_MTLS_MATERIAL_CRL_MALFORMED' })
+  t.throws(() => new ChainVerifier({ ca: 42 as unknown as string }), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID' })
 })
 
 t.test('forMaterial builds one verifier per trust, with its own intermediates', async t => {

@@ -8,7 +8,7 @@ t.test('describeThrown and codeOf turn anything thrown into text and a stable co
   t.equal(describeThrown(Object.create(null)), '[object Object]')
   t.equal(describeThrown(null), '[object Null]')
   t.equal(describeThrown(hostile), 'a value that cannot be shown')
-  t.equal(codeOf(new MaterialError('MATERIAL_NO_PEM', 'no PEM'), 'ERR'), 'MATERIAL_NO_PEM')
+  t.equal(codeOf(new MaterialError('ERR_MTLS_MATERIAL_NO_PEM', 'no PEM'), 'ERR'), 'ERR_MTLS_MATERIAL_NO_PEM')
   t.equal(codeOf({ code: 42 }, 'ERR'), 'ERR', 'a code that is not a string is not a code')
   t.equal(codeOf(undefined, 'ERR'), 'ERR')
   t.equal(codeOf(hostile, 'ERR'), 'ERR')

@@ -102,14 +102,14 @@ t.test('the DER walker agrees with @peculiar/x509 on every certificate of the te
 t.test('X509-SVID rules are enforced, each with its own code', async t => {
   const ca = pki.intermediate
   const cases: Array<[string, IssuedCertificate, string]> = [
-    ['two URI SANs', pki.twoUriSans, 'SVID_URI_SAN_COUNT'],
-    ['a SPIFFE URI beside an https URI', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', uris: ['https://example.com'] }), 'SVID_URI_SAN_COUNT'],
-    ['an invalid SPIFFE ID', pki.invalidSpiffeId, 'SVID_INVALID_SPIFFE_ID'],
-    ['a trust domain ID (root path)', await ca.issue({ commonName: 'r', uris: ['spiffe://mycompany.com'] }), 'SVID_ROOT_PATH'],
-    ['no key usage extension', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: null }), 'SVID_KEY_USAGE_MISSING'],
-    ['no digitalSignature', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['keyAgreement'] }), 'SVID_NO_DIGITAL_SIGNATURE'],
-    ['keyCertSign on a leaf', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['digitalSignature', 'keyCertSign'] }), 'SVID_CA_KEY_USAGE'],
-    ['cRLSign on a leaf', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['digitalSignature', 'cRLSign'] }), 'SVID_CA_KEY_USAGE']
+    ['two URI SANs', pki.twoUriSans, 'ERR_MTLS_SVID_URI_SAN_COUNT'],
+    ['a SPIFFE URI beside an https URI', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', uris: ['https://example.com'] }), 'ERR_MTLS_SVID_URI_SAN_COUNT'],
+    ['an invalid SPIFFE ID', pki.invalidSpiffeId, 'ERR_MTLS_SVID_INVALID_SPIFFE_ID'],
+    ['a trust domain ID (root path)', await ca.issue({ commonName: 'r', uris: ['spiffe://mycompany.com'] }), 'ERR_MTLS_SVID_ROOT_PATH'],
+    ['no key usage extension', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: null }), 'ERR_MTLS_SVID_KEY_USAGE_MISSING'],
+    ['no digitalSignature', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['keyAgreement'] }), 'ERR_MTLS_SVID_NO_DIGITAL_SIGNATURE'],
+    ['keyCertSign on a leaf', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['digitalSignature', 'keyCertSign'] }), 'ERR_MTLS_SVID_CA_KEY_USAGE'],
+    ['cRLSign on a leaf', await ca.issue({ spiffeId: 'spiffe://mycompany.com/a', keyUsages: ['digitalSignature', 'cRLSign'] }), 'ERR_MTLS_SVID_CA_KEY_USAGE']
   ]
   for (const [what, issued, code] of cases) {
     t.throws(() => toPeerIdentity(der(issued)), { code }, what)
@@ -159,8 +159,8 @@ t.test('other key types read the same', async t => {
 
 t.test('DER that is not a certificate throws CertificateError, never anything else', async t => {
   const good = der(pki.orderService)
-  t.throws(() => toPeerIdentity(good.subarray(0, good.length - 10)), { code: 'CERTIFICATE_MALFORMED' })
-  t.throws(() => toPeerIdentity(Buffer.from([0x30, 0x03, 0x02, 0x01])), { code: 'CERTIFICATE_MALFORMED' })
+  t.throws(() => toPeerIdentity(good.subarray(0, good.length - 10)), { code: 'ERR_MTLS_CERTIFICATE_MALFORMED' })
+  t.throws(() => toPeerIdentity(Buffer.from([0x30, 0x03, 0x02, 0x01])), { code: 'ERR_MTLS_CERTIFICATE_MALFORMED' })
   t.throws(() => toPeerIdentity(Buffer.alloc(0)), CertificateError)
   fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(good.length - 1), fc.nat(255), (noise, at, byte) => {
     for (const input of [Buffer.from(noise), Buffer.from(good).fill(byte, at, at + 1)]) {

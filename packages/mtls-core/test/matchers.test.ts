@@ -106,7 +106,7 @@ t.test('malformed patterns are refused at compile time, naming the pattern and t
     [42, /a pattern must be a string/]
   ]
   for (const [pattern, message] of bad) {
-    t.throws(() => compileMatcher([pattern as string]), { code: 'MATCHER_INVALID_PATTERN', message }, String(pattern))
+    t.throws(() => compileMatcher([pattern as string]), { code: 'ERR_MTLS_MATCHER_INVALID_PATTERN', message }, String(pattern))
   }
   t.ok((() => { try { compileMatcher(['x']) } catch (err) { return err instanceof MatcherError } })())
   t.throws(() => compileMatcher(['spiffe://mycompany.com/a', 'nope']), { message: /"nope"/ }, 'names the bad pattern among good ones')

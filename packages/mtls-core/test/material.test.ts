@@ -64,8 +64,8 @@ t.test('keys load as PKCS#8, SEC1, PKCS#1 and encrypted with a passphrase', asyn
   const pkcs1 = createPrivateKey(rsa.server.key).export({ type: 'pkcs1', format: 'pem' }) as string
   t.ok(await loadMaterial({ cert: rsa.server.chain, key: pkcs1, ca: rsa.ca }, { side: 'server' }), 'pkcs1')
   const encrypted = variants[1]![1]
-  await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_KEY_UNREADABLE', message: /key option: cannot read the private key: the key is encrypted and no passphrase was given/ })
-  await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca, passphrase: 'wrong' }, { side: 'server' }), { code: 'MATERIAL_KEY_UNREADABLE', message: /wrong passphrase/ })
+  await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_KEY_UNREADABLE', message: /key option: cannot read the private key: the key is encrypted and no passphrase was given/ })
+  await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca, passphrase: 'wrong' }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_KEY_UNREADABLE', message: /wrong passphrase/ })
 })
 
 t.test('each problem is refused with its own code, naming the file and the reason', async t => {
@@ -73,31 +73,31 @@ t.test('each problem is refused with its own code, naming the file and the reaso
   const unreadable = await write('unreadable.pem', pki.server.key)
   await chmod(unreadable, 0o000)
   const cases: Array<[string, Record<string, unknown>, 'server' | 'client', string, RegExp, string | undefined]> = [
-    ['a missing file', { ...serverFiles, certFile: join(dir, 'nope.pem') }, 'server', 'MATERIAL_FILE_UNREADABLE', /nope\.pem: cannot read \(no such file\)/, join(dir, 'nope.pem')],
-    ['a directory', { ...serverFiles, keyFile: dir }, 'server', 'MATERIAL_FILE_UNREADABLE', /is a directory/, dir],
-    ['a certificate file without PEM', { ...serverFiles, certFile: await write('text.pem', 'hello') }, 'server', 'MATERIAL_NO_PEM', /text\.pem: no certificate/, join(dir, 'text.pem')],
-    ['a key file without a key', { ...serverFiles, keyFile: server.certFile }, 'server', 'MATERIAL_NO_PEM', /server\.pem: no private key/, server.certFile],
-    ['a corrupt certificate', { ...serverFiles, certFile: await write('corrupt.pem', '-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n') }, 'server', 'MATERIAL_CERT_MALFORMED', /corrupt\.pem: certificate 1 is malformed/, join(dir, 'corrupt.pem')],
-    ['a corrupt key', { ...serverFiles, keyFile: await write('corrupt-key.pem', '-----BEGIN PRIVATE KEY-----\nMIIBAAAA\n-----END PRIVATE KEY-----\n') }, 'server', 'MATERIAL_KEY_UNREADABLE', /corrupt-key\.pem: cannot read the private key/, join(dir, 'corrupt-key.pem')],
-    ['a key of another certificate', { ...serverFiles, keyFile: client.keyFile }, 'server', 'MATERIAL_KEY_MISMATCH', /client-key\.pem: the private key does not belong to the certificate in .*server-chain\.pem/, client.keyFile],
-    ['an expired certificate', { cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }, 'client', 'MATERIAL_EXPIRED', /cert option: the certificate expired at/, undefined],
-    ['a certificate not yet valid', { cert: pki.notYetValid.chain, key: pki.notYetValid.key, ca: pki.ca }, 'client', 'MATERIAL_NOT_YET_VALID', /cert option: the certificate is not valid until/, undefined],
-    ['a chain from another CA', { ...serverFiles, caFile: await write('other-ca.pem', other.certificate) }, 'server', 'MATERIAL_UNTRUSTED_CHAIN', /server-chain\.pem: the chain does not lead to any trusted CA in .*other-ca\.pem/, server.chainFile],
-    ['a leaf without its intermediate', { ...serverFiles, certFile: server.certFile }, 'server', 'MATERIAL_UNTRUSTED_CHAIN', /no CA issued "CN=mtls-pki test intermediate CA"/, server.certFile],
-    ['a client certificate used by a server', { certFile: client.chainFile, keyFile: client.keyFile, caFile: client.caFile }, 'server', 'MATERIAL_EKU_UNSUITABLE', /lacks serverAuth, so it cannot serve as a TLS server/, client.chainFile],
-    ['a server certificate used by a client', serverFiles, 'client', 'MATERIAL_EKU_UNSUITABLE', /lacks clientAuth/, server.chainFile],
-    ['an empty CA bundle', { ...serverFiles, caFile: await write('empty-ca.pem', '# nothing here\n') }, 'server', 'MATERIAL_CA_EMPTY', /empty-ca\.pem: no CA certificate/, join(dir, 'empty-ca.pem')],
-    ['a CRL file without a CRL', { ...serverFiles, crlFile: server.certFile }, 'server', 'MATERIAL_NO_PEM', /no CRL/, server.certFile],
-    ['a corrupt CRL', { ...serverFiles, crl: '-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n' }, 'server', 'MATERIAL_CRL_MALFORMED', /crl option: CRL 1 is malformed/, undefined],
-    ['a CRL past its next update', { ...serverFiles, crl: await pki.intermediate.createCrl({ thisUpdate: new Date(Date.now() - 10 * 86400e3), days: 2 }) }, 'server', 'MATERIAL_CRL_EXPIRED', /was due for renewal/, undefined],
-    ['no certificate at all', { keyFile: server.keyFile, caFile: server.caFile }, 'server', 'MATERIAL_OPTION_INVALID', /give exactly one of certFile or cert/, undefined],
-    ['a certificate twice', { ...serverFiles, cert: pki.server.chain }, 'server', 'MATERIAL_OPTION_INVALID', /give certFile or cert, not both/, undefined],
-    ['no CA', { certFile: server.chainFile, keyFile: server.keyFile }, 'server', 'MATERIAL_OPTION_INVALID', /give caFile or ca/, undefined],
-    ['a CA that is not text', { ...serverFiles, caFile: undefined, ca: 42 }, 'server', 'MATERIAL_OPTION_INVALID', /ca must be PEM text/, undefined],
-    ['an empty file name', { ...serverFiles, caFile: '' }, 'server', 'MATERIAL_OPTION_INVALID', /caFile must be a file path/, undefined],
-    ['an unknown side', serverFiles, 'peer' as 'server', 'MATERIAL_OPTION_INVALID', /side must be 'server' or 'client'/, undefined]
+    ['a missing file', { ...serverFiles, certFile: join(dir, 'nope.pem') }, 'server', 'ERR_MTLS_MATERIAL_FILE_UNREADABLE', /nope\.pem: cannot read \(no such file\)/, join(dir, 'nope.pem')],
+    ['a directory', { ...serverFiles, keyFile: dir }, 'server', 'ERR_MTLS_MATERIAL_FILE_UNREADABLE', /is a directory/, dir],
+    ['a certificate file without PEM', { ...serverFiles, certFile: await write('text.pem', 'hello') }, 'server', 'ERR_MTLS_MATERIAL_NO_PEM', /text\.pem: no certificate/, join(dir, 'text.pem')],
+    ['a key file without a key', { ...serverFiles, keyFile: server.certFile }, 'server', 'ERR_MTLS_MATERIAL_NO_PEM', /server\.pem: no private key/, server.certFile],
+    ['a corrupt certificate', { ...serverFiles, certFile: await write('corrupt.pem', '-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n') }, 'server', 'ERR_MTLS_MATERIAL_CERT_MALFORMED', /corrupt\.pem: certificate 1 is malformed/, join(dir, 'corrupt.pem')],
+    ['a corrupt key', { ...serverFiles, keyFile: await write('corrupt-key.pem', '-----BEGIN PRIVATE KEY-----\nMIIBAAAA\n-----END PRIVATE KEY-----\n') }, 'server', 'ERR_MTLS_MATERIAL_KEY_UNREADABLE', /corrupt-key\.pem: cannot read the private key/, join(dir, 'corrupt-key.pem')],
+    ['a key of another certificate', { ...serverFiles, keyFile: client.keyFile }, 'server', 'ERR_MTLS_MATERIAL_KEY_MISMATCH', /client-key\.pem: the private key does not belong to the certificate in .*server-chain\.pem/, client.keyFile],
+    ['an expired certificate', { cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }, 'client', 'ERR_MTLS_MATERIAL_EXPIRED', /cert option: the certificate expired at/, undefined],
+    ['a certificate not yet valid', { cert: pki.notYetValid.chain, key: pki.notYetValid.key, ca: pki.ca }, 'client', 'ERR_MTLS_MATERIAL_NOT_YET_VALID', /cert option: the certificate is not valid until/, undefined],
+    ['a chain from another CA', { ...serverFiles, caFile: await write('other-ca.pem', other.certificate) }, 'server', 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', /server-chain\.pem: the chain does not lead to any trusted CA in .*other-ca\.pem/, server.chainFile],
+    ['a leaf without its intermediate', { ...serverFiles, certFile: server.certFile }, 'server', 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', /no CA issued "CN=mtls-pki test intermediate CA"/, server.certFile],
+    ['a client certificate used by a server', { certFile: client.chainFile, keyFile: client.keyFile, caFile: client.caFile }, 'server', 'ERR_MTLS_MATERIAL_EKU_UNSUITABLE', /lacks serverAuth, so it cannot serve as a TLS server/, client.chainFile],
+    ['a server certificate used by a client', serverFiles, 'client', 'ERR_MTLS_MATERIAL_EKU_UNSUITABLE', /lacks clientAuth/, server.chainFile],
+    ['an empty CA bundle', { ...serverFiles, caFile: await write('empty-ca.pem', '# nothing here\n') }, 'server', 'ERR_MTLS_MATERIAL_CA_EMPTY', /empty-ca\.pem: no CA certificate/, join(dir, 'empty-ca.pem')],
+    ['a CRL file without a CRL', { ...serverFiles, crlFile: server.certFile }, 'server', 'ERR_MTLS_MATERIAL_NO_PEM', /no CRL/, server.certFile],
+    ['a corrupt CRL', { ...serverFiles, crl: '-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n' }, 'server', 'ERR_MTLS_MATERIAL_CRL_MALFORMED', /crl option: CRL 1 is malformed/, undefined],
+    ['a CRL past its next update', { ...serverFiles, crl: await pki.intermediate.createCrl({ thisUpdate: new Date(Date.now() - 10 * 86400e3), days: 2 }) }, 'server', 'ERR_MTLS_MATERIAL_CRL_EXPIRED', /was due for renewal/, undefined],
+    ['no certificate at all', { keyFile: server.keyFile, caFile: server.caFile }, 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /give exactly one of certFile or cert/, undefined],
+    ['a certificate twice', { ...serverFiles, cert: pki.server.chain }, 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /give certFile or cert, not both/, undefined],
+    ['no CA', { certFile: server.chainFile, keyFile: server.keyFile }, 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /give caFile or ca/, undefined],
+    ['a CA that is not text', { ...serverFiles, caFile: undefined, ca: 42 }, 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /ca must be PEM text/, undefined],
+    ['an empty file name', { ...serverFiles, caFile: '' }, 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /caFile must be a file path/, undefined],
+    ['an unknown side', serverFiles, 'peer' as 'server', 'ERR_MTLS_MATERIAL_OPTION_INVALID', /side must be 'server' or 'client'/, undefined]
   ]
-  if (process.getuid?.() !== 0) cases.push(['a file without read permission', { ...serverFiles, keyFile: unreadable }, 'server', 'MATERIAL_FILE_UNREADABLE', /permission denied/, unreadable])
+  if (process.getuid?.() !== 0) cases.push(['a file without read permission', { ...serverFiles, keyFile: unreadable }, 'server', 'ERR_MTLS_MATERIAL_FILE_UNREADABLE', /permission denied/, unreadable])
   for (const [what, input, side, code, message, file] of cases) {
     const err = await loadMaterial(input, { side }).then(() => null, (e: unknown) => e)
     t.ok(err instanceof MaterialError, `${what}: a MaterialError`)

@@ -22,49 +22,49 @@ const valid: Array<[string, string, string]> = [
 ]
 
 const invalid: Array<[unknown, string, RegExp]> = [
-  ['', 'SPIFFE_ID_EMPTY', /cannot be empty/],
-  [42, 'SPIFFE_ID_NOT_A_STRING', /must be a string; got number/],
-  [null, 'SPIFFE_ID_NOT_A_STRING', /got object/],
-  [undefined, 'SPIFFE_ID_NOT_A_STRING', /got undefined/],
-  ['example.org/workload', 'SPIFFE_ID_WRONG_SCHEME', /scheme must be "spiffe:\/\/"/],
-  ['http://example.org/workload', 'SPIFFE_ID_WRONG_SCHEME', /scheme/],
-  ['SPIFFE://example.org/workload', 'SPIFFE_ID_WRONG_SCHEME', /must be lowercase/],
-  ['Spiffe://example.org/workload', 'SPIFFE_ID_WRONG_SCHEME', /must be lowercase/],
-  ['spiffe:/example.org/workload', 'SPIFFE_ID_WRONG_SCHEME', /scheme/],
-  ['spiffe:example.org', 'SPIFFE_ID_WRONG_SCHEME', /scheme/],
-  ['spiffe://', 'SPIFFE_ID_MISSING_TRUST_DOMAIN', /trust domain is missing/],
-  ['spiffe:///workload', 'SPIFFE_ID_MISSING_TRUST_DOMAIN', /trust domain is missing/],
-  ['spiffe://Example.org/workload', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /must be lowercase/],
-  ['spiffe://EXAMPLE.ORG', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /must be lowercase/],
-  ['spiffe://example.org:8080/workload', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no port/],
-  ['spiffe://user@example.org/workload', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no userinfo/],
-  ['spiffe://user:pass@example.org/workload', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no port|no userinfo/],
-  ['spiffe://example.org?query', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no query/],
-  ['spiffe://example.org#fragment', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no fragment/],
-  ['spiffe://exa%41mple.org/w', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /no percent-encoding/],
-  ['spiffe://exam ple.org/w', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /found " "/],
-  ['spiffe://exämple.org/w', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /found "ä"/],
-  ['spiffe://[::1]/w', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /found "\["/],
-  ['spiffe://' + 'd'.repeat(256) + '/x', 'SPIFFE_ID_BAD_TRUST_DOMAIN', /at most 255 bytes/],
-  ['spiffe://example.org/', 'SPIFFE_ID_BAD_PATH', /no trailing slash/],
-  ['spiffe://example.org/workload/', 'SPIFFE_ID_BAD_PATH', /no trailing slash/],
-  ['spiffe://example.org//workload', 'SPIFFE_ID_BAD_PATH', /no empty segments/],
-  ['spiffe://example.org/a//b', 'SPIFFE_ID_BAD_PATH', /no empty segments/],
-  ['spiffe://example.org/.', 'SPIFFE_ID_BAD_PATH', /no "\." or "\.\." segments/],
-  ['spiffe://example.org/..', 'SPIFFE_ID_BAD_PATH', /no "\." or "\.\." segments/],
-  ['spiffe://example.org/a/./b', 'SPIFFE_ID_BAD_PATH', /"\."/],
-  ['spiffe://mycompany.com/production/../payment-service', 'SPIFFE_ID_BAD_PATH', /"\.\."/],
-  ['spiffe://example.org/path?query=1', 'SPIFFE_ID_BAD_PATH', /no query/],
-  ['spiffe://example.org/path#fragment', 'SPIFFE_ID_BAD_PATH', /no fragment/],
-  ['spiffe://example.org/pa%20th', 'SPIFFE_ID_BAD_PATH', /no percent-encoding/],
-  ['spiffe://example.org/pa th', 'SPIFFE_ID_BAD_PATH', /found " "/],
-  ['spiffe://example.org/päth', 'SPIFFE_ID_BAD_PATH', /found "ä"/],
-  ['spiffe://example.org/a:b', 'SPIFFE_ID_BAD_PATH', /found ":"/],
-  ['spiffe://example.org/a@b', 'SPIFFE_ID_BAD_PATH', /found "@"/],
-  ['spiffe://example.org/a~b', 'SPIFFE_ID_BAD_PATH', /found "~"/],
-  ['spiffe://example.org/a\\b', 'SPIFFE_ID_BAD_PATH', /found "\\\\"/],
-  ['spiffe://example.org/' + 'a'.repeat(MAX_SPIFFE_ID_LENGTH), 'SPIFFE_ID_TOO_LONG', /at most 2048 bytes/],
-  ['spiffe://example.org/' + 'é'.repeat(1020), 'SPIFFE_ID_TOO_LONG', /at most 2048 bytes/]
+  ['', 'ERR_MTLS_SPIFFE_ID_EMPTY', /cannot be empty/],
+  [42, 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING', /must be a string; got number/],
+  [null, 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING', /got object/],
+  [undefined, 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING', /got undefined/],
+  ['example.org/workload', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /scheme must be "spiffe:\/\/"/],
+  ['http://example.org/workload', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /scheme/],
+  ['SPIFFE://example.org/workload', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /must be lowercase/],
+  ['Spiffe://example.org/workload', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /must be lowercase/],
+  ['spiffe:/example.org/workload', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /scheme/],
+  ['spiffe:example.org', 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME', /scheme/],
+  ['spiffe://', 'ERR_MTLS_SPIFFE_ID_MISSING_TRUST_DOMAIN', /trust domain is missing/],
+  ['spiffe:///workload', 'ERR_MTLS_SPIFFE_ID_MISSING_TRUST_DOMAIN', /trust domain is missing/],
+  ['spiffe://Example.org/workload', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /must be lowercase/],
+  ['spiffe://EXAMPLE.ORG', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /must be lowercase/],
+  ['spiffe://example.org:8080/workload', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no port/],
+  ['spiffe://user@example.org/workload', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no userinfo/],
+  ['spiffe://user:pass@example.org/workload', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no port|no userinfo/],
+  ['spiffe://example.org?query', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no query/],
+  ['spiffe://example.org#fragment', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no fragment/],
+  ['spiffe://exa%41mple.org/w', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /no percent-encoding/],
+  ['spiffe://exam ple.org/w', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /found " "/],
+  ['spiffe://exämple.org/w', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /found "ä"/],
+  ['spiffe://[::1]/w', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /found "\["/],
+  ['spiffe://' + 'd'.repeat(256) + '/x', 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', /at most 255 bytes/],
+  ['spiffe://example.org/', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no trailing slash/],
+  ['spiffe://example.org/workload/', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no trailing slash/],
+  ['spiffe://example.org//workload', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no empty segments/],
+  ['spiffe://example.org/a//b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no empty segments/],
+  ['spiffe://example.org/.', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no "\." or "\.\." segments/],
+  ['spiffe://example.org/..', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no "\." or "\.\." segments/],
+  ['spiffe://example.org/a/./b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /"\."/],
+  ['spiffe://mycompany.com/production/../payment-service', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /"\.\."/],
+  ['spiffe://example.org/path?query=1', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no query/],
+  ['spiffe://example.org/path#fragment', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no fragment/],
+  ['spiffe://example.org/pa%20th', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /no percent-encoding/],
+  ['spiffe://example.org/pa th', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found " "/],
+  ['spiffe://example.org/päth', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found "ä"/],
+  ['spiffe://example.org/a:b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found ":"/],
+  ['spiffe://example.org/a@b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found "@"/],
+  ['spiffe://example.org/a~b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found "~"/],
+  ['spiffe://example.org/a\\b', 'ERR_MTLS_SPIFFE_ID_BAD_PATH', /found "\\\\"/],
+  ['spiffe://example.org/' + 'a'.repeat(MAX_SPIFFE_ID_LENGTH), 'ERR_MTLS_SPIFFE_ID_TOO_LONG', /at most 2048 bytes/],
+  ['spiffe://example.org/' + 'é'.repeat(1020), 'ERR_MTLS_SPIFFE_ID_TOO_LONG', /at most 2048 bytes/]
 ]
 
 t.test(`${valid.length} valid SPIFFE IDs parse into trust domain and path`, async t => {
@@ -94,11 +94,11 @@ t.test(`${invalid.length} invalid SPIFFE IDs are refused with the rule they brea
 t.test('trust domains parse bare or as their own SPIFFE ID', async t => {
   t.equal(parseTrustDomain('example.org'), 'example.org')
   t.equal(parseTrustDomain('spiffe://example.org'), 'example.org')
-  t.throws(() => parseTrustDomain('spiffe://example.org/path'), { code: 'SPIFFE_ID_BAD_TRUST_DOMAIN', message: /a trust domain has no path/ })
-  t.throws(() => parseTrustDomain('Example.org'), { code: 'SPIFFE_ID_BAD_TRUST_DOMAIN' })
-  t.throws(() => parseTrustDomain(''), { code: 'SPIFFE_ID_MISSING_TRUST_DOMAIN' })
-  t.throws(() => parseTrustDomain(7), { code: 'SPIFFE_ID_NOT_A_STRING' })
-  t.throws(() => parseTrustDomain('http://example.org'), { code: 'SPIFFE_ID_WRONG_SCHEME' })
+  t.throws(() => parseTrustDomain('spiffe://example.org/path'), { code: 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN', message: /a trust domain has no path/ })
+  t.throws(() => parseTrustDomain('Example.org'), { code: 'ERR_MTLS_SPIFFE_ID_BAD_TRUST_DOMAIN' })
+  t.throws(() => parseTrustDomain(''), { code: 'ERR_MTLS_SPIFFE_ID_MISSING_TRUST_DOMAIN' })
+  t.throws(() => parseTrustDomain(7), { code: 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING' })
+  t.throws(() => parseTrustDomain('http://example.org'), { code: 'ERR_MTLS_SPIFFE_ID_WRONG_SCHEME' })
 })
 
 const trustDomainChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789.-_')

@@ -129,9 +129,9 @@ t.test('deletion keeps the old material; re-creation delivers the new', async t 
   const { source, files } = await startSource(t)
   const failed = next(source, 'error')
   await unlink(files.certFile)
-  t.match(await failed, { code: 'MATERIAL_FILE_UNREADABLE', message: /cert\.pem: cannot read \(no such file\)/ })
+  t.match(await failed, { code: 'ERR_MTLS_MATERIAL_FILE_UNREADABLE', message: /cert\.pem: cannot read \(no such file\)/ })
   t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, 'the old certificate stays')
-  t.match(source.lastFailure, { error: { code: 'MATERIAL_FILE_UNREADABLE' } })
+  t.match(source.lastFailure, { error: { code: 'ERR_MTLS_MATERIAL_FILE_UNREADABLE' } })
   const issued = await issue()
   const updated = next(source, 'update')
   await writeFile(files.keyFile, issued.key)
@@ -144,7 +144,7 @@ t.test('a key rotated before its certificate waits for the certificate', async t
   const issued = await issue()
   const failed = next(source, 'error')
   await writeAtomically(files.keyFile, issued.key)
-  t.match(await failed, { code: 'MATERIAL_KEY_MISMATCH' })
+  t.match(await failed, { code: 'ERR_MTLS_MATERIAL_KEY_MISMATCH' })
   t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, 'still the old pair')
   const updated = next(source, 'update')
   await writeAtomically(files.certFile, issued.chain)
@@ -154,9 +154,9 @@ t.test('a key rotated before its certificate waits for the certificate', async t
 t.test('bad replacements are refused and the old material keeps serving', async t => {
   const { source, files } = await startSource(t)
   const replacements: Array<[string, () => Promise<void>, string]> = [
-    ['a corrupt certificate', async () => { await writeAtomically(files.certFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n') }, 'MATERIAL_CERT_MALFORMED'],
-    ['an expired certificate', async () => { await writeAtomically(files.keyFile, pki.expired.key); await writeAtomically(files.certFile, pki.expired.chain) }, 'MATERIAL_EXPIRED'],
-    ['a certificate from another CA', async () => { await writeAtomically(files.keyFile, pki.otherCa.key); await writeAtomically(files.certFile, pki.otherCa.chain) }, 'MATERIAL_UNTRUSTED_CHAIN']
+    ['a corrupt certificate', async () => { await writeAtomically(files.certFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n') }, 'ERR_MTLS_MATERIAL_CERT_MALFORMED'],
+    ['an expired certificate', async () => { await writeAtomically(files.keyFile, pki.expired.key); await writeAtomically(files.certFile, pki.expired.chain) }, 'ERR_MTLS_MATERIAL_EXPIRED'],
+    ['a certificate from another CA', async () => { await writeAtomically(files.keyFile, pki.otherCa.key); await writeAtomically(files.certFile, pki.otherCa.chain) }, 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN']
   ]
   for (const [what, replace, code] of replacements) {
     const failed = next(source, 'error')
@@ -165,8 +165,8 @@ t.test('bad replacements are refused and the old material keeps serving', async 
     t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, `${what}: the old certificate stays`)
   }
   const seen = record(source)
-  await t.rejects(source.reload(), { code: 'MATERIAL_UNTRUSTED_CHAIN' })
-  await t.rejects(source.reload(), { code: 'MATERIAL_UNTRUSTED_CHAIN' })
+  await t.rejects(source.reload(), { code: 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN' })
+  await t.rejects(source.reload(), { code: 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN' })
   t.same(seen.errors.map(e => e.message), [], 'the same refused files are not announced again')
 })
 
@@ -186,9 +186,9 @@ t.test('reload() re-reads on demand, switches inputs, and refuses bad ones witho
   t.equal(seen.updates.length, 1)
   t.match(source.lastReload, { ok: true, at: Date })
 
-  await t.rejects(source.reload({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'MATERIAL_EXPIRED' })
+  await t.rejects(source.reload({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'ERR_MTLS_MATERIAL_EXPIRED' })
   t.equal(source.current, updated, 'the refused input did not replace the material')
-  t.match(source.lastReload, { ok: false, error: { code: 'MATERIAL_EXPIRED', message: /expired/ } })
+  t.match(source.lastReload, { ok: false, error: { code: 'ERR_MTLS_MATERIAL_EXPIRED', message: /expired/ } })
   t.equal(seen.errors.length, 1, 'the refusal was announced')
   t.equal(await source.reload(), updated, 'and the previous input is still the one reloaded')
 
@@ -197,8 +197,8 @@ t.test('reload() re-reads on demand, switches inputs, and refuses bad ones witho
 })
 
 t.test('an invalid first load throws; watching starts only for files', async t => {
-  await t.rejects(createMaterialSource({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }, { side: 'client' }), { code: 'MATERIAL_EXPIRED' })
-  await t.rejects(createMaterialSource({ certFile: '/nonexistent/dir/cert.pem', key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_FILE_UNREADABLE' })
+  await t.rejects(createMaterialSource({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }, { side: 'client' }), { code: 'ERR_MTLS_MATERIAL_EXPIRED' })
+  await t.rejects(createMaterialSource({ certFile: '/nonexistent/dir/cert.pem', key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_FILE_UNREADABLE' })
   const dir = await tempDir(t)
   await writeFile(join(dir, 'cert.pem'), pki.server.chain)
   const unwatched = await createMaterialSource({ certFile: join(dir, 'cert.pem'), key: pki.server.key, ca: pki.ca }, { side: 'server', watch: false })
@@ -206,7 +206,7 @@ t.test('an invalid first load throws; watching starts only for files', async t =
   const seen = record(unwatched)
   const issued = await issue()
   await writeFile(join(dir, 'cert.pem'), issued.chain)
-  await t.rejects(unwatched.reload(), { code: 'MATERIAL_KEY_MISMATCH' }, 'only an explicit reload reads the files')
+  await t.rejects(unwatched.reload(), { code: 'ERR_MTLS_MATERIAL_KEY_MISMATCH' }, 'only an explicit reload reads the files')
   t.equal(seen.errors.length, 1)
   t.equal(seen.updates.length, 0, 'no watcher acted on the change')
 })

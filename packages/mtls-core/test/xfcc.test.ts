@@ -35,28 +35,28 @@ const valid: Array<[string, Array<Partial<XfccElement>>]> = [
 ]
 
 const malformed: Array<[unknown, string, RegExp]> = [
-  ['', 'XFCC_EMPTY', /empty/],
-  ['   ', 'XFCC_EMPTY', /empty/],
-  [undefined, 'XFCC_SYNTAX', /must be a string/],
-  [['URI=a'], 'XFCC_SYNTAX', /must be a string/],
-  ['URI', 'XFCC_SYNTAX', /expected "=" after the key "URI"/],
-  ['=value', 'XFCC_SYNTAX', /expected a key/],
-  ['URI=a;', 'XFCC_SYNTAX', /expected a key/],
-  ['URI=a,', 'XFCC_SYNTAX', /expected a key/],
-  [',URI=a', 'XFCC_SYNTAX', /expected a key/],
-  ['URI=a;;DNS=b', 'XFCC_SYNTAX', /expected a key/],
-  ['URI=a,,URI=b', 'XFCC_SYNTAX', /expected a key/],
-  ['Subject="unterminated', 'XFCC_SYNTAX', /not closed/],
-  ['Subject="ends with backslash\\', 'XFCC_SYNTAX', /backslash ends/],
-  ['Subject="a"b', 'XFCC_SYNTAX', /expected ";" or ","/],
-  ['Subject=a"b"', 'XFCC_SYNTAX', /a quote inside an unquoted value/],
-  ['"URI"=a', 'XFCC_SYNTAX', /expected a key/],
-  ['U RI=a', 'XFCC_SYNTAX', /is not a word/],
-  ['By=a;By=b', 'XFCC_DUPLICATE_KEY', /"By" appears twice/],
-  ['Hash=abc', 'XFCC_BAD_VALUE', /64 hex digits/],
-  [`Hash=${'z'.repeat(64)}`, 'XFCC_BAD_VALUE', /hex digits/],
-  ['Cert=%E0%A4%A', 'XFCC_BAD_VALUE', /not valid URL encoding/],
-  ['URI=' + 'a'.repeat(70_000), 'XFCC_TOO_LONG', /at most 65536/]
+  ['', 'ERR_MTLS_XFCC_EMPTY', /empty/],
+  ['   ', 'ERR_MTLS_XFCC_EMPTY', /empty/],
+  [undefined, 'ERR_MTLS_XFCC_SYNTAX', /must be a string/],
+  [['URI=a'], 'ERR_MTLS_XFCC_SYNTAX', /must be a string/],
+  ['URI', 'ERR_MTLS_XFCC_SYNTAX', /expected "=" after the key "URI"/],
+  ['=value', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['URI=a;', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['URI=a,', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  [',URI=a', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['URI=a;;DNS=b', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['URI=a,,URI=b', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['Subject="unterminated', 'ERR_MTLS_XFCC_SYNTAX', /not closed/],
+  ['Subject="ends with backslash\\', 'ERR_MTLS_XFCC_SYNTAX', /backslash ends/],
+  ['Subject="a"b', 'ERR_MTLS_XFCC_SYNTAX', /expected ";" or ","/],
+  ['Subject=a"b"', 'ERR_MTLS_XFCC_SYNTAX', /a quote inside an unquoted value/],
+  ['"URI"=a', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
+  ['U RI=a', 'ERR_MTLS_XFCC_SYNTAX', /is not a word/],
+  ['By=a;By=b', 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"By" appears twice/],
+  ['Hash=abc', 'ERR_MTLS_XFCC_BAD_VALUE', /64 hex digits/],
+  [`Hash=${'z'.repeat(64)}`, 'ERR_MTLS_XFCC_BAD_VALUE', /hex digits/],
+  ['Cert=%E0%A4%A', 'ERR_MTLS_XFCC_BAD_VALUE', /not valid URL encoding/],
+  ['URI=' + 'a'.repeat(70_000), 'ERR_MTLS_XFCC_TOO_LONG', /at most 65536/]
 ]
 
 t.test(`${valid.length} well-formed headers parse into whole elements`, async t => {
@@ -71,7 +71,7 @@ t.test(`${malformed.length} malformed headers throw XfccError and return nothing
   for (const [header, code, message] of malformed) {
     t.throws(() => parseXfcc(header), { code, message }, String(header).slice(0, 50))
   }
-  t.throws(() => parseXfcc('URI=aaaa', { maxLength: 4 }), { code: 'XFCC_TOO_LONG' })
+  t.throws(() => parseXfcc('URI=aaaa', { maxLength: 4 }), { code: 'ERR_MTLS_XFCC_TOO_LONG' })
   t.ok((() => { try { parseXfcc('') } catch (err) { return err instanceof XfccError } })())
 })
 

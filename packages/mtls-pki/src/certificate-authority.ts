@@ -167,7 +167,7 @@ export class CertificateAuthority {
     try {
       cert = new x509.X509Certificate(certificate)
     } catch (err) {
-      throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file ?? 'CA certificate'}: not a readable certificate (${(err as Error).message})`, { file, cause: err })
+      throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file ?? 'CA certificate'}: not a readable certificate (${(err as Error).message})`, { file, cause: err })
     }
     const { keyType, privateKey } = await importSigningKey(key, file)
     return new CertificateAuthority(cert, privateKey, key, keyType, parent)
@@ -236,11 +236,11 @@ export class CertificateAuthority {
     checkOptionKeys(options, REVOKE_KEYS, 'revoke')
     const serialNumber = normalizeSerial(typeof certificate === 'string' ? certificate : certificate.serialNumber)
     if (!/^[0-9A-F]+$/.test(serialNumber)) {
-      throw new PkiError('MTLS_PKI_INVALID_OPTION', `serial number must be hexadecimal; got ${JSON.stringify(serialNumber)}`)
+      throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `serial number must be hexadecimal; got ${JSON.stringify(serialNumber)}`)
     }
     const reason = options.reason ?? 'unspecified'
     if (!(reason in x509.X509CrlReason) || typeof x509.X509CrlReason[reason] !== 'number') {
-      throw new PkiError('MTLS_PKI_INVALID_OPTION', `unknown revocation reason ${JSON.stringify(reason)}`)
+      throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `unknown revocation reason ${JSON.stringify(reason)}`)
     }
     const entry = Object.freeze({ serialNumber, date: options.date ?? new Date(), reason })
     this.#revoked.set(serialNumber, entry)
@@ -321,7 +321,7 @@ function generalNames (options: IssueOptions): x509.JsonGeneralName[] {
   }
   for (const dns of options.dnsNames ?? []) names.push({ type: 'dns', value: dns })
   for (const ip of options.ips ?? []) {
-    if (isIP(ip) === 0) throw new PkiError('MTLS_PKI_INVALID_OPTION', `ips: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`)
+    if (isIP(ip) === 0) throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `ips: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`)
     names.push({ type: 'ip', value: ip })
   }
   for (const email of options.emails ?? []) names.push({ type: 'email', value: email })
@@ -332,7 +332,7 @@ function keyUsageFlags (options: IssueOptions, keyType: KeyType): number {
   if (options.keyUsages !== undefined && options.keyUsages !== null) {
     return options.keyUsages.reduce((flags, name) => {
       const flag = x509.KeyUsageFlags[name]
-      if (typeof flag !== 'number') throw new PkiError('MTLS_PKI_INVALID_OPTION', `keyUsages: unknown key usage ${JSON.stringify(name)}`)
+      if (typeof flag !== 'number') throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `keyUsages: unknown key usage ${JSON.stringify(name)}`)
       return flags | flag
     }, 0)
   }
@@ -347,13 +347,13 @@ function usageToEku (usage: CertificateUsage): ExtendedKeyUsageName[] {
     case 'client': return ['clientAuth']
     case 'server': return ['serverAuth']
     case 'both': return ['serverAuth', 'clientAuth']
-    default: throw new PkiError('MTLS_PKI_INVALID_OPTION', `usage must be 'client', 'server' or 'both'; got ${JSON.stringify(usage)}`)
+    default: throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `usage must be 'client', 'server' or 'both'; got ${JSON.stringify(usage)}`)
   }
 }
 
 function ekuOid (name: ExtendedKeyUsageName): string {
   const oid = x509.ExtendedKeyUsage[name]
-  if (typeof oid !== 'string') throw new PkiError('MTLS_PKI_INVALID_OPTION', `extendedKeyUsages: unknown usage ${JSON.stringify(name)}`)
+  if (typeof oid !== 'string') throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `extendedKeyUsages: unknown usage ${JSON.stringify(name)}`)
   return oid
 }
 

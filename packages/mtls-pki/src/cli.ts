@@ -147,7 +147,7 @@ Records the revocation in DIR/${CA_DIRECTORY_FILES.revoked} and rewrites DIR/${C
       try {
         entry = issuer.revoke(serialNumber, reason === undefined ? {} : { reason })
       } catch (err) {
-        if (err instanceof PkiError && err.code === 'MTLS_PKI_INVALID_OPTION') throw new UsageError(err.message)
+        if (err instanceof PkiError && err.code === 'ERR_MTLS_PKI_INVALID_OPTION') throw new UsageError(err.message)
         throw err
       }
       const crlFile = await writeRevocations(caDir, intermediate)
@@ -225,7 +225,7 @@ export async function runCli (argv: readonly string[], io: CliIo): Promise<numbe
     await command.run(args, io)
     return EXIT.ok
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof PkiError && err.code === 'MTLS_PKI_INVALID_OPTION')) {
+    if (err instanceof UsageError || (err instanceof PkiError && err.code === 'ERR_MTLS_PKI_INVALID_OPTION')) {
       io.stderr.write(`mtls-pki ${name}: ${err.message}\n\nUsage: ${command.usage}\n`)
       return EXIT.usage
     }
@@ -286,6 +286,6 @@ async function serialOfCertificateFile (file: string): Promise<string> {
   try {
     return new X509Certificate(text).serialNumber
   } catch (err) {
-    throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file}: not a PEM certificate (${(err as Error).message})`, { file, cause: err })
+    throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file}: not a PEM certificate (${(err as Error).message})`, { file, cause: err })
   }
 }

@@ -1,10 +1,10 @@
 /** Stable error codes of mtls-pki. */
 export type PkiErrorCode =
-  | 'MTLS_PKI_INVALID_OPTION'
-  | 'MTLS_PKI_FILE_UNREADABLE'
-  | 'MTLS_PKI_MALFORMED_INPUT'
-  | 'MTLS_PKI_UNSUPPORTED_KEY'
-  | 'MTLS_PKI_CA_EXISTS'
+  | 'ERR_MTLS_PKI_INVALID_OPTION'
+  | 'ERR_MTLS_PKI_FILE_UNREADABLE'
+  | 'ERR_MTLS_PKI_MALFORMED_INPUT'
+  | 'ERR_MTLS_PKI_UNSUPPORTED_KEY'
+  | 'ERR_MTLS_PKI_CA_EXISTS'
 
 const kPkiError = Symbol.for('mtls-pki.error')
 

@@ -63,10 +63,10 @@ export async function writeCertificateFiles (dir: string, name: string, issued: 
 export async function writeCertificateAuthority (dir: string, intermediate: CertificateAuthority, options: { force?: boolean } = {}): Promise<void> {
   checkOptionKeys(options, ['force'], 'writeCertificateAuthority')
   const root = intermediate.parent
-  if (root === null) throw new PkiError('MTLS_PKI_INVALID_OPTION', 'writeCertificateAuthority needs an intermediate CA (with its root as parent)')
+  if (root === null) throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', 'writeCertificateAuthority needs an intermediate CA (with its root as parent)')
   const path = (name: string): string => join(dir, name)
   if (options.force !== true && await exists(path(CA_DIRECTORY_FILES.rootKey))) {
-    throw new PkiError('MTLS_PKI_CA_EXISTS', `${path(CA_DIRECTORY_FILES.rootKey)} already exists; pass --force to replace the CA`, { file: path(CA_DIRECTORY_FILES.rootKey) })
+    throw new PkiError('ERR_MTLS_PKI_CA_EXISTS', `${path(CA_DIRECTORY_FILES.rootKey)} already exists; pass --force to replace the CA`, { file: path(CA_DIRECTORY_FILES.rootKey) })
   }
   await mkdir(dir, { recursive: true })
   await writePrivateKey(path(CA_DIRECTORY_FILES.rootKey), root.key)
@@ -119,7 +119,7 @@ export async function readText (file: string): Promise<string> {
     return await readFile(file, 'utf8')
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
-    throw new PkiError('MTLS_PKI_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
+    throw new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', `${file}: cannot read (${reason})`, { file, cause: err })
   }
 }
 
@@ -132,20 +132,20 @@ function parseRevocations (text: string, file: string): StoredRevocation[] {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file}: not valid JSON (${(err as Error).message})`, { file, cause: err })
+    throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file}: not valid JSON (${(err as Error).message})`, { file, cause: err })
   }
-  if (!Array.isArray(value)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file}: expected a list of revocations`, { file })
+  if (!Array.isArray(value)) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file}: expected a list of revocations`, { file })
   return value.map((entry: unknown, index) => {
     const where = `${file}: entry ${index + 1}`
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: expected { issuer, serialNumber, date, reason }`, { file })
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: expected { issuer, serialNumber, date, reason }`, { file })
     const unknown = unknownOption(entry, ['issuer', 'serialNumber', 'date', 'reason'], where)
-    if (unknown !== null) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', unknown, { file })
+    if (unknown !== null) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', unknown, { file })
     const { issuer, serialNumber, date, reason } = entry as Record<string, unknown>
-    if (issuer !== 'root' && issuer !== 'intermediate') throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: issuer must be "root" or "intermediate"; got ${JSON.stringify(issuer)}`, { file })
-    if (typeof serialNumber !== 'string' || !/^[0-9A-Fa-f]+$/.test(serialNumber)) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: serialNumber must be hexadecimal; got ${JSON.stringify(serialNumber)}`, { file })
-    if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: date must be an ISO date; got ${JSON.stringify(date)}`, { file })
+    if (issuer !== 'root' && issuer !== 'intermediate') throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: issuer must be "root" or "intermediate"; got ${JSON.stringify(issuer)}`, { file })
+    if (typeof serialNumber !== 'string' || !/^[0-9A-Fa-f]+$/.test(serialNumber)) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: serialNumber must be hexadecimal; got ${JSON.stringify(serialNumber)}`, { file })
+    if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: date must be an ISO date; got ${JSON.stringify(date)}`, { file })
     if (typeof reason !== 'string' || !(reason in x509.X509CrlReason) || typeof x509.X509CrlReason[reason as keyof typeof x509.X509CrlReason] !== 'number') {
-      throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${where}: reason must be a revocation reason (keyCompromise, superseded, …); got ${JSON.stringify(reason)}`, { file })
+      throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: reason must be a revocation reason (keyCompromise, superseded, …); got ${JSON.stringify(reason)}`, { file })
     }
     return { issuer, serialNumber, date: new Date(date), reason: reason as StoredRevocation['reason'] }
   })

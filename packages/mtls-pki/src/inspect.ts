@@ -55,14 +55,14 @@ export function describeCertificate (der: Uint8Array): CertificateDescription {
 export function formatInspection (text: string, source: string, now = Date.now()): string {
   const blocks = readPemBlocks(text)
   if (blocks.length === 0) {
-    throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${source}: no PEM block found (expected -----BEGIN CERTIFICATE----- or similar)`, { file: source })
+    throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${source}: no PEM block found (expected -----BEGIN CERTIFICATE----- or similar)`, { file: source })
   }
   return blocks.map((block, index) => {
     const heading = blocks.length > 1 ? `${source} [${index + 1}/${blocks.length}]` : source
     try {
       return `${heading}\n${formatBlock(block, now)}`
     } catch (err) {
-      throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${heading}: malformed ${block.label} (${(err as Error).message})`, { file: source, cause: err })
+      throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${heading}: malformed ${block.label} (${(err as Error).message})`, { file: source, cause: err })
     }
   }).join('\n')
 }

@@ -33,7 +33,7 @@ const algorithms: Record<KeyType, KeyAlgorithm> = {
 export function keyAlgorithm (keyType: KeyType): KeyAlgorithm {
   const algorithm = algorithms[keyType]
   if (algorithm === undefined) {
-    throw new PkiError('MTLS_PKI_INVALID_OPTION', `keyType must be one of ${KEY_TYPES.join(', ')}; got ${JSON.stringify(keyType)}`)
+    throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `keyType must be one of ${KEY_TYPES.join(', ')}; got ${JSON.stringify(keyType)}`)
   }
   return algorithm
 }
@@ -49,7 +49,7 @@ export function keyTypeOfPrivateKey (pem: string, file?: string): KeyType {
     const key = createPrivateKey(pem)
     details = { type: key.asymmetricKeyType, ...key.asymmetricKeyDetails }
   } catch (err) {
-    throw new PkiError('MTLS_PKI_MALFORMED_INPUT', `${file ?? 'private key'}: not a readable private key (${(err as Error).message})`, { file, cause: err })
+    throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file ?? 'private key'}: not a readable private key (${(err as Error).message})`, { file, cause: err })
   }
   if (details.type === 'ec' && details.namedCurve === 'prime256v1') return 'p256'
   if (details.type === 'ec' && details.namedCurve === 'secp384r1') return 'p384'
@@ -57,7 +57,7 @@ export function keyTypeOfPrivateKey (pem: string, file?: string): KeyType {
   if (details.type === 'rsa' && details.modulusLength === 2048) return 'rsa2048'
   if (details.type === 'rsa' && details.modulusLength === 3072) return 'rsa3072'
   const what = [details.type, details.namedCurve, details.modulusLength].filter(Boolean).join(' ')
-  throw new PkiError('MTLS_PKI_UNSUPPORTED_KEY', `${file ?? 'private key'}: unsupported key (${what}); use one of ${KEY_TYPES.join(', ')}`, { file })
+  throw new PkiError('ERR_MTLS_PKI_UNSUPPORTED_KEY', `${file ?? 'private key'}: unsupported key (${what}); use one of ${KEY_TYPES.join(', ')}`, { file })
 }
 
 /** Imports a PEM private key (any form Node reads) as a WebCrypto signing key. */

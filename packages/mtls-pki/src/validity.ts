@@ -45,5 +45,5 @@ function isValidDate (value: unknown): value is Date {
 }
 
 function invalid (message: string): PkiError {
-  return new PkiError('MTLS_PKI_INVALID_OPTION', message)
+  return new PkiError('ERR_MTLS_PKI_INVALID_OPTION', message)
 }

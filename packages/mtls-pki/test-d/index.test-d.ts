@@ -43,7 +43,7 @@ expectError(pki.nonexistent)
 expectType<Promise<CertificateFiles>>(writeCertificateFiles('/tmp', 'x', issued))
 expectType<Promise<number>>(runCli(['--help'], process))
 
-const err = new PkiError('MTLS_PKI_FILE_UNREADABLE', 'x')
+const err = new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', 'x')
 expectType<PkiErrorCode>(err.code)
 expectAssignable<Error>(err)
 expectError(new PkiError('NOT_A_CODE', 'x'))

@@ -115,9 +115,9 @@ t.test('P-384, Ed25519 and RSA 3072 keys on request', async t => {
   }
 })
 
-t.test('wrong options are refused with MTLS_PKI_INVALID_OPTION and say what was wrong', async t => {
+t.test('wrong options are refused with ERR_MTLS_PKI_INVALID_OPTION and say what was wrong', async t => {
   const ca = await createRootCa()
-  const invalid = { code: 'MTLS_PKI_INVALID_OPTION' }
+  const invalid = { code: 'ERR_MTLS_PKI_INVALID_OPTION' }
   await t.rejects(ca.issue({ days: 0 }), { ...invalid, message: /days must be a positive number/ })
   await t.rejects(ca.issue({ days: 3, notAfter: new Date() }), { ...invalid, message: /notAfter or days, not both/ })
   await t.rejects(ca.issue({ notBefore: new Date(Date.now() + DAY_MS), notAfter: new Date() }), { ...invalid, message: /must be later than notBefore/ })
@@ -144,10 +144,10 @@ t.test('a CA read back from PEM issues certificates that chain to the same root'
   t.ok(new X509Certificate(issued.certificate).verify(new X509Certificate(intermediate.certificate).publicKey))
   t.equal(issued.ca, root.certificate)
 
-  await t.rejects(CertificateAuthority.fromPem('garbage', root.key, null, 'ca.pem'), { code: 'MTLS_PKI_MALFORMED_INPUT', message: /ca\.pem: not a readable certificate/ })
-  await t.rejects(CertificateAuthority.fromPem(root.certificate, 'garbage', null, 'ca-key.pem'), { code: 'MTLS_PKI_MALFORMED_INPUT', message: /ca-key\.pem: not a readable private key/ })
+  await t.rejects(CertificateAuthority.fromPem('garbage', root.key, null, 'ca.pem'), { code: 'ERR_MTLS_PKI_MALFORMED_INPUT', message: /ca\.pem: not a readable certificate/ })
+  await t.rejects(CertificateAuthority.fromPem(root.certificate, 'garbage', null, 'ca-key.pem'), { code: 'ERR_MTLS_PKI_MALFORMED_INPUT', message: /ca-key\.pem: not a readable private key/ })
   const p521 = generateKeyPairSync('ec', { namedCurve: 'secp521r1' }).privateKey
-  await t.rejects(CertificateAuthority.fromPem(root.certificate, p521.export({ type: 'pkcs8', format: 'pem' }) as string), { code: 'MTLS_PKI_UNSUPPORTED_KEY', message: /unsupported key \(ec secp521r1\)/ })
+  await t.rejects(CertificateAuthority.fromPem(root.certificate, p521.export({ type: 'pkcs8', format: 'pem' }) as string), { code: 'ERR_MTLS_PKI_UNSUPPORTED_KEY', message: /unsupported key \(ec secp521r1\)/ })
 })
 
 t.test('a CRL lists what was revoked, signed by its CA', async t => {
@@ -167,7 +167,7 @@ t.test('a CRL lists what was revoked, signed by its CA', async t => {
 })
 
 t.test('PkiError is recognised across copies of the package', async t => {
-  const err = new PkiError('MTLS_PKI_FILE_UNREADABLE', 'x', { file: 'f' })
+  const err = new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', 'x', { file: 'f' })
   t.ok(err instanceof PkiError)
   t.equal(err.file, 'f')
   t.equal(err.name, 'PkiError')

@@ -27,7 +27,7 @@ const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minV
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
 /**
- * Checks the options of an agent and compiles its server authorizer; throws UND_MTLS_INVALID_OPTION.
+ * Checks the options of an agent and compiles its server authorizer; throws ERR_MTLS_CLIENT_INVALID_OPTION.
  * An unknown key is refused: `{ sever: 'spiffe://…' }` would otherwise connect to any server of the CA.
  * (`agent` is undici's own options, passed through as they are.)
  */
@@ -66,5 +66,5 @@ export function snapshotAgentOptions (options: MtlsAgentOptions): MtlsAgentOptio
 }
 
 function invalid (message: string): MtlsClientError {
-  return new MtlsClientError('UND_MTLS_INVALID_OPTION', message)
+  return new MtlsClientError('ERR_MTLS_CLIENT_INVALID_OPTION', message)
 }

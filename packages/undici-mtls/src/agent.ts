@@ -176,7 +176,7 @@ function watchRefusal (socket: TLSSocket): void {
   socket.once('end', () => {
     if (socket.bytesRead > 0) return
     const reason = alert === null ? 'the server closed the connection right after the TLS handshake without a word: it most likely refused our client certificate (expired, revoked, or from a CA it does not trust)' : `the server refused our client certificate: ${alert.code ?? ''}`
-    socket.destroy(new MtlsClientError('UND_MTLS_CLIENT_CERT_REJECTED', reason, alert === null ? {} : { cause: alert }))
+    socket.destroy(new MtlsClientError('ERR_MTLS_CLIENT_CERT_REJECTED', reason, alert === null ? {} : { cause: alert }))
   })
 }
 

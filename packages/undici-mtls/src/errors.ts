@@ -1,10 +1,10 @@
 export type MtlsClientErrorCode =
-  | 'UND_MTLS_INVALID_OPTION'
-  | 'UND_MTLS_SERVER_UNAUTHORIZED'
-  | 'UND_MTLS_SERVER_CERT_UNTRUSTED'
-  | 'UND_MTLS_SERVER_CERT_EXPIRED'
-  | 'UND_MTLS_SERVER_HOSTNAME_MISMATCH'
-  | 'UND_MTLS_CLIENT_CERT_REJECTED'
+  | 'ERR_MTLS_CLIENT_INVALID_OPTION'
+  | 'ERR_MTLS_SERVER_UNAUTHORIZED'
+  | 'ERR_MTLS_SERVER_CERT_UNTRUSTED'
+  | 'ERR_MTLS_SERVER_CERT_EXPIRED'
+  | 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
+  | 'ERR_MTLS_CLIENT_CERT_REJECTED'
 
 const kMtlsClientError = Symbol.for('undici-mtls.error')
 
@@ -32,7 +32,7 @@ export class ServerUnauthorizedError extends MtlsClientError {
   readonly actual: string
 
   constructor (expected: string, actual: string, reason?: string) {
-    super('UND_MTLS_SERVER_UNAUTHORIZED', `server not authorized: expected ${expected}, got ${JSON.stringify(actual)}${reason === undefined ? '' : ` (${reason})`}`)
+    super('ERR_MTLS_SERVER_UNAUTHORIZED', `server not authorized: expected ${expected}, got ${JSON.stringify(actual)}${reason === undefined ? '' : ` (${reason})`}`)
     this.name = 'ServerUnauthorizedError'
     this.expected = expected
     this.actual = actual
@@ -41,23 +41,23 @@ export class ServerUnauthorizedError extends MtlsClientError {
 
 // OpenSSL's verdicts on the server's certificate, by what they mean to a user.
 const SERVER_CERT_CODES: Record<string, MtlsClientErrorCode> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  UNABLE_TO_GET_ISSUER_CERT: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  SELF_SIGNED_CERT_IN_CHAIN: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  INVALID_PURPOSE: 'UND_MTLS_SERVER_CERT_UNTRUSTED',
-  CERT_HAS_EXPIRED: 'UND_MTLS_SERVER_CERT_EXPIRED',
-  CERT_NOT_YET_VALID: 'UND_MTLS_SERVER_CERT_EXPIRED',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'UND_MTLS_SERVER_HOSTNAME_MISMATCH'
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  UNABLE_TO_GET_ISSUER_CERT: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  SELF_SIGNED_CERT_IN_CHAIN: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  INVALID_PURPOSE: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+  CERT_HAS_EXPIRED: 'ERR_MTLS_SERVER_CERT_EXPIRED',
+  CERT_NOT_YET_VALID: 'ERR_MTLS_SERVER_CERT_EXPIRED',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
 }
 
 /** A clearer error for a failed TLS connection, or the error itself when there is nothing to add. */
 export function translateConnectError (error: Error & { code?: string }, origin: string): Error {
   const code = error.code === undefined ? undefined : SERVER_CERT_CODES[error.code]
   if (code === undefined) return error
-  const what = code === 'UND_MTLS_SERVER_HOSTNAME_MISMATCH'
+  const what = code === 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
     ? 'the server certificate does not name the host'
-    : code === 'UND_MTLS_SERVER_CERT_EXPIRED' ? 'the server certificate is outside its validity' : 'the server certificate is not from a trusted CA'
+    : code === 'ERR_MTLS_SERVER_CERT_EXPIRED' ? 'the server certificate is outside its validity' : 'the server certificate is not from a trusted CA'
   return new MtlsClientError(code, `${origin}: ${what} (${error.code}: ${error.message})`, { cause: error })
 }

@@ -33,13 +33,13 @@ export function compileAuthorizer (server: ServerAuthorizer | undefined): Compil
   }
   const patterns = Array.isArray(server) ? server : [server]
   if (patterns.length === 0 || patterns.some(pattern => typeof pattern !== 'string')) {
-    throw new MtlsClientError('UND_MTLS_INVALID_OPTION', 'server must be an identity pattern, a list of them, or a function')
+    throw new MtlsClientError('ERR_MTLS_CLIENT_INVALID_OPTION', 'server must be an identity pattern, a list of them, or a function')
   }
   let matcher: ReturnType<typeof compileMatcher>
   try {
     matcher = compileMatcher(patterns)
   } catch (err) {
-    throw new MtlsClientError('UND_MTLS_INVALID_OPTION', `server: ${(err as Error).message}`, { cause: err })
+    throw new MtlsClientError('ERR_MTLS_CLIENT_INVALID_OPTION', `server: ${(err as Error).message}`, { cause: err })
   }
   return { expected: patterns.length === 1 ? patterns[0] as string : `one of ${patterns.join(', ')}`, check: identity => matcher.matches(identity) ? null : '' }
 }

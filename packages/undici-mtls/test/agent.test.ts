@@ -54,12 +54,12 @@ t.test('the server is authorized by SPIFFE ID, list, trust domain, fingerprint p
     t.teardown(() => agent.close())
     const error = await request(`${url}/whoami`, { dispatcher: agent }).then(() => null, (err: unknown) => err)
     t.ok(error instanceof ServerUnauthorizedError, String(authorizer))
-    t.match(error, { code: 'UND_MTLS_SERVER_UNAUTHORIZED', message, actual: 'spiffe://mycompany.com/production/payment-service' })
+    t.match(error, { code: 'ERR_MTLS_SERVER_UNAUTHORIZED', message, actual: 'spiffe://mycompany.com/production/payment-service' })
   }
   const twice = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/ledger-service' })
   t.teardown(() => twice.close())
   for (let i = 0; i < 2; i++) {
-    await t.rejects(request(`${url}/whoami`, { dispatcher: twice, reset: true }), { code: 'UND_MTLS_SERVER_UNAUTHORIZED' }, `attempt ${i + 1}: a refused server's session ticket is never kept to resume with`)
+    await t.rejects(request(`${url}/whoami`, { dispatcher: twice, reset: true }), { code: 'ERR_MTLS_SERVER_UNAUTHORIZED' }, `attempt ${i + 1}: a refused server's session ticket is never kept to resume with`)
   }
   t.equal(hits.count, before, 'no byte of a refused request reached the server')
 })
@@ -69,18 +69,18 @@ t.test('hostname verification stays on unless SPIFFE-only is chosen', async t =>
   const { url } = await startServer(t, { cert: meshOnly.chain, key: meshOnly.key, ca: pki.ca })
   const strict = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service' })
   t.teardown(() => strict.close())
-  await t.rejects(request(`${url}/whoami`, { dispatcher: strict }), { code: 'UND_MTLS_SERVER_HOSTNAME_MISMATCH', message: /does not name the host/ })
+  await t.rejects(request(`${url}/whoami`, { dispatcher: strict }), { code: 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH', message: /does not name the host/ })
   const spiffeOnly = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service', verifyHostname: false })
   t.teardown(() => spiffeOnly.close())
   t.equal((await request(`${url}/whoami`, { dispatcher: spiffeOnly })).statusCode, 200)
-  await t.rejects(createMtlsAgent({ ...client, verifyHostname: false }), { code: 'UND_MTLS_INVALID_OPTION', message: /verifyHostname: false needs server/ })
+  await t.rejects(createMtlsAgent({ ...client, verifyHostname: false }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /verifyHostname: false needs server/ })
 })
 
 t.test('a server certificate from an unknown CA, or expired, is refused with its own code', async t => {
   const other = await createRootCa()
   const foreign = await other.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   const expired = await pki.intermediate.issue({ usage: 'server', ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 10 * 86400e3), notAfter: new Date(Date.now() - 86400e3) })
-  for (const [what, cert, code] of [['unknown CA', foreign, 'UND_MTLS_SERVER_CERT_UNTRUSTED'], ['expired', expired, 'UND_MTLS_SERVER_CERT_EXPIRED']] as const) {
+  for (const [what, cert, code] of [['unknown CA', foreign, 'ERR_MTLS_SERVER_CERT_UNTRUSTED'], ['expired', expired, 'ERR_MTLS_SERVER_CERT_EXPIRED']] as const) {
     const plain = createServer({ cert: cert.chain, key: cert.key }, (_req, res) => res.end('ok'))
     plain.listen(0, '127.0.0.1')
     await once(plain, 'listening')
@@ -98,7 +98,7 @@ t.test('our certificate refused by the server is reported as such, not as "other
   const { url } = await startServer(t, { cert: pki.server.chain, key: pki.server.key, ca: other.ca, verifyOwnChain: false })
   const agent = await createMtlsAgent(client)
   t.teardown(() => agent.close())
-  await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'UND_MTLS_CLIENT_CERT_REJECTED', message: /refused our client certificate/ })
+  await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'ERR_MTLS_CLIENT_CERT_REJECTED', message: /refused our client certificate/ })
 })
 
 t.test('HTTP/2 when the server offers it', async t => {
@@ -120,12 +120,12 @@ t.test("Node's global fetch accepts the agent too", async t => {
 })
 
 t.test('wrong options and unusable material fail with coded errors', async t => {
-  await t.rejects(createMtlsAgent({ ...client, server: 'payment-service' }), { code: 'UND_MTLS_INVALID_OPTION', message: /server: identity pattern "payment-service"/ })
-  await t.rejects(createMtlsAgent({ ...client, server: [] }), { code: 'UND_MTLS_INVALID_OPTION', message: /server must be/ })
-  await t.rejects(createMtlsAgent({ ...client, minVersion: 'TLSv1.1' as 'TLSv1.2' }), { code: 'UND_MTLS_INVALID_OPTION', message: /minVersion/ })
-  await t.rejects(createMtlsAgent(null as never), { code: 'UND_MTLS_INVALID_OPTION' })
-  await t.rejects(createMtlsAgent({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'MATERIAL_EXPIRED' })
-  await t.rejects(createMtlsAgent({ cert: pki.serverOnly.chain, key: pki.serverOnly.key, ca: pki.ca }), { code: 'MATERIAL_EKU_UNSUITABLE', message: /cannot serve as a TLS client/ })
+  await t.rejects(createMtlsAgent({ ...client, server: 'payment-service' }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /server: identity pattern "payment-service"/ })
+  await t.rejects(createMtlsAgent({ ...client, server: [] }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /server must be/ })
+  await t.rejects(createMtlsAgent({ ...client, minVersion: 'TLSv1.1' as 'TLSv1.2' }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /minVersion/ })
+  await t.rejects(createMtlsAgent(null as never), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION' })
+  await t.rejects(createMtlsAgent({ cert: pki.expired.chain, key: pki.expired.key, ca: pki.ca }), { code: 'ERR_MTLS_MATERIAL_EXPIRED' })
+  await t.rejects(createMtlsAgent({ cert: pki.serverOnly.chain, key: pki.serverOnly.key, ca: pki.ca }), { code: 'ERR_MTLS_MATERIAL_EKU_UNSUITABLE', message: /cannot serve as a TLS client/ })
 })
 
 t.test('close and destroy take callbacks or return promises, like every undici dispatcher', async t => {

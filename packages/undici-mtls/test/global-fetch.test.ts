@@ -42,7 +42,7 @@ t.test('a 4 MB answer arrives whole, through the paused and resumed stream', asy
 t.test('a server that is not the one expected fails the fetch with the agent\'s error as its cause', async t => {
   const agent = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/ledger-service' })
   t.teardown(() => agent.close())
-  await t.rejects(fetchWith('/echo', { dispatcher: agent, method: 'POST', body: '{}' }), { name: 'TypeError', cause: { code: 'UND_MTLS_SERVER_UNAUTHORIZED' } })
+  await t.rejects(fetchWith('/echo', { dispatcher: agent, method: 'POST', body: '{}' }), { name: 'TypeError', cause: { code: 'ERR_MTLS_SERVER_UNAUTHORIZED' } })
 })
 
 t.test('an aborted fetch ends, and the agent keeps serving', async t => {

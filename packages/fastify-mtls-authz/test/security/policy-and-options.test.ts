@@ -20,7 +20,7 @@ t.test('the policy\'s deny list applies under defaultPolicy allow, to direct and
   })
   const inventory = agentFor(t, pki, pki.inventoryService)
   const denied = await call(url, inventory, 'GET', '/undeclared')
-  t.same({ status: denied.status, code: denied.code }, { status: 403, code: 'FST_MTLS_FORBIDDEN' }, 'a denied identity on an undeclared route')
+  t.same({ status: denied.status, code: denied.code }, { status: 403, code: 'FST_MTLS_AUTHZ_FORBIDDEN' }, 'a denied identity on an undeclared route')
   t.equal((await call(url, agentFor(t, pki, proxy), 'GET', '/undeclared', xfcc(pki.inventoryService.certificate))).status, 403, 'the same identity forwarded by a trusted proxy')
   t.equal((await call(url, inventory, 'GET', '/read')).status, 403, 'a denied identity holding the role')
   t.equal((await call(url, inventory, 'GET', '/health')).status, 200, 'public routes are open to anyone')

@@ -49,7 +49,7 @@ t.test('a forwarded certificate is verified as the TLS layer verifies a direct o
     ['the server\'s own certificate', aspnet(pki.server), 'INVALID_PURPOSE'],
     ['the root CA itself', aspnet(pki.ca), 'INVALID_PURPOSE'],
     ['the intermediate CA itself', aspnet(pki.intermediate.certificate), 'INVALID_PURPOSE'],
-    ['a CA:TRUE leaf of the right CA', aspnet(pki.caAsLeaf), 'CERTIFICATE_IS_CA'],
+    ['a CA:TRUE leaf of the right CA', aspnet(pki.caAsLeaf), 'ERR_MTLS_CERTIFICATE_IS_CA'],
     ['a self-signed certificate with an admin SPIFFE ID', aspnet(await selfSignedAdmin()), 'DEPTH_ZERO_SELF_SIGNED_CERT']
   ]
   for (const [what, header, error] of refused) {
@@ -65,7 +65,7 @@ t.test('verifyForwarded: false leaves verification to the proxy, as documented',
   const { body } = await who(url, agentFor(t, pki, proxy), aspnet(pki.otherCa))
   t.same(body, { id: 'spiffe://mycompany.com/production/order-service', source: 'forwarded', error: null })
   const ca = await who(url, agentFor(t, pki, proxy), aspnet(pki.caAsLeaf))
-  t.same(ca.body, { id: null, source: null, error: 'CERTIFICATE_IS_CA' }, 'but a CA is never an identity')
+  t.same(ca.body, { id: null, source: null, error: 'ERR_MTLS_CERTIFICATE_IS_CA' }, 'but a CA is never an identity')
 })
 
 t.test('ca and crl name another trust for forwarded certificates than the server\'s', async t => {
@@ -163,14 +163,14 @@ t.test('one certificate per header, in every format: two are malformed, never re
     const { url } = await startServer(t, pki, { trustedProxies, forwarded })
     const header = typeof forwarded === 'string' ? { envoy: 'x-forwarded-client-cert', rfc9440: 'client-cert', nginx: 'x-ssl-client-cert', 'aws-alb': 'x-amzn-mtls-clientcert', aspnet: 'x-client-cert' }[forwarded] : forwarded.header
     const { body } = await who(url, agentFor(t, pki, proxy), [header, value])
-    t.same(body, { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_MALFORMED }, what)
+    t.same(body, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED }, what)
   }
 })
 
 t.test('hundreds of BEGIN lines in a header are refused as malformed before any pattern runs', async t => {
   const { url } = await startServer(t, pki, { trustedProxies, forwarded: { header: 'x-client-pem', format: 'pem' } })
   const { body } = await who(url, agentFor(t, pki, proxy), ['x-client-pem', '-----BEGIN CERTIFICATE----- '.repeat(400) + pki.orderService.certificate.replaceAll('\n', ' ')])
-  t.equal(body.error, PEER_ERRORS.FORWARDED_HEADER_MALFORMED)
+  t.equal(body.error, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
 })
 
 t.test('HTTP/2 with forwarded configured: served, and a repeated header is seen', async t => {
@@ -187,6 +187,6 @@ t.test('HTTP/2 with forwarded configured: served, and a repeated header is seen'
     stream.on('error', reject)
   })
   t.same(await get({ 'x-client-cert': base64(pki.orderService.certificate) }), { status: 200, body: { id: 'spiffe://mycompany.com/production/order-service', source: 'forwarded', error: null } })
-  t.same(await get({ 'x-client-cert': [base64(pki.orderService.certificate), base64(pki.inventoryService.certificate)] }), { status: 200, body: { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_REPEATED } })
-  t.same(await get({}), { status: 200, body: { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_MISSING } })
+  t.same(await get({ 'x-client-cert': [base64(pki.orderService.certificate), base64(pki.inventoryService.certificate)] }), { status: 200, body: { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_REPEATED } })
+  t.same(await get({}), { status: 200, body: { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING } })
 })

@@ -98,10 +98,10 @@ t.test('correctly refused: header spellings on the trusted proxy\'s HTTP/1.1 con
   const value = base64(pki.orderService.certificate)
   t.match(await rawRequest(url, `X-Client-Cert: ${value}\r\n`), { status: 200, body: /"source":"forwarded"/ }, 'control: one header is believed')
   t.equal((await rawRequest(url, `X-Client-Cert: ${value.slice(0, 40)}\r\n ${value.slice(40)}\r\n`)).status, 400, 'obs-fold: the request is refused by the HTTP parser')
-  t.match(await rawRequest(url, `X-Client-Cert: ${value}\r\nx-client-cert: ${base64(pki.inventoryService.certificate)}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.FORWARDED_HEADER_REPEATED) }, 'two case variants of the name are one header, repeated')
-  t.match(await rawRequest(url, `X-CLIENT-CERT:\r\nX-Client-Cert: ${value}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.FORWARDED_HEADER_REPEATED) }, 'an empty copy beside a full one is repeated, not skipped')
+  t.match(await rawRequest(url, `X-Client-Cert: ${value}\r\nx-client-cert: ${base64(pki.inventoryService.certificate)}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_REPEATED) }, 'two case variants of the name are one header, repeated')
+  t.match(await rawRequest(url, `X-CLIENT-CERT:\r\nX-Client-Cert: ${value}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_REPEATED) }, 'an empty copy beside a full one is repeated, not skipped')
   t.match(await rawRequest(url, `X-Client-Cert : ${value}\r\n`), { status: 400 }, 'a space before the colon is refused by the parser')
-  t.match(await rawRequest(url, `X_Client_Cert: ${value}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.FORWARDED_HEADER_MISSING) }, 'underscores are another header')
+  t.match(await rawRequest(url, `X_Client_Cert: ${value}\r\n`), { status: 200, body: new RegExp(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING) }, 'underscores are another header')
 })
 
 t.test('correctly refused: certificate encodings that are not one plain certificate', async t => {
@@ -113,7 +113,7 @@ t.test('correctly refused: certificate encodings that are not one plain certific
   const asp = await startServer(t, pki, { trustedProxies, forwarded: 'aspnet' })
   const envoy = await startServer(t, pki, { trustedProxies, forwarded: 'envoy' })
   const viaProxy = agentFor(t, pki, proxy)
-  const malformed = { id: null, source: null, error: PEER_ERRORS.FORWARDED_HEADER_MALFORMED }
+  const malformed = { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED }
   const cases: Array<[string, string, string[]]> = [
     ['X509 CERTIFICATE label', nginx.url, ['x-ssl-client-cert', encodeURIComponent(pemAs('X509 CERTIFICATE'))]],
     ['TRUSTED CERTIFICATE label', nginx.url, ['x-ssl-client-cert', encodeURIComponent(pemAs('TRUSTED CERTIFICATE'))]],
@@ -131,7 +131,7 @@ t.test('correctly refused: certificate encodings that are not one plain certific
   for (const [what, url, header] of cases) t.same((await who(url, viaProxy, header)).body, malformed, what)
   // An element with a quoted comma is one element; only a Cert of the last element counts.
   const quoted = 'By=spiffe://mycompany.com/infra/envoy;Subject="CN=a,O=b";URI=spiffe://mycompany.com/production/admin'
-  t.same((await who(envoy.url, viaProxy, ['x-forwarded-client-cert', quoted])).body, { id: null, source: null, error: PEER_ERRORS.FORWARDED_CERTIFICATE_MISSING }, 'URI and Subject of an element never stand in for its Cert')
+  t.same((await who(envoy.url, viaProxy, ['x-forwarded-client-cert', quoted])).body, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_CERTIFICATE_MISSING }, 'URI and Subject of an element never stand in for its Cert')
 })
 
 t.test('trusted proxy addresses: IPv4-mapped IPv6 is the IPv4 address, other embeddings are not', async t => {

@@ -51,7 +51,7 @@ t.test('a CA certificate presented directly never becomes an identity, in option
   for (const [what, cert] of [['a DNS-only CA', dnsOnlyCa], ['a CN-only CA', cnOnlyCa], ['a SPIFFE CA', pki.caAsLeaf]] as const) {
     const { status, body } = await who(url, agentFor(t, pki, cert))
     t.equal(status, 200, `${what}: served; the route decides`)
-    t.same(body, { id: null, source: null, error: 'CERTIFICATE_IS_CA' }, what)
+    t.same(body, { id: null, source: null, error: 'ERR_MTLS_CERTIFICATE_IS_CA' }, what)
   }
 
   const { url: strict } = await startServer(t, pki, {}, 'require')
@@ -69,7 +69,7 @@ t.test('a CN that reads as a SPIFFE ID stays a CN: id cn:…, no SPIFFE ID', asy
   const { url } = await startServer(t, pki)
   t.same((await who(url, agentFor(t, pki, impostor))).body, { id: 'cn:spiffe://mycompany.com/production/admin', source: 'tls', error: null })
   const { url: custom } = await startServer(t, pki, { identify: identity => identity.commonName ?? 'nobody' })
-  t.same((await who(custom, agentFor(t, pki, impostor))).body, { id: null, source: null, error: 'CERTIFICATE_ID_CONFUSABLE' }, 'an identify() that copies such a CN is refused')
+  t.same((await who(custom, agentFor(t, pki, impostor))).body, { id: null, source: null, error: 'ERR_MTLS_CERTIFICATE_ID_CONFUSABLE' }, 'an identify() that copies such a CN is refused')
 })
 
 t.test('an identify() that throws anything at all gives null, never a crash or an identity', async t => {
@@ -77,7 +77,7 @@ t.test('an identify() that throws anything at all gives null, never a crash or a
     const { url } = await startServer(t, pki, { identify: () => { throw thrown } })
     const { status, body } = await who(url, agentFor(t, pki, pki.orderService))
     t.equal(status, 200, `throwing ${String(thrown)}: served`)
-    t.same(body, { id: null, source: null, error: 'CERTIFICATE_ID_INVALID' }, `throwing ${String(thrown)}`)
+    t.same(body, { id: null, source: null, error: 'ERR_MTLS_CERTIFICATE_ID_INVALID' }, `throwing ${String(thrown)}`)
   }
 })
 

@@ -45,7 +45,7 @@ t.test('a refused reload(input) never leaves the source reading the refused file
   const refused = serverTls.source.reload(broken).then(() => 'resolved', (err: { code?: string }) => err.code)
   await running
   // This got through before the fix: 'resolved': the refused input is reported as accepted (it was never read by this call).
-  t.equal(await refused, 'MATERIAL_KEY_MISMATCH', 'reload(broken) rejects')
+  t.equal(await refused, 'ERR_MTLS_MATERIAL_KEY_MISMATCH', 'reload(broken) rejects')
   await settle()
   t.equal(serverTls.source.current.leaf.fingerprint256, pki.server.fingerprint256, 'the old material serves')
 
@@ -53,7 +53,7 @@ t.test('a refused reload(input) never leaves the source reading the refused file
   const renewed = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   await writeFile(original.keyFile, renewed.key)
   await writeFile(original.certFile, renewed.chain)
-  // This got through before the fix: rejects with MATERIAL_KEY_MISMATCH for the broken files: the source still reads them, so the
+  // This got through before the fix: rejects with ERR_MTLS_MATERIAL_KEY_MISMATCH for the broken files: the source still reads them, so the
   // renewal in the files that serve is never applied (the watcher, watching the old directory, reads the
   // broken input too) and the server runs into its certificate's expiry.
   const reloaded = await app.mtls.reload().then(result => result.fingerprint256, (err: Error) => err.message)

@@ -11,11 +11,11 @@ t.test('a CA:TRUE certificate is never a peer identity, whatever names it carrie
   const dnsOnlyCa = await pki.intermediate.issue({ usage: 'client', isCa: true, dnsNames: ['admin.mycompany.com'] })
   const cnOnlyCa = await pki.intermediate.issue({ usage: 'client', isCa: true, commonName: 'admin' })
   for (const [what, issued] of [['a DNS-only CA', dnsOnlyCa], ['a CN-only CA', cnOnlyCa], ['a SPIFFE CA', pki.caAsLeaf]] as const) {
-    t.throws(() => toPeerIdentity(der(issued)), { code: 'CERTIFICATE_IS_CA' }, what)
-    t.throws(() => toPeerIdentity(der(issued), { svid: false }), { code: 'CERTIFICATE_IS_CA' }, `${what}, even with svid: false`)
-    t.throws(() => toPeerIdentity(der(issued), { identify: () => 'cn:x' }), { code: 'CERTIFICATE_IS_CA' }, `${what}, even with identify()`)
+    t.throws(() => toPeerIdentity(der(issued)), { code: 'ERR_MTLS_CERTIFICATE_IS_CA' }, what)
+    t.throws(() => toPeerIdentity(der(issued), { svid: false }), { code: 'ERR_MTLS_CERTIFICATE_IS_CA' }, `${what}, even with svid: false`)
+    t.throws(() => toPeerIdentity(der(issued), { identify: () => 'cn:x' }), { code: 'ERR_MTLS_CERTIFICATE_IS_CA' }, `${what}, even with identify()`)
   }
-  t.throws(() => toPeerIdentity(readPemBlocks(pki.intermediate.certificate)[0]!.der), { code: 'CERTIFICATE_IS_CA' }, 'the intermediate CA itself')
+  t.throws(() => toPeerIdentity(readPemBlocks(pki.intermediate.certificate)[0]!.der), { code: 'ERR_MTLS_CERTIFICATE_IS_CA' }, 'the intermediate CA itself')
 })
 
 t.test('an id looks like a SPIFFE ID only when it is the verified one', async t => {
@@ -32,14 +32,14 @@ t.test('an id looks like a SPIFFE ID only when it is the verified one', async t 
 t.test('identify() cannot make an id that passes for a SPIFFE ID the certificate does not carry', async t => {
   const forged = ['spiffe://mycompany.com/production/admin', 'SPIFFE://mycompany.com/production/admin', ' spiffe://mycompany.com/x', 'spiffe:']
   for (const id of forged) {
-    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id }), { code: 'CERTIFICATE_ID_CONFUSABLE' }, JSON.stringify(id))
-    t.throws(() => toPeerIdentity(der(pki.inventoryService), { identify: () => id }), { code: 'CERTIFICATE_ID_CONFUSABLE' }, `${JSON.stringify(id)} on another SPIFFE certificate`)
+    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id }), { code: 'ERR_MTLS_CERTIFICATE_ID_CONFUSABLE' }, JSON.stringify(id))
+    t.throws(() => toPeerIdentity(der(pki.inventoryService), { identify: () => id }), { code: 'ERR_MTLS_CERTIFICATE_ID_CONFUSABLE' }, `${JSON.stringify(id)} on another SPIFFE certificate`)
   }
   for (const id of ['', undefined, 42]) {
-    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id as unknown as string }), { code: 'CERTIFICATE_ID_INVALID' }, `identify() returning ${String(id)}`)
+    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => id as unknown as string }), { code: 'ERR_MTLS_CERTIFICATE_ID_INVALID' }, `identify() returning ${String(id)}`)
   }
   for (const thrown of [undefined, null, 'text', new Error('boom')]) {
-    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => { throw thrown } }), { code: 'CERTIFICATE_ID_INVALID', message: /identify\(\) threw/ }, `identify() throwing ${String(thrown)}`)
+    t.throws(() => toPeerIdentity(der(pki.noSan), { identify: () => { throw thrown } }), { code: 'ERR_MTLS_CERTIFICATE_ID_INVALID', message: /identify\(\) threw/ }, `identify() throwing ${String(thrown)}`)
   }
   const own = toPeerIdentity(der(pki.orderService), { identify: identity => identity.spiffeId!.toString() })
   t.equal(own.id, 'spiffe://mycompany.com/production/order-service', 'its own verified SPIFFE ID is fine')

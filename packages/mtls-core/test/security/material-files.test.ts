@@ -53,7 +53,7 @@ t.test('a FIFO in place of a material file is refused, not waited on forever', a
   await reload.catch(() => {})
   // This got through before the fix: 'pending' for all three: material.ts readText() open()s the file blocking, without checking it is
   // a regular file. Only a writer opening the FIFO ends it (release() above).
-  t.equal(outcome, 'rejected', 'reload() with FIFOs rejects promptly (MATERIAL_FILE_UNREADABLE)')
+  t.equal(outcome, 'rejected', 'reload() with FIFOs rejects promptly (ERR_MTLS_MATERIAL_FILE_UNREADABLE)')
   t.equal(otherWork, 'resolved', 'the rest of the process can still read files')
   t.equal(plainReload, 'resolved', 'a reload of the files in service is not stuck behind it')
 })
@@ -61,7 +61,7 @@ t.test('a FIFO in place of a material file is refused, not waited on forever', a
 t.test('/dev/zero and /dev/urandom as material files are refused at once', async t => {
   for (const device of ['/dev/zero', '/dev/urandom']) {
     t.equal(await settled(loadMaterial({ certFile: device, key: pki.server.key, ca: pki.ca }, { side: 'server' }), 2000), 'rejected', device)
-    await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, caFile: device }, { side: 'server' }), { code: /^MATERIAL_/ }, `${device} as the CA file`)
+    await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, caFile: device }, { side: 'server' }), { code: /^ERR_MTLS_MATERIAL_/g }, `${device} as the CA file`)
   }
 })
 
@@ -74,7 +74,7 @@ t.test('maxFileBytes: exactly the limit is read, one byte more is refused unread
   await writeFile(overLimit, padded(limit + 1))
   const loaded = await loadMaterial({ certFile: atLimit, key: pki.server.key, ca: pki.ca }, { side: 'server' })
   t.equal(loaded.leaf.fingerprint256, pki.server.fingerprint256, '1 MiB exactly is read')
-  await t.rejects(loadMaterial({ certFile: overLimit, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_FILE_TOO_LARGE', file: overLimit })
+  await t.rejects(loadMaterial({ certFile: overLimit, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_FILE_TOO_LARGE', file: overLimit })
 })
 
 t.test('PEM with CRLF, interleaved labels and dashes in a body', async t => {
@@ -90,5 +90,5 @@ t.test('PEM with CRLF, interleaved labels and dashes in a body', async t => {
   t.same(readPemBlocks(interleaved), [], 'no block is made of parts of two')
   const dashed = `-----BEGIN CERTIFICATE-----\n${body(leaf!.pem).slice(0, 40)}-----${body(leaf!.pem).slice(40)}\n-----END CERTIFICATE-----\n`
   t.same(readPemBlocks(dashed), [], 'dashes inside a body end it: no truncated certificate is made')
-  await t.rejects(loadMaterial({ cert: interleaved + dashed, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_NO_PEM' })
+  await t.rejects(loadMaterial({ cert: interleaved + dashed, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_NO_PEM' })
 })

@@ -27,17 +27,17 @@ t.test('2 MB of any junk is read in one pass and yields no block', async t => {
 t.test('a material file over the size limit is refused with a code, unread', async t => {
   const file = join(dir, 'junk.pem')
   await writeFile(file, junk['unmatched BEGIN lines']!)
-  await t.rejects(loadMaterial({ certFile: file, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_FILE_TOO_LARGE', file, message: /1048576 bytes is the limit \(maxFileBytes\)/ })
-  await t.rejects(loadMaterial({ cert: junk.dashes!, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'MATERIAL_FILE_TOO_LARGE', message: /^cert option: 2097152 bytes/ })
-  await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, maxFileBytes: 0 }, { side: 'server' }), { code: 'MATERIAL_OPTION_INVALID' })
+  await t.rejects(loadMaterial({ certFile: file, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_FILE_TOO_LARGE', file, message: /1048576 bytes is the limit \(maxFileBytes\)/ })
+  await t.rejects(loadMaterial({ cert: junk.dashes!, key: pki.server.key, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_FILE_TOO_LARGE', message: /^cert option: 2097152 bytes/ })
+  await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, maxFileBytes: 0 }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID' })
 })
 
 t.test('with a higher limit, 2 MB of junk in every file fails as no PEM, not after minutes', async t => {
   for (const [what, text] of Object.entries(junk)) {
     const file = join(dir, 'big.pem')
     await writeFile(file, text)
-    await t.rejects(loadMaterial({ certFile: file, key: pki.server.key, ca: pki.ca, maxFileBytes: 4 * TWO_MB }, { side: 'server' }), { code: 'MATERIAL_NO_PEM' }, what)
-    await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, caFile: file, maxFileBytes: 4 * TWO_MB }, { side: 'server' }), { code: 'MATERIAL_CA_EMPTY' }, `${what} as the CA file`)
+    await t.rejects(loadMaterial({ certFile: file, key: pki.server.key, ca: pki.ca, maxFileBytes: 4 * TWO_MB }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_NO_PEM' }, what)
+    await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, caFile: file, maxFileBytes: 4 * TWO_MB }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_CA_EMPTY' }, `${what} as the CA file`)
   }
 })
 

@@ -18,7 +18,7 @@ t.test('a misspelt issue() option is refused instead of leaving the SPIFFE ID ou
   const error = await intermediate.issue({ usage: 'client', spifeId: 'spiffe://example.org/orders' } as Loose).then(() => null, (err: unknown) => err)
   t.ok(error instanceof PkiError)
   t.match(error, {
-    code: 'MTLS_PKI_INVALID_OPTION',
+    code: 'ERR_MTLS_PKI_INVALID_OPTION',
     message: /^issue: unknown option "spifeId" \(did you mean "spiffeId"\?\); known options: notBefore, notAfter, days, commonName, spiffeId, /
   })
   const spelt = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://example.org/orders' })
@@ -27,7 +27,7 @@ t.test('a misspelt issue() option is refused instead of leaving the SPIFFE ID ou
 
 t.test('createTestPki refuses a misspelt trust domain', async t => {
   await t.rejects(createTestPki({ trustDomian: 'example.org' } as Loose), {
-    code: 'MTLS_PKI_INVALID_OPTION',
+    code: 'ERR_MTLS_PKI_INVALID_OPTION',
     message: 'createTestPki: unknown option "trustDomian" (did you mean "trustDomain"?); known options: trustDomain, keyType'
   })
 })
@@ -45,14 +45,14 @@ t.test('every function that takes options refuses an unknown key, naming the fun
     ['createCrls', async () => await intermediate.createCrls({ nextupdate: new Date() } as Loose), /^createCrls: unknown option "nextupdate" \(did you mean "nextUpdate"\?\)/],
     ['writeCertificateAuthority', async () => await writeCertificateAuthority(dir, intermediate, { forced: true } as Loose), /^writeCertificateAuthority: unknown option "forced" \(did you mean "force"\?\)/]
   ]
-  for (const [what, call, message] of cases) await t.rejects(call(), { code: 'MTLS_PKI_INVALID_OPTION', message }, what)
+  for (const [what, call, message] of cases) await t.rejects(call(), { code: 'ERR_MTLS_PKI_INVALID_OPTION', message }, what)
   t.same(intermediate.revoked, [], 'the refused revoke() recorded nothing')
   t.same(await readdir(dir), [], 'the refused writeCertificateAuthority() wrote nothing')
 })
 
 t.test('options that are not an object are refused', async t => {
-  await t.rejects(createRootCa(null as unknown as Loose), { code: 'MTLS_PKI_INVALID_OPTION', message: 'createRootCa: options must be an object; got null' })
-  await t.rejects(intermediate.issue('spiffe://example.org/a' as unknown as Loose), { code: 'MTLS_PKI_INVALID_OPTION', message: 'issue: options must be an object; got string' })
+  await t.rejects(createRootCa(null as unknown as Loose), { code: 'ERR_MTLS_PKI_INVALID_OPTION', message: 'createRootCa: options must be an object; got null' })
+  await t.rejects(intermediate.issue('spiffe://example.org/a' as unknown as Loose), { code: 'ERR_MTLS_PKI_INVALID_OPTION', message: 'issue: options must be an object; got string' })
 })
 
 t.test('every documented option is still accepted', async t => {

@@ -40,7 +40,7 @@ async function run (thrown: 'error' | 'undefined' | 'null-prototype'): Promise<{
 t.test('control: the child process reports a refusal for a server() that throws an Error', async t => {
   const result = await run('error')
   t.equal(result.code, 0)
-  t.equal(result.stdout.trim(), 'UND_MTLS_SERVER_UNAUTHORIZED')
+  t.equal(result.stdout.trim(), 'ERR_MTLS_SERVER_UNAUTHORIZED')
 })
 
 for (const inner of ['undefined', 'null-prototype'] as const) {
@@ -51,6 +51,6 @@ for (const inner of ['undefined', 'null-prototype'] as const) {
     // `(err as Error).message`, a TypeError on undefined) or stringifies it (`String(err)`, a TypeError on a
     // null-prototype object): a TypeError inside the TLS connect callback, an uncaught exception that ends the process.
     t.equal(result.code, 0, `the client process survives (stderr: ${result.stderr.split('\n').find(line => line.includes('TypeError')) ?? ''})`)
-    t.equal(result.stdout.trim(), 'UND_MTLS_SERVER_UNAUTHORIZED', 'and the server is refused')
+    t.equal(result.stdout.trim(), 'ERR_MTLS_SERVER_UNAUTHORIZED', 'and the server is refused')
   })
 }

@@ -22,7 +22,7 @@ t.test('a misspelt server option behind a getter of a config class is refused li
   try {
     created = await createMtlsAgent(new ClientConfig() as unknown as MtlsAgentOptions)
   } catch (err) {
-    t.match(err, { code: 'UND_MTLS_INVALID_OPTION' }, 'refused at creation: the secure outcome')
+    t.match(err, { code: 'ERR_MTLS_CLIENT_INVALID_OPTION' }, 'refused at creation: the secure outcome')
     return
   }
   t.teardown(() => created.close())
@@ -48,10 +48,10 @@ t.test('correctly refused: more ways for a server() function not to return true'
   for (const [what, server] of refused) {
     const agent = await createMtlsAgent({ ...client, server: server as unknown as ServerAuthorizer })
     t.teardown(() => agent.close())
-    await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'UND_MTLS_SERVER_UNAUTHORIZED' }, what)
+    await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'ERR_MTLS_SERVER_UNAUTHORIZED' }, what)
   }
   t.equal(hits.count, 0, 'no request reached the server')
   for (const server of [Object('spiffe://mycompany.com/production/payment-service'), [Object('spiffe://mycompany.com/**')], null, '', []]) {
-    await t.rejects(createMtlsAgent({ ...client, server } as unknown as MtlsAgentOptions), { code: 'UND_MTLS_INVALID_OPTION' }, `server: ${JSON.stringify(server)}`)
+    await t.rejects(createMtlsAgent({ ...client, server } as unknown as MtlsAgentOptions), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION' }, `server: ${JSON.stringify(server)}`)
   }
 })

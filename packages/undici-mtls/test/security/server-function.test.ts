@@ -23,7 +23,7 @@ t.test('a server() function that forgets to return refuses the server', async t 
   t.teardown(() => agent.close())
   const error = await request(`${url}/whoami`, { dispatcher: agent }).then(() => null, (err: unknown) => err)
   t.ok(error instanceof ServerUnauthorizedError)
-  t.match(error, { code: 'UND_MTLS_SERVER_UNAUTHORIZED', actual: payment, message: /server\(\) returned undefined; only true approves a server/ })
+  t.match(error, { code: 'ERR_MTLS_SERVER_UNAUTHORIZED', actual: payment, message: /server\(\) returned undefined; only true approves a server/ })
   t.same(seen, [payment], 'the function was asked, with the server it saw')
   t.equal(hits.count, 0, 'no request reached the server')
 })
@@ -41,7 +41,7 @@ t.test('a truthy value that is not true, a Promise, or a throw refuse too; true 
   for (const [what, server, message] of refused) {
     const agent = await createMtlsAgent({ ...client, server: server as ServerAuthorizer })
     t.teardown(() => agent.close())
-    await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'UND_MTLS_SERVER_UNAUTHORIZED', message }, what)
+    await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), { code: 'ERR_MTLS_SERVER_UNAUTHORIZED', message }, what)
   }
   const approving = await createMtlsAgent({ ...client, server: identity => identity.id === payment })
   t.teardown(() => approving.close())

@@ -51,7 +51,7 @@ t.test('a session does not resume into a server that has become another service'
   await payment.close()
   const ledger = await serve(t, await asService('ledger-service'), { ticketKeysFile, port })
   t.equal(ledger.url, payment.url)
-  await t.rejects(get(ledger.url, agent), { code: 'UND_MTLS_SERVER_UNAUTHORIZED', actual: 'spiffe://mycompany.com/production/ledger-service' }, 'it had to show its certificate, and is refused')
+  await t.rejects(get(ledger.url, agent), { code: 'ERR_MTLS_SERVER_UNAUTHORIZED', actual: 'spiffe://mycompany.com/production/ledger-service' }, 'it had to show its certificate, and is refused')
 })
 
 t.test('a session is not offered once the server certificate it was verified with has expired', async t => {
@@ -62,7 +62,7 @@ t.test('a session is not offered once the server certificate it was verified wit
   await get(server.url, agent)
   t.same(await get(server.url, agent), { status: 200, resumed: true })
   await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
-  await t.rejects(get(server.url, agent), { code: 'UND_MTLS_SERVER_CERT_EXPIRED' }, 'a full handshake, which finds the certificate expired')
+  await t.rejects(get(server.url, agent), { code: 'ERR_MTLS_SERVER_CERT_EXPIRED' }, 'a full handshake, which finds the certificate expired')
 })
 
 t.test('one secure context per client material, shared by every new connection', async t => {
@@ -91,7 +91,7 @@ t.test('the agent is an undici Agent: interceptors compose, options it owns are 
   const composed = agent.compose(dispatch => (options, handler) => { seen++; return dispatch(options, handler) }, counting)
   t.equal((await request(`${url}/whoami`, { dispatcher: composed })).statusCode, 200)
   t.equal(seen, 1)
-  await t.rejects(createMtlsAgent({ ...client, agent: { connect: {} } as never }), { code: 'UND_MTLS_INVALID_OPTION', message: /agent.connect/ })
-  await t.rejects(createMtlsAgent({ ...client, agent: { maxCachedSessions: 5 } as never }), { code: 'UND_MTLS_INVALID_OPTION', message: /give maxCachedSessions beside agent/ })
-  await t.rejects(createMtlsAgent({ ...client, maxCachedSessions: -1 }), { code: 'UND_MTLS_INVALID_OPTION' })
+  await t.rejects(createMtlsAgent({ ...client, agent: { connect: {} } as never }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /agent.connect/ })
+  await t.rejects(createMtlsAgent({ ...client, agent: { maxCachedSessions: 5 } as never }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /give maxCachedSessions beside agent/ })
+  await t.rejects(createMtlsAgent({ ...client, maxCachedSessions: -1 }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION' })
 })

@@ -16,7 +16,7 @@ t.test('the correctly spelt server option refuses a server of the same CA that i
   const agent = await createMtlsAgent({ ...client, server: ledger })
   t.teardown(() => agent.close())
   await t.rejects(request(`${url}/whoami`, { dispatcher: agent }), {
-    code: 'UND_MTLS_SERVER_UNAUTHORIZED',
+    code: 'ERR_MTLS_SERVER_UNAUTHORIZED',
     message: `server not authorized: expected ${ledger}, got "spiffe://mycompany.com/production/payment-service"`
   })
   t.equal(hits.count, 0, 'the request never reached the server')
@@ -25,23 +25,23 @@ t.test('the correctly spelt server option refuses a server of the same CA that i
 t.test('a misspelt server option ("sever") is refused instead of silently authorizing any server', async t => {
   const typo = { ...client, sever: ledger } as unknown as MtlsAgentOptions
   await t.rejects(createMtlsAgent(typo), {
-    code: 'UND_MTLS_INVALID_OPTION',
+    code: 'ERR_MTLS_CLIENT_INVALID_OPTION',
     message: /^createMtlsAgent: unknown option "sever" \(did you mean "server"\?\); known options: certFile, cert, /
   })
 })
 
 t.test('every unknown top-level key is refused, before any file is read', async t => {
   const missingFiles = { certFile: '/nonexistent/tls.crt', keyFile: '/nonexistent/tls.key', caFile: '/nonexistent/ca.crt' }
-  await t.rejects(createMtlsAgent({ ...missingFiles, verifyHostName: false } as unknown as MtlsAgentOptions), { code: 'UND_MTLS_INVALID_OPTION', message: /unknown option "verifyHostName" \(did you mean "verifyHostname"\?\)/ })
-  await t.rejects(createMtlsAgent({ ...missingFiles, rejectUnauthorized: false } as unknown as MtlsAgentOptions), { code: 'UND_MTLS_INVALID_OPTION', message: /unknown option "rejectUnauthorized"/ })
+  await t.rejects(createMtlsAgent({ ...missingFiles, verifyHostName: false } as unknown as MtlsAgentOptions), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /unknown option "verifyHostName" \(did you mean "verifyHostname"\?\)/ })
+  await t.rejects(createMtlsAgent({ ...missingFiles, rejectUnauthorized: false } as unknown as MtlsAgentOptions), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /unknown option "rejectUnauthorized"/ })
 })
 
 t.test('the watch object form refuses unknown keys, and watch must be a boolean or that object', async t => {
   await t.rejects(createMtlsAgent({ ...client, watch: { debounceMS: 10 } } as unknown as MtlsAgentOptions), {
-    code: 'UND_MTLS_INVALID_OPTION',
+    code: 'ERR_MTLS_CLIENT_INVALID_OPTION',
     message: /^createMtlsAgent watch: unknown option "debounceMS" \(did you mean "debounceMs"\?\); known options: debounceMs, poll$/
   })
-  await t.rejects(createMtlsAgent({ ...client, watch: 'yes' } as unknown as MtlsAgentOptions), { code: 'UND_MTLS_INVALID_OPTION', message: /watch must be true, false or \{ debounceMs, poll \}; got "yes"/ })
+  await t.rejects(createMtlsAgent({ ...client, watch: 'yes' } as unknown as MtlsAgentOptions), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /watch must be true, false or \{ debounceMs, poll \}; got "yes"/ })
   const tuned = await createMtlsAgent({ ...client, watch: { debounceMs: 10, poll: false } })
   t.teardown(() => tuned.close())
   t.ok(tuned instanceof MtlsAgent, 'the known watch keys are accepted')
@@ -50,5 +50,5 @@ t.test('the watch object form refuses unknown keys, and watch must be a boolean 
 t.test('an agent built directly from a source checks its options too', async t => {
   const agent = await createMtlsAgent(client)
   t.teardown(() => agent.close())
-  t.throws(() => new MtlsAgent(agent.source, { sever: ledger } as unknown as MtlsAgentOptions), { code: 'UND_MTLS_INVALID_OPTION', message: /unknown option "sever"/ })
+  t.throws(() => new MtlsAgent(agent.source, { sever: ledger } as unknown as MtlsAgentOptions), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /unknown option "sever"/ })
 })
