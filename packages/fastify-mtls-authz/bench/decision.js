@@ -1,6 +1,7 @@
 // The cost of one authorization decision with 1,000 ACL entries. Run `pnpm --filter fastify-mtls-authz bench` after `pnpm build`.
 import { createTestPki } from 'mtls-pki'
-import { readPemBlocks, toPeerIdentity } from 'mtls-core'
+import { toPeerIdentity } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
 import { compilePolicy, compileRouteRule, decide } from '../dist/index.js'
 
 const ROUNDS = 7

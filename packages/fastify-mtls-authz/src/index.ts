@@ -4,7 +4,7 @@ export { codes } from './errors.js'
 export type { AuthzDecision, Explanation, FastifyMtlsAuthz, FastifyMtlsAuthzOptions, MtlsAuthorizeHook } from './plugin.js'
 export { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 export type { MtlsRole, MtlsRoles } from './roles.js'
-export { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
+export type { RouteMtlsConfig } from './route-rule.js'
 
 export { plugin as fastifyMtlsAuthz }
 export default plugin

@@ -1,4 +1,5 @@
-import { IdentityMatcher, snapshotOptions, unknownOption, type IdentityPattern } from 'mtls-core'
+import { IdentityMatcher, type IdentityPattern } from 'mtls-core'
+import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import type { MtlsRole } from './roles.js'
 

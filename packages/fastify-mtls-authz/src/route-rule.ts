@@ -1,4 +1,5 @@
-import { compileMatcher, snapshotOptions, unknownOption, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, type IdentityMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
+import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { PIN_CANNOT_DENY, isCertificatePin, type CompiledPolicy } from './policy.js'
 import type { MtlsRole } from './roles.js'

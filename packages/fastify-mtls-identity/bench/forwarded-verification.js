@@ -5,7 +5,7 @@
 import Fastify from 'fastify'
 import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createTestPki } from 'mtls-pki'
-import { readPemBlocks } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
 import { Pool } from 'undici'
 import { fastifyMtlsIdentity } from '../dist/index.js'
 

@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import { CertificateError, SvidError, VerificationError, type CertificateErrorCode, type OpenSslVerifyCode, type SvidErrorCode, type VerificationErrorCode } from 'mtls-core'
 
 /** Every error fastify-mtls-identity raises, by code (see the README's "Error codes"). */
 export const codes = {
@@ -7,16 +8,30 @@ export const codes = {
 
 /**
  * Why `request.peerIdentity` is null, as `request.peerCertificateError` says it: OpenSSL's verification
- * result (`CERT_HAS_EXPIRED`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, ...), an X509-SVID rule (`SVID_*`), or one
- * of these.
+ * result (`CERT_HAS_EXPIRED`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, ...), mtls-core's verdict on the certificate
+ * (`ERR_MTLS_SVID_*`, `ERR_MTLS_CERTIFICATE_*`), or one of these.
  */
 export const PEER_ERRORS = Object.freeze({
   ERR_MTLS_NO_PEER_CERTIFICATE: 'ERR_MTLS_NO_PEER_CERTIFICATE',
   ERR_MTLS_NOT_TLS: 'ERR_MTLS_NOT_TLS',
   ERR_MTLS_CERTIFICATE_MALFORMED: 'ERR_MTLS_CERTIFICATE_MALFORMED',
+  ERR_MTLS_CERTIFICATE_NOT_VERIFIED: 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED',
   ERR_MTLS_FORWARDED_HEADER_MISSING: 'ERR_MTLS_FORWARDED_HEADER_MISSING',
   ERR_MTLS_FORWARDED_HEADER_REPEATED: 'ERR_MTLS_FORWARDED_HEADER_REPEATED',
   ERR_MTLS_FORWARDED_HEADER_TOO_LONG: 'ERR_MTLS_FORWARDED_HEADER_TOO_LONG',
   ERR_MTLS_FORWARDED_HEADER_MALFORMED: 'ERR_MTLS_FORWARDED_HEADER_MALFORMED',
   ERR_MTLS_FORWARDED_CERTIFICATE_MISSING: 'ERR_MTLS_FORWARDED_CERTIFICATE_MISSING'
 })
+
+/** Every value of `request.peerCertificateError`. */
+export type PeerCertificateError =
+  | (typeof PEER_ERRORS)[keyof typeof PEER_ERRORS]
+  | OpenSslVerifyCode
+  | VerificationErrorCode
+  | CertificateErrorCode
+  | SvidErrorCode
+
+/** The verdict a certificate check threw, or `fallback` for anything else: no other code reaches `peerCertificateError`. */
+export function verdictOf (err: unknown, fallback: PeerCertificateError): PeerCertificateError {
+  return err instanceof CertificateError || err instanceof SvidError || err instanceof VerificationError ? err.code : fallback
+}

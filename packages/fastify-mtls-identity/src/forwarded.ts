@@ -1,5 +1,6 @@
-import { parseXfcc, readPemBlocks } from 'mtls-core'
-import { PEER_ERRORS } from './errors.js'
+import { parseXfcc } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
+import { PEER_ERRORS, type PeerCertificateError } from './errors.js'
 
 /** How a proxy writes the client certificate into a header. */
 export type ForwardedFormat = 'rfc9440' | 'xfcc' | 'pem' | 'pem-url-encoded' | 'base64-der'
@@ -25,7 +26,7 @@ export const FORWARDED_FORMATS: readonly ForwardedFormat[] = ['rfc9440', 'xfcc',
 
 /** A forwarded header that cannot be turned into a certificate; `code` is one of PEER_ERRORS. */
 export class ForwardedHeaderError extends Error {
-  constructor (readonly code: string, message: string) {
+  constructor (readonly code: PeerCertificateError, message: string) {
     super(message)
   }
 }

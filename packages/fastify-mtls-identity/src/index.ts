@@ -1,6 +1,6 @@
 import { plugin } from './plugin.js'
 
-export { codes, PEER_ERRORS } from './errors.js'
+export { codes, PEER_ERRORS, type PeerCertificateError } from './errors.js'
 export { FORWARDED_FORMATS, FORWARDED_PRESETS, type ForwardedFormat, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 export type { FastifyMtlsIdentityOptions } from './plugin.js'
 export type { TrustedProxiesOptions } from './trusted-proxies.js'

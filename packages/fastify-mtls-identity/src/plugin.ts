@@ -3,8 +3,9 @@ import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, codeOf, connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, toPeerIdentity, unknownOption, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
-import { codes, PEER_ERRORS } from './errors.js'
+import { ChainVerifier, toPeerIdentity, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
 import { VerdictCache } from './verdict-cache.js'
@@ -41,13 +42,13 @@ declare module 'fastify' {
     /** Who is calling: from the verified TLS client certificate, or from a trusted proxy's header; `null` when unknown. */
     readonly peerIdentity: PeerIdentity | null
     /** Why `peerIdentity` is null (a stable code), else `null`. */
-    readonly peerCertificateError: string | null
+    readonly peerCertificateError: PeerCertificateError | null
   }
 }
 
 interface Resolved {
   identity: PeerIdentity | null
-  error: string | null
+  error: PeerCertificateError | null
 }
 
 interface ConnectionState extends Resolved {
@@ -202,11 +203,11 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   const der = peerCertificateDer(socket)
   if (der === null) return { ...state, error: PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE }
   // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict says why.
-  if (socket.authorized !== true) return { ...state, error: String(socket.authorizationError ?? 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED') }
+  if (socket.authorized !== true) return { ...state, error: (socket.authorizationError as unknown as OpenSslVerifyCode | undefined) ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED }
   try {
     return { ...state, identity: toPeerIdentity(der, options), until: connectionExpiry(socket, trust) }
   } catch (err) {
-    return { ...state, error: codeOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
+    return { ...state, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
   }
 }
 
@@ -218,7 +219,7 @@ function reverify (connection: ConnectionState, trust: ChainVerifier): void {
     connection.until = Math.min(connection.until, reverifyConnection(connection.socket as TLSSocket, trust))
   } catch (err) {
     connection.identity = null
-    connection.error = codeOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED)
+    connection.error = verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED)
     connection.trustedProxy = false
   }
 }
@@ -235,9 +236,9 @@ function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string):
 }
 
 // The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
-function forwardedErrorCode (err: unknown): string {
+function forwardedErrorCode (err: unknown): PeerCertificateError {
   if (err instanceof ForwardedHeaderError) return err.code
-  const code = codeOf(err, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
+  const code = verdictOf(err, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
   return code === 'ERR_MTLS_CERTIFICATE_MALFORMED' ? PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED : code
 }
 

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net'
-import { compileMatcher, snapshotOptions, unknownOption, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 
 export interface TrustedProxiesOptions {

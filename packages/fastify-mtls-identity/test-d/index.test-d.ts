@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
-import { expectError, expectType } from 'tsd'
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
 import type { PeerIdentity } from 'mtls-core'
-import fastifyMtlsIdentityDefault, { fastifyMtlsIdentity, FORWARDED_PRESETS, PEER_ERRORS, type ForwardedOptions } from 'fastify-mtls-identity'
+import fastifyMtlsIdentityDefault, { fastifyMtlsIdentity, FORWARDED_PRESETS, PEER_ERRORS, type ForwardedOptions, type PeerCertificateError } from 'fastify-mtls-identity'
 
 const app = Fastify()
 expectType<typeof fastifyMtlsIdentity>(fastifyMtlsIdentityDefault)
@@ -19,7 +19,12 @@ expectError(app.register(fastifyMtlsIdentity, { identify: 'cn' }))
 
 app.get('/', async request => {
   expectType<PeerIdentity | null>(request.peerIdentity)
-  expectType<string | null>(request.peerCertificateError)
+  expectType<PeerCertificateError | null>(request.peerCertificateError)
+  if (request.peerCertificateError !== null) {
+    expectAssignable<string>(request.peerCertificateError)
+    // A union of known codes: a misspelt code is not one of them.
+    expectNotAssignable<typeof request.peerCertificateError>('CERT_HAS_EXPRIED')
+  }
   expectType<string | undefined>(request.peerIdentity?.spiffeId?.trustDomain)
   return request.peerIdentity?.id ?? 'anonymous'
 })
@@ -29,3 +34,7 @@ app.get('/readonly', async request => {
 
 expectType<ForwardedOptions>(FORWARDED_PRESETS.envoy)
 expectType<'ERR_MTLS_NO_PEER_CERTIFICATE'>(PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE)
+expectAssignable<PeerCertificateError>('CERT_HAS_EXPIRED')
+expectAssignable<PeerCertificateError>('ERR_MTLS_SVID_URI_SAN_COUNT')
+expectAssignable<PeerCertificateError>(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
+expectNotAssignable<PeerCertificateError>('NO_PEER_CERTIFICATE')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { readPemBlocks } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
 import { PEER_ERRORS, type ForwardedFormat } from '../src/index.js'
 import { agentFor, startServer, who } from './helpers.js'
 

@@ -1,9 +1,9 @@
 import { plugin } from './plugin.js'
 
 export { codes } from './errors.js'
-export { FAILURE_REASONS, failureReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
+export { FAILURE_REASONS, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 export type { MetricsRegistry } from './metrics.js'
-export { TicketKeys } from './ticket-keys.js'
+export type { TicketKeys } from './ticket-keys.js'
 export type { CertificateStatus, FastifyMtls, FastifyMtlsOptions, MtlsStatus, ReloadResult } from './plugin.js'
 export { loadServerTls, type MtlsMode, type ServerTls, type ServerTlsOptions, type ServerTlsOverrides } from './server-tls.js'
 

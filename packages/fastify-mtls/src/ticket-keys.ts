@@ -1,5 +1,6 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { createFileSource, readRegularFile, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
+import { createFileSource, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
+import { readRegularFile } from 'mtls-core/internal'
 import { codes } from './errors.js'
 
 const KEY_LENGTH = 48

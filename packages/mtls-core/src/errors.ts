@@ -69,6 +69,41 @@ export class CertificateError extends MtlsCoreError<CertificateErrorCode> {
   static override readonly kind: string = 'CertificateError'
 }
 
+/**
+ * OpenSSL's verdicts on a certificate chain, by the names Node gives them (`socket.authorizationError`, the
+ * `code` of a failed `tls.connect()`); `UNSPECIFIED` is Node's name for any other.
+ */
+export type OpenSslVerifyCode =
+  | 'UNSPECIFIED'
+  | 'UNABLE_TO_GET_ISSUER_CERT'
+  | 'UNABLE_TO_GET_CRL'
+  | 'UNABLE_TO_DECRYPT_CERT_SIGNATURE'
+  | 'UNABLE_TO_DECRYPT_CRL_SIGNATURE'
+  | 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY'
+  | 'CERT_SIGNATURE_FAILURE'
+  | 'CRL_SIGNATURE_FAILURE'
+  | 'CERT_NOT_YET_VALID'
+  | 'CERT_HAS_EXPIRED'
+  | 'CRL_NOT_YET_VALID'
+  | 'CRL_HAS_EXPIRED'
+  | 'ERROR_IN_CERT_NOT_BEFORE_FIELD'
+  | 'ERROR_IN_CERT_NOT_AFTER_FIELD'
+  | 'ERROR_IN_CRL_LAST_UPDATE_FIELD'
+  | 'ERROR_IN_CRL_NEXT_UPDATE_FIELD'
+  | 'OUT_OF_MEM'
+  | 'DEPTH_ZERO_SELF_SIGNED_CERT'
+  | 'SELF_SIGNED_CERT_IN_CHAIN'
+  | 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+  | 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+  | 'CERT_CHAIN_TOO_LONG'
+  | 'CERT_REVOKED'
+  | 'INVALID_CA'
+  | 'PATH_LENGTH_EXCEEDED'
+  | 'INVALID_PURPOSE'
+  | 'CERT_UNTRUSTED'
+  | 'CERT_REJECTED'
+  | 'HOSTNAME_MISMATCH'
+
 export type VerificationErrorCode =
   | 'ERR_MTLS_CERTIFICATE_MALFORMED'
   | 'CERT_NOT_YET_VALID'

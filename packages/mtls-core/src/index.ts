@@ -1,5 +1,4 @@
 export { ChainVerifier, type ChainVerifierOptions, type VerifyOptions } from './chain-verifier.js'
-export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, type NameRange } from './der.js'
 export {
   CertificateError,
   MaterialError,
@@ -9,27 +8,20 @@ export {
   SvidError,
   VerificationError,
   XfccError,
-  codeOf,
-  describeThrown,
   type CertificateErrorCode,
   type MaterialErrorCode,
   type MatcherErrorCode,
+  type OpenSslVerifyCode,
   type SpiffeIdErrorCode,
   type SvidErrorCode,
   type VerificationErrorCode,
   type XfccErrorCode
 } from './errors.js'
-export { FileReadError, readRegularFile } from './file-read.js'
-export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'
 export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
 export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
 export {
-  MATERIAL_INPUT_KEYS,
   loadMaterial,
   readMaterial,
-  secondsToExpiry,
-  secureContextOptions,
-  summarize,
   validateMaterial,
   type CertificateSummary,
   type CrlSummary,
@@ -38,9 +30,6 @@ export {
   type MaterialOptions,
   type MaterialPems
 } from './material.js'
-export { snapshotOptions, unknownOption } from './option-keys.js'
-export { connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust, reverifyConnection } from './peer-certificate.js'
-export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
 export { FileSource, createFileSource, type ApplyListener, type ErrorListener, type FileSourceOptions, type FileSourceSpec, type Loaded, type ReloadFailure, type ReloadStatus, type UpdateListener } from './file-source.js'
 export { MaterialSource, createMaterialSource, type MaterialSourceOptions } from './watch.js'

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { ChainVerifier, MaterialError, VerificationError, readPemBlocks } from '../src/index.js'
+import { ChainVerifier, MaterialError, VerificationError } from '../src/index.js'
+import { readPemBlocks } from '../src/internal.js'
 import { readCrlFields } from '../src/der.js'
 
 const pki = await createTestPki()

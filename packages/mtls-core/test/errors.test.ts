@@ -1,5 +1,6 @@
 import t from 'tap'
-import { MaterialError, codeOf, describeThrown } from '../src/index.js'
+import { MaterialError } from '../src/index.js'
+import { codeOf, describeThrown } from '../src/internal.js'
 
 t.test('describeThrown and codeOf turn anything thrown into text and a stable code', async t => {
   const hostile = new Proxy({}, { get () { throw new Error('a getter that throws') } })

@@ -6,7 +6,8 @@ import fc from 'fast-check'
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
-import { CertificateError, SvidError, formatName, peerCertificate, readCertificateFields, readPemBlocks, toPeerIdentity } from '../src/index.js'
+import { CertificateError, SvidError, toPeerIdentity } from '../src/index.js'
+import { formatName, peerCertificate, readCertificateFields, readPemBlocks } from '../src/internal.js'
 
 const pki = await createTestPki()
 const der = (issued: IssuedCertificate): Buffer => readPemBlocks(issued.certificate)[0]!.der

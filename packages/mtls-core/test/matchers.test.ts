@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { IdentityMatcher, MatcherError, compileMatcher, parseSpiffeId, readPemBlocks, toPeerIdentity, type MatchableIdentity } from '../src/index.js'
+import { IdentityMatcher, MatcherError, compileMatcher, parseSpiffeId, toPeerIdentity, type MatchableIdentity } from '../src/index.js'
+import { readPemBlocks } from '../src/internal.js'
 
 const FINGERPRINT = 'AB:'.repeat(31) + 'AB'
 const who = (spiffe: string | null, extra: Partial<MatchableIdentity> = {}): MatchableIdentity => ({

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { snapshotOptions, unknownOption } from '../src/index.js'
+import { snapshotOptions, unknownOption } from '../src/internal.js'
 
 const known = ['certFile', 'keyFile', 'caFile', 'server', 'verifyHostname'] as const
 

@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { XfccError, parseXfcc, readPemBlocks, toPeerIdentity, type XfccElement } from '../src/index.js'
+import { XfccError, parseXfcc, toPeerIdentity, type XfccElement } from '../src/index.js'
+import { readPemBlocks } from '../src/internal.js'
 
 const HASH = '468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688'
 const empty = { by: null, hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }

@@ -12,7 +12,6 @@ export {
   type RevokedCertificate,
   type RevokeOptions
 } from './certificate-authority.js'
-export { runCli, EXIT, type CliIo } from './cli.js'
 export { PkiError, type PkiErrorCode } from './errors.js'
 export {
   CA_DIRECTORY_FILES,

@@ -1,4 +1,4 @@
-import { unknownOption } from 'mtls-core'
+import { unknownOption } from 'mtls-core/internal'
 import { PkiError } from './errors.js'
 import type { ValidityOptions } from './validity.js'
 

@@ -1,4 +1,5 @@
-import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption, type MaterialInput } from 'mtls-core'
+import { type MaterialInput } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'

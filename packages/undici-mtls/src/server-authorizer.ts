@@ -1,4 +1,5 @@
-import { compileMatcher, describeThrown, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { describeThrown } from 'mtls-core/internal'
 import { MtlsClientError } from './errors.js'
 
 /**

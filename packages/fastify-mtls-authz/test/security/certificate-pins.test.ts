@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { readPemBlocks, toPem } from 'mtls-core'
+import { readPemBlocks, toPem } from 'mtls-core/internal'
 import { agentFor, call, startServer } from '../helpers.js'
 
 const pki = await createTestPki()

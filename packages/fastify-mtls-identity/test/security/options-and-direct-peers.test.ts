@@ -4,7 +4,7 @@ import * as tls from 'node:tls'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { createTestPki } from 'mtls-pki'
-import { readPemBlocks } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
 import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../../src/index.js'
 import { agentFor, startServer, who } from '../helpers.js'
 

@@ -7,7 +7,8 @@ import { webcrypto } from 'node:crypto'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki, type CertificateAuthority } from 'mtls-pki'
-import { ChainVerifier, VerificationError, readPemBlocks, toPem, toPeerIdentity } from '../../src/index.js'
+import { ChainVerifier, VerificationError, toPeerIdentity } from '../../src/index.js'
+import { readPemBlocks, toPem } from '../../src/internal.js'
 import { x509 } from 'mtls-pki/x509'
 
 const pki = await createTestPki()

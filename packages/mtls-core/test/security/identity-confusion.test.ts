@@ -2,7 +2,8 @@
 // result dressed up as a SPIFFE ID. Each of these yielded an identity an admin route believed.
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { compileMatcher, readPemBlocks, toPeerIdentity } from '../../src/index.js'
+import { compileMatcher, toPeerIdentity } from '../../src/index.js'
+import { readPemBlocks } from '../../src/internal.js'
 
 const pki = await createTestPki()
 const der = (issued: IssuedCertificate): Buffer => readPemBlocks(issued.certificate)[0]!.der

@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { createMaterialSource, loadMaterial, readPemBlocks } from '../../src/index.js'
+import { createMaterialSource, loadMaterial } from '../../src/index.js'
+import { readPemBlocks } from '../../src/internal.js'
 
 const pki = await createTestPki()
 const dir = await mkdtemp(join(tmpdir(), 'review-material-files-'))

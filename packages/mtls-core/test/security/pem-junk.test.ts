@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { loadMaterial, readPemBlocks } from '../../src/index.js'
+import { loadMaterial } from '../../src/index.js'
+import { readPemBlocks } from '../../src/internal.js'
 
 const pki = await createTestPki()
 const dir = await mkdtemp(join(tmpdir(), 'pem-junk-'))

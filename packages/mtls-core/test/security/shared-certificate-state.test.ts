@@ -8,7 +8,8 @@ import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, createTestPki, type CertificateAuthority } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
-import { ChainVerifier, connectionExpiry, readCertificateFields, readPemBlocks, recordHandshakeTrust, reverifyConnection, toPem, toPeerIdentity } from '../../src/index.js'
+import { ChainVerifier, toPeerIdentity } from '../../src/index.js'
+import { connectionExpiry, readCertificateFields, readPemBlocks, recordHandshakeTrust, reverifyConnection, toPem } from '../../src/internal.js'
 
 const pki = await createTestPki()
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { runCli } from '../../src/index.js'
+import { runCli } from '../../src/cli.js'
 import { x509 } from '../../src/x509.js'
 
 async function cli (...argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
