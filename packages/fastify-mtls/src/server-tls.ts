@@ -1,7 +1,7 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { createMaterialSource, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
-import { MATERIAL_INPUT_KEYS, snapshotOptions, secureContextOptions, unknownOption } from 'mtls-core/internal'
+import { createMaterialSource, secureContextOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 

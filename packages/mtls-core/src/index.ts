@@ -22,6 +22,7 @@ export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableId
 export {
   loadMaterial,
   readMaterial,
+  secureContextOptions,
   validateMaterial,
   type CertificateSummary,
   type CrlSummary,

@@ -4,7 +4,7 @@ export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, t
 export { codeOf, describeThrown } from './errors.js'
 export { FileReadError, readRegularFile } from './file-read.js'
 export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'
-export { MATERIAL_INPUT_KEYS, secondsToExpiry, secureContextOptions, summarize } from './material.js'
+export { MATERIAL_INPUT_KEYS, secondsToExpiry, summarize } from './material.js'
 export { snapshotOptions, unknownOption } from './option-keys.js'
 export { connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust, reverifyConnection } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'

@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, createTestPki, writeCertificateFiles } from 'mtls-pki'
-import { MaterialError, loadMaterial } from '../src/index.js'
-import { secondsToExpiry, secureContextOptions } from '../src/internal.js'
+import { MaterialError, loadMaterial, secureContextOptions } from '../src/index.js'
+import { secondsToExpiry } from '../src/internal.js'
 
 const pki = await createTestPki()
 const dir = await mkdtemp(join(tmpdir(), 'mtls-core-material-'))

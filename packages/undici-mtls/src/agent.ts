@@ -1,6 +1,6 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
-import { createMaterialSource, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
-import { describeThrown, presentedChainExpiry, secureContextOptions } from 'mtls-core/internal'
+import { createMaterialSource, secureContextOptions, toPeerIdentity, type CertificateSummary, type Material, type MaterialInput, type MaterialSource, type PeerIdentity, type ReloadStatus } from 'mtls-core'
+import { describeThrown, presentedChainExpiry } from 'mtls-core/internal'
 import { Agent, buildConnector, type Dispatcher } from 'undici'
 import { checkAgentOptions, MATERIAL_KEYS, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsClientError, ServerUnauthorizedError, translateConnectError } from './errors.js'
