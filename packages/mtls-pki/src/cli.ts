@@ -1,12 +1,15 @@
 import { X509Certificate } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { access, readFile, stat, writeFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { join } from 'node:path'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { CertificateAuthority, type CertificateUsage, type RevocationReason } from './certificate-authority.js'
+import { closestName, parseArguments, shellQuote, UsageError, type OptionSpecs, type ParsedArgs } from './cli-arguments.js'
+import { isoSeconds, validityOptions } from './cli-validity.js'
 import { PkiError } from './errors.js'
 import { CA_DIRECTORY_FILES, loadCertificateAuthority, readText, writeCertificateAuthority, writeCertificateFiles, writeRevocations } from './files.js'
 import { formatInspection } from './inspect.js'
 import { KEY_TYPES, type KeyType } from './key-types.js'
+import { x509 } from './x509.js'
 
 /** Where the CLI writes; `process.stdout`/`process.stderr` for the real command. */
 export interface CliIo {
@@ -17,43 +20,51 @@ export interface CliIo {
 /** Exit codes: 0 done, 1 a file or certificate problem, 2 wrong or missing arguments. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 })
 
-type Options = NonNullable<ParseArgsConfig['options']>
-
 interface Command {
   readonly summary: string
-  readonly usage: string
-  readonly options: Options
-  readonly positionals: { readonly min: number, readonly max: number }
+  readonly synopsis: string
+  readonly description: string
+  readonly options: OptionSpecs
+  readonly positionals: { readonly name: string, readonly min: number, readonly max: number }
   readonly run: (args: ParsedArgs, io: CliIo) => Promise<void>
 }
 
-interface ParsedArgs {
-  readonly values: Record<string, string | boolean | Array<string | boolean> | undefined>
-  readonly positionals: string[]
-}
+/** What each file `init` writes is, for `init --help`; a file added to CA_DIRECTORY_FILES without a line here fails the build. */
+const CA_FILE_DESCRIPTIONS = {
+  rootCert: 'the root CA certificate',
+  rootKey: 'the root CA\'s private key (mode 0600)',
+  intermediateCert: 'the intermediate CA certificate; it signs every certificate `issue` makes',
+  intermediateKey: 'the intermediate CA\'s private key (mode 0600)',
+  bundle: 'the trust bundle (the root) to give servers and clients',
+  crl: 'CRLs of the intermediate and the root; rewritten by `revoke` and `crl`',
+  revoked: 'the revocations recorded by `revoke`, from which every CRL is made'
+} as const satisfies Record<keyof typeof CA_DIRECTORY_FILES, string>
 
-class UsageError extends Error {}
+const CA_FILES_TO_LOAD = [CA_DIRECTORY_FILES.rootCert, CA_DIRECTORY_FILES.rootKey, CA_DIRECTORY_FILES.intermediateCert, CA_DIRECTORY_FILES.intermediateKey]
 
-const help: Options = { help: { type: 'boolean', short: 'h' } }
-const dir: Options = { dir: { type: 'string', short: 'd' } }
-const keyType: Options = { 'key-type': { type: 'string' } }
-const days: Options = { days: { type: 'string' } }
+const REVOCATION_REASONS = Object.keys(x509.X509CrlReason).filter(key => Number.isNaN(Number(key))) as RevocationReason[]
+
+const DEFAULT_LEAF_DAYS = 90
+
+const help: OptionSpecs = { help: { type: 'boolean', short: 'h', help: 'show this help' } }
+const caDirectory: OptionSpecs = { dir: { type: 'string', short: 'd', value: 'DIR', help: 'the CA directory made by init' } }
+const keyType: OptionSpecs = { 'key-type': { type: 'string', value: 'TYPE', help: `${KEY_TYPES.join(' | ')} (default: p256)` } }
 
 const commands: Record<string, Command> = {
   init: {
     summary: 'make a root CA and an intermediate CA in a directory',
-    usage: `mtls-pki init --dir DIR [--name NAME] [--key-type TYPE] [--days N] [--force]
-
-Writes ${Object.values(CA_DIRECTORY_FILES).filter(f => !f.endsWith('.json')).join(', ')} into DIR.
-Keys are written with mode 0600.
-
-  --dir, -d DIR     the CA directory (made if missing)
-  --name NAME       prefix of the CA common names (default: mtls-pki)
-  --key-type TYPE   ${KEY_TYPES.join(' | ')} (default: p256)
-  --days N          validity of the root in days (default: 3650; the intermediate gets half)
-  --force           replace a CA already in DIR`,
-    options: { ...help, ...dir, ...keyType, ...days, name: { type: 'string' }, force: { type: 'boolean' } },
-    positionals: { min: 0, max: 0 },
+    synopsis: 'mtls-pki init --dir DIR [--name NAME] [--key-type TYPE] [--days N] [--force]',
+    description: `Makes a root CA and an intermediate CA and writes these files into DIR:
+${Object.entries(CA_DIRECTORY_FILES).map(([key, file]) => `  ${file.padEnd(22)}${CA_FILE_DESCRIPTIONS[key as keyof typeof CA_DIRECTORY_FILES]}`).join('\n')}`,
+    options: {
+      dir: { type: 'string', short: 'd', value: 'DIR', help: 'the CA directory (made if missing)' },
+      name: { type: 'string', value: 'NAME', help: 'prefix of the CA common names (default: mtls-pki)' },
+      ...keyType,
+      days: { type: 'string', value: 'N', help: 'validity of the root in days (default: 3650; the intermediate gets half)' },
+      force: { type: 'boolean', help: 'replace a CA already in DIR' },
+      ...help
+    },
+    positionals: { name: '', min: 0, max: 0 },
     async run ({ values }, io) {
       const caDir = required(values, 'dir')
       const name = optionalString(values, 'name') ?? 'mtls-pki'
@@ -68,38 +79,37 @@ Keys are written with mode 0600.
   },
   issue: {
     summary: 'issue a leaf certificate from the CA in a directory',
-    usage: `mtls-pki issue NAME --dir DIR [--out OUT] [--spiffe ID] [--dns HOST]... [--ip ADDR]...
-                    [--email ADDR]... [--cn NAME] [--days N] [--client] [--server] [--key-type TYPE]
-
-Writes OUT/NAME.pem (leaf), OUT/NAME-key.pem (0600), OUT/NAME-chain.pem (leaf + intermediate)
+    synopsis: `mtls-pki issue NAME --dir DIR [--out OUT] [--spiffe ID] [--dns HOST]... [--ip ADDR]...
+                    [--email ADDR]... [--cn NAME] [--client] [--server] [--key-type TYPE]
+                    [--days N | --not-after DATE] [--not-before DATE]`,
+    description: `Writes OUT/NAME.pem (leaf), OUT/NAME-key.pem (0600), OUT/NAME-chain.pem (leaf + intermediate)
 and OUT/NAME-ca.pem (root).
 
-  --dir, -d DIR     the CA directory made by init
-  --out, -o OUT     where to write (default: DIR)
-  --spiffe ID       SPIFFE ID, as the URI SAN (spiffe://trust.domain/path)
-  --dns HOST        DNS SAN; repeat for more
-  --ip ADDR         IP address SAN (IPv4 or IPv6); repeat for more
-  --email ADDR      email SAN; repeat for more
-  --cn NAME         subject common name (default: first DNS name, else last SPIFFE path segment, else NAME)
-  --days N          validity in days (default: 90)
-  --client          for TLS clients (clientAuth)
-  --server          for TLS servers (serverAuth); neither or both flags: both usages
-  --key-type TYPE   ${KEY_TYPES.join(' | ')} (default: p256)`,
+Validity: ${DEFAULT_LEAF_DAYS} days from now unless told otherwise. DATE is ISO 8601: 2020-01-01 (midnight UTC),
+2020-01-01T12:00:00Z or 2020-01-01T14:00:00+02:00. Dates may be past or future, for expired and not yet
+valid test certificates. --days counts from --not-before (or from now); --days and --not-after together
+are refused. A --not-after in the past without --not-before starts ${DEFAULT_LEAF_DAYS} days before it.
+
+Examples:
+  mtls-pki issue web --dir ./pki --server --dns localhost --ip 127.0.0.1
+  mtls-pki issue expired --dir ./pki --client --not-after 2020-01-01T00:00:00Z`,
     options: {
-      ...help,
-      ...dir,
+      ...caDirectory,
+      out: { type: 'string', short: 'o', value: 'OUT', help: 'where to write (default: DIR)' },
+      spiffe: { type: 'string', value: 'ID', help: 'SPIFFE ID, as the URI SAN (spiffe://trust.domain/path)' },
+      dns: { type: 'string', multiple: true, value: 'HOST', help: 'DNS SAN; repeat for more' },
+      ip: { type: 'string', multiple: true, value: 'ADDR', help: 'IP address SAN (IPv4 or IPv6); repeat for more' },
+      email: { type: 'string', multiple: true, value: 'ADDR', help: 'email SAN; repeat for more' },
+      cn: { type: 'string', value: 'NAME', help: 'subject common name (default: first DNS name, else last SPIFFE path segment, else NAME)' },
+      client: { type: 'boolean', help: 'for TLS clients (clientAuth)' },
+      server: { type: 'boolean', help: 'for TLS servers (serverAuth); neither or both flags: both usages' },
       ...keyType,
-      ...days,
-      out: { type: 'string', short: 'o' },
-      spiffe: { type: 'string' },
-      dns: { type: 'string', multiple: true },
-      ip: { type: 'string', multiple: true },
-      email: { type: 'string', multiple: true },
-      cn: { type: 'string' },
-      client: { type: 'boolean' },
-      server: { type: 'boolean' }
+      days: { type: 'string', value: 'N', help: `validity in days, from --not-before or now (default: ${DEFAULT_LEAF_DAYS})` },
+      'not-before': { type: 'string', value: 'DATE', help: 'start of validity (default: five minutes ago, for clock skew)' },
+      'not-after': { type: 'string', value: 'DATE', help: 'end of validity, instead of --days' },
+      ...help
     },
-    positionals: { min: 1, max: 1 },
+    positionals: { name: 'NAME', min: 1, max: 1 },
     async run ({ values, positionals }, io) {
       const name = positionals[0] as string
       if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new UsageError(`NAME must be a plain file name (letters, digits, '.', '_', '-'); got ${JSON.stringify(name)}`)
@@ -107,66 +117,75 @@ and OUT/NAME-ca.pem (root).
       const spiffeId = optionalString(values, 'spiffe')
       if (spiffeId !== undefined && !spiffeId.startsWith('spiffe://')) throw new UsageError(`--spiffe must start with spiffe://; got ${JSON.stringify(spiffeId)}`)
       const dnsNames = list(values, 'dns')
+      const ips = list(values, 'ip')
+      for (const ip of ips) {
+        if (isIP(ip) === 0) throw new UsageError(`--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address${/[g-z]/i.test(ip) ? ' (use --dns for a host name)' : ''}`)
+      }
       const usage: CertificateUsage = values.client === values.server ? 'both' : values.client === true ? 'client' : 'server'
-      const ca = await loadCertificateAuthority(caDir)
+      const validity = validityOptions({
+        notBefore: optionalString(values, 'not-before'),
+        notAfter: optionalString(values, 'not-after'),
+        days: positiveNumber(values, 'days')
+      }, DEFAULT_LEAF_DAYS)
+      const type = keyTypeOption(values)
+      const ca = await loadCa(caDir)
       const issued = await ca.issue({
         commonName: optionalString(values, 'cn') ?? (dnsNames.length === 0 && spiffeId === undefined ? name : undefined),
         spiffeId,
         dnsNames,
-        ips: list(values, 'ip'),
+        ips,
         emails: list(values, 'email'),
         usage,
-        days: positiveNumber(values, 'days') ?? 90,
-        keyType: keyTypeOption(values)
+        ...validity,
+        keyType: type
       })
       const files = await writeCertificateFiles(optionalString(values, 'out') ?? caDir, name, issued)
-      io.stdout.write(`issued ${name}: serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}\n` +
+      const now = Date.now()
+      const state = issued.notAfter.getTime() <= now ? ' (already expired)' : issued.notBefore.getTime() > now ? ' (not yet valid)' : ''
+      io.stdout.write(`issued ${name}: serial ${issued.serialNumber}, valid from ${isoSeconds(issued.notBefore)} until ${isoSeconds(issued.notAfter)}${state}\n` +
         `  certificate: ${files.certFile}\n  key:         ${files.keyFile}\n  chain:       ${files.chainFile}\n  CA bundle:   ${files.caFile}\n` +
         `  SHA-256:     ${issued.fingerprint256}\n`)
     }
   },
   revoke: {
     summary: 'revoke a certificate (by serial or file) and rewrite the CRL',
-    usage: `mtls-pki revoke SERIAL|CERT_FILE --dir DIR [--reason REASON]
-
-Records the revocation in DIR/${CA_DIRECTORY_FILES.revoked} and rewrites DIR/${CA_DIRECTORY_FILES.crl}.
-
-  --dir, -d DIR     the CA directory made by init
-  --reason REASON   unspecified | keyCompromise | superseded | cessationOfOperation | ... (default: unspecified)`,
-    options: { ...help, ...dir, reason: { type: 'string' } },
-    positionals: { min: 1, max: 1 },
+    synopsis: 'mtls-pki revoke SERIAL|CERT_FILE --dir DIR [--reason REASON]',
+    description: `Records the revocation in DIR/${CA_DIRECTORY_FILES.revoked} and rewrites DIR/${CA_DIRECTORY_FILES.crl}. A certificate file must
+come from this CA; the intermediate itself is revoked by the root.`,
+    options: {
+      ...caDirectory,
+      reason: { type: 'string', value: 'REASON', help: `${REVOCATION_REASONS.join(' | ')} (default: unspecified)` },
+      ...help
+    },
+    positionals: { name: 'SERIAL or CERT_FILE', min: 1, max: 1 },
     async run ({ values, positionals }, io) {
       const caDir = required(values, 'dir')
+      const reason = reasonOption(values)
+      const intermediate = await loadCa(caDir)
       const target = positionals[0] as string
-      const serialNumber = /^[0-9A-Fa-f:]+$/.test(target) ? target : await serialOfCertificateFile(target)
-      const intermediate = await loadCertificateAuthority(caDir)
+      const serialNumber = /^[0-9A-Fa-f:]+$/.test(target) ? target : await serialOfCertificateFile(target, intermediate, caDir)
       // The intermediate itself is revoked by the root; every leaf by the intermediate.
       const issuer = serialNumber.replace(/:/g, '').toUpperCase() === intermediate.serialNumber ? intermediate.root : intermediate
-      const reason = optionalString(values, 'reason') as RevocationReason | undefined
-      let entry
-      try {
-        entry = issuer.revoke(serialNumber, reason === undefined ? {} : { reason })
-      } catch (err) {
-        if (err instanceof PkiError && err.code === 'ERR_MTLS_PKI_INVALID_OPTION') throw new UsageError(err.message)
-        throw err
-      }
+      const entry = issuer.revoke(serialNumber, { reason })
       const crlFile = await writeRevocations(caDir, intermediate)
       io.stdout.write(`revoked ${entry.serialNumber} (${entry.reason}); CRL written to ${crlFile}\n`)
     }
   },
   crl: {
     summary: 'write a fresh CRL bundle (root and intermediate)',
-    usage: `mtls-pki crl --dir DIR [--out FILE] [--days N]
-
-  --dir, -d DIR     the CA directory made by init
-  --out, -o FILE    where to write (default: DIR/${CA_DIRECTORY_FILES.crl})
-  --days N          days until the CRLs' next update (default: 7)`,
-    options: { ...help, ...dir, ...days, out: { type: 'string', short: 'o' } },
-    positionals: { min: 0, max: 0 },
+    synopsis: 'mtls-pki crl --dir DIR [--out FILE] [--days N]',
+    description: 'Signs a CRL of the intermediate and one of the root, listing what `revoke` recorded.',
+    options: {
+      ...caDirectory,
+      out: { type: 'string', short: 'o', value: 'FILE', help: `where to write (default: DIR/${CA_DIRECTORY_FILES.crl})` },
+      days: { type: 'string', value: 'N', help: 'days until the CRLs\' next update (default: 7)' },
+      ...help
+    },
+    positionals: { name: '', min: 0, max: 0 },
     async run ({ values }, io) {
       const caDir = required(values, 'dir')
       const crlDays = positiveNumber(values, 'days')
-      const intermediate = await loadCertificateAuthority(caDir)
+      const intermediate = await loadCa(caDir)
       const out = optionalString(values, 'out')
       let file: string
       if (out === undefined) {
@@ -180,12 +199,11 @@ Records the revocation in DIR/${CA_DIRECTORY_FILES.revoked} and rewrites DIR/${C
   },
   inspect: {
     summary: 'show certificates, CRLs and keys in PEM files, for a person',
-    usage: `mtls-pki inspect FILE...
-
-Prints subject, SANs, issuer, serial, key type, validity with days left, usages and the SHA-256
+    synopsis: 'mtls-pki inspect FILE...',
+    description: `Prints subject, SANs, issuer, serial, key type, validity with days left, usages and the SHA-256
 fingerprint of every certificate in each FILE; CRLs and keys are described too (keys never printed).`,
     options: { ...help },
-    positionals: { min: 1, max: Infinity },
+    positionals: { name: 'FILE', min: 1, max: Infinity },
     async run ({ positionals }, io) {
       for (const file of positionals) {
         io.stdout.write(formatInspection(await readText(file), file) + '\n')
@@ -201,59 +219,113 @@ Usage: mtls-pki COMMAND [options]
 Commands:
 ${Object.entries(commands).map(([name, command]) => `  ${name.padEnd(9)}${command.summary}`).join('\n')}
 
-Run 'mtls-pki COMMAND --help' for a command's options.`
+Run "mtls-pki COMMAND --help" for a command's options, "mtls-pki --version" for the version.`
 
 /** Runs the `mtls-pki` command line; resolves to the exit code. */
 export async function runCli (argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const out = name === undefined ? io.stderr : io.stdout
-    out.write(mainUsage + '\n')
-    return name === undefined ? EXIT.usage : EXIT.ok
+  endQuietlyOnClosedPipe(io.stdout)
+  const [first, ...rest] = argv
+  if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && (rest[0] === undefined || rest[0].startsWith('-')))) {
+    (first === undefined ? io.stderr : io.stdout).write(mainUsage + '\n')
+    return first === undefined ? EXIT.usage : EXIT.ok
   }
+  if (first === '--version' || first === '-v') {
+    io.stdout.write(await version() + '\n')
+    return EXIT.ok
+  }
+  // `mtls-pki help issue` is `mtls-pki issue --help`.
+  const [name, args] = first === 'help' ? [rest[0] as string, ['--help']] : [first, rest]
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined
   if (command === undefined) {
-    io.stderr.write(`mtls-pki: unknown command ${JSON.stringify(name)}\n\n${mainUsage}\n`)
+    const closest = closestName(name, Object.keys(commands))
+    const what = name.startsWith('-') ? `unknown option ${name} (the command comes first: mtls-pki COMMAND [options])` : `unknown command ${JSON.stringify(name)}${closest === undefined ? '' : ` (did you mean ${closest}?)`}`
+    io.stderr.write(`mtls-pki: ${what}\nRun "mtls-pki --help" for usage.\n`)
     return EXIT.usage
   }
   try {
-    const args = parse(command, rest)
-    if (args.values.help === true) {
-      io.stdout.write(command.usage + '\n')
+    const parsed = parseArguments(args, command.options)
+    if (parsed.values.help === true) {
+      io.stdout.write(usage(command) + '\n')
       return EXIT.ok
     }
-    await command.run(args, io)
+    checkPositionals(command, parsed.positionals)
+    await command.run(parsed, io)
     return EXIT.ok
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof PkiError && err.code === 'ERR_MTLS_PKI_INVALID_OPTION')) {
-      io.stderr.write(`mtls-pki ${name}: ${err.message}\n\nUsage: ${command.usage}\n`)
-      return EXIT.usage
-    }
-    if (err instanceof PkiError) {
-      io.stderr.write(`mtls-pki ${name}: ${err.message}\n`)
-      return EXIT.failure
-    }
-    throw err
+    return report(err, name, io)
   }
 }
 
-function parse (command: Command, args: string[]): ParsedArgs {
-  let parsed
+// `mtls-pki inspect ... | head` closes the pipe before the output ends: the reader has seen enough, which is no
+// reason for a stack trace. Only a stream (process.stdout) has error events; any other error still throws.
+function endQuietlyOnClosedPipe (stdout: CliIo['stdout']): void {
+  const stream = stdout as Partial<NodeJS.EventEmitter>
+  if (typeof stream.on === 'function' && stream.listeners?.('error').includes(ignoreClosedPipe) !== true) stream.on('error', ignoreClosedPipe)
+}
+
+function ignoreClosedPipe (err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err
+}
+
+function report (err: unknown, name: string, io: CliIo): number {
+  const line = (message: string): string => `mtls-pki ${name}: ${message.replace(/\s*\n\s*/g, ' ')}\n`
+  if (err instanceof UsageError || (err instanceof PkiError && err.code === 'ERR_MTLS_PKI_INVALID_OPTION')) {
+    io.stderr.write(line(err.message) + `Run "mtls-pki ${name} --help" for usage.\n`)
+    return EXIT.usage
+  }
+  if (err instanceof PkiError) {
+    io.stderr.write(line(err.message))
+    return EXIT.failure
+  }
+  // A file the CLI writes (a key over a directory, --out inside a file) fails in Node's fs: one line, not a stack trace.
+  const system = err as NodeJS.ErrnoException
+  if (typeof system?.syscall === 'string' && typeof system.path === 'string' && typeof system.code === 'string') {
+    io.stderr.write(line(`cannot ${system.syscall === 'mkdir' ? 'create directory' : system.syscall} ${system.path} (${system.message.split(', ')[0] as string})`))
+    return EXIT.failure
+  }
+  throw err
+}
+
+function usage (command: Command): string {
+  const left = (name: string, spec: OptionSpecs[string]): string => `--${name}${spec.short === undefined ? '' : `, -${spec.short}`}${spec.type === 'string' ? ` ${spec.value}` : ''}`
+  const entries = Object.entries(command.options)
+  const width = Math.max(...entries.map(([name, spec]) => left(name, spec).length)) + 3
+  return `${command.synopsis}\n\n${command.description}\n\nOptions:\n${entries.map(([name, spec]) => `  ${left(name, spec).padEnd(width)}${spec.help}`).join('\n')}`
+}
+
+function checkPositionals (command: Command, positionals: readonly string[]): void {
+  const { name, min, max } = command.positionals
+  if (positionals.length < min) throw new UsageError(`missing ${name}`)
+  if (positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`)
+}
+
+async function version (): Promise<string> {
+  const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return manifest.version
+}
+
+/** Loads the CA in `caDir`; a directory without one is answered with the command that makes it. */
+async function loadCa (caDir: string): Promise<CertificateAuthority> {
   try {
-    parsed = parseArgs({ args, options: command.options, allowPositionals: true, strict: true })
+    return await loadCertificateAuthority(caDir)
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    if (!(err instanceof PkiError && err.code === 'ERR_MTLS_PKI_FILE_UNREADABLE')) throw err
+    const init = `run "mtls-pki init --dir ${shellQuote(caDir)}" first`
+    const found = await stat(caDir).catch((statError: NodeJS.ErrnoException) => statError.code === 'ENOENT' ? null : undefined)
+    if (found === undefined) throw err
+    if (found === null) throw new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', `no CA in ${caDir} (no such directory); ${init}`, { file: caDir, cause: err })
+    if (!found.isDirectory()) throw new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', `${caDir} is a file; --dir takes the CA directory that "mtls-pki init" made`, { file: caDir, cause: err })
+    const present = await Promise.all(CA_FILES_TO_LOAD.map(async file => await access(join(caDir, file)).then(() => true, () => false)))
+    // Some CA files but not all is a damaged CA, not a missing one: the error names the missing file.
+    if (present.includes(true)) throw err
+    throw new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', `no CA in ${caDir}; ${init}`, { file: caDir, cause: err })
   }
-  const { values, positionals } = parsed
-  if (values.help !== true && (positionals.length < command.positionals.min || positionals.length > command.positionals.max)) {
-    throw new UsageError(positionals.length < command.positionals.min ? 'missing argument' : `unexpected argument ${JSON.stringify(positionals[command.positionals.max])}`)
-  }
-  return { values, positionals }
 }
 
 function required (values: ParsedArgs['values'], name: string): string {
   const value = optionalString(values, name)
-  if (value === undefined || value === '') throw new UsageError(`--${name} is required`)
+  if (value === undefined) throw new UsageError(`--${name} is required`)
+  if (value === '') throw new UsageError(`--${name} must not be empty`)
   return value
 }
 
@@ -264,7 +336,7 @@ function optionalString (values: ParsedArgs['values'], name: string): string | u
 
 function list (values: ParsedArgs['values'], name: string): string[] {
   const value = values[name]
-  return Array.isArray(value) ? value.map(String) : []
+  return Array.isArray(value) ? [...value] : []
 }
 
 function positiveNumber (values: ParsedArgs['values'], name: string): number | undefined {
@@ -281,11 +353,29 @@ function keyTypeOption (values: ParsedArgs['values']): KeyType {
   return value as KeyType
 }
 
-async function serialOfCertificateFile (file: string): Promise<string> {
+function reasonOption (values: ParsedArgs['values']): RevocationReason {
+  const value = optionalString(values, 'reason') ?? 'unspecified'
+  if ((REVOCATION_REASONS as readonly string[]).includes(value)) return value as RevocationReason
+  const closest = closestName(value, REVOCATION_REASONS)
+  throw new UsageError(`--reason ${JSON.stringify(value)} is not a revocation reason${closest === undefined ? '' : ` (did you mean ${closest}?)`}; one of ${REVOCATION_REASONS.join(', ')}`)
+}
+
+/** The serial of a certificate file that this CA issued; anything else would be recorded and change nothing. */
+async function serialOfCertificateFile (file: string, intermediate: CertificateAuthority, caDir: string): Promise<string> {
   const text = await readText(file)
+  let cert: X509Certificate
   try {
-    return new X509Certificate(text).serialNumber
+    cert = new X509Certificate(text)
   } catch (err) {
     throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file}: not a PEM certificate (${(err as Error).message})`, { file, cause: err })
   }
+  const signedBy = (ca: CertificateAuthority): boolean => cert.verify(new X509Certificate(ca.certificate).publicKey)
+  if (cert.serialNumber === intermediate.root.serialNumber && signedBy(intermediate.root)) {
+    throw new UsageError(`${file} is the root CA, which cannot be revoked; make a new CA with "mtls-pki init --dir ${shellQuote(caDir)} --force"`)
+  }
+  if (!signedBy(intermediate) && !signedBy(intermediate.root)) {
+    const issuer = cert.issuer.replace(/\n/g, ', ')
+    throw new UsageError(`${file} was not issued by the CA in ${caDir} (its issuer is ${issuer === intermediate.subject ? 'another CA of the same name' : issuer})`)
+  }
+  return cert.serialNumber
 }

@@ -87,6 +87,9 @@ export async function loadCertificateAuthority (dir: string): Promise<Certificat
   const rootKey = await read(CA_DIRECTORY_FILES.rootKey)
   const intermediateCert = await read(CA_DIRECTORY_FILES.intermediateCert)
   const intermediateKey = await read(CA_DIRECTORY_FILES.intermediateKey)
+  // fromPem names only the key file in its errors: a broken certificate is named here.
+  checkCertificate(rootCert, join(dir, CA_DIRECTORY_FILES.rootCert))
+  checkCertificate(intermediateCert, join(dir, CA_DIRECTORY_FILES.intermediateCert))
   const root = await CertificateAuthority.fromPem(rootCert, rootKey, null, join(dir, CA_DIRECTORY_FILES.rootKey))
   const intermediate = await CertificateAuthority.fromPem(intermediateCert, intermediateKey, root, join(dir, CA_DIRECTORY_FILES.intermediateKey))
 
@@ -149,6 +152,14 @@ function parseRevocations (text: string, file: string): StoredRevocation[] {
     }
     return { issuer, serialNumber, date: new Date(date), reason: reason as StoredRevocation['reason'] }
   })
+}
+
+function checkCertificate (pem: string, file: string): x509.X509Certificate {
+  try {
+    return new x509.X509Certificate(pem)
+  } catch (err) {
+    throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${file}: not a readable certificate (${(err as Error).message})`, { file, cause: err })
+  }
 }
 
 async function exists (file: string): Promise<boolean> {

@@ -11,6 +11,13 @@ export interface ValidityOptions {
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000
+
+/**
+ * The years a certificate made here can hold. RFC 5280 wants a GeneralizedTime before 1950, but
+ * @peculiar/x509 writes a two-digit UTCTime, so 1900 would come out as 2000; years past 9999 have no encoding.
+ */
+export const CERTIFICATE_YEARS = Object.freeze({ first: 1950, last: 9999 })
+
 const CLOCK_SKEW_MS = 5 * 60 * 1000
 
 export interface Validity {
@@ -29,6 +36,12 @@ export function resolveValidity (options: ValidityOptions, defaultDays: number, 
 
   const start = notBefore ?? new Date(now - CLOCK_SKEW_MS)
   const end = notAfter ?? new Date((notBefore?.getTime() ?? now) + (days ?? defaultDays) * DAY_MS)
+  for (const [name, date] of [['notBefore', start], ['notAfter', end]] as const) {
+    const year = date.getUTCFullYear()
+    if (year < CERTIFICATE_YEARS.first || year > CERTIFICATE_YEARS.last) {
+      throw invalid(`${name} (${date.toISOString()}) must fall in the years ${CERTIFICATE_YEARS.first} to ${CERTIFICATE_YEARS.last}`)
+    }
+  }
   if (end.getTime() <= start.getTime()) {
     throw invalid(`notAfter (${end.toISOString()}) must be later than notBefore (${start.toISOString()})`)
   }

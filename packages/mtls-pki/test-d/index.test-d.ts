@@ -4,7 +4,6 @@ import {
   createRootCa,
   createTestPki,
   PkiError,
-  runCli,
   writeCertificateFiles,
   type CertificateFiles,
   type IssuedCertificate,
@@ -41,7 +40,6 @@ expectType<IssuedCertificate>(pki.orderService)
 expectError(pki.nonexistent)
 
 expectType<Promise<CertificateFiles>>(writeCertificateFiles('/tmp', 'x', issued))
-expectType<Promise<number>>(runCli(['--help'], process))
 
 const err = new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', 'x')
 expectType<PkiErrorCode>(err.code)
