@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { createRequire } from 'node:module'
@@ -18,9 +19,13 @@ type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 export interface AuthzDecision {
   readonly decision: 'allow' | 'deny'
   readonly status: 200 | 401 | 403
+  /** The error code of a denial (`FST_MTLS_AUTHZ_PEER_REQUIRED`, `FST_MTLS_AUTHZ_FORBIDDEN`); `null` when allowed. */
+  readonly code: 'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | null
   readonly identity: string | null
   readonly source: 'tls' | 'forwarded' | null
   readonly method: string
+  /** The URL requested, as `request.url` has it. */
+  readonly url: string
   readonly route: string
   readonly rule: string
 }
@@ -66,6 +71,8 @@ declare module 'fastify' {
     mtlsAuthorize: (requirements: RouteMtlsConfig) => MtlsAuthorizeHook
   }
 }
+
+type Denial = InstanceType<typeof codes.FST_MTLS_AUTHZ_PEER_REQUIRED> | InstanceType<typeof codes.FST_MTLS_AUTHZ_FORBIDDEN>
 
 const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
 // Put in the config of the routes the plugin saw being added: whether the route guards itself with mtlsAuthorize().
@@ -127,27 +134,33 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     }
   }
 
-  const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string, done: HookHandlerDoneFunction): void => {
+  // Decides, writes the one audit line, and gives the denial as a FastifyError (with no stack), or null to go on.
+  const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string): Denial | null => {
     const policy = current
     const identity = rule.public ? null : request.peerIdentity
     const decision = decide(rule, policy, identity, rolesOf(identity, policy))
+    const denial = decision.allowed
+      ? null
+      : decision.status === 401
+        ? new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE')
+        : new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url)
     const level = decision.allowed ? allowLevel : 'warn'
     if (onDecision !== undefined || (request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) !== false) {
       const record: AuthzDecision = {
         decision: decision.allowed ? 'allow' : 'deny',
         status: decision.status,
+        code: denial?.code ?? null,
         identity: identity?.id ?? null,
         source: identity?.source ?? null,
         method: request.method,
+        url: request.url,
         route,
         rule: decision.rule
       }
-      request.log[level]({ mtlsAuthz: record }, `mtls authz ${record.decision}`)
+      request.log[level]({ mtlsAuthz: record }, denial === null ? 'mtls authz allow' : `mtls authz deny: ${denial.message}`)
       onDecision?.(record, request)
     }
-    if (decision.allowed) return done()
-    if (decision.status === 401) return done(new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE'))
-    done(new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url))
+    return denial
   }
 
   // Routes added after the plugin have their config.mtls checked here, at registration (a typo fails ready()).
@@ -197,11 +210,18 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
 
   // One hook on the instance decides every route in it and in every plugin below it, added before or after
   // this plugin, awaited or not, the 404 handler too: Fastify hands instance hooks to all of its children.
-  fastify.addHook(hookName, function mtlsAuthzGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+  // A denial is answered here, with the body Fastify's default error handler gives a FastifyError, and not
+  // handed to the error handler: the audit line is its one log line (the default handler would log every
+  // 401/403 again at info, with the error), and the status cannot be lost to an error handler that forgets
+  // reply.code(). The route handler never runs; onSend and onResponse hooks, response schemas and the reply
+  // serializer apply as to any reply.
+  fastify.addHook(hookName, function mtlsAuthzGuard (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     const entry = entryOf(request, request.routeOptions.config as object)
     if (entry instanceof Error) return done(entry)
     if (entry.delegated) return done()
-    decideAndAudit(request, entry.rule, entry.route, done)
+    const denial = decideAndAudit(request, entry.rule, entry.route)
+    if (denial === null) return done()
+    reply.code(denial.statusCode).send({ statusCode: denial.statusCode, code: denial.code, error: STATUS_CODES[denial.statusCode], message: denial.message })
   })
 
   fastify.addHook('onReady', async () => {
@@ -235,7 +255,12 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   fastify.decorate('mtlsAuthorize', (requirements: RouteMtlsConfig) => {
     const rule = compileRouteRule(requirements, 'mtlsAuthorize()')
     requireRoles(rule)
-    const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) { decideAndAudit(request, rule, 'mtlsAuthorize()', done) }
+    // A hook hands its denial to whoever runs it (Fastify, or @fastify/auth composing strategies), as an error.
+    const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) {
+      const denial = decideAndAudit(request, rule, 'mtlsAuthorize()')
+      if (denial === null) done()
+      else done(denial)
+    }
     return Object.defineProperty(hook, kMtlsAuthorize, { value: true })
   })
 }

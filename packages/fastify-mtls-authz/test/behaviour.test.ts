@@ -80,13 +80,15 @@ t.test('every decision is audited once, denials at warn, and passed to onDecisio
   await call(url, agentFor(t, pki, pki.orderService), 'POST', '/charge')
   await call(url, agentFor(t, pki, pki.inventoryService), 'POST', '/charge')
   t.same(decisions, [
-    { decision: 'allow', status: 200, identity: 'spiffe://mycompany.com/production/order-service', source: 'tls', method: 'POST', route: '/charge', rule: 'role payments:charge' },
-    { decision: 'deny', status: 403, identity: 'spiffe://mycompany.com/production/inventory-service', source: 'tls', method: 'POST', route: '/charge', rule: 'lacks role: one of payments:charge' }
+    { decision: 'allow', status: 200, code: null, identity: 'spiffe://mycompany.com/production/order-service', source: 'tls', method: 'POST', url: '/charge', route: '/charge', rule: 'role payments:charge' },
+    { decision: 'deny', status: 403, code: 'FST_MTLS_AUTHZ_FORBIDDEN', identity: 'spiffe://mycompany.com/production/inventory-service', source: 'tls', method: 'POST', url: '/charge', route: '/charge', rule: 'lacks role: one of payments:charge' }
   ])
   const audit = lines.filter(line => line.mtlsAuthz !== undefined)
   t.equal(audit.length, 2, 'one line per decision')
-  t.match(audit[0], { level: 30, msg: 'mtls authz allow', mtlsAuthz: decisions[0] })
-  t.match(audit[1], { level: 40, msg: 'mtls authz deny', mtlsAuthz: decisions[1] })
+  t.same(audit[0]?.msg, 'mtls authz allow')
+  t.match(audit[0], { level: 30, mtlsAuthz: decisions[0] })
+  t.same(audit[1]?.msg, 'mtls authz deny: spiffe://mycompany.com/production/inventory-service may not POST /charge')
+  t.match(audit[1], { level: 40, mtlsAuthz: decisions[1] })
 })
 
 t.test('explain() gives the decision and the rule that made it', async t => {

@@ -119,9 +119,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   // Handshake accounting, and a rate-limited warning per refusal reason (never anything from the certificate).
   const refusals = new RefusalLog(log, refusalLogIntervalMs)
-  const refused = (reason: HandshakeFailureReason): void => {
+  const refused = (reason: HandshakeFailureReason, verdict?: string): void => {
     stats.failures[reason]++
-    refusals.refused(reason)
+    refusals.refused(reason, verdict)
   }
   // OpenSSL lets a CA:TRUE leaf through as a client certificate, and does not verify a resumed session's
   // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
@@ -150,9 +150,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     if (resumed) stats.resumed++
     if (!socket.authorized) stats.unverified++
   }
-  // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket.
+  // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket (and
+  // goes to the log line: some verdicts say what to do, such as a client that sent its leaf alone).
   const onTlsClientError = (error: NodeJS.ErrnoException, socket: TLSSocket): void => {
-    refused(failureReason(error, socket.authorizationError))
+    const verdict = socket.authorizationError as unknown
+    refused(failureReason(error, verdict), typeof verdict === 'string' ? verdict : undefined)
   }
   server.prependListener('secureConnection', onSecureConnection)
   server.on('tlsClientError', onTlsClientError)

@@ -177,6 +177,8 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   const leaf = chain[0] as X509Certificate
   const privateKey = readKey(pems.key, pems.passphrase)
   if (!leaf.checkPrivateKey(privateKey)) {
+    // A CA certificate where the leaf belongs is a mix-up of files, not a wrong key: say so, before blaming the key.
+    if (fieldsOf(leaf).isCa) throw caWhereLeafBelongs(chain, privateKey, pems)
     throw fail('ERR_MTLS_MATERIAL_KEY_MISMATCH', pems.key, `the private key does not belong to the certificate in ${pems.cert.source} (${leaf.subject.replaceAll('\n', ', ')})`)
   }
   chain.forEach((cert, index) => checkValidity(cert, index === 0 ? 'the certificate' : `intermediate ${index}`, pems.cert, now))
@@ -308,7 +310,33 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
     current = next
   }
   const cas = pems.ca.map(item => item.source).join(', ')
-  throw fail('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to any trusted CA in ${cas} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)`)
+  const leaf = chain[0] as X509Certificate
+  // The likely cause when the leaf came alone and a CA the trust does not hold issued it: the intermediate was left out.
+  const leafAlone = chain.length === 1 && !leaf.checkIssued(leaf) && !authorities.some(ca => ca.subject === leaf.issuer)
+  const hint = !leafAlone
+    ? ''
+    : `; ${pems.cert.file === undefined ? 'the cert option' : 'the file'} holds only the leaf, and its issuer is not a trusted CA: if that issuer is an intermediate CA, give the chain file instead, ` +
+      'the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem beside NAME.pem; with cert-manager, tls.crt holds the chain)'
+  throw fail('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to any trusted CA in ${cas} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)${hint}`)
+}
+
+// What a CA certificate first in the certificate input most likely means, from where the private key's certificate is.
+function caWhereLeafBelongs (chain: X509Certificate[], key: KeyObject, pems: MaterialPems): MaterialError {
+  const fromFiles = pems.cert.file !== undefined
+  const what = `the ${fromFiles ? 'certificate file' : 'cert option'} holds a CA certificate (CA:TRUE, ${JSON.stringify((chain[0] as X509Certificate).subject.replaceAll('\n', ', '))})`
+  const later = chain.findIndex((cert, index) => index > 0 && cert.checkPrivateKey(key))
+  if (later > 0) return fail('ERR_MTLS_MATERIAL_CERT_IS_CA', pems.cert, `${what} first: the leaf must come first (the private key belongs to certificate ${later + 1} of it)`)
+  const swapped = fromFiles ? 'certFile and caFile' : 'cert and ca'
+  const keyIn = pems.ca.find(item => readPemBlocks(item.text).some(block => {
+    try {
+      return block.label === 'CERTIFICATE' && new X509Certificate(block.der).checkPrivateKey(key)
+    } catch {
+      return false
+    }
+  }))
+  return fail('ERR_MTLS_MATERIAL_CERT_IS_CA', pems.cert, keyIn === undefined
+    ? `${what} where the leaf belongs: ${swapped} swapped?`
+    : `${what} where the leaf belongs: ${swapped} are swapped (the private key belongs to the certificate in ${keyIn.source})`)
 }
 
 function checkExtendedKeyUsage (leaf: X509Certificate, side: 'server' | 'client', item: Item): void {

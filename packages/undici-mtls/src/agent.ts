@@ -106,7 +106,7 @@ export class MtlsAgent extends Agent {
     const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
     const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
       if (error !== null) {
-        callback(translateConnectError(error, origin), null)
+        callback(translateConnectError(error, origin, this.#authorize !== null), null)
         return
       }
       const tlsSocket = connected as TLSSocket

@@ -1,3 +1,5 @@
+import { toPeerIdentity } from 'mtls-core'
+
 export type MtlsClientErrorCode =
   | 'ERR_MTLS_CLIENT_INVALID_OPTION'
   | 'ERR_MTLS_SERVER_UNAUTHORIZED'
@@ -52,12 +54,42 @@ const SERVER_CERT_CODES: Record<string, MtlsClientErrorCode> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
 }
 
-/** A clearer error for a failed TLS connection, or the error itself when there is nothing to add. */
-export function translateConnectError (error: Error & { code?: string }, origin: string): Error {
+/**
+ * A clearer error for a failed TLS connection, or the error itself when there is nothing to add. Where the
+ * verdict points to a fix, the message names it. `serverChecked`: the agent checks the server's identity (`server`).
+ */
+export function translateConnectError (error: Error & { code?: string, cert?: { raw?: unknown } }, origin: string, serverChecked = false): Error {
   const code = error.code === undefined ? undefined : SERVER_CERT_CODES[error.code]
   if (code === undefined) return error
   const what = code === 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
     ? 'the server certificate does not name the host'
     : code === 'ERR_MTLS_SERVER_CERT_EXPIRED' ? 'the server certificate is outside its validity' : 'the server certificate is not from a trusted CA'
-  return new MtlsClientError(code, `${origin}: ${what} (${error.code}: ${error.message})`, { cause: error })
+  return new MtlsClientError(code, `${origin}: ${what} (${error.code}: ${error.message})${wayOut(error, serverChecked)}`, { cause: error })
+}
+
+function wayOut (error: Error & { code?: string, cert?: { raw?: unknown } }, serverChecked: boolean): string {
+  if (error.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+    // OpenSSL's verdict when the chain it could build is the server's certificate alone (a whole chain of
+    // another CA is UNABLE_TO_GET_ISSUER_CERT_LOCALLY).
+    return '; the server sent its certificate without the CA certificate that issued it, and no CA in our caFile issued it: most likely the server presents its leaf alone; ' +
+      'configure the server with its chain file, the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem; with cert-manager, tls.crt holds the chain), ' +
+      'or, if its issuer is a CA we should trust, add that CA to caFile'
+  }
+  if (error.code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return ''
+  if (serverChecked) return "; name the host in the server's certificate (a DNS or IP SAN), or set verifyHostname: false: the server option you gave then checks who the server is instead of the host name"
+  // The chain verified (the name is checked only then): the SPIFFE ID it carries is one of our CA's.
+  const spiffeId = spiffeIdOf(error.cert?.raw)
+  const server = spiffeId === null
+    ? "server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin)"
+    : `server: '${spiffeId}' (the SPIFFE ID in its certificate: check that it is the service you mean to call)`
+  return `; name the host in the server's certificate (a DNS or IP SAN), or set verifyHostname: false together with ${server}, to check who the server is instead of the host name`
+}
+
+function spiffeIdOf (der: unknown): string | null {
+  if (!(der instanceof Uint8Array)) return null
+  try {
+    return toPeerIdentity(der).spiffeId?.toString() ?? null
+  } catch {
+    return null // a certificate that is no identity (a CA, a broken SVID) suggests nothing
+  }
 }

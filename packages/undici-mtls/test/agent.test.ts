@@ -69,11 +69,65 @@ t.test('hostname verification stays on unless SPIFFE-only is chosen', async t =>
   const { url } = await startServer(t, { cert: meshOnly.chain, key: meshOnly.key, ca: pki.ca })
   const strict = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service' })
   t.teardown(() => strict.close())
-  await t.rejects(request(`${url}/whoami`, { dispatcher: strict }), { code: 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH', message: /does not name the host/ })
+  await t.rejects(request(`${url}/whoami`, { dispatcher: strict }), {
+    code: 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH',
+    message: /does not name the host \(ERR_TLS_CERT_ALTNAME_INVALID: .*\); name the host in the server's certificate \(a DNS or IP SAN\), or set verifyHostname: false: the server option you gave then checks who the server is instead of the host name$/
+  })
   const spiffeOnly = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service', verifyHostname: false })
   t.teardown(() => spiffeOnly.close())
   t.equal((await request(`${url}/whoami`, { dispatcher: spiffeOnly })).statusCode, 200)
   await t.rejects(createMtlsAgent({ ...client, verifyHostname: false }), { code: 'ERR_MTLS_CLIENT_INVALID_OPTION', message: /verifyHostname: false needs server/ })
+})
+
+t.test('a hostname mismatch points to verifyHostname: false with server, naming the SPIFFE ID the server showed', async t => {
+  const meshOnly = await pki.intermediate.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service' })
+  const dnsOnly = await pki.intermediate.issue({ usage: 'server', dnsNames: ['payment-service.internal'] })
+  const expected: Array<[string, typeof meshOnly, string]> = [
+    ['a SPIFFE server certificate', meshOnly, "or set verifyHostname: false together with server: 'spiffe://mycompany.com/production/payment-service' (the SPIFFE ID in its certificate: check that it is the service you mean to call), to check who the server is instead of the host name"],
+    ['a certificate without a SPIFFE ID', dnsOnly, "or set verifyHostname: false together with server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin), to check who the server is instead of the host name"],
+    // a CA:TRUE certificate is no identity (the server check would refuse it): its SPIFFE ID is not offered
+    ['a CA:TRUE certificate', pki.caAsLeaf, "or set verifyHostname: false together with server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin), to check who the server is instead of the host name"]
+  ]
+  for (const [what, cert, wayOut] of expected) {
+    const { url } = await startServer(t, { cert: cert.chain, key: cert.key, ca: pki.ca })
+    const agent = await createMtlsAgent(client)
+    t.teardown(() => agent.close())
+    const error = await request(`${url}/whoami`, { dispatcher: agent }).then(() => null, (err: unknown) => err) as MtlsClientError
+    t.equal(error.code, 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH', what)
+    t.ok(error.message.startsWith(`${url}: the server certificate does not name the host (ERR_TLS_CERT_ALTNAME_INVALID: `), `${what}: says what failed`)
+    t.ok(error.message.endsWith(`; name the host in the server's certificate (a DNS or IP SAN), ${wayOut}`), `${what}: and the way out`)
+  }
+  // The way out works: the SPIFFE ID it named, with verifyHostname: false.
+  const { url } = await startServer(t, { cert: meshOnly.chain, key: meshOnly.key, ca: pki.ca })
+  const followed = await createMtlsAgent({ ...client, verifyHostname: false, server: 'spiffe://mycompany.com/production/payment-service' })
+  t.teardown(() => followed.close())
+  t.equal((await request(`${url}/whoami`, { dispatcher: followed })).statusCode, 200)
+})
+
+t.test('a server that sends its leaf alone is untrusted, and the message says to configure its chain file', async t => {
+  // Node's own server, as fastify-mtls refuses to start with a leaf alone.
+  const plain = createServer({ cert: pki.server.certificate, key: pki.server.key }, (_req, res) => res.end('ok'))
+  plain.listen(0, '127.0.0.1')
+  await once(plain, 'listening')
+  t.teardown(() => plain.close())
+  const agent = await createMtlsAgent(client)
+  t.teardown(() => agent.close())
+  const origin = `https://127.0.0.1:${(plain.address() as AddressInfo).port}`
+  const error = await request(`${origin}/`, { dispatcher: agent }).then(() => null, (err: unknown) => err)
+  t.ok(error instanceof MtlsClientError)
+  t.match(error, {
+    code: 'ERR_MTLS_SERVER_CERT_UNTRUSTED',
+    message: `${origin}: the server certificate is not from a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate); ` +
+      'the server sent its certificate without the CA certificate that issued it, and no CA in our caFile issued it: most likely the server presents its leaf alone; ' +
+      'configure the server with its chain file, the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem; with cert-manager, tls.crt holds the chain), ' +
+      'or, if its issuer is a CA we should trust, add that CA to caFile'
+  })
+  // With the chain file, the same server is trusted.
+  const chained = createServer({ cert: pki.server.chain, key: pki.server.key }, (_req, res) => res.end('ok'))
+  chained.listen(0, '127.0.0.1')
+  await once(chained, 'listening')
+  t.teardown(() => chained.close())
+  t.equal((await request(`https://127.0.0.1:${(chained.address() as AddressInfo).port}/`, { dispatcher: agent })).statusCode, 200)
 })
 
 t.test('a server certificate from an unknown CA, or expired, is refused with its own code', async t => {
@@ -90,6 +144,7 @@ t.test('a server certificate from an unknown CA, or expired, is refused with its
     const error = await request(`https://127.0.0.1:${(plain.address() as AddressInfo).port}/`, { dispatcher: agent }).then(() => null, (err: unknown) => err)
     t.ok(error instanceof MtlsClientError, what)
     t.match(error, { code }, what)
+    t.notMatch((error as Error).message, /chain file|verifyHostname/, `${what}: no way out that does not apply`)
   }
 })
 

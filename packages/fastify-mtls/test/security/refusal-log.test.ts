@@ -78,3 +78,34 @@ t.test('a TCP probe that closes without a TLS handshake is counted and logged as
   while (app.mtls.stats().failures.other === 0) await sleep(10)
   t.match(refusalLines(lines), [{ reason: 'other', count: 1 }])
 })
+
+// A client that presents its leaf without the intermediate is refused with OpenSSL's UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+// which was logged as a bare unknown_ca: nothing told the operator that the client's chain file was the fix.
+t.test('a client that sends its leaf alone is refused on a line of its own that says to send the chain file', async t => {
+  const { logger, lines } = capturedLogger()
+  const { app, port } = await startServer(t, { ...material, crl: [...pki.crl] }, {}, { logger })
+  const leafAlone = { ca: pki.ca, chain: pki.orderService.certificate, key: pki.orderService.key }
+  t.equal((await attempt(port, leafAlone)).status, null, 'refused at the handshake')
+  t.equal(app.mtls.stats().failures.unknown_ca, 1, 'counted as unknown_ca, as before')
+  const [line] = refusalLines(lines)
+  t.match(line, {
+    level: 40,
+    reason: 'unknown_ca',
+    verdict: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    count: 1,
+    msg: '1 TLS handshake refused: unknown_ca (UNABLE_TO_VERIFY_LEAF_SIGNATURE): the client sent its certificate without the CA certificate that issued it, and no trusted CA issued it: ' +
+      'most likely the client presents its leaf alone; configure it with its chain file, the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem; ' +
+      'with cert-manager, tls.crt holds the chain), or, if its issuer is a CA this server should trust, add that CA to caFile (at most one line per reason every 60000 ms)'
+  })
+  t.same(Object.keys(line ?? {}).sort(), ['count', 'hostname', 'level', 'msg', 'pid', 'plugin', 'reason', 'time', 'verdict'], 'the verdict is added, nothing from the certificate')
+  for (const secret of [pki.orderService.fingerprint256, pki.orderService.serialNumber, 'spiffe://', 'BEGIN']) t.notOk(JSON.stringify(line).includes(secret), `no ${secret} in the log`)
+
+  // A chain from another CA is unknown_ca too, but an intermediate would not help it: its own line, no hint.
+  await attempt(port, clientOf(pki, pki.otherCa))
+  await attempt(port, leafAlone)
+  t.match(refusalLines(lines), [{ verdict: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, { reason: 'unknown_ca', count: 1, msg: '1 TLS handshake refused: unknown_ca (at most one line per reason every 60000 ms)' }])
+  t.equal(refusalLines(lines).length, 2, 'the second leaf-alone refusal is counted within its interval')
+  t.notOk('verdict' in (refusalLines(lines)[1] ?? {}), 'the other CA\'s line carries no verdict')
+  await app.close()
+  t.match(refusalLines(lines).slice(2), [{ verdict: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', count: 1, msg: /^1 TLS handshake refused: unknown_ca \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): the client sent its certificate/ }], 'closing reports it with the hint')
+})
