@@ -1,8 +1,8 @@
 // `pnpm demo`: a fresh PKI, payment-service in its own process, and the story of who may call it.
 // Exits 0 when every step behaved as expected, 1 naming the step otherwise; always cleans up.
-// `pnpm demo --serve` keeps payment-service running and prints curl commands to try.
+// `pnpm demo -- --serve` keeps payment-service running on 127.0.0.1:$PORT (8443 by default) and prints curl
+// commands to try; Ctrl-C (SIGINT) or SIGTERM closes it, removes the certificates and exits 0.
 import { fork } from 'node:child_process'
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,36 +12,73 @@ import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { createPaymentsClient } from './order-service.js'
 import { makeDemoPki, spiffe } from './pki.js'
+import { describePolicy } from './policy.js'
 
 const serve = process.argv.includes('--serve')
-const dir = await mkdtemp(join(tmpdir(), 'payment-mesh-'))
+let dir = null
 let service = null
+let serviceExited = null
 let step = 0
 
 const say = text => console.log(text)
 const ok = text => say(`   ok  ${text}`)
 class StepFailed extends Error {}
+/** Something the user can fix (a port in use, a bad PORT): said in one line, without a stack. */
+class CannotServe extends Error {}
 const expect = (condition, text) => {
   if (!condition) throw new StepFailed(text)
   ok(text)
 }
-const heading = text => say(`\n${++step}. ${text}`)
-
-async function cleanUp () {
-  if (service !== null && service.exitCode === null) {
-    service.kill('SIGTERM')
-    await Promise.race([once(service, 'exit'), new Promise(resolve => setTimeout(resolve, 2000).unref())])
-    if (service.exitCode === null) service.kill('SIGKILL')
-  }
-  await rm(dir, { recursive: true, force: true })
+let stopSignal = null
+const heading = text => {
+  if (stopSignal !== null) throw new StepFailed(`stopped by ${stopSignal}`) // no new step once a signal came
+  say(`\n${++step}. ${text}`)
 }
 
-/** Fingerprint of the certificate a new TLS connection to the service is shown. */
-async function servedFingerprint (port, ca) {
+// Ctrl-C sends SIGINT to every process of the terminal's group: this one, payment-service, and pnpm above us, which
+// reports a script that dies of a signal as a failure (ELIFECYCLE) and forwards the signal again (SIGINT, then
+// SIGTERM). So catch both: with --serve a signal is how the demo ends (exit 0); otherwise it interrupts the story
+// (exit 130). Either way payment-service is closed and the certificates removed, within about 2 s.
+const stopped = new Promise(resolve => {
+  const onSignal = signal => {
+    stopSignal ??= signal
+    resolve(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+})
+
+/** The port for --serve: $PORT, 8443 by default, 0 for any free port. */
+function servePort () {
+  const given = process.env.PORT ?? '8443'
+  if (!/^\d{1,5}$/.test(given) || Number(given) > 65535) throw new CannotServe(`PORT must be a port number from 0 to 65535 (0 picks a free one), not ${JSON.stringify(given)}`)
+  return Number(given)
+}
+
+function cannotListen ({ code, port }) {
+  const why = code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges (ports below 1024)'
+  return new CannotServe(`port ${port} on 127.0.0.1 ${why}: set PORT to a free port and run again, e.g. PORT=9443 (PORT=0 picks one)`)
+}
+
+const delay = ms => new Promise(resolve => setTimeout(resolve, ms).unref())
+
+/** Stops payment-service, lets the story (`running`) end, then removes the certificates. */
+async function cleanUp (running) {
+  if (service !== null && service.exitCode === null && service.signalCode === null) {
+    service.kill('SIGTERM')
+    await Promise.race([serviceExited, delay(2000)])
+    if (service.exitCode === null && service.signalCode === null) service.kill('SIGKILL')
+  }
+  await Promise.race([running.catch(() => {}), delay(2000)])
+  if (dir !== null) await rm(dir, { recursive: true, force: true })
+}
+
+/** Fingerprint of the certificate a new TLS connection to the service is shown (as order-service, so a probe is a verified handshake). */
+async function servedFingerprint (port, client) {
   return await new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca }, () => {
+    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...client }, () => {
       resolve(socket.getPeerX509Certificate().fingerprint256)
-      socket.destroy()
+      socket.end() // a clean close: destroying it here would count as a refused handshake (`other`) in stats()
     })
     socket.on('error', reject)
   })
@@ -58,27 +95,39 @@ async function call (url, dispatcher, method, path, body) {
 }
 
 async function story () {
+  const port = serve ? servePort() : 0
+  dir = await mkdtemp(join(tmpdir(), 'payment-mesh-'))
+
   heading('A fresh PKI from mtls-pki (nothing is committed)')
   const pki = await makeDemoPki(dir)
   const { payment, order, inventory, stranger } = pki.files
   const caPem = readFileSync(payment.caFile, 'utf8')
   ok(`root and issuing CA, certificates for payment-service, order-service, inventory-service, and a stranger's, in ${dir}`)
 
-  heading('payment-service starts on 127.0.0.1 (fastify-mtls, optional mode; identity; authz; under-pressure)')
-  service = fork(fileURLToPath(new URL('./payment-service.js', import.meta.url)), [payment.chainFile, payment.keyFile, payment.caFile, serve ? (process.env.PORT ?? '8443') : '0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const [started] = await Promise.race([once(service, 'message'), once(service, 'exit').then(([code]) => { throw new StepFailed(`payment-service exited with ${code}`) })])
+  heading("payment-service's policy (fastify-mtls-authz): who holds which role, and what each route needs")
+  for (const line of describePolicy()) say(`   ${line}`)
+
+  heading('payment-service starts on 127.0.0.1 (fastify-mtls, optional mode; identity; authz with that policy; under-pressure)')
+  service = fork(fileURLToPath(new URL('./payment-service.js', import.meta.url)), [payment.chainFile, payment.keyFile, payment.caFile, String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  serviceExited = new Promise(resolve => service.once('exit', (code, signal) => resolve(code ?? signal)))
+  const [started] = await Promise.race([
+    new Promise(resolve => service.once('message', message => resolve([message]))),
+    serviceExited.then(code => { throw new StepFailed(`payment-service exited with ${code}`) })
+  ])
+  if (started.listenError !== undefined) throw cannotListen(started.listenError)
   const url = `https://localhost:${started.port}`
   ok(`listening at ${url}`)
 
   if (serve) {
     const curl = (who, method, path, data) => `curl --cert ${join(dir, `${who}-chain.pem`)} --key ${join(dir, `${who}-key.pem`)} --cacert ${payment.caFile} ${method === 'POST' ? `-X POST -H 'content-type: application/json' -d '${JSON.stringify(data)}' ` : ''}${url}${path}`
-    const stopped = new Promise(resolve => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
     say('\nTry it:\n')
     say(`  # order-service may charge\n  ${curl('order-service', 'POST', '/api/payments/charge', { orderId: 'o-1', amount: 1200, currency: 'EUR' })}\n`)
     say(`  # inventory-service may read but not charge\n  ${curl('inventory-service', 'GET', '/api/payments/1')}\n  ${curl('inventory-service', 'POST', '/api/payments/charge', { orderId: 'o-2', amount: 1, currency: 'EUR' })}\n`)
     say(`  # no certificate: 401 on the API, 200 on /health\n  curl --cacert ${payment.caFile} ${url}/api/payments/1\n  curl --cacert ${payment.caFile} ${url}/health\n`)
     say('Serving until Ctrl-C.')
-    await stopped
+    // Ends with Ctrl-C (the race below); payment-service ending by itself is a failure, unless a signal closed it.
+    const code = await serviceExited
+    if (code !== 0) throw new StepFailed(`payment-service exited with ${code}`)
     return
   }
 
@@ -89,6 +138,17 @@ async function story () {
   expect(charged.status === 200 && charged.body.requestedBy === spiffe('order-service'), `charged, requestedBy ${charged.body.requestedBy}`)
   const invalid = await call(url, orders.dispatcher, 'POST', '/api/payments/charge', { orderId: 'o-1002', amount: -5, currency: 'EUR' })
   expect(invalid.status === 400, `a body that breaks the JSON schema is refused: 400 ${invalid.body.message}`)
+
+  const expected = spiffe('ledger-service')
+  heading(`an order-service client set to expect another server (undici-mtls server: '${expected}')`)
+  const misdirectedStep = step
+  const misdirected = await createPaymentsClient({ certFile: order.chainFile, keyFile: order.keyFile, caFile: order.caFile, paymentsUrl: url, server: expected })
+  const refusal = await misdirected.charge('o-1003', 999).then(() => null, err => err)
+  say(`   POST /api/payments/charge -> ${refusal === null ? 'sent' : `${refusal.code}: ${refusal.message}`}`)
+  expect(refusal?.code === 'ERR_MTLS_SERVER_UNAUTHORIZED', `refused with ${refusal?.code}: payment-service's certificate verifies, but it is not the server this client expects`)
+  const unsent = await call(url, orders.dispatcher, 'GET', '/api/payments/2')
+  expect(unsent.status === 404, `payment-service never saw that charge (GET /api/payments/2 -> ${unsent.status}): undici-mtls refused before sending the request`)
+  await misdirected.close()
 
   heading('inventory-service has a valid certificate but not the charge role')
   const inventoryAgent = await createPaymentsClient({ certFile: inventory.chainFile, keyFile: inventory.keyFile, caFile: inventory.caFile, paymentsUrl: url })
@@ -116,7 +176,8 @@ async function story () {
   await strangerAgent.close()
 
   heading('payment-service certificate rotated while order-service keeps calling')
-  const before = await servedFingerprint(started.port, caPem)
+  const probe = { ca: caPem, cert: readFileSync(order.chainFile), key: readFileSync(order.keyFile) }
+  const before = await servedFingerprint(started.port, probe)
   const results = { ok: 0, failed: [] }
   const control = { calling: true }
   const loop = (async () => {
@@ -138,7 +199,7 @@ async function story () {
   let after = before
   for (let i = 0; i < 200 && after !== next.fingerprint256; i++) {
     await new Promise(resolve => setTimeout(resolve, 25))
-    after = await servedFingerprint(started.port, caPem)
+    after = await servedFingerprint(started.port, probe)
   }
   await new Promise(resolve => setTimeout(resolve, 200))
   control.calling = false
@@ -150,21 +211,35 @@ async function story () {
 
   heading("payment-service's fastify.mtls.status() and stats()")
   service.send('status')
-  const [{ status, stats }] = await once(service, 'message')
+  const [{ status, stats }] = await new Promise(resolve => service.once('message', message => resolve([message])))
+  const failures = Object.entries(stats.failures).filter(([, count]) => count > 0).map(([reason, count]) => `${reason} ${count}`).join(', ')
   say(`   certificate: ${status.certificate.uris[0]}, ${status.certificate.fingerprint256.slice(0, 23)}…, ${status.certificate.daysToExpiry} days to expiry`)
-  say(`   last reload: ${status.lastReload?.ok ? 'ok' : 'none'} at ${status.lastReload?.at ?? '-'}`)
-  say(`   handshakes ${stats.handshakes}, resumed ${stats.resumed}, unverified ${stats.unverified}, reloads ${JSON.stringify(stats.reloads)}`)
+  say(`   last reload: ${status.lastReload?.ok ? 'ok' : 'none'} at ${status.lastReload?.at ?? '-'}; reloads ${stats.reloads.succeeded} succeeded, ${stats.reloads.failed} failed`)
+  say(`   handshakes ${stats.handshakes}: TLS connections that completed the handshake and reached the routes (resumed ${stats.resumed} of them, from a session ticket)`)
+  say(`   unverified ${stats.unverified}: of those, connections without a verified client certificate, which optional mode lets in: here those`)
+  say('     of the client without a certificate and of the stranger\'s (its CA is not trusted). They reach the routes with no identity:')
+  say('     authz answered 401 on the API, /health answered 200. In require mode they would be refused at the handshake instead.')
+  say(`   failures: ${failures === '' ? 'none' : failures} (handshakes refused or broken off, by reason${stats.failures.other > 0 ? `; other: here step ${misdirectedStep}'s client, which hung up once it saw payment-service's identity` : ''})`)
   expect(status.certificate.fingerprint256 === next.fingerprint256 && stats.reloads.succeeded >= 1, 'status shows the rotated certificate and the reload')
 }
 
 let exitCode = 0
+const running = story()
+running.catch(() => {}) // reported below, unless a signal ended the story first
 try {
-  await story()
-  if (!serve) say('\nEvery step behaved as expected.')
+  const signal = await Promise.race([running.then(() => null), stopped])
+  await cleanUp(running)
+  if (signal !== null) {
+    exitCode = serve ? 0 : 128 + (signal === 'SIGINT' ? 2 : 15)
+    say(serve ? `\nStopped (${signal}): payment-service closed, certificates removed.` : `\nInterrupted (${signal}) at step ${step}; payment-service closed, certificates removed.`)
+  } else if (serve) {
+    say('\npayment-service closed; certificates removed.')
+  } else {
+    say('\nEvery step behaved as expected.')
+  }
 } catch (err) {
+  await cleanUp(running)
   exitCode = 1
-  console.error(`\nstep ${step} failed: ${err instanceof StepFailed ? err.message : err.stack}`)
-} finally {
-  await cleanUp()
+  console.error(err instanceof CannotServe ? `\n${err.message}` : `\nstep ${step} failed: ${err instanceof StepFailed ? err.message : err.stack}`)
 }
 process.exit(exitCode)

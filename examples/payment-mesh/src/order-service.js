@@ -3,8 +3,9 @@
 import { request } from 'undici'
 import { createMtlsAgent } from 'undici-mtls'
 
-export async function createPaymentsClient ({ certFile, keyFile, caFile, paymentsUrl }) {
-  const dispatcher = await createMtlsAgent({ certFile, keyFile, caFile, server: 'spiffe://mycompany.com/production/payment-service' })
+/** `server`: who the server at `paymentsUrl` must be; undici-mtls refuses anyone else with ERR_MTLS_SERVER_UNAUTHORIZED. */
+export async function createPaymentsClient ({ certFile, keyFile, caFile, paymentsUrl, server = 'spiffe://mycompany.com/production/payment-service' }) {
+  const dispatcher = await createMtlsAgent({ certFile, keyFile, caFile, server })
   return {
     dispatcher,
     async charge (orderId, amount, currency = 'EUR') {

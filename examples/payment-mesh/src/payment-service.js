@@ -5,14 +5,7 @@ import underPressure from '@fastify/under-pressure'
 import fastifyMtls, { loadServerTls } from 'fastify-mtls'
 import fastifyMtlsIdentity from 'fastify-mtls-identity'
 import fastifyMtlsAuthz from 'fastify-mtls-authz'
-
-export const policy = {
-  acl: [
-    { identities: ['spiffe://mycompany.com/production/order-service'], roles: ['payments:charge'] },
-    { identities: ['spiffe://mycompany.com/production/**'], roles: ['payments:read'] }
-  ],
-  defaultPolicy: 'deny'
-}
+import { policy, routeRules } from './policy.js'
 
 const chargeSchema = {
   body: {
@@ -34,15 +27,15 @@ export async function startPaymentService ({ certFile, keyFile, caFile, host = '
   await app.register(fastifyMtls, { tls, watch: { debounceMs: 50 } })
   await app.register(fastifyMtlsIdentity)
   await app.register(fastifyMtlsAuthz, { policy, allowLogLevel: 'debug' })
-  await app.register(underPressure, { healthCheck: app.mtls.healthCheck, exposeStatusRoute: { url: '/health', routeOpts: { config: { mtls: { public: true } } } } })
+  await app.register(underPressure, { healthCheck: app.mtls.healthCheck, exposeStatusRoute: { url: routeRules.health.url, routeOpts: { config: { mtls: routeRules.health.mtls } } } })
 
   const payments = new Map()
-  app.post('/api/payments/charge', { schema: chargeSchema, config: { mtls: { roles: ['payments:charge'] } } }, async (request, reply) => {
+  app.post(routeRules.charge.url, { schema: chargeSchema, config: { mtls: routeRules.charge.mtls } }, async (request, reply) => {
     const payment = { id: String(payments.size + 1), ...request.body, status: 'charged', requestedBy: request.peerIdentity.id }
     payments.set(payment.id, payment)
     return reply.code(200).send(payment)
   })
-  app.get('/api/payments/:id', { config: { mtls: { roles: ['payments:read'] } } }, async (request, reply) => {
+  app.get(routeRules.read.url, { config: { mtls: routeRules.read.mtls } }, async (request, reply) => {
     const payment = payments.get(request.params.id)
     return payment ?? reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no payment ${request.params.id}` })
   })
@@ -51,13 +44,37 @@ export async function startPaymentService ({ certFile, keyFile, caFile, host = '
   return app
 }
 
-// Run as a process of its own: `node payment-service.js <certFile> <keyFile> <caFile> [port]`, reporting on IPC when started.
-if (process.argv[1] === new URL(import.meta.url).pathname) {
-  const [certFile, keyFile, caFile, port = '0'] = process.argv.slice(2)
-  const app = await startPaymentService({ certFile, keyFile, caFile, port: Number(port), logger: process.env.DEMO_LOG === '1' })
+// Run as a process of its own: `node payment-service.js <certFile> <keyFile> <caFile> [port]`, reporting on IPC when
+// started ({ port }) or when it cannot listen ({ listenError: { code, port } }); SIGINT or SIGTERM closes it, exit 0.
+async function main ([certFile, keyFile, caFile, port = '0']) {
+  let app = null
+  let stopping = false
+  // Ctrl-C reaches every process of the terminal's group, this one too: close and exit 0 rather than die of it.
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    if (app === null) process.exit(0)
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.on('disconnect', stop) // the demo that forked us is gone: never outlive it
+  try {
+    app = await startPaymentService({ certFile, keyFile, caFile, port: Number(port), logger: process.env.DEMO_LOG === '1' })
+  } catch (err) {
+    if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err
+    // The demo turns this into one line saying what to do; a stack would only hide it.
+    if (process.send === undefined) {
+      console.error(`payment-service cannot listen on 127.0.0.1:${port}: ${err.code}`)
+      process.exit(1)
+    }
+    process.send({ listenError: { code: err.code, port: Number(port) } }, () => process.exit(1))
+    return
+  }
   process.on('message', message => {
     if (message === 'status') process.send?.({ status: app.mtls.status(), stats: app.mtls.stats() })
   })
-  process.on('SIGTERM', () => { app.close().then(() => process.exit(0)) })
   process.send?.({ port: app.server.address().port })
 }
+
+if (process.argv[1] === new URL(import.meta.url).pathname) await main(process.argv.slice(2))
