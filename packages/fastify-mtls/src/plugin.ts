@@ -144,11 +144,13 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       }
       verified.add(socket)
     }
-    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in).
-    if (socket.authorized) recordHandshakeTrust(socket, trust)
+    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in). Node 20
+    // calls a resumed session without a certificate authorized: there was nothing to verify.
+    const verifiedPeer = socket.authorized && (mode === 'require' || peerCertificateDer(socket) !== null)
+    if (verifiedPeer) recordHandshakeTrust(socket, trust)
     stats.handshakes++
     if (resumed) stats.resumed++
-    if (!socket.authorized) stats.unverified++
+    if (!verifiedPeer) stats.unverified++
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket (and
   // goes to the log line: some verdicts say what to do, such as a client that sent its leaf alone).
