@@ -106,7 +106,7 @@ function checkTarball (dir, workspaceDir) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
   if (!files.has('LICENSE')) problems.push('no LICENSE file')
   const buildInfo = [...files].filter(file => file.endsWith('.tsbuildinfo'))
-  if (buildInfo.length > 0) problems.push(`carries ${buildInfo.join(', ')} (a stale file from an older build? remove dist/ and run pnpm build)`)
+  if (buildInfo.length > 0) problems.push(`carries ${buildInfo.join(', ')} (a stale file from an older build? run pnpm clean && pnpm build)`)
   const directory = relative(root, workspaceDir)
   if (typeof pkg.repository?.url !== 'string' || pkg.repository.directory !== directory) {
     problems.push(`repository must give url and directory "${directory}": ${JSON.stringify(pkg.repository)}`)
@@ -136,7 +136,7 @@ function checkTarball (dir, workspaceDir) {
     if (missing.length === 0) continue
     const stale = missing.some(source => !existsSync(resolve(workspaceDir, dirname(file), map.sourceRoot ?? '', source)))
     problems.push(`${file}: its sources ${missing.join(', ')} are neither inlined nor in the tarball` +
-      (stale ? ' (left in dist/ by a build of a source that no longer exists: remove dist/ and run pnpm build)' : ''))
+      (stale ? ' (left in dist/ by a build of a source that no longer exists: run pnpm clean && pnpm build)' : ''))
   }
   return problems
 }

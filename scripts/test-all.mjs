@@ -203,6 +203,7 @@ async function tsd (dir, pkg) {
 
 const packages = workspaceDirs.map(dir => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
 const runtimes = [`Node ${process.versions.node}`]
+const notRun = [] // runs skipped on purpose, named on the closing line
 for (const { dir, pkg } of packages) {
   const scripts = pkg.scripts ?? {}
   if (scripts['test:unit'] !== undefined) await tap(dir, pkg, runtimes[0], [], process.env)
@@ -224,11 +225,14 @@ if (process.env.MTLS_TEST_NODE24 !== '0') {
       if (pkg.scripts?.['test:unit'] !== undefined) await tap(dir, pkg, runtime, node24.tapArgs, node24.env)
     }
   }
+} else {
+  notRun.push('the Node 24 runs (MTLS_TEST_NODE24=0)')
 }
 counted.push(`tap tests and subtests on ${runtimes.join(' and ')}`, 'tsd assertions')
 
 if (process.env.MTLS_TEST_CONSUMER === '0') {
   console.log('\n=== consumer test: skipped (MTLS_TEST_CONSUMER=0) ===')
+  notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
 } else {
   console.log('\n=== consumer test: the packed packages installed with npm outside the workspace ===')
   const { code, stdout } = await run(root, process.execPath, [join(root, 'scripts', 'consumer-test.mjs')])
@@ -252,5 +256,6 @@ if (process.env.MTLS_TEST_CONSUMER === '0') {
 console.log('')
 for (const problem of problems) console.log(`FAILED ${problem}`)
 console.log(`tap assertions (not counted below): ${assertions.passed} passed, ${assertions.failed} failed`)
-console.log(`${totals.passed} tests passed, ${totals.failed} failed${totals.skipped > 0 ? `, ${totals.skipped} skipped` : ''} (${counted.join(', ')})`)
+console.log(`${totals.passed} tests passed, ${totals.failed} failed${totals.skipped > 0 ? `, ${totals.skipped} skipped` : ''} (${counted.join(', ')})` +
+  (notRun.length > 0 ? `; not run: ${notRun.join(', ')}` : ''))
 process.exitCode = totals.failed === 0 && totals.passed > 0 ? 0 : 1

@@ -25,6 +25,8 @@ await app.register(fastifyMtlsAuthz, {
   allowLogLevel: 'debug',
   onDecision: (decision, request) => {
     expectType<AuthzDecision>(decision)
+    expectType<'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | null>(decision.code)
+    expectType<string>(decision.url)
     expectType<PeerIdentity | null>(request.peerIdentity)
   }
 })

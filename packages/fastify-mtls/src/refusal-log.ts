@@ -13,7 +13,7 @@ export const MAX_REFUSAL_LOG_INTERVAL_MS = 2 ** 31 - 1
 const VERDICT_HINTS: Readonly<Partial<Record<string, string>>> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the client sent its certificate without the CA certificate that issued it, and no trusted CA issued it: most likely the client presents its leaf alone; ' +
     'configure it with its chain file, the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem; with cert-manager, tls.crt holds the chain), ' +
-    'or, if its issuer is a CA this server should trust, add that CA to caFile'
+    'or else its CA is not one this server trusts'
 }
 
 interface Line { readonly reason: HandshakeFailureReason, readonly verdict: string | undefined }

@@ -1,10 +1,11 @@
 import { X509Certificate } from 'node:crypto'
-import { expectAssignable, expectError, expectType } from 'tsd'
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
 import {
   IdentityMatcher,
   MaterialError,
   MaterialSource,
   MtlsCoreError,
+  type OpenSslVerifyCode,
   SpiffeIdError,
   compileMatcher,
   createMaterialSource,
@@ -60,3 +61,8 @@ expectType<string | undefined>(err.file)
 expectAssignable<MtlsCoreError>(err)
 expectError(new MaterialError('NOPE', 'x'))
 expectType<SpiffeIdErrorCode>(new SpiffeIdError('ERR_MTLS_SPIFFE_ID_EMPTY', 'x').code)
+
+// OpenSSL's verdict names, as Node reports them: a misspelt one is not one of them.
+expectAssignable<OpenSslVerifyCode>('CERT_HAS_EXPIRED')
+expectAssignable<OpenSslVerifyCode>('UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+expectNotAssignable<OpenSslVerifyCode>('CERT_HAS_EXPRIED')

@@ -55,7 +55,10 @@ export function validityOptions (args: ValidityArguments, defaultDays: number, n
     throw invalid(`--not-after ${isoSeconds(notAfter)} must be later than --not-before ${isoSeconds(notBefore)}`)
   }
   if (notAfter !== undefined && notBefore === undefined && notAfter.getTime() <= now) {
-    return { notBefore: new Date(notAfter.getTime() - defaultDays * DAY_MS), notAfter }
+    // Never before the first year a certificate can hold: an error would name a --not-before nobody gave.
+    const earliest = Date.UTC(CERTIFICATE_YEARS.first, 0, 1)
+    if (notAfter.getTime() <= earliest) throw invalid(`--not-after ${isoSeconds(notAfter)} must be later than the start of ${CERTIFICATE_YEARS.first}`)
+    return { notBefore: new Date(Math.max(notAfter.getTime() - defaultDays * DAY_MS, earliest)), notAfter }
   }
   return {
     ...(notBefore === undefined ? {} : { notBefore }),

@@ -34,12 +34,15 @@ export function resolveValidity (options: ValidityOptions, defaultDays: number, 
   }
   if (days !== undefined && notAfter !== undefined) throw invalid('give notAfter or days, not both')
 
-  const start = notBefore ?? new Date(now - CLOCK_SKEW_MS)
-  const end = notAfter ?? new Date((notBefore?.getTime() ?? now) + (days ?? defaultDays) * DAY_MS)
+  // A certificate holds whole seconds: the dates are compared as it will hold them.
+  const start = toSeconds(notBefore ?? new Date(now - CLOCK_SKEW_MS))
+  const end = toSeconds(notAfter ?? new Date((notBefore?.getTime() ?? now) + (days ?? defaultDays) * DAY_MS))
   for (const [name, date] of [['notBefore', start], ['notAfter', end]] as const) {
+    // An end past what a Date holds (days: 1e20) is an invalid Date, whose year is NaN: no comparison catches it.
     const year = date.getUTCFullYear()
-    if (year < CERTIFICATE_YEARS.first || year > CERTIFICATE_YEARS.last) {
-      throw invalid(`${name} (${date.toISOString()}) must fall in the years ${CERTIFICATE_YEARS.first} to ${CERTIFICATE_YEARS.last}`)
+    if (!(year >= CERTIFICATE_YEARS.first && year <= CERTIFICATE_YEARS.last)) {
+      const shown = isValidDate(date) ? date.toISOString() : 'beyond any date'
+      throw invalid(`${name} (${shown}) must fall in the years ${CERTIFICATE_YEARS.first} to ${CERTIFICATE_YEARS.last}`)
     }
   }
   if (end.getTime() <= start.getTime()) {
@@ -51,6 +54,10 @@ export function resolveValidity (options: ValidityOptions, defaultDays: number, 
 /** Whole days from `now` to `date`, rounded down; negative once the date has passed. */
 export function daysUntil (date: Date, now = Date.now()): number {
   return Math.floor((date.getTime() - now) / DAY_MS)
+}
+
+function toSeconds (date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000)
 }
 
 function isValidDate (value: unknown): value is Date {

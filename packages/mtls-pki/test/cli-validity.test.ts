@@ -110,4 +110,7 @@ t.test('the validity flags are refused with the ERR_MTLS_PKI_INVALID_OPTION code
   t.same(validityOptions({ days: 3 }, 90), { days: 3 })
   const now = Date.parse('2025-01-01T00:00:00Z')
   t.same(validityOptions({ notAfter: '2025-01-01' }, 10, now), { notBefore: new Date(now - 10 * DAY), notAfter: new Date(now) }, 'a --not-after of exactly now is in the past')
+  // The start it derives never falls before 1950, where the error would name a --not-before nobody gave.
+  t.same(validityOptions({ notAfter: '1950-03-01' }, 90), { notBefore: new Date('1950-01-01T00:00:00Z'), notAfter: new Date('1950-03-01T00:00:00Z') })
+  t.throws(() => validityOptions({ notAfter: '1950-01-01' }, 90), { code: 'ERR_MTLS_PKI_INVALID_OPTION', message: '--not-after 1950-01-01T00:00:00Z must be later than the start of 1950' })
 })

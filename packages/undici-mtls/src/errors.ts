@@ -1,4 +1,4 @@
-import { toPeerIdentity } from 'mtls-core'
+import { toPeerIdentity, type SpiffeId } from 'mtls-core'
 
 export type MtlsClientErrorCode =
   | 'ERR_MTLS_CLIENT_INVALID_OPTION'
@@ -77,18 +77,19 @@ function wayOut (error: Error & { code?: string, cert?: { raw?: unknown } }, ser
   }
   if (error.code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return ''
   if (serverChecked) return "; name the host in the server's certificate (a DNS or IP SAN), or set verifyHostname: false: the server option you gave then checks who the server is instead of the host name"
-  // The chain verified (the name is checked only then): the SPIFFE ID it carries is one of our CA's.
+  // The chain verified (the name is checked only then), but the server that answered may not be the one meant
+  // (DNS sent us elsewhere): its SPIFFE ID is shown, never offered as the value to pin.
   const spiffeId = spiffeIdOf(error.cert?.raw)
   const server = spiffeId === null
     ? "server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin)"
-    : `server: '${spiffeId}' (the SPIFFE ID in its certificate: check that it is the service you mean to call)`
+    : `server: 'spiffe://${spiffeId.trustDomain}/…', the SPIFFE ID of the service you mean to call (this server presented ${spiffeId.toString()})`
   return `; name the host in the server's certificate (a DNS or IP SAN), or set verifyHostname: false together with ${server}, to check who the server is instead of the host name`
 }
 
-function spiffeIdOf (der: unknown): string | null {
+function spiffeIdOf (der: unknown): SpiffeId | null {
   if (!(der instanceof Uint8Array)) return null
   try {
-    return toPeerIdentity(der).spiffeId?.toString() ?? null
+    return toPeerIdentity(der).spiffeId
   } catch {
     return null // a certificate that is no identity (a CA, a broken SVID) suggests nothing
   }

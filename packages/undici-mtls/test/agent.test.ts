@@ -83,7 +83,7 @@ t.test('a hostname mismatch points to verifyHostname: false with server, naming 
   const meshOnly = await pki.intermediate.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service' })
   const dnsOnly = await pki.intermediate.issue({ usage: 'server', dnsNames: ['payment-service.internal'] })
   const expected: Array<[string, typeof meshOnly, string]> = [
-    ['a SPIFFE server certificate', meshOnly, "or set verifyHostname: false together with server: 'spiffe://mycompany.com/production/payment-service' (the SPIFFE ID in its certificate: check that it is the service you mean to call), to check who the server is instead of the host name"],
+    ['a SPIFFE server certificate', meshOnly, "or set verifyHostname: false together with server: 'spiffe://mycompany.com/…', the SPIFFE ID of the service you mean to call (this server presented spiffe://mycompany.com/production/payment-service), to check who the server is instead of the host name"],
     ['a certificate without a SPIFFE ID', dnsOnly, "or set verifyHostname: false together with server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin), to check who the server is instead of the host name"],
     // a CA:TRUE certificate is no identity (the server check would refuse it): its SPIFFE ID is not offered
     ['a CA:TRUE certificate', pki.caAsLeaf, "or set verifyHostname: false together with server: the server's identity (its SPIFFE ID, a dns: name or a sha256: fingerprint pin), to check who the server is instead of the host name"]

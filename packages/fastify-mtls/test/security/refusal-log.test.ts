@@ -95,7 +95,7 @@ t.test('a client that sends its leaf alone is refused on a line of its own that 
     count: 1,
     msg: '1 TLS handshake refused: unknown_ca (UNABLE_TO_VERIFY_LEAF_SIGNATURE): the client sent its certificate without the CA certificate that issued it, and no trusted CA issued it: ' +
       'most likely the client presents its leaf alone; configure it with its chain file, the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem; ' +
-      'with cert-manager, tls.crt holds the chain), or, if its issuer is a CA this server should trust, add that CA to caFile (at most one line per reason every 60000 ms)'
+      'with cert-manager, tls.crt holds the chain), or else its CA is not one this server trusts (at most one line per reason every 60000 ms)'
   })
   t.same(Object.keys(line ?? {}).sort(), ['count', 'hostname', 'level', 'msg', 'pid', 'plugin', 'reason', 'time', 'verdict'], 'the verdict is added, nothing from the certificate')
   for (const secret of [pki.orderService.fingerprint256, pki.orderService.serialNumber, 'spiffe://', 'BEGIN']) t.notOk(JSON.stringify(line).includes(secret), `no ${secret} in the log`)
