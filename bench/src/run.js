@@ -11,7 +11,7 @@ import { createServer, connect as netConnect } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import autocannon from 'autocannon'
 import { createTestPki, writeCertificateFiles } from 'mtls-pki'
 import { Agent, request } from 'undici'
@@ -20,11 +20,10 @@ import { nodeBinary } from '../../scripts/runtimes.mjs'
 import { chartSvg } from './chart.js'
 import { newConnections } from './new-connections.js'
 
-const args = process.argv.slice(2)
-const option = name => { const index = args.indexOf(name); return index === -1 ? undefined : args[index + 1] }
-const mode = args.includes('--smoke') ? 'smoke' : args.includes('--quick') ? 'quick' : 'full'
-const outDir = option('--out') ?? fileURLToPath(new URL('../results', import.meta.url))
-const extraNodes = args.flatMap((arg, index) => arg === '--node' ? [args[index + 1]] : [])
+const args = readArguments(process.argv.slice(2))
+const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
+const outDir = args.out ?? fileURLToPath(new URL('../results', import.meta.url))
+const extraNodes = args.node ?? []
 // Windows are bounded in time and in count; smoke windows are counted only, so every scenario is measured in seconds.
 const PLANS = {
   smoke: { rounds: 1, warmUp: null, keepAlive: { amount: 200, sampleInt: 50 }, connections: { maxConnections: 24, durationMs: 5000 }, client: null, loadConnections: 8, importSamples: 1 },
@@ -37,7 +36,7 @@ const NGINX = 'nginx-mtls'
 const NGINX_PROXY = 'nginx-mtls->http'
 const nginxBinary = (() => { try { return execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null } catch { return null } })()
 const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger']
-const only = option('--scenarios')?.split(',')
+const only = args.scenarios?.split(',')
 const SCENARIOS = [...NODE_SCENARIOS, ...(nginxBinary === null ? [] : [NGINX, NGINX_PROXY])].filter(scenario => only === undefined || only.includes(scenario))
 const skipped = nginxBinary === null ? [NGINX, NGINX_PROXY].map(scenario => ({ scenario, reason: 'no nginx binary on the PATH (apt-get install nginx)' })) : []
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
@@ -315,3 +314,22 @@ await writeFile(join(outDir, 'latest.md'), markdown)
 await writeFile(join(outDir, 'latest.svg'), chartSvg(rows, machine))
 console.log(markdown)
 console.log(`results in ${outDir}: latest.json, latest.md, latest.svg`)
+
+// The bench's flags, strictly: a misspelt one is an error, not a full run with defaults.
+function readArguments (argv) {
+  try {
+    return parseArgs({
+      args: argv.filter(arg => arg !== '--'), // pnpm passes on a separator given before the flags
+      options: {
+        smoke: { type: 'boolean' },
+        quick: { type: 'boolean' },
+        out: { type: 'string' },
+        node: { type: 'string', multiple: true },
+        scenarios: { type: 'string' }
+      }
+    }).values
+  } catch (err) {
+    console.error(`bench: ${err.message}\nusage: pnpm bench [--quick | --smoke] [--node MAJOR]... [--scenarios a,b] [--out DIR]`)
+    process.exit(2)
+  }
+}
