@@ -1,32 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as tls from 'node:tls'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { IssuedCertificate, TestPki } from 'mtls-pki'
+import { startFastifyServer, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type FastifyMtlsOptions, type ServerTls, type ServerTlsOptions } from '../src/index.js'
 
-export interface Teardown { teardown: (fn: () => unknown) => void }
-
-export async function tempDir (t: Teardown): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fastify-mtls-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
+export { capturedLogger, tempDir, type Teardown } from 'mtls-test-support'
 
 /** A Fastify server with fastify-mtls on 127.0.0.1, port 0, answering GET /whoami with what TLS told it. */
 export async function startServer (t: Teardown, tlsOptions: ServerTlsOptions, plugin: Omit<FastifyMtlsOptions, 'tls'> = {}, fastifyOptions: Record<string, unknown> = {}): Promise<{ app: FastifyInstance, port: number, serverTls: ServerTls }> {
   const serverTls = await loadServerTls(tlsOptions)
-  const app = Fastify({ https: serverTls.httpsOptions, ...fastifyOptions } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
-  await app.register(fastifyMtls, { tls: serverTls, ...plugin })
-  app.get('/whoami', async request => {
-    const socket = request.raw.socket as tls.TLSSocket
-    return { authorized: socket.authorized, peer: socket.getPeerX509Certificate()?.subjectAltName ?? null }
+  const { app, port } = await startFastifyServer(t, { https: serverTls.httpsOptions, fastify: fastifyOptions }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls, ...plugin })
+    app.get('/whoami', async request => {
+      const socket = request.raw.socket as tls.TLSSocket
+      return { authorized: socket.authorized, peer: socket.getPeerX509Certificate()?.subjectAltName ?? null }
+    })
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  return { app, port: (app.server.address() as AddressInfo).port, serverTls }
+  return { app, port, serverTls }
 }
 
 export interface Attempt {
@@ -64,12 +54,6 @@ export async function attempt (port: number, client: Partial<IssuedCertificate> 
 /** Client options for a certificate of the test set. */
 export function clientOf (pki: TestPki, cert?: IssuedCertificate): Partial<IssuedCertificate> & { ca: string } {
   return cert === undefined ? { ca: pki.ca } : { ca: pki.ca, chain: cert.chain, key: cert.key }
-}
-
-/** A Fastify logger that keeps its lines for the test to read. */
-export function capturedLogger (): { logger: { level: string, stream: { write: (line: string) => void } }, lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = []
-  return { lines, logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } } }
 }
 
 /** Resolves with the next material the server's source swaps in (bounded: fails after 5 s). */

@@ -1,9 +1,8 @@
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CertificateAuthority, type IssuedCertificate, type RevokedCertificate } from './certificate-authority.js'
-import { unknownOption } from 'mtls-core/internal'
 import { PkiError } from './errors.js'
-import { checkOptionKeys } from './option-keys.js'
+import { checkOptionKeys, unknownOption } from './option-keys.js'
 import { x509 } from './x509.js'
 
 /** Where `writeCertificateFiles` put a certificate. */

@@ -1,7 +1,7 @@
 import { X509Certificate as NodeX509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import { PkiError } from './errors.js'
-import { fingerprint256 } from 'mtls-core'
-import { readPemBlocks, type PemBlock } from 'mtls-core/internal'
+import { fingerprint256 } from './fingerprint.js'
+import { readPemBlocks, type PemBlock } from './pem.js'
 import { DAY_MS, daysUntil } from './validity.js'
 import { x509 } from './x509.js'
 

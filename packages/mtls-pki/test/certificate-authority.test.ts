@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { readPemBlocks } from 'mtls-core/internal'
+import { readPemBlocks } from '../src/pem.js'
 import { CertificateAuthority, PkiError, createRootCa, describeCertificate } from '../src/index.js'
 import { x509 } from '../src/x509.js'
 
