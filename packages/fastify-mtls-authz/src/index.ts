@@ -1,7 +1,7 @@
-import { plugin } from './plugin.js'
+import { plugin } from './fastify-mtls-authz.js'
 
 export { codes } from './errors.js'
-export type { AuthzDecision, Explanation, FastifyMtlsAuthz, FastifyMtlsAuthzOptions, MtlsAuthorizeHook } from './plugin.js'
+export type { AuthzDecision, Explanation, FastifyMtlsAuthz, FastifyMtlsAuthzOptions, MtlsAuthorizeHook } from './fastify-mtls-authz.js'
 export { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 export type { MtlsRole, MtlsRoles } from './roles.js'
 export type { RouteMtlsConfig } from './route-rule.js'

@@ -5,7 +5,7 @@ import type { MtlsRole } from './roles.js'
 
 /** Who holds which roles, and who is refused everywhere. Plain data, so it can live in a JSON file. */
 export interface MtlsPolicy<Role extends string = MtlsRole> {
-  /** Identity patterns (mtls-core: exact SPIFFE IDs, `spiffe://td/**`, `*`, `dns:`, `cn:`, `sha256:` pins) mapped to roles. */
+  /** Identity patterns (`IdentityPattern`: exact SPIFFE IDs, `spiffe://td/**`, `*`, `dns:`, `cn:`, `sha256:` pins) mapped to roles. */
   acl?: Array<{ identities: IdentityPattern[], roles: Role[] }>
   /** Identity patterns refused on every route but public ones, before anything else is looked at. */
   deny?: IdentityPattern[]

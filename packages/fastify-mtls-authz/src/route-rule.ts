@@ -12,9 +12,9 @@ export interface RouteMtlsConfig {
   roles?: MtlsRole[]
   /** Every one of these roles. */
   allRoles?: MtlsRole[]
-  /** These identities (mtls-core patterns), whatever their roles. */
+  /** These identities (identity patterns, `IdentityPattern`), whatever their roles. */
   allow?: IdentityPattern[]
-  /** These identities are refused here, whatever else would allow them. */
+  /** These identities (identity patterns) are refused here, whatever else would allow them. */
   deny?: IdentityPattern[]
 }
 

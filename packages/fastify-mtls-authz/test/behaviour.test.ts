@@ -104,30 +104,79 @@ t.test('explain() gives the decision and the rule that made it', async t => {
   t.same(app.mtlsAuthz.rolesOf(identityOf(pki.orderService.certificate)).sort(), ['payments:charge', 'payments:read'])
 })
 
-t.test('setPolicy swaps the whole policy atomically under load; an invalid one is refused and the old one stays', async t => {
-  const grant = { acl: [{ identities: ['spiffe://mycompany.com/production/inventory-service'], roles: ['a', 'b'] }] }
-  const revoke = { acl: [] }
-  const { app, url } = await startServer(t, pki, { policy: grant }, app => {
-    app.get('/both', { config: { mtls: { allRoles: ['a', 'b'] } } }, async () => 'ok')
-  })
-  const agent = agentFor(t, pki, pki.inventoryService)
-  const seen = new Map<number, number>()
-  let swaps = 0
-  const control = { stop: false }
-  const load = (async () => {
-    for (let i = 0; i < 2000 && !control.stop; i++) {
-      const { status } = await call(url, agent, 'GET', '/both')
-      seen.set(status, (seen.get(status) ?? 0) + 1)
+t.test('setPolicy swaps the whole policy atomically under load: every answer is one policy\'s, and a request sent after a swap gets the new one', async t => {
+  const inventory = 'spiffe://mycompany.com/production/inventory-service'
+  const order = 'spiffe://mycompany.com/production/order-service'
+  // Two policies that differ in every part (roles, deny list, defaultPolicy). A request decided on parts of both
+  // (order-service's roles from the second without its deny) gets an answer neither policy gives; one decided on
+  // roles kept from the policy before (they are cached per connection) gets the old policy's answer after the swap.
+  const policies = [
+    { acl: [{ identities: [inventory], roles: ['a', 'b'] }, { identities: [order], roles: ['c'] }], defaultPolicy: 'deny' as const },
+    { acl: [{ identities: [inventory], roles: ['c'] }, { identities: [order], roles: ['a', 'b'] }], deny: [order], defaultPolicy: 'allow' as const }
+  ]
+  const routes = ['/both', '/c', '/open'] as const
+  // Each policy's answer, as status and the rule that decided, per caller and route.
+  const answers: Array<Record<string, Record<typeof routes[number], string>>> = [
+    {
+      [inventory]: { '/both': '200 roles a, b', '/c': '403 lacks role: one of c', '/open': '403 defaultPolicy deny' },
+      [order]: { '/both': '403 lacks role: all of a, b', '/c': '200 role c', '/open': '403 defaultPolicy deny' }
+    },
+    {
+      [inventory]: { '/both': '403 lacks role: all of a, b', '/c': '200 role c', '/open': '200 defaultPolicy allow' },
+      [order]: { '/both': `403 policy deny ${order}`, '/c': `403 policy deny ${order}`, '/open': `403 policy deny ${order}` }
     }
-  })()
-  for (; swaps < 200; swaps++) {
-    app.mtlsAuthz.setPolicy(swaps % 2 === 0 ? revoke : grant)
-    await new Promise(resolve => setImmediate(resolve))
+  ]
+  const rules = new Map<string, string>()
+  const { app, url } = await startServer(t, pki, { policy: policies[0]!, onDecision: (decision, request) => rules.set(String(request.headers['x-probe']), decision.rule) }, app => {
+    app.get('/both', { config: { mtls: { allRoles: ['a', 'b'] } } }, async () => 'ok')
+    app.get('/c', { config: { mtls: { roles: ['c'] } } }, async () => 'ok')
+    app.get('/open', async () => 'ok')
+  })
+  const callers = [{ id: inventory, agent: agentFor(t, pki, pki.inventoryService) }, { id: order, agent: agentFor(t, pki, pki.orderService) }]
+  const SWAPS = 40
+  const WORKERS = 4
+  const TAIL = 10 // requests per worker after the last swap
+  const deadline = Date.now() + 20_000
+  // epoch n has policies[n % 2] in force; a request that starts and ends in one epoch was decided by that policy.
+  let epoch = 0
+  let probes = 0
+  const observations: Array<{ caller: string, route: typeof routes[number], sent: number, answered: number, answer: string, bodyOk: boolean }> = []
+  const cleanIn = (n: number): number => observations.filter(o => o.sent === n && o.answered === n).length
+  const probe = async (): Promise<void> => {
+    const n = probes++
+    const caller = callers[n % 2]!
+    const route = routes[Math.floor(n / 2) % 3]!
+    const sent = epoch
+    const { status, code, message } = await call(url, caller.agent, 'GET', route, ['x-probe', String(n)])
+    const bodyOk = status === 200 ? code === null : code === 'FST_MTLS_AUTHZ_FORBIDDEN' && message === `${caller.id} may not GET ${route}`
+    observations.push({ caller: caller.id, route, sent, answered: epoch, answer: `${status} ${rules.get(String(n)) ?? '(no decision)'}`, bodyOk })
   }
-  control.stop = true
-  await load
-  t.same([...seen.keys()].filter(status => status !== 200 && status !== 403), [], 'only 200 and 403, never an error from half a policy')
-  t.ok((seen.get(200) ?? 0) + (seen.get(403) ?? 0) > 0)
+  const load = { swapping: true }
+  const workers = Array.from({ length: WORKERS }, async () => {
+    while (load.swapping && Date.now() < deadline) await probe()
+    for (let i = 0; i < TAIL; i++) await probe()
+  })
+  // Each swap waits until one request was decided wholly under the policy in force, so both are seen throughout.
+  for (let swap = 0; swap < SWAPS && Date.now() < deadline; swap++) {
+    while (cleanIn(epoch) === 0 && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+    app.mtlsAuthz.setPolicy(policies[(epoch + 1) % 2]!)
+    epoch++
+  }
+  load.swapping = false
+  await Promise.all(workers)
+
+  t.equal(epoch, SWAPS, `${SWAPS} swaps within the time allowed`)
+  t.equal(observations.length, probes, `${probes} requests, every one answered`)
+  const stray = observations.filter(o => o.answer !== answers[0]![o.caller]![o.route] && o.answer !== answers[1]![o.caller]![o.route])
+  t.same(stray, [], 'every answer is one that one of the two policies gives')
+  t.same(observations.filter(o => !o.bodyOk), [], 'every body is the one its status comes with')
+  const stale = observations.filter(o => o.sent === o.answered && o.answer !== answers[o.sent % 2]![o.caller]![o.route])
+  t.same(stale, [], 'a request sent after a swap and answered before the next gets the policy swapped in')
+  t.same(Array.from({ length: SWAPS }, (_, n) => n).filter(n => cleanIn(n) === 0), [], 'each policy in turn decided requests of its own')
+  t.ok(cleanIn(SWAPS) >= WORKERS * TAIL, `${cleanIn(SWAPS)} requests after the last swap, all checked against the last policy above`)
+  const straddling = observations.filter(o => o.sent !== o.answered).length
+  t.ok(straddling > 0, `requests were in flight during swaps (${straddling} of ${observations.length})`)
+
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: [{ identities: ['not a pattern'], roles: ['a'] }] }), { code: 'FST_MTLS_AUTHZ_INVALID_POLICY', message: /identity pattern "not a pattern"/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ defaultPolicy: 'maybe' } as never), { code: 'FST_MTLS_AUTHZ_INVALID_POLICY', message: /defaultPolicy must be 'deny' or 'allow'/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ roles: {} } as never), { message: /policy: unknown option "roles"/ })
@@ -136,7 +185,10 @@ t.test('setPolicy swaps the whole policy atomically under load; an invalid one i
   t.throws(() => app.mtlsAuthz.setPolicy({ acl: {} } as never), { message: /acl must be a list/ })
   t.throws(() => app.mtlsAuthz.setPolicy({ deny: 'x' } as never), { message: /deny must be a list/ })
   t.throws(() => app.mtlsAuthz.setPolicy(null as never), { message: /the policy must be an object/ })
-  t.same(app.mtlsAuthz.policy, swaps % 2 === 0 ? grant : revoke, 'the last valid policy stays')
+  t.same(app.mtlsAuthz.policy, policies[epoch % 2], 'the last valid policy stays')
+  const before = observations.length
+  for (let i = 0; i < routes.length * callers.length; i++) await probe()
+  t.same(observations.slice(before).filter(o => o.answer !== answers[epoch % 2]![o.caller]![o.route]), [], 'and still decides every request')
 })
 
 t.test('a watched policy file: valid changes are swapped in, invalid ones logged once and ignored', async t => {
@@ -172,7 +224,7 @@ t.test('registration problems fail ready() with a clear message', async t => {
     [{ allowLogLevel: 'loud' }, /allowLogLevel must be a log level/],
     [{ onDecision: 'log' }, /onDecision must be a function/],
     [{ policy: {}, policyFile: '/x' }, /give policy or policyFile, not both/],
-    [{ policyFile: '/nonexistent/policy.json' }, /\/nonexistent\/policy.json: cannot read \(ENOENT\)/],
+    [{ policyFile: '/nonexistent/policy.json' }, /\/nonexistent\/policy.json: cannot read \(no such file\)/],
     [{ policy: { defaultPolicy: 'never' } }, /defaultPolicy must be/]
   ]
   for (const [options, message] of cases) {

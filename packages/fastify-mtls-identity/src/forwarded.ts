@@ -1,6 +1,10 @@
-import { parseXfcc } from 'mtls-core'
-import { readPemBlocks } from 'mtls-core/internal'
-import { PEER_ERRORS, type PeerCertificateError } from './errors.js'
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
+import { ChainVerifier, parseXfcc } from 'mtls-core'
+import { readPemBlocks, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
+
+type PemInput = string | Buffer
 
 /** How a proxy writes the client certificate into a header. */
 export type ForwardedFormat = 'rfc9440' | 'xfcc' | 'pem' | 'pem-url-encoded' | 'base64-der'
@@ -92,4 +96,56 @@ function base64 (text: string): Uint8Array {
 
 function malformed (reason: string): ForwardedHeaderError {
   return new ForwardedHeaderError(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED, reason)
+}
+
+/** Every value of a header, read from the raw list: HTTP/1.1 and HTTP/2 alike, so a repeated header is seen on both. */
+export function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string): string[] {
+  const list = raw.rawHeaders
+  const values: string[] = []
+  for (let i = 0; i < list.length; i += 2) {
+    const key = list[i] as string
+    if (key.length === name.length && key.toLowerCase() === name) values.push(list[i + 1] as string)
+  }
+  return values
+}
+
+/** Why a forwarded header gave no identity: the header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes. */
+export function forwardedErrorCode (err: unknown): PeerCertificateError {
+  if (err instanceof ForwardedHeaderError) return err.code
+  const code = verdictOf(err, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
+  return code === 'ERR_MTLS_CERTIFICATE_MALFORMED' ? PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED : code
+}
+
+/** The verifier of forwarded certificates from the `ca` and `crl` options, or `null` without them (the server's trust is used); `needed`: forwarded certificates are verified. */
+export function forwardedVerifier (options: { ca?: PemInput | PemInput[] | undefined, crl?: PemInput | PemInput[] | undefined }, needed: boolean): ChainVerifier | null {
+  if (options.ca === undefined && options.crl === undefined) return null
+  if (!needed) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('ca and crl verify forwarded certificates: they need forwarded, and verifyForwarded not false')
+  if (options.ca === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('crl needs ca: the CAs whose revocations it lists')
+  try {
+    return new ChainVerifier({ ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }) })
+  } catch (err) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`ca/crl: ${(err as Error).message}`)
+  }
+}
+
+/** The `forwarded` option checked and resolved (a preset name to its settings), or `null` when it is left out. */
+export function resolveForwarded (forwarded: ForwardedPreset | ForwardedOptions | undefined): ForwardedOptions | null {
+  if (forwarded === undefined) return null
+  if (typeof forwarded === 'string') {
+    const preset = Object.hasOwn(FORWARDED_PRESETS, forwarded) ? FORWARDED_PRESETS[forwarded] : undefined
+    if (preset === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded must be one of ${Object.keys(FORWARDED_PRESETS).join(', ')} or { header, format }; got ${JSON.stringify(forwarded)}`)
+    return preset
+  }
+  if (typeof forwarded !== 'object' || forwarded === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded must be a preset name or { header, format }')
+  const given = snapshotOptions(forwarded)
+  const { header, format } = given
+  const unknown = unknownOption(given, ['header', 'format'], 'forwarded')
+  if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
+  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(header)}`)
+  }
+  if (!FORWARDED_FORMATS.includes(format)) {
+    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.format must be one of ${FORWARDED_FORMATS.join(', ')}; got ${JSON.stringify(format)}`)
+  }
+  return { header: header.toLowerCase(), format }
 }

@@ -1,8 +1,8 @@
-import { plugin } from './plugin.js'
+import { plugin } from './fastify-mtls-identity.js'
 
 export { codes, PEER_ERRORS, type PeerCertificateError } from './errors.js'
 export { FORWARDED_FORMATS, FORWARDED_PRESETS, type ForwardedFormat, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
-export type { FastifyMtlsIdentityOptions } from './plugin.js'
+export type { FastifyMtlsIdentityOptions } from './fastify-mtls-identity.js'
 export type { TrustedProxiesOptions } from './trusted-proxies.js'
 export type { PeerIdentity } from 'mtls-core'
 

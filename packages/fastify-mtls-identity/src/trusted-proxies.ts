@@ -1,11 +1,11 @@
 import { BlockList, isIP } from 'node:net'
-import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
 import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 
 export interface TrustedProxiesOptions {
-  /** The proxies' own mTLS identities, as mtls-core identity patterns (`spiffe://mesh/ns/ingress/**`, `dns:proxy.internal`, ...). */
-  identities?: string[]
+  /** The proxies' own mTLS identities, as identity patterns (`IdentityPattern`: `spiffe://mesh/ns/ingress/**`, `dns:proxy.internal`, ...). */
+  identities?: IdentityPattern[]
   /** The proxies' addresses, single or CIDR (`10.0.0.0/8`, `::1`). */
   addresses?: string[]
 }

@@ -1,6 +1,5 @@
 import type { CertificateSummary } from 'mtls-core'
-
-const DAY_MS = 24 * 60 * 60 * 1000
+import { daysToExpiry } from 'mtls-core/internal'
 
 /**
  * Decides when to warn about a certificate's expiry: once per threshold per certificate, and when several
@@ -16,7 +15,7 @@ export class ExpiryWarnings {
 
   /** The message to log now, if any. */
   check (cert: CertificateSummary, now = Date.now()): { daysLeft: number, threshold: number } | null {
-    const daysLeft = Math.floor((cert.notAfter.getTime() - now) / DAY_MS)
+    const daysLeft = daysToExpiry(cert, now)
     const crossed = this.#thresholds.filter(threshold => daysLeft < threshold)
     const nearest = crossed[0]
     if (nearest === undefined || this.#warned.has(`${cert.fingerprint256}/${nearest}`)) return null

@@ -1,3 +1,5 @@
+import { verdictCategory } from 'mtls-core/internal'
+
 /** Why a TLS handshake (or a connection right after it) was refused. */
 export type HandshakeFailureReason =
   | 'no_certificate'
@@ -15,25 +17,13 @@ export const FAILURE_REASONS: readonly HandshakeFailureReason[] = [
   'no_certificate', 'unknown_ca', 'expired', 'not_yet_valid', 'revoked', 'unsuitable_purpose', 'ca_as_leaf', 'bad_certificate', 'protocol', 'other'
 ]
 
-// OpenSSL's verification results (Node's `authorizationError`) by reason.
-const VERIFY_REASONS: Record<string, HandshakeFailureReason> = {
-  UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown_ca',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
-  SELF_SIGNED_CERT_IN_CHAIN: 'unknown_ca',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown_ca',
-  // With CRLs loaded, OpenSSL looks for a CRL of the issuer before anything else: a missing one means an issuer we do not know.
-  UNABLE_TO_GET_CRL: 'unknown_ca',
-  CERT_HAS_EXPIRED: 'expired',
-  CERT_NOT_YET_VALID: 'not_yet_valid',
-  CERT_REVOKED: 'revoked',
-  INVALID_PURPOSE: 'unsuitable_purpose',
-  INVALID_CA: 'ca_as_leaf'
-}
-
 /** The reason for a verification verdict under OpenSSL's name (`CERT_REVOKED`, ...): Node's, or mtls-core's ChainVerifier's. */
 export function verdictReason (verdict: string): HandshakeFailureReason {
-  return VERIFY_REASONS[verdict] ?? 'bad_certificate'
+  const category = verdictCategory(verdict)
+  // With CRLs loaded, OpenSSL looks for a CRL of the issuer before anything else: a missing one means an issuer we do not know.
+  if (category === 'no_crl') return 'unknown_ca'
+  // A server checks no host name: any other verdict is a certificate OpenSSL would not take.
+  return category === null || category === 'hostname_mismatch' ? 'bad_certificate' : category
 }
 
 /** The reason for a `tlsClientError`, from the verification result Node left on the socket, else the error. */

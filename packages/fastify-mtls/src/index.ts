@@ -1,10 +1,10 @@
-import { plugin } from './plugin.js'
+import { plugin } from './fastify-mtls.js'
 
 export { codes } from './errors.js'
 export { FAILURE_REASONS, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 export type { MetricsRegistry } from './metrics.js'
 export type { TicketKeys } from './ticket-keys.js'
-export type { CertificateStatus, FastifyMtls, FastifyMtlsOptions, MtlsStatus, ReloadResult } from './plugin.js'
+export type { CertificateStatus, FastifyMtls, FastifyMtlsOptions, MtlsStatus, ReloadResult } from './fastify-mtls.js'
 export { loadServerTls, type MtlsMode, type ServerTls, type ServerTlsOptions, type ServerTlsOverrides } from './server-tls.js'
 
 export { plugin as fastifyMtls }

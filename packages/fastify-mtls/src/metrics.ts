@@ -1,4 +1,5 @@
 import type { Material } from 'mtls-core'
+import { secondsToExpiry } from 'mtls-core/internal'
 import type { Counter, Gauge, Registry } from 'prom-client'
 import { codes } from './errors.js'
 import { FAILURE_REASONS, type HandshakeStats } from './handshake-stats.js'
@@ -21,7 +22,6 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
     throw new codes.FST_MTLS_INVALID_OPTION('metrics need prom-client: install it beside fastify-mtls')
   }
   const registers = [registry as unknown as Registry]
-  const now = (): number => Date.now()
   const names: string[] = []
   const gauge = (name: string, help: string, labelNames: string[], collect: (this: Gauge) => void): void => {
     names.push(prefix + name)
@@ -39,7 +39,7 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
     const { material } = read()
     const entries = [['leaf', material.leaf] as const, ...material.intermediates.map(c => ['intermediate', c] as const), ...material.authorities.map(c => ['ca', c] as const)]
     for (const [certificate, cert] of entries) {
-      this.set({ certificate, subject: cert.subject, fingerprint256: cert.fingerprint256 }, Math.floor((cert.notAfter.getTime() - now()) / 1000))
+      this.set({ certificate, subject: cert.subject, fingerprint256: cert.fingerprint256 }, secondsToExpiry(cert))
     }
   })
   counter('handshakes_total', 'TLS handshakes that reached the application.', [], function () { this.reset(); this.inc(read().stats.handshakes) })

@@ -1,7 +1,7 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { createMaterialSource, secureContextOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
-import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { createMaterialSource, materialTlsOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { DEFAULT_MIN_VERSION, MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 
@@ -48,7 +48,6 @@ const SERVER_TLS_KEYS = [
   'mode', 'minVersion', 'tlsOptions', 'ticketKeys', 'ticketKeysFile', 'verifyOwnChain'
 ] as const satisfies ReadonlyArray<keyof ServerTlsOptions>
 const MODES = new Set<unknown>(['require', 'optional'])
-const VERSIONS = new Set<unknown>(['TLSv1.2', 'TLSv1.3'])
 
 /**
  * Loads and validates server certificate material (mtls-core) and returns it with secure `httpsOptions`:
@@ -62,9 +61,10 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
   const options = snapshotOptions(given)
   const unknown = unknownOption(options, SERVER_TLS_KEYS, 'loadServerTls')
   if (unknown !== null) throw new codes.FST_MTLS_INVALID_OPTION(unknown)
-  const { mode = 'require', minVersion = 'TLSv1.3', tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options
+  const { mode = 'require', minVersion = DEFAULT_MIN_VERSION, tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options
   if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
-  if (!VERSIONS.has(minVersion)) throw new codes.FST_MTLS_INVALID_OPTION(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
+  const versionProblem = minVersionProblem(minVersion)
+  if (versionProblem !== null) throw new codes.FST_MTLS_INVALID_OPTION(versionProblem)
   if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new codes.FST_MTLS_INVALID_OPTION('tlsOptions must be an object of Node TLS settings')
   const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile, mode })
   const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
@@ -73,7 +73,7 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
   // missing `ca` would refuse every client, a missing `minVersion` would quietly accept TLS 1.2 again.
   const contextOptions = (material: Material): SecureContextOptions => ({
     ...tlsOptions,
-    ...secureContextOptions(material),
+    ...materialTlsOptions(material),
     minVersion,
     ticketKeys: ticketKeys.for(material)
   })

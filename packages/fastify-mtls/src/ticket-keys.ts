@@ -1,6 +1,8 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import type { FastifyBaseLogger } from 'fastify'
 import { createFileSource, type FileSource, type FileSourceOptions, type Material } from 'mtls-core'
-import { readRegularFile } from 'mtls-core/internal'
+import { readFailureReason, readRegularFile } from 'mtls-core/internal'
 import { codes } from './errors.js'
 
 const KEY_LENGTH = 48
@@ -69,7 +71,7 @@ async function readKeyFile (file: string): Promise<Buffer> {
   try {
     return await readRegularFile(file, 4096)
   } catch (err) {
-    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${(err as NodeJS.ErrnoException).code === 'NOT_A_FILE' ? (err as Error).message : (err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: cannot read (${readFailureReason(err)})`)
   }
 }
 
@@ -80,4 +82,12 @@ function keyFromFile (file: string, raw: Buffer): Buffer {
   const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : null
   if (decoded?.length === KEY_LENGTH) return decoded
   throw new codes.FST_MTLS_INVALID_OPTION(`ticketKeysFile ${file}: expected ${KEY_LENGTH} bytes, raw or base64; found ${raw.length} bytes`)
+}
+
+/** Warns when the keys file is readable by group or others: replicas of one service may share it, anyone else who can read it can mint sessions they resume. */
+export async function warnIfKeysFileShared (file: string, log: FastifyBaseLogger): Promise<void> {
+  try {
+    const { mode } = await stat(file)
+    if ((mode & 0o077) !== 0) log.warn({ file, mode: (mode & 0o777).toString(8) }, `the session ticket keys file ${file} is readable by group or others: anyone who can read it can resume sessions as any client of this service; share it only between replicas of one service, mode 0600`)
+  } catch {} // reading it succeeded a moment ago; a failure here is reported by its next reload
 }

@@ -1,7 +1,7 @@
 import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
-import { KEY_USAGE, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
+import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
-import type { Material } from './material.js'
+import type { Material } from './material-validate.js'
 import { readPemBlocks } from './pem.js'
 
 type PemInput = string | Buffer
@@ -48,8 +48,6 @@ interface Crl {
 }
 
 const MAX_DEPTH = 8
-// anyExtendedKeyUsage does not stand for either: OpenSSL refuses a TLS peer whose extended key usage lacks its side.
-const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' }
 // Signatures OpenSSL refuses at its default security level: MD5 and SHA-1, with RSA, DSA or ECDSA.
 const WEAK_SIGNATURES = new Set(['1.2.840.113549.1.1.4', '1.2.840.113549.1.1.5', '1.2.840.10040.4.3', '1.2.840.10045.4.1', '1.3.14.3.2.29'])
 // Signature algorithms, for node:crypto's verify: the digest, or null where the key type implies it. Others
@@ -117,7 +115,8 @@ export class ChainVerifier {
    */
   verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): number {
     const now = options.now ?? Date.now()
-    const purpose = EKU[options.purpose]
+    // anyExtendedKeyUsage does not stand for either: OpenSSL refuses a TLS peer whose extended key usage lacks its side.
+    const purpose = TLS_EXTENDED_KEY_USAGE[options.purpose]
     if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
     const leaf = leafOf(certificate instanceof X509Certificate ? certificate.raw : certificate)
     const presented = (options.intermediates ?? []).map(der => presentedOf(der))
@@ -330,7 +329,7 @@ function checkTime (entry: Known, now: number, what: string): void {
 function checkPurpose (entry: Known, purpose: string, ca: boolean): void {
   const usages = entry.fields.extendedKeyUsages
   if (usages !== null && !usages.includes(purpose)) {
-    throw fail('INVALID_PURPOSE', `${describe(entry)}: its extended key usage does not allow ${purpose === EKU.client ? 'clientAuth' : 'serverAuth'}`)
+    throw fail('INVALID_PURPOSE', `${describe(entry)}: its extended key usage does not allow ${purpose === TLS_EXTENDED_KEY_USAGE.client ? 'clientAuth' : 'serverAuth'}`)
   }
   const usage = entry.fields.keyUsage
   if (!ca && usage !== null && (usage & (KEY_USAGE.digitalSignature | KEY_USAGE.keyAgreement)) === 0) {

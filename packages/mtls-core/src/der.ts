@@ -65,6 +65,9 @@ export const KEY_USAGE = Object.freeze({
   decipherOnly: 1 << 8
 })
 
+/** The extended key usages (RFC 5280 4.2.1.12) a TLS server and a TLS client need, as `extendedKeyUsages` lists them. */
+export const TLS_EXTENDED_KEY_USAGE = Object.freeze({ server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' })
+
 /** Where a Name lies in the DER; `formatName` turns it into text when someone asks. */
 export interface NameRange {
   readonly start: number

@@ -1,4 +1,4 @@
-const kKinds = Symbol.for('mtls-core.error-kinds')
+import { brandErrorClass } from './error-kinds.js'
 
 /**
  * Base of every error mtls-core throws on purpose: a stable `code` and a message that says what was wrong
@@ -13,22 +13,10 @@ export class MtlsCoreError<Code extends string = string> extends Error {
     this.code = code
     this.name = (new.target as typeof MtlsCoreError).kind
   }
-
-  /** The kinds of this error and of its base classes, for `instanceof` across package copies. */
-  get [kKinds] (): string[] {
-    const kinds: string[] = []
-    for (let ctor = this.constructor as typeof MtlsCoreError | undefined; ctor?.kind !== undefined; ctor = Object.getPrototypeOf(ctor)) {
-      if (!kinds.includes(ctor.kind)) kinds.push(ctor.kind)
-    }
-    return kinds
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    if (typeof value !== 'object' || value === null) return false
-    const kinds = (value as Record<symbol, unknown>)[kKinds]
-    return Array.isArray(kinds) && kinds.includes(this.kind)
-  }
 }
+
+// `instanceof` checks a brand, not the prototype: an error from another copy of mtls-core is still a MaterialError.
+brandErrorClass(MtlsCoreError, Symbol.for('mtls-core.error-kinds'))
 
 export type SpiffeIdErrorCode =
   | 'ERR_MTLS_SPIFFE_ID_NOT_A_STRING'

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { codeOf, describeThrown } from './errors.js'
 
-/** A file that is not a regular file, or larger than allowed: `code` says which, the message what it is. */
+/** A file that is not a regular file, or larger than allowed: `code` says which, the message what it is (`is a FIFO, not a regular file`). */
 export class FileReadError extends Error {
   constructor (readonly code: 'NOT_A_FILE' | 'TOO_LARGE', message: string) {
     super(message)
@@ -31,10 +32,17 @@ export async function readRegularFile (file: string, maxBytes: number): Promise<
       if (bytesRead === 0) break
       chunks.push(chunk.subarray(0, bytesRead))
       length += bytesRead
-      if (length > maxBytes) throw new FileReadError('TOO_LARGE', `${file}: more than ${maxBytes} bytes`)
+      if (length > maxBytes) throw new FileReadError('TOO_LARGE', `more than ${maxBytes} bytes`)
     }
     return Buffer.concat(chunks, length)
   } finally {
     await handle.close()
   }
+}
+
+/** Why a file could not be read, in words for a message such as `FILE: cannot read (REASON)`: `no such file`, `permission denied`, `is a directory`, FileReadError's own. */
+export function readFailureReason (err: unknown): string {
+  if (err instanceof FileReadError) return err.message
+  const code = codeOf(err, '')
+  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : describeThrown(err)
 }

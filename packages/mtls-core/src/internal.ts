@@ -1,10 +1,15 @@
 // The toolkit's own building blocks, shared by its packages: `mtls-core/internal`. Not part of the public API:
 // these may change in any release, semver minor and patch included.
+export { summarizeCertificate } from './certificate-summary.js'
 export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, type NameRange } from './der.js'
+export { brandErrorClass } from './error-kinds.js'
 export { codeOf, describeThrown } from './errors.js'
-export { FileReadError, readRegularFile } from './file-read.js'
+export { DAY_MS, daysToExpiry, secondsToExpiry } from './expiry.js'
+export { FileReadError, readFailureReason, readRegularFile } from './file-read.js'
 export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watcher.js'
-export { MATERIAL_INPUT_KEYS, secondsToExpiry, summarize } from './material.js'
+export { MATERIAL_INPUT_KEYS } from './material-read.js'
+export { verdictCategory, type VerdictCategory } from './openssl-verdicts.js'
 export { snapshotOptions, unknownOption } from './option-keys.js'
 export { connectionExpiry, handshakeTrust, peerCertificate, peerCertificateDer, presentedChainExpiry, presentedIntermediates, recordHandshakeTrust, reverifyConnection } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
+export { DEFAULT_MIN_VERSION, minVersionProblem, type MinTlsVersion } from './tls-options.js'

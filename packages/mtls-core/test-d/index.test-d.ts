@@ -10,6 +10,7 @@ import {
   compileMatcher,
   createMaterialSource,
   loadMaterial,
+  materialTlsOptions,
   parseSpiffeId,
   parseXfcc,
   toPeerIdentity,
@@ -48,6 +49,10 @@ expectType<readonly string[]>(parseXfcc('x')[0]!.uri)
 
 expectType<Promise<Material>>(loadMaterial({ certFile: 'c', keyFile: 'k', caFile: ['a', 'b'] }, { side: 'server' }))
 expectError(loadMaterial({ certFile: 'c' }, { side: 'both' }))
+// The material's part of TLS options only: no minVersion, nothing else of a secure context.
+declare const loaded: Material
+expectType<{ cert: string, key: string, ca: string[], crl?: string[] }>(materialTlsOptions(loaded))
+expectError(materialTlsOptions(loaded).minVersion)
 const source = await createMaterialSource({ cert: '', key: '', ca: '' }, { side: 'client', poll: 500, debounceMs: 50 })
 expectType<MaterialSource>(source)
 expectType<Material>(source.current)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, createTestPki, writeCertificateFiles } from 'mtls-pki'
-import { MaterialError, loadMaterial, secureContextOptions } from '../src/index.js'
+import { MaterialError, loadMaterial, materialTlsOptions } from '../src/index.js'
 import { secondsToExpiry } from '../src/internal.js'
 
 const pki = await createTestPki()
@@ -38,7 +38,7 @@ t.test('valid material loads from files, with what a status page needs', async t
   t.ok(Object.isFrozen(material) && Object.isFrozen(material.leaf))
   t.match(material.key, /^-----BEGIN PRIVATE KEY-----/)
   t.equal(material.cert, pki.server.chain)
-  const context = secureContextOptions(material)
+  const context = materialTlsOptions(material)
   t.same(Object.keys(context), ['cert', 'key', 'ca'], 'no crl key without CRLs')
   t.doesNotThrow(() => tls.createSecureContext(context), 'Node accepts it as a secure context')
 
@@ -63,7 +63,10 @@ t.test('keys load as PKCS#8, SEC1, PKCS#1 and encrypted with a passphrase', asyn
   }
   const rsa = await createTestPki({ keyType: 'rsa2048' })
   const pkcs1 = createPrivateKey(rsa.server.key).export({ type: 'pkcs1', format: 'pem' }) as string
-  t.ok(await loadMaterial({ cert: rsa.server.chain, key: pkcs1, ca: rsa.ca }, { side: 'server' }), 'pkcs1')
+  const fromPkcs1 = await loadMaterial({ cert: rsa.server.chain, key: pkcs1, ca: rsa.ca }, { side: 'server' })
+  t.equal(fromPkcs1.leaf.fingerprint256, rsa.server.fingerprint256, 'pkcs1: the certificate')
+  const pkcs8 = (key: string | Buffer): Buffer => createPrivateKey(key).export({ type: 'pkcs8', format: 'der' })
+  t.same(pkcs8(fromPkcs1.key), pkcs8(rsa.server.key), 'pkcs1: the same private key')
   const encrypted = variants[1]![1]
   await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_KEY_UNREADABLE', message: /key option: cannot read the private key: the key is encrypted and no passphrase was given/ })
   await t.rejects(loadMaterial({ cert: pki.server.chain, key: encrypted, ca: pki.ca, passphrase: 'wrong' }, { side: 'server' }), { code: 'ERR_MTLS_MATERIAL_KEY_UNREADABLE', message: /wrong passphrase/ })
@@ -113,8 +116,11 @@ t.test('CRLs load beside the CAs, and the context refuses a revoked client', asy
   t.equal(material.crls.length, 2)
   t.equal(material.crls[0]?.revokedCount, 1)
   t.equal(material.crls[0]?.issuer, 'CN=mtls-pki test intermediate CA')
-  t.ok(material.crls[0]?.nextUpdate instanceof Date)
-  t.same(Object.keys(secureContextOptions(material)), ['cert', 'key', 'ca', 'crl'])
+  // A CRL of known dates, whole seconds as the DER holds them.
+  const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000)
+  const dated = await loadMaterial({ ...serverFiles, crl: await pki.intermediate.createCrl({ thisUpdate, days: 3 }) }, { side: 'server' })
+  t.same([dated.crls[0]?.thisUpdate.getTime(), dated.crls[0]?.nextUpdate?.getTime()], [thisUpdate.getTime(), thisUpdate.getTime() + 3 * 86_400_000], 'thisUpdate and nextUpdate as the CRL gives them')
+  t.same(Object.keys(materialTlsOptions(material)), ['cert', 'key', 'ca', 'crl'])
 })
 
 t.test('own-chain verification can be turned off for a publicly issued server certificate', async t => {

@@ -1,5 +1,5 @@
 import { type MaterialInput } from 'mtls-core'
-import { MATERIAL_INPUT_KEYS, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
@@ -23,8 +23,7 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect' | 'maxCachedSessions'>
 }
 
-export const MATERIAL_KEYS = MATERIAL_INPUT_KEYS
-const AGENT_KEYS = [...MATERIAL_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
+const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
 /**
@@ -40,7 +39,8 @@ export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorize
   if (verifyHostname === false && server === undefined) {
     throw invalid('verifyHostname: false needs server: without either check any server of the CA would do')
   }
-  if (minVersion !== undefined && minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3') throw invalid(`minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`)
+  const versionProblem = minVersionProblem(minVersion)
+  if (versionProblem !== null) throw invalid(versionProblem)
   if (typeof watch === 'object' && watch !== null) {
     const unknownWatch = unknownOption(watch, WATCH_KEYS, 'createMtlsAgent watch')
     if (unknownWatch !== null) throw invalid(unknownWatch)

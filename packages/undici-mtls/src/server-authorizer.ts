@@ -1,13 +1,13 @@
-import { compileMatcher, type PeerIdentity } from 'mtls-core'
+import { compileMatcher, type IdentityPattern, type PeerIdentity } from 'mtls-core'
 import { describeThrown } from 'mtls-core/internal'
 import { MtlsClientError } from './errors.js'
 
 /**
  * Who the server must be, beyond a certificate chain from the trusted CA (go-spiffe's AuthorizeID,
- * AuthorizeOneOf, AuthorizeMemberOf): mtls-core identity patterns (`spiffe://td/path`, `spiffe://td/**`,
+ * AuthorizeOneOf, AuthorizeMemberOf): identity patterns (`IdentityPattern`: `spiffe://td/path`, `spiffe://td/**`,
  * `sha256:…` pins, `dns:…`), or a function that approves a server by returning exactly `true`.
  */
-export type ServerAuthorizer = string | string[] | ((identity: PeerIdentity) => boolean)
+export type ServerAuthorizer = IdentityPattern | IdentityPattern[] | ((identity: PeerIdentity) => boolean)
 
 /** A compiled authorizer: `check` gives `null` to approve, else the reason for refusing (`''` when there is nothing to add). */
 export interface CompiledAuthorizer {

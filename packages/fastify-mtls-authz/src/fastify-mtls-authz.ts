@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -7,10 +6,10 @@ import type Router from 'find-my-way'
 import type { HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
-import { createFileSource, type FileSource } from 'mtls-core'
-import { FileReadError, readRegularFile, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
+import { policyFileSource } from './policy-file.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -80,8 +79,6 @@ const kSeen = Symbol('fastify-mtls-authz.seen')
 const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
-// A policy of tens of thousands of ACL entries fits; anything larger is not a policy.
-const MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 /** A route's compiled rule, kept per route config. */
 interface RouteEntry {
@@ -279,36 +276,6 @@ function routerOf (routes: ReadonlyArray<{ methods: HTTPMethod[], route: string,
 // A route's own config.mtls only: a polluted Object.prototype.mtls declares nothing.
 function mtlsOf (config: object): RouteMtlsConfig | undefined {
   return Object.hasOwn(config, 'mtls') ? (config as { mtls?: RouteMtlsConfig }).mtls : undefined
-}
-
-async function policyFileSource (file: string): Promise<FileSource<CompiledPolicy>> {
-  return await createFileSource({
-    files: () => [file],
-    read: async () => {
-      let text: string
-      try {
-        // A regular file of reasonable size only: a FIFO would hold a thread forever, a device never end.
-        text = (await readRegularFile(file, MAX_POLICY_BYTES)).toString('utf8')
-      } catch (err) {
-        const reason = err instanceof FileReadError ? err.code === 'TOO_LARGE' ? `more than ${MAX_POLICY_BYTES} bytes` : err.message : (err as NodeJS.ErrnoException).code ?? (err as Error).message
-        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: cannot read (${reason})`)
-      }
-      return { raw: text, digest: createHash('sha256').update(text).digest('hex') }
-    },
-    validate: text => {
-      let policy: MtlsPolicy<string>
-      try {
-        policy = JSON.parse(text) as MtlsPolicy<string>
-      } catch (err) {
-        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: not JSON (${(err as Error).message})`)
-      }
-      try {
-        return compilePolicy(policy)
-      } catch (err) {
-        throw new codes.FST_MTLS_AUTHZ_INVALID_POLICY(`${file}: ${(err as Error).message.replace(/^fastify-mtls-authz: invalid policy: /, '')}`)
-      }
-    }
-  })
 }
 
 /** The plugin, wrapped once; it needs `request.peerIdentity` from fastify-mtls-identity, registered first. */

@@ -1,15 +1,17 @@
-import { stat } from 'node:fs/promises'
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
-import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
-import { codeOf, connectionExpiry, peerCertificateDer, readCertificateFields, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { DAY_MS, codeOf, daysToExpiry, peerCertificateDer, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
+import { leafRefusal } from './leaf-refusal.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
+import { OpenConnections } from './open-connections.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
+import { warnIfKeysFileShared } from './ticket-keys.js'
 
 export interface FastifyMtlsOptions {
   /** What `loadServerTls()` returned: the same material the server was started with. */
@@ -72,8 +74,6 @@ declare module 'fastify' {
     mtls: FastifyMtls
   }
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000
 
 const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, given: FastifyMtlsOptions) => {
   // Read once: class getters count, a polluted Object.prototype does not.
@@ -215,13 +215,13 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const applyTicketKeys = (base: Buffer): void => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) }
   const onTicketKeys = (): void => {
     log.info({ file: tls.ticketKeys.file }, 'session ticket keys rotated')
-    warnIfShared(tls.ticketKeys.file as string, log).catch(() => {})
+    warnIfKeysFileShared(tls.ticketKeys.file as string, log).catch(() => {})
   }
   const onTicketKeysError = (error: Error): void => { log.error({ code: codeOf(error, 'ERR') }, `session ticket keys kept: ${error.message}`) }
   ticketKeys?.on('apply', applyTicketKeys)
   ticketKeys?.on('update', onTicketKeys)
   ticketKeys?.on('error', onTicketKeysError)
-  if (ticketKeys !== null) await warnIfShared(tls.ticketKeys.file as string, log)
+  if (ticketKeys !== null) await warnIfKeysFileShared(tls.ticketKeys.file as string, log)
 
   const watch = options.watch ?? source.current.files.length > 0
   const watchOptions = typeof watch === 'object' ? watch : {}
@@ -251,7 +251,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const status = (): MtlsStatus => {
     const now = Date.now()
     const material = source.current
-    const describe = (cert: CertificateSummary): CertificateStatus => ({ ...cert, secondsToExpiry: secondsToExpiry(cert, now), daysToExpiry: Math.floor(secondsToExpiry(cert, now) / 86400) })
+    const describe = (cert: CertificateSummary): CertificateStatus => ({ ...cert, secondsToExpiry: secondsToExpiry(cert, now), daysToExpiry: daysToExpiry(cert, now) })
     return {
       mode,
       certificate: describe(material.leaf),
@@ -292,61 +292,6 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)
   })
-}
-
-// What OpenSSL lets through and require mode does not: a CA:TRUE leaf, and on a resumed session (which OpenSSL
-// does not verify again) a certificate or chain past its validity, or CRLs past their next update. The
-// certificate is read from the DER in the TLS session, so a connection costs no Node certificate object, and
-// a full handshake (verified by OpenSSL a moment ago) only records what a later resumption will need.
-function leafRefusal (socket: TLSSocket, trust: ChainVerifier, resumed: boolean): HandshakeFailureReason | null {
-  let fields
-  try {
-    fields = readCertificateFields(peerCertificateDer(socket) as Buffer)
-  } catch {
-    return 'bad_certificate'
-  }
-  if (fields.isCa) return 'ca_as_leaf'
-  const now = Date.now()
-  const until = connectionExpiry(socket, trust)
-  if (!resumed) return null
-  if (until < now) return 'expired'
-  if (fields.notBefore.getTime() > now) return 'not_yet_valid'
-  if (trust.freshUntil < now) return 'other'
-  return null
-}
-
-/**
- * The connections to re-verify when trust changes. No listener per connection: closed ones are swept out
- * when the set has doubled since the last sweep, so it stays about the size of what is open.
- */
-class OpenConnections {
-  readonly #sockets = new Set<TLSSocket>()
-  #sweepAt = 1024
-
-  add (socket: TLSSocket): void {
-    this.#sockets.add(socket)
-    if (this.#sockets.size < this.#sweepAt) return
-    this.#sweep()
-    this.#sweepAt = Math.max(1024, 2 * this.#sockets.size)
-  }
-
-  /** The connections still open. */
-  open (): TLSSocket[] {
-    this.#sweep()
-    return [...this.#sockets]
-  }
-
-  #sweep (): void {
-    for (const socket of this.#sockets) if (socket.destroyed) this.#sockets.delete(socket)
-  }
-}
-
-// Replicas of one service may share the keys file; anyone else who can read it can mint sessions they resume.
-async function warnIfShared (file: string, log: FastifyBaseLogger): Promise<void> {
-  try {
-    const { mode } = await stat(file)
-    if ((mode & 0o077) !== 0) log.warn({ file, mode: (mode & 0o777).toString(8) }, `the session ticket keys file ${file} is readable by group or others: anyone who can read it can resume sessions as any client of this service; share it only between replicas of one service, mode 0600`)
-  } catch {} // reading it succeeded a moment ago; a failure here is reported by its next reload
 }
 
 /** The plugin, wrapped once with fastify-plugin so `fastify.mtls` is visible to the whole application. */

@@ -1,12 +1,10 @@
-import type { IncomingMessage } from 'node:http'
-import type { Http2ServerRequest } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, toPeerIdentity, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
-import { FORWARDED_FORMATS, FORWARDED_PRESETS, ForwardedHeaderError, forwardedCertificate, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
+import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
 import { VerdictCache } from './verdict-cache.js'
 
@@ -82,7 +80,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     if (typeof options.identify !== 'function') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('identify must be a function (certificate identity) => string')
     identityOptions.identify = options.identify
   }
-  const forwarded = resolveForwarded(options)
+  const forwarded = resolveForwarded(options.forwarded)
   const maxHeaderLength = options.maxHeaderLength ?? 16_384
   if (!Number.isInteger(maxHeaderLength) || maxHeaderLength <= 0) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('maxHeaderLength must be a positive whole number')
   const isTrustedProxy = options.trustedProxies === undefined ? null : compileTrustedProxies(options.trustedProxies)
@@ -222,57 +220,6 @@ function reverify (connection: ConnectionState, trust: ChainVerifier): void {
     connection.error = verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED)
     connection.trustedProxy = false
   }
-}
-
-// Every value of a header, read from the raw list: HTTP/1.1 and HTTP/2 alike, so a repeated header is seen on both.
-function headerValues (raw: IncomingMessage | Http2ServerRequest, name: string): string[] {
-  const list = raw.rawHeaders
-  const values: string[] = []
-  for (let i = 0; i < list.length; i += 2) {
-    const key = list[i] as string
-    if (key.length === name.length && key.toLowerCase() === name) values.push(list[i + 1] as string)
-  }
-  return values
-}
-
-// The header's own faults, the verifier's verdict (OpenSSL's names), or the identity rules' codes.
-function forwardedErrorCode (err: unknown): PeerCertificateError {
-  if (err instanceof ForwardedHeaderError) return err.code
-  const code = verdictOf(err, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
-  return code === 'ERR_MTLS_CERTIFICATE_MALFORMED' ? PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED : code
-}
-
-function forwardedVerifier (options: FastifyMtlsIdentityOptions, needed: boolean): ChainVerifier | null {
-  if (options.ca === undefined && options.crl === undefined) return null
-  if (!needed) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('ca and crl verify forwarded certificates: they need forwarded, and verifyForwarded not false')
-  if (options.ca === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('crl needs ca: the CAs whose revocations it lists')
-  try {
-    return new ChainVerifier({ ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }) })
-  } catch (err) {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`ca/crl: ${(err as Error).message}`)
-  }
-}
-
-function resolveForwarded (options: FastifyMtlsIdentityOptions): ForwardedOptions | null {
-  const { forwarded } = options
-  if (forwarded === undefined) return null
-  if (typeof forwarded === 'string') {
-    const preset = Object.hasOwn(FORWARDED_PRESETS, forwarded) ? FORWARDED_PRESETS[forwarded] : undefined
-    if (preset === undefined) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded must be one of ${Object.keys(FORWARDED_PRESETS).join(', ')} or { header, format }; got ${JSON.stringify(forwarded)}`)
-    return preset
-  }
-  if (typeof forwarded !== 'object' || forwarded === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded must be a preset name or { header, format }')
-  const given = snapshotOptions(forwarded)
-  const { header, format } = given
-  const unknown = unknownOption(given, ['header', 'format'], 'forwarded')
-  if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
-  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.header must be a header name; got ${JSON.stringify(header)}`)
-  }
-  if (!FORWARDED_FORMATS.includes(format)) {
-    throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`forwarded.format must be one of ${FORWARDED_FORMATS.join(', ')}; got ${JSON.stringify(format)}`)
-  }
-  return { header: header.toLowerCase(), format }
 }
 
 /** The plugin, wrapped once; `fastify-mtls-authz` declares it as a dependency by this name. */

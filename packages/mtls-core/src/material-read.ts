@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import { MaterialError, type MaterialErrorCode } from './errors.js'
+import { FileReadError, readFailureReason, readRegularFile } from './file-read.js'
+import { snapshotOptions } from './option-keys.js'
+
+type PemInput = string | Buffer
+
+/** Where certificate material comes from: files, or PEM given directly (not both for one item). */
+export interface MaterialInput {
+  /** Leaf certificate, optionally followed by intermediates. */
+  certFile?: string
+  cert?: PemInput
+  /** Private key: PKCS#8, SEC1 or PKCS#1 PEM, encrypted if `passphrase` is given. */
+  keyFile?: string
+  key?: PemInput
+  passphrase?: string
+  /** Trusted CA certificates: one or more bundles. */
+  caFile?: string | string[]
+  ca?: PemInput | PemInput[]
+  /** Certificate revocation lists (optional). */
+  crlFile?: string | string[]
+  crl?: PemInput | PemInput[]
+  /** Largest file (or PEM option) read, in bytes. Default: 1 MiB, a Kubernetes Secret's limit and room for a big CA bundle. */
+  maxFileBytes?: number
+}
+
+/** Every key of MaterialInput, for packages that take material among their own options. */
+export const MATERIAL_INPUT_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl', 'maxFileBytes'] as const satisfies ReadonlyArray<keyof MaterialInput>
+
+const DEFAULT_MAX_FILE_BYTES = 1024 * 1024
+
+/** Raw inputs read from files or taken from options, before validation. */
+export interface MaterialPems {
+  readonly cert: PemItem
+  readonly key: PemItem
+  readonly ca: PemItem[]
+  readonly crl: PemItem[]
+  readonly passphrase: string | undefined
+  readonly digest: string
+}
+
+/** One input as read: its PEM text and where it came from. */
+export interface PemItem {
+  readonly text: string
+  /** A file name, or a description such as `cert option`. */
+  readonly source: string
+  readonly file: string | undefined
+}
+
+/** Reads every input of a material set together, without validating it. */
+export async function readMaterial (given: MaterialInput): Promise<MaterialPems> {
+  const input = snapshotOptions(given) // read once; a polluted Object.prototype adds no file
+  const maxBytes = input.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw invalidOption(`maxFileBytes must be a positive whole number of bytes; got ${JSON.stringify(maxBytes)}`)
+  const one = async (name: 'cert' | 'key'): Promise<PemItem> => {
+    const items = await readItems(name, input[`${name}File`], input[name], maxBytes)
+    if (items.length !== 1) throw invalidOption(`give exactly one of ${name}File or ${name}`)
+    return items[0] as PemItem
+  }
+  const [cert, key, ca, crl] = await Promise.all([
+    one('cert'),
+    one('key'),
+    readItems('ca', input.caFile, input.ca, maxBytes),
+    readItems('crl', input.crlFile, input.crl, maxBytes)
+  ])
+  if (ca.length === 0) throw invalidOption('give caFile or ca: the CA certificates that peers must chain to')
+  const hash = createHash('sha256')
+  for (const item of [cert, key, ...ca, ...crl]) hash.update(item.source).update('\0').update(item.text).update('\0')
+  hash.update(input.passphrase ?? '')
+  return { cert, key, ca, crl, passphrase: input.passphrase, digest: hash.digest('hex') }
+}
+
+/** A MaterialError about one input, naming where it came from. */
+export function itemError (code: MaterialErrorCode, item: PemItem, reason: string, cause?: unknown): MaterialError {
+  return new MaterialError(code, `${item.source}: ${reason}`, { file: item.file, cause })
+}
+
+async function readItems (name: string, files: string | string[] | undefined, values: PemInput | PemInput[] | undefined, maxBytes: number): Promise<PemItem[]> {
+  if (files !== undefined && values !== undefined) throw invalidOption(`give ${name}File or ${name}, not both`)
+  if (files !== undefined) {
+    const list = Array.isArray(files) ? files : [files]
+    return await Promise.all(list.map(async file => {
+      if (typeof file !== 'string' || file === '') throw invalidOption(`${name}File must be a file path`)
+      return { text: await readText(file, maxBytes), source: file, file }
+    }))
+  }
+  if (values === undefined) return []
+  const list = Array.isArray(values) ? values : [values]
+  return list.map((value, index) => {
+    if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw invalidOption(`${name} must be PEM text (a string or a Buffer)`)
+    const source = list.length > 1 ? `${name} option [${index}]` : `${name} option`
+    const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length
+    if (bytes > maxBytes) throw tooLarge(source, undefined, bytes, maxBytes)
+    return { text: value.toString(), source, file: undefined }
+  })
+}
+
+async function readText (file: string, maxBytes: number): Promise<string> {
+  try {
+    return (await readRegularFile(file, maxBytes)).toString('utf8')
+  } catch (err) {
+    if (err instanceof FileReadError && err.code === 'TOO_LARGE') throw tooLarge(file, file, undefined, maxBytes)
+    throw new MaterialError('ERR_MTLS_MATERIAL_FILE_UNREADABLE', `${file}: cannot read (${readFailureReason(err)})`, { file, cause: err })
+  }
+}
+
+function tooLarge (source: string, file: string | undefined, size: number | undefined, maxBytes: number): MaterialError {
+  return new MaterialError('ERR_MTLS_MATERIAL_FILE_TOO_LARGE', `${source}: ${size === undefined ? 'more than' : `${size} bytes,`} ${maxBytes} bytes is the limit (maxFileBytes); certificate material is far smaller`, { file })
+}
+
+function invalidOption (message: string): MaterialError {
+  return new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', message)
+}

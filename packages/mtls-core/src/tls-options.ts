@@ -1,0 +1,22 @@
+/** The lowest TLS version a `minVersion` option may name: 1.3, the default, or 1.2 by explicit choice. */
+export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3'
+
+/** The `minVersion` of every server and client of the toolkit unless told otherwise. */
+export const DEFAULT_MIN_VERSION: MinTlsVersion = 'TLSv1.3'
+
+/** What is wrong with a `minVersion` option, or `null` when it is a MinTlsVersion or left out (the default). */
+export function minVersionProblem (minVersion: unknown): string | null {
+  if (minVersion === undefined || minVersion === 'TLSv1.2' || minVersion === 'TLSv1.3') return null
+  return `minVersion must be 'TLSv1.3' or 'TLSv1.2'; got ${JSON.stringify(minVersion)}`
+}
+
+/**
+ * The material's part of TLS options, `{ cert, key, ca, crl? }`, for `tls.createSecureContext` and
+ * `tls.connect`. Not a whole secure context: `setSecureContext` replaces the context whole, so add
+ * `minVersion` (and any other setting) every time, or TLS 1.2 is accepted again.
+ */
+export function materialTlsOptions (material: { readonly cert: string, readonly key: string, readonly ca: readonly string[], readonly crl: readonly string[] }): { cert: string, key: string, ca: string[], crl?: string[] } {
+  const options: { cert: string, key: string, ca: string[], crl?: string[] } = { cert: material.cert, key: material.key, ca: [...material.ca] }
+  if (material.crl.length > 0) options.crl = [...material.crl]
+  return options
+}

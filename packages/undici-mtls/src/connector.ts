@@ -1,0 +1,118 @@
+import { createSecureContext, type TLSSocket } from 'node:tls'
+import { materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
+import { DEFAULT_MIN_VERSION, describeThrown, presentedChainExpiry } from 'mtls-core/internal'
+import { buildConnector } from 'undici'
+import type { MtlsAgentOptions } from './agent-options.js'
+import { translateConnectError, watchServerRefusal } from './connect-errors.js'
+import { ServerUnauthorizedError } from './errors.js'
+import type { CompiledAuthorizer } from './server-authorizer.js'
+import { SessionCache, type CachedSession } from './session-cache.js'
+
+export type Connector = buildConnector.connector
+type ConnectorOptions = buildConnector.BuildOptions
+
+/**
+ * The TLS of an mTLS agent's connections, as undici's `connect` function: the client material (one secure
+ * context per loaded material, shared by every connection), the server authorizer, and the session cache.
+ * `connect` wraps undici's `buildConnector`; on a server it refuses, it destroys the socket and calls back
+ * with the reason, never turning `rejectUnauthorized` off.
+ */
+export class MtlsConnector {
+  readonly #options: Pick<MtlsAgentOptions, 'agent' | 'minVersion' | 'verifyHostname' | 'maxCachedSessions'>
+  readonly #authorize: ((identity: PeerIdentity) => string | null) | null
+  readonly #expected: string
+  #connectOptions: ConnectorOptions
+  #sessions: SessionCache
+
+  constructor (options: MtlsAgentOptions, authorizer: CompiledAuthorizer | null, material: Material) {
+    this.#options = options
+    this.#authorize = authorizer?.check ?? null
+    this.#expected = authorizer?.expected ?? 'any server'
+    this.#connectOptions = this.#optionsFor(material)
+    this.#sessions = new SessionCache(options.maxCachedSessions ?? 100)
+  }
+
+  /**
+   * Presents `material` on new connections. Throws, changing nothing, when Node cannot build a secure context
+   * from it (a MaterialSource `apply` listener: the reload is refused and the old material stays).
+   */
+  use (material: Material): void {
+    this.#connectOptions = this.#optionsFor(material)
+    // Sessions resume with the certificate they were made with: new connections must show the new one.
+    this.#sessions = new SessionCache(this.#options.maxCachedSessions ?? 100)
+  }
+
+  /** undici's connector: `new Agent({ connect })`, `new Pool(origin, { connect })`. */
+  readonly connect: Connector = (options, callback) => {
+    const origin = `${options.protocol}//${options.hostname}:${options.port}`
+    // Bound to the server name, the origin and the authorizer that approved the session.
+    const key = `${options.servername ?? options.hostname}|${origin}|${this.#expected}`
+    const sessions = this.#sessions
+    const cached = sessions.get(key)
+    // undici's connector keeps its own session cache, which would also keep the tickets of servers we refused.
+    const connect = buildConnector({ ...this.#connectOptions, maxCachedSessions: 0, ...(cached === undefined ? {} : { session: cached.session }) } as ConnectorOptions)
+    let identity: PeerIdentity | null = null
+    let until = 0
+    const tickets: Buffer[] = []
+    const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
+    const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
+      if (error !== null) {
+        callback(translateConnectError(error, origin, this.#authorize !== null), null)
+        return
+      }
+      const tlsSocket = connected as TLSSocket
+      const verdict = this.#authorizeServer(tlsSocket, cached)
+      if (verdict.reason !== null) {
+        tlsSocket.destroy()
+        callback(new ServerUnauthorizedError(this.#expected, verdict.actual, verdict.reason === '' ? undefined : verdict.reason), null)
+        return
+      }
+      identity = verdict.identity
+      until = verdict.until
+      for (const ticket of tickets.splice(0)) keep(ticket)
+      watchServerRefusal(tlsSocket)
+      callback(null, connected)
+    })
+    // TLS 1.3 tickets may arrive before or after the handshake callback; they are kept only for an authorized server.
+    socket.on('session', (session: Buffer) => { identity === null ? tickets.push(session) : keep(session) })
+  }
+
+  // A resumed session shows no certificate: the identity it was verified with stands for it, checked again.
+  #authorizeServer (socket: TLSSocket, cached: CachedSession | undefined): { identity: PeerIdentity | null, until: number, actual: string, reason: string | null } {
+    let actual = 'no certificate'
+    try {
+      let identity: PeerIdentity
+      let until: number
+      if (socket.isSessionReused() && cached !== undefined) {
+        identity = cached.identity
+        until = cached.until
+      } else {
+        const certificate = socket.getPeerX509Certificate() as NonNullable<ReturnType<TLSSocket['getPeerX509Certificate']>>
+        identity = toPeerIdentity(certificate)
+        until = presentedChainExpiry(certificate)
+      }
+      actual = identity.id
+      return { identity, until, actual, reason: this.#authorize?.(identity) ?? null }
+    } catch (err) {
+      return { identity: null, until: 0, actual, reason: describeThrown(err) }
+    }
+  }
+
+  // One secure context per material, shared by every connection: building one from PEM costs about a millisecond.
+  #optionsFor (material: Material): ConnectorOptions {
+    const agent = this.#options.agent ?? {}
+    const options = {
+      secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION }),
+      rejectUnauthorized: true,
+      // undici hands a custom connector none of its connection options: they go to buildConnector.
+      allowH2: agent.allowH2 ?? false,
+      ...(agent.connectTimeout === undefined ? {} : { timeout: agent.connectTimeout }),
+      ...(agent.socketPath === undefined ? {} : { socketPath: agent.socketPath }),
+      ...(agent.autoSelectFamily === undefined ? {} : { autoSelectFamily: agent.autoSelectFamily }),
+      ...(agent.autoSelectFamilyAttemptTimeout === undefined ? {} : { autoSelectFamilyAttemptTimeout: agent.autoSelectFamilyAttemptTimeout })
+    } as unknown as ConnectorOptions
+    // SPIFFE-only: the chain is still verified; the name check is replaced by the server authorizer.
+    if (this.#options.verifyHostname === false) (options as { checkServerIdentity?: () => undefined }).checkServerIdentity = () => undefined
+    return options
+  }
+}
