@@ -161,9 +161,10 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   }
 
   // Routes added after the plugin have their config.mtls checked here, at registration (a typo fails ready()).
-  // A router of our own, beside Fastify's, serves explain(): Fastify's findRoute does not expose route config.
-  // The routes as they were added; the router for them is built on the first explain() (find-my-way is not
-  // loaded for apps that never ask).
+  // A router of our own, beside Fastify's, serves explain(): Fastify's findRoute answers with a handler every
+  // route shares, never with the route or its config. It is built on the first explain() (find-my-way is not
+  // loaded for apps that never ask), with the app's own router options, so that both read a URL alike (trailing
+  // slash, case, duplicate slashes, semicolons, parameter length); and it answers only for URLs the app routes.
   const routes: Array<{ methods: HTTPMethod[], route: string, rule: RouteRule }> = []
   let explainer: ReturnType<typeof Router> | null = null
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
@@ -242,7 +243,8 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     setPolicy,
     get policy () { return current.source },
     explain (identity: PeerIdentity | null, method: string, url: string): Explanation | null {
-      explainer ??= routerOf(routes)
+      if (fastify.findRoute({ method: method.toUpperCase() as HTTPMethod, url }) === null) return null
+      explainer ??= routerOf(routes, routerOptionsOf(fastify.initialConfig))
       const entry = explainer.find(method.toUpperCase() as HTTPMethod, url)?.store as { rule: RouteRule, route: string } | undefined
       if (entry === undefined) return null
       return { ...decide(entry.rule, current, identity, rolesOf(identity, current)), route: entry.route }
@@ -262,8 +264,23 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   })
 }
 
-function routerOf (routes: ReadonlyArray<{ methods: HTTPMethod[], route: string, rule: RouteRule }>): ReturnType<typeof Router> {
-  const router = (createRequire(import.meta.url)('find-my-way') as typeof Router)()
+// Fastify's router options and their defaults: `routerOptions` where the app gave them, else the top-level
+// options Fastify 5 still reads (a value given in neither is the default either way).
+const ROUTER_DEFAULTS = { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100, allowUnsafeRegex: false, useSemicolonDelimiter: false }
+type RouterOptions = Partial<typeof ROUTER_DEFAULTS>
+
+function routerOptionsOf (initialConfig: object): RouterOptions {
+  const config = initialConfig as RouterOptions & { routerOptions?: RouterOptions }
+  const options: Record<string, unknown> = {}
+  for (const [key, fallback] of Object.entries(ROUTER_DEFAULTS) as Array<[keyof RouterOptions, unknown]>) {
+    const nested = config.routerOptions?.[key]
+    options[key] = nested !== undefined && nested !== fallback ? nested : config[key] ?? fallback
+  }
+  return options
+}
+
+function routerOf (routes: ReadonlyArray<{ methods: HTTPMethod[], route: string, rule: RouteRule }>, options: RouterOptions): ReturnType<typeof Router> {
+  const router = (createRequire(import.meta.url)('find-my-way') as typeof Router)(options)
   for (const { methods, route, rule } of routes) {
     for (const method of methods) {
       if (router.hasRoute(method, route)) router.off(method, route)
