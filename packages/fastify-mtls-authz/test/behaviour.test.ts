@@ -212,7 +212,15 @@ t.test('a watched policy file: valid changes are swapped in, invalid ones logged
   await writeFile(policyFile, '{ not json')
   await logged('fastify-mtls-authz: policy file refused')
   t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'the previous policy stays')
-  t.match(lines.find(line => String(line.msg).startsWith('fastify-mtls-authz: policy file refused')), { level: 50, msg: /not JSON/ })
+  const refusals = (): Array<Record<string, unknown>> => lines.filter(line => String(line.msg).startsWith('fastify-mtls-authz: policy file refused'))
+  t.match(refusals(), [{ level: 50, msg: /not JSON/ }])
+  // The same refused text written again is not logged again; JSON that is no valid policy is refused with its reason.
+  await writeFile(policyFile, '{ not json')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  await writeFile(policyFile, JSON.stringify({ acl: {} }))
+  for (let i = 0; i < 200 && refusals().length < 2; i++) await new Promise(resolve => setTimeout(resolve, 25))
+  t.same(refusals().map(line => line.msg).slice(1), [`fastify-mtls-authz: policy file refused, the previous policy stays: fastify-mtls-authz: invalid policy: ${policyFile}: acl must be a list of { identities, roles }`], 'logged once each, the invalid policy with its reason')
+  t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'the previous policy still stays')
   t.same(app.mtlsAuthz.policy, policy)
 })
 

@@ -124,9 +124,10 @@ export class ChainVerifier {
     // build the chain, then check extensions, then revocation, then validity periods.
     const chain = this.#buildChain(leaf, now, presented)
     chain.forEach((entry, index) => {
-      if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
-      // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to.
+      // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to. Checked
+      // first: RFC 5280 makes them critical, and they are not a critical extension OpenSSL fails to handle.
       if (entry.fields.nameConstraints) throw fail('ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
+      if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
       if (index < chain.length - 1 && WEAK_SIGNATURES.has(entry.signedParts.signatureAlgorithm)) throw fail('CA_MD_TOO_WEAK', `${describe(entry)} is signed with MD5 or SHA-1`)
       checkPurpose(entry, purpose, index > 0)
       if (index === 0) return
