@@ -1,6 +1,7 @@
 // The results as an SVG: one panel per metric (server CPU µs per keep-alive request, per full handshake,
-// per resumed handshake), bars per scenario and Node version, the node-mtls floor as a dashed line and nginx
-// in its own colour. Each panel has its own scale: the metrics differ by two orders of magnitude.
+// per resumed handshake), bars per scenario and Node version, the node-mtls floor as a dashed line and the
+// proxy scenarios (nginx, HAProxy) in their own colour. Each panel has its own scale: the metrics differ by
+// two orders of magnitude.
 const escape = text => String(text).replace(/[<>&"]/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c])
 
 const PANELS = [
@@ -9,11 +10,14 @@ const PANELS = [
   { metric: 'resumedHandshake', title: 'server CPU µs per resumed connection (+ request)' }
 ]
 
+const isProxy = row => /^(nginx|haproxy)-/.test(row.scenario)
+
 export function chartSvg (rows, machine) {
-  const nodes = [...new Set(rows.filter(row => !row.scenario.startsWith('nginx')).map(row => row.node))]
-  const label = row => nodes.length > 1 && !row.scenario.startsWith('nginx') ? `${row.scenario} (Node ${row.node.split('.')[0]})` : row.scenario
+  // A row with a Node server (a proxy's app included) is labelled with its Node major when several ran.
+  const nodes = [...new Set(rows.filter(row => row.node !== null).map(row => row.node))]
+  const label = row => nodes.length > 1 && row.node !== null ? `${row.scenario} (Node ${row.node.split('.')[0]})` : row.scenario
   const width = 900
-  const left = 250
+  const left = 290 // room for the longest label, "haproxy-mtls->fastify-identity (Node 24)"
   const barWidth = width - left - 90
   const barHeight = 14
   const panelHeight = 30 + rows.length * (barHeight + 4)
@@ -21,7 +25,7 @@ export function chartSvg (rows, machine) {
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     '<rect width="100%" height="100%" fill="#fff"/>',
-    `<text x="10" y="22" font-size="15" font-weight="bold">Server CPU per operation: HTTP, TLS, mTLS, nginx (${escape(machine.date.slice(0, 10))}, ${escape(machine.mode)} run)</text>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">Server CPU per operation: HTTP, TLS, mTLS, proxies (${escape(machine.date.slice(0, 10))}, ${escape(machine.mode)} run)</text>`,
     `<text x="10" y="40" fill="#555">${escape(`${machine.cpu}, ${machine.cores} cores, ${machine.pinned}; fewer µs is better`)}</text>`
   ]
   PANELS.forEach((panel, p) => {
@@ -33,7 +37,7 @@ export function chartSvg (rows, machine) {
       const value = values[r]
       const y = top + 24 + r * (barHeight + 4)
       const w = value === null ? 0 : Math.max(1, Math.round(barWidth * value / max))
-      const color = row.scenario.startsWith('nginx') ? '#8a8a8a' : row.scenario === 'node-mtls' ? '#3d9a50' : '#2f6db5'
+      const color = isProxy(row) ? '#8a8a8a' : row.scenario === 'node-mtls' ? '#3d9a50' : '#2f6db5'
       parts.push(`<text x="10" y="${y + 11}">${escape(label(row))}</text>`)
       parts.push(`<rect x="${left}" y="${y}" width="${w}" height="${barHeight}" fill="${color}"/>`)
       parts.push(`<text x="${left + w + 6}" y="${y + 11}">${value === null ? 'n/a' : Math.round(value).toLocaleString('en-US')}</text>`)
@@ -45,7 +49,7 @@ export function chartSvg (rows, machine) {
       parts.push(`<line x1="${x}" y1="${top + 20}" x2="${x}" y2="${top + panelHeight}" stroke="#3d9a50" stroke-dasharray="4 3"/>`)
     }
   })
-  parts.push(`<text x="10" y="${height - 10}" fill="#555">Green: node:https with the same TLS options (dashed: its value, the floor). Grey: nginx. Each panel has its own scale.</text>`)
+  parts.push(`<text x="10" y="${height - 10}" fill="#555">Green: node:https with the same TLS options (dashed: its value, the floor). Grey: a proxy terminating mTLS (with the Node app behind it, if any). Each panel has its own scale.</text>`)
   parts.push('</svg>')
   return parts.join('\n') + '\n'
 }

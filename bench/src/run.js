@@ -1,7 +1,8 @@
 // `pnpm bench` (several minutes), `pnpm bench --quick` (about a minute), `pnpm bench --smoke` (the pnpm test
 // check, seconds), `pnpm bench --node 24` (the server scenarios on Node 24 too, side by side; any major of
-// scripts/runtimes.mjs), `--scenarios a,b` (only those), `--out DIR`. Each server runs in a process of its own, pinned to core 0 where taskset exists,
-// while the load runs here on core 1. The headline figure is the server's own CPU time per operation (read
+// scripts/runtimes.mjs), `--scenarios a,b` (only those), `--out DIR`. Each server runs in a process of its own
+// (a proxy scenario: the proxy and the app behind it), pinned to core 0 where taskset exists, while the load
+// runs here on core 1. The headline figure is the server's own CPU time per operation (read
 // from the server process around each measured window): on two cores one load process cannot saturate a
 // TLS server, so requests per second measure the client and are kept as secondary columns.
 import { execFile, execFileSync, fork, spawn } from 'node:child_process'
@@ -33,12 +34,29 @@ const PLANS = {
 const plan = PLANS[mode]
 
 const NGINX = 'nginx-mtls'
-const NGINX_PROXY = 'nginx-mtls->http'
-const nginxBinary = (() => { try { return execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null } catch { return null } })()
 const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger']
+// A proxy terminating mTLS: answering itself (`app: null`), or in front of a server.js scenario over plain HTTP,
+// whose CPU is counted with the proxy's.
+const PROXIES = {
+  [NGINX]: { proxy: 'nginx', app: null },
+  'nginx-mtls->http': { proxy: 'nginx', app: 'http' },
+  'nginx-mtls->fastify-identity': { proxy: 'nginx', app: 'behind-nginx' },
+  'haproxy-mtls->fastify-identity': { proxy: 'haproxy', app: 'behind-haproxy' }
+}
+const isProxy = scenario => Object.hasOwn(PROXIES, scenario)
+const binaryOnPath = name => { try { return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null } catch { return null } }
+const proxyBinaries = { nginx: binaryOnPath('nginx'), haproxy: binaryOnPath('haproxy') }
 const only = args.scenarios?.split(',')
-const SCENARIOS = [...NODE_SCENARIOS, ...(nginxBinary === null ? [] : [NGINX, NGINX_PROXY])].filter(scenario => only === undefined || only.includes(scenario))
-const skipped = nginxBinary === null ? [NGINX, NGINX_PROXY].map(scenario => ({ scenario, reason: 'no nginx binary on the PATH (apt-get install nginx)' })) : []
+const unknown = only?.filter(scenario => !NODE_SCENARIOS.includes(scenario) && !isProxy(scenario)) ?? []
+if (unknown.length > 0) {
+  console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${[...NODE_SCENARIOS, ...Object.keys(PROXIES)].join(', ')}`)
+  process.exit(2)
+}
+const wanted = scenario => only === undefined || only.includes(scenario)
+const installed = scenario => !isProxy(scenario) || proxyBinaries[PROXIES[scenario].proxy] !== null
+const SCENARIOS = [...NODE_SCENARIOS, ...Object.keys(PROXIES)].filter(scenario => wanted(scenario) && installed(scenario))
+const skipped = Object.keys(PROXIES).filter(scenario => wanted(scenario) && !installed(scenario))
+  .map(scenario => ({ scenario, reason: `no ${PROXIES[scenario].proxy} binary on the PATH (apt-get install ${PROXIES[scenario].proxy})` }))
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
 if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 const CLOCK_TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100)
@@ -49,7 +67,11 @@ for (const major of extraNodes) runtimes.push({ major, execPath: await nodeBinar
 const dir = await mkdtemp(join(tmpdir(), 'mtls-bench-'))
 const pki = await createTestPki()
 await writeCertificateFiles(dir, 'server', pki.server)
+// What the proxies need beside: HAProxy's chain and key in one file; the intermediate for the apps behind them.
+await writeFile(join(dir, 'haproxy-server.pem'), `${pki.server.chain.trimEnd()}\n${pki.server.key.trimEnd()}\n`, { mode: 0o600 })
+await writeFile(join(dir, 'intermediate.pem'), pki.intermediate.certificate)
 const credentials = { ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key }
+const CLIENT_ID = 'spiffe://mycompany.com/production/order-service'
 
 const perRound = runtimes.length * SCENARIOS.length - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null ? 0 : 1)
 const steps = plan.rounds * perRound + 1
@@ -87,17 +109,41 @@ async function freePort () {
   return port
 }
 
-// nginx in one process (master_process off) so that its CPU time is one /proc/PID/stat; with `upstream`,
-// proxying with keep-alive to that plain HTTP server (whose CPU counts too), else answering itself.
-async function startNginx (upstream) {
-  const port = await freePort()
-  const conf = join(dir, 'nginx.conf')
+// CPU time of a process and all its descendants (nginx's master and workers), µs: utime + stime, fields 14
+// and 15 of /proc/PID/stat, in clock ticks.
+async function processTreeCpu (pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ')
+  let cpu = (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim()
+  for (const child of children === '' ? [] : children.split(' ')) cpu += await processTreeCpu(child)
+  return cpu
+}
+
+// Until the proxy accepts connections; the caller stops it on failure (SIGTERM, so nginx takes its worker along).
+async function waitForPort (port, child, output, label) {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) break
+    const up = await new Promise(resolve => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
+      socket.on('error', () => resolve(false))
+    })
+    if (up) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`${label} did not listen on port ${port}: ${output().trim() || `exit code ${child.exitCode}`}`)
+}
+
+// nginx as deployed: a master and one worker, both pinned to the server core (a fork inherits taskset's
+// affinity); with an app, proxying with keep-alive to it, and forwarding the client certificate where the app reads it.
+function nginxConfig (name, port, upstream, app) {
+  const forward = app === 'behind-nginx' ? ' proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;' : ''
   const answer = upstream === null
     ? 'location / { default_type application/json; return 200 \'{"hello":"world"}\'; }'
-    : 'location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }'
-  await writeFile(conf, `master_process off;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'nginx-error.log')} warn;
+    : `location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";${forward} }`
+  return `worker_processes 1;
+pid ${join(dir, `${name}.pid`)};
+error_log ${join(dir, `${name}-error.log`)} warn;
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -114,52 +160,102 @@ http {
     ${answer}
   }
 }
-`)
-  const nginxArgs = ['-p', dir, '-c', conf, '-g', 'daemon off;']
-  const nginx = hasTaskset ? spawn('taskset', ['-c', '0', nginxBinary, ...nginxArgs], { stdio: 'ignore' }) : spawn(nginxBinary, nginxArgs, { stdio: 'ignore' })
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise(resolve => {
-      const socket = netConnect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
-      socket.on('error', () => resolve(false))
-    })
-    if (up) break
-    await new Promise(resolve => setTimeout(resolve, 50))
+`
+}
+
+// HAProxy with one thread; `http-reuse always` shares idle app connections between clients as nginx's upstream
+// keepalive does (safe here: the app decides the identity per request, from the header HAProxy sets).
+function haproxyConfig (port, upstream) {
+  return `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend mtls
+  bind 127.0.0.1:${port} ssl crt ${join(dir, 'haproxy-server.pem')} ca-file ${join(dir, 'server-ca.pem')} verify required ssl-min-ver TLSv1.3
+  http-request set-header X-SSL-Client-Cert %[ssl_c_der,base64]
+  default_backend app
+backend app
+  server app 127.0.0.1:${upstream.port}
+`
+}
+
+// A proxy scenario: the proxy (and the app behind it, if any), its CPU and the app's summed.
+async function startProxy (scenario, runtime) {
+  const { proxy, app } = PROXIES[scenario]
+  const upstream = app === null ? null : await startNode(app, runtime)
+  const port = await freePort()
+  const name = scenario.replaceAll(/[^a-z]/g, '-')
+  const conf = join(dir, `${name}.conf`)
+  await writeFile(conf, proxy === 'nginx' ? nginxConfig(name, port, upstream, app) : haproxyConfig(port, upstream))
+  const proxyArgs = proxy === 'nginx' ? ['-p', dir, '-c', conf, '-g', 'daemon off;'] : ['-f', conf, '-db']
+  const binary = proxyBinaries[proxy]
+  // taskset execs the proxy in place: the pid is the proxy's.
+  const child = hasTaskset ? spawn('taskset', ['-c', '0', binary, ...proxyArgs], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(binary, proxyArgs, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', chunk => { stderr += chunk })
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+    await upstream?.stop()
   }
-  // taskset execs nginx in place: the pid is nginx's. utime + stime, fields 14 and 15, in clock ticks.
-  const ownCpu = async () => {
-    const fields = (await readFile(`/proc/${nginx.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US
+  try {
+    await waitForPort(port, child, () => stderr, `${scenario}: ${proxy}`)
+    if (app?.startsWith('behind-')) await checkForwardedIdentity(scenario, port)
+  } catch (err) {
+    await stop()
+    throw err
   }
+  const version = proxyVersion(proxy)
   return {
     port,
     node: upstream === null ? null : upstream.node,
-    openssl: upstream === null ? nginxVersion() : `${nginxVersion()}, upstream Node ${upstream.node}`,
-    cpu: async () => await ownCpu() + (upstream === null ? 0 : await upstream.cpu()),
-    stop: async () => {
-      nginx.kill('SIGTERM')
-      await once(nginx, 'exit')
-      await upstream?.stop()
-    }
+    openssl: upstream === null ? version : `${version}, upstream Node ${upstream.node}`,
+    cpu: async () => await processTreeCpu(child.pid) + (upstream === null ? 0 : await upstream.cpu()),
+    // The proxy's own part, reported beside the sum where an app runs behind it.
+    proxyCpu: upstream === null ? undefined : async () => await processTreeCpu(child.pid),
+    stop
   }
 }
 
-// nginx prints its version on stderr.
-function nginxVersion () {
-  return `nginx ${/nginx\/([\d.]+)/.exec(execFileSync('sh', ['-c', `${nginxBinary} -v 2>&1`], { encoding: 'utf8' }))?.[1] ?? ''}`.trim()
+// A proxy scenario that served refusals would measure nothing: one request must reach the route with the
+// client's identity, forwarded by the proxy and verified by the app.
+async function checkForwardedIdentity (scenario, port) {
+  const agent = new Agent({ connect: { ...credentials, servername: 'localhost' } })
+  try {
+    const response = await request(`https://127.0.0.1:${port}/`, { dispatcher: agent })
+    const body = await response.body.text()
+    if (response.statusCode !== 200 || JSON.parse(body).hello !== CLIENT_ID) {
+      throw new Error(`${scenario}: the app behind the proxy did not see the client's identity (${response.statusCode} ${body})`)
+    }
+  } finally {
+    await agent.close()
+  }
+}
+
+// nginx and HAProxy print their versions on stderr.
+function proxyVersion (proxy) {
+  const output = execFileSync('sh', ['-c', `${proxyBinaries[proxy]} -v 2>&1`], { encoding: 'utf8' })
+  return proxy === 'nginx' ? `nginx ${/nginx\/([\d.]+)/.exec(output)?.[1] ?? ''}`.trim() : `HAProxy ${/version ([\d.]+)/.exec(output)?.[1] ?? ''}`.trim()
 }
 
 async function startServer (scenario, runtime) {
-  if (scenario === NGINX) return await startNginx(null)
-  if (scenario === NGINX_PROXY) return await startNginx(await startNode('http', runtime))
-  return await startNode(scenario, runtime)
+  return isProxy(scenario) ? await startProxy(scenario, runtime) : await startNode(scenario, runtime)
 }
 
 // Server CPU µs per operation over one window, and what the client saw.
 async function measured (server, work) {
-  const before = await server.cpu()
+  const read = async () => [await server.cpu(), await server.proxyCpu?.()]
+  const [before, proxyBefore] = await read()
   const result = await work()
-  const after = await server.cpu()
-  return { ...result, cpuUsPerOperation: result.operations > 0 ? (after - before) / result.operations : null }
+  const [after, proxyAfter] = await read()
+  const perOperation = (from, to) => from === undefined || result.operations === 0 ? null : (to - from) / result.operations
+  return { ...result, cpuUsPerOperation: perOperation(before, after), proxyCpuUsPerOperation: perOperation(proxyBefore, proxyAfter) }
 }
 
 async function keepAlive (scenario, server) {
@@ -224,7 +320,13 @@ for (let round = 0; round < plan.rounds; round++) {
     // nginx answering itself does not depend on Node: measured with the first runtime only.
     const order = (round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse()).filter(scenario => scenario !== NGINX || runtime === runtimes[0])
     // Started together (idle servers cost nothing), measured one at a time.
-    const servers = await Promise.all(order.map(scenario => startServer(scenario, runtime)))
+    const started = await Promise.allSettled(order.map(scenario => startServer(scenario, runtime)))
+    const failed = started.find(outcome => outcome.status === 'rejected')
+    if (failed !== undefined) {
+      await Promise.all(started.filter(outcome => outcome.status === 'fulfilled').map(outcome => outcome.value.stop()))
+      throw failed.reason
+    }
+    const servers = started.map(outcome => outcome.value)
     try {
       for (const [index, scenario] of order.entries()) {
         progress(`round ${round + 1}: ${scenario}${runtime === runtimes[0] ? '' : ` (Node ${runtime.major})`}`)
@@ -268,6 +370,10 @@ const rows = runtimes.flatMap(runtime => SCENARIOS.flatMap(scenario => {
     scenario,
     ...versions.get(key),
     serverCpuUs: { keepAlive: field(`${key}|keepAlive`, 'cpuUsPerOperation'), fullHandshake: field(`${key}|full`, 'cpuUsPerOperation'), resumedHandshake: field(`${key}|resumed`, 'cpuUsPerOperation') },
+    // Of serverCpuUs, the proxy's own part (the rest is the app's), for a proxy with an app behind it.
+    proxyCpuUs: isProxy(scenario) && PROXIES[scenario].app !== null
+      ? { keepAlive: field(`${key}|keepAlive`, 'proxyCpuUsPerOperation'), fullHandshake: field(`${key}|full`, 'proxyCpuUsPerOperation'), resumedHandshake: field(`${key}|resumed`, 'proxyCpuUsPerOperation') }
+      : null,
     keepAlive: { requestsPerSecond: field(`${key}|keepAlive`, 'requestsPerSecond'), p50: field(`${key}|keepAlive`, 'p50'), p99: field(`${key}|keepAlive`, 'p99'), errors: field(`${key}|keepAlive`, 'errors'), requests: field(`${key}|keepAlive`, 'operations') },
     fullHandshakesPerSecond: field(`${key}|full`, 'perSecond'),
     resumedPerSecond: field(`${key}|resumed`, 'perSecond'),
@@ -294,14 +400,19 @@ const us = value => value === null || value === undefined ? '–' : Math.round(v
 const fmt = value => value === null ? '–' : Math.round(value).toLocaleString('en-US')
 const floor = node => rows.find(row => row.scenario === 'node-mtls' && row.node === node)
 const ratioTo = (row, base, metric) => base === undefined || row.serverCpuUs[metric] === null || base.serverCpuUs[metric] === null ? '–' : (row.serverCpuUs[metric] / base.serverCpuUs[metric]).toFixed(2)
+// One line: how much of each proxy scenario's CPU is the proxy's own (the rest is the app's).
+const proxySplit = split => split.length === 0
+  ? []
+  : [`Of that CPU, the proxy's own part, µs per keep-alive / full / resumed (the rest is the app's): ${split.map(row => `${row.scenario}${runtimes.length > 1 ? ` (Node ${row.node})` : ''} ${us(row.proxyCpuUs.keepAlive)} / ${us(row.proxyCpuUs.fullHandshake)} / ${us(row.proxyCpuUs.resumedHandshake)}`).join('; ')}.`, '']
 const markdown = [
   `Measured ${machine.date.slice(0, 10)} on ${machine.cpu} (${machine.cores} cores); load generator Node ${machine.node}; ${machine.pinned}; ${mode} run (${plan.rounds} alternating round(s)). Server CPU µs per operation is the headline figure: requests per second are bound by the one load process here.`,
   '',
   '| scenario | server | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | full vs node-mtls | keep-alive req/s | full conn/s | resumed conn/s | resumed share |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map(row => `| ${row.scenario} | ${row.scenario.startsWith('nginx') ? row.openssl : `Node ${row.node}, OpenSSL ${row.openssl}`} | ${us(row.serverCpuUs.keepAlive)} | ${us(row.serverCpuUs.fullHandshake)} | ${us(row.serverCpuUs.resumedHandshake)} | ${ratioTo(row, floor(row.node ?? machine.node), 'fullHandshake')} | ${fmt(row.keepAlive.requestsPerSecond)} | ${fmt(row.fullHandshakesPerSecond)} | ${fmt(row.resumedPerSecond)} | ${row.resumedShare === null ? '–' : `${Math.round(row.resumedShare * 100)}%`} |`),
+  ...rows.map(row => `| ${row.scenario} | ${isProxy(row.scenario) ? row.openssl : `Node ${row.node}, OpenSSL ${row.openssl}`} | ${us(row.serverCpuUs.keepAlive)} | ${us(row.serverCpuUs.fullHandshake)} | ${us(row.serverCpuUs.resumedHandshake)} | ${ratioTo(row, floor(row.node ?? machine.node), 'fullHandshake')} | ${fmt(row.keepAlive.requestsPerSecond)} | ${fmt(row.fullHandshakesPerSecond)} | ${fmt(row.resumedPerSecond)} | ${row.resumedShare === null ? '–' : `${Math.round(row.resumedShare * 100)}%`} |`),
   ...skipped.map(skip => `| ${skip.scenario} | skipped: ${skip.reason} | | | | | | | | |`),
   '',
+  ...proxySplit(rows.filter(row => row.proxyCpuUs !== null)),
   client === null ? '' : `Client: undici-mtls ${fmt(client.undiciMtls)} req/s vs plain undici ${fmt(client.undici)} req/s (ratio ${client.ratio.toFixed(2)}), keep-alive against the mtls server.`,
   '',
   `Import time of each built package, fresh process, ms: ${Object.entries(importMs).map(([name, ms]) => `${name} ${ms}`).join(', ')}.`,

@@ -1,7 +1,8 @@
 // One benchmark server, in a process of its own: `node server.js <scenario> <certificate directory> [log file]`.
 // Reports its port, Node and OpenSSL versions over IPC, then answers `cpu` messages with its own CPU time
 // (process.cpuUsage(), µs), so the bench divides the server's CPU, not the load generator's, by the work done.
-// Every scenario answers GET / with the same small JSON.
+// Every scenario answers GET / with the same small JSON. `behind-nginx` and `behind-haproxy` are the app behind
+// those proxies: plain HTTP, the identity read from the certificate the proxy forwards, authz deciding a role.
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:https'
 import { join } from 'node:path'
@@ -32,7 +33,18 @@ switch (scenario) {
     let app
     if (scenario === 'http') app = Fastify()
     else if (scenario === 'tls') app = Fastify({ https: { cert: readFileSync(material.certFile), key: readFileSync(material.keyFile), minVersion: 'TLSv1.3' } })
-    else {
+    else if (scenario.startsWith('behind-')) {
+      // Behind a proxy that terminated mTLS: plain HTTP from the proxy's address (the cheapest realistic shape),
+      // the client's certificate in a header, verified again as in production. The header carries the leaf
+      // alone, so `ca` holds the intermediate that issues client certificates as well as the root.
+      app = Fastify()
+      await app.register(fastifyMtlsIdentity, {
+        trustedProxies: { addresses: ['127.0.0.1'] },
+        forwarded: scenario === 'behind-nginx' ? 'nginx' : { header: 'x-ssl-client-cert', format: 'base64-der' },
+        verifyForwarded: true,
+        ca: [readFileSync(material.caFile, 'utf8'), readFileSync(file('intermediate.pem'), 'utf8')]
+      })
+    } else {
       const tls = await loadServerTls(material)
       // The production-like variant logs every request and every audit line at info, to a file.
       const logger = scenario.endsWith('+logger') ? { level: 'info', file: logFile } : false
@@ -40,15 +52,17 @@ switch (scenario) {
       // fastify-tls-options: Fastify with the same TLS options and no plugin, to isolate the plugins' cost.
       if (scenario !== 'fastify-tls-options') await app.register(fastifyMtls, { tls, watch: false })
       if (scenario.includes('identity')) await app.register(fastifyMtlsIdentity)
-      if (scenario.includes('authz')) {
-        await app.register(fastifyMtlsAuthz, {
-          policy: { acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['bench:read'] }] },
-          ...(scenario.endsWith('+logger') ? {} : { allowLogLevel: 'trace' })
-        })
-      }
     }
-    const route = scenario.includes('authz') ? { config: { mtls: { roles: ['bench:read'] } } } : {}
-    app.get('/', route, async request => scenario.includes('identity') ? { hello: request.peerIdentity?.id ?? 'world' } : { hello: 'world' })
+    const authz = scenario.includes('authz') || scenario.startsWith('behind-')
+    if (authz) {
+      await app.register(fastifyMtlsAuthz, {
+        policy: { acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['bench:read'] }] },
+        ...(scenario.endsWith('+logger') ? {} : { allowLogLevel: 'trace' })
+      })
+    }
+    const route = authz ? { config: { mtls: { roles: ['bench:read'] } } } : {}
+    const readsIdentity = scenario.includes('identity') || scenario.startsWith('behind-')
+    app.get('/', route, async request => readsIdentity ? { hello: request.peerIdentity?.id ?? 'world' } : { hello: 'world' })
     listen = async () => { await app.listen({ port: 0, host: '127.0.0.1' }); return app.server }
   }
 }

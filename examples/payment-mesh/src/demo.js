@@ -10,9 +10,11 @@ import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
+import { createMtlsAgent } from 'undici-mtls'
 import { createPaymentsClient } from './order-service.js'
 import { makeDemoPki, spiffe } from './pki.js'
 import { describePolicy } from './policy.js'
+import { ISSUER, makeSigningKeys, startTokenIssuer } from './token-issuer.js'
 
 const serve = process.argv.includes('--serve')
 let dir = null
@@ -84,15 +86,19 @@ async function servedFingerprint (port, client) {
   })
 }
 
-async function call (url, dispatcher, method, path, body) {
+async function call (url, dispatcher, method, path, body, headers = {}) {
   const response = await request(`${url}${path}`, {
     method,
     dispatcher,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
   })
   const text = await response.body.text()
-  return { status: response.statusCode, body: text.startsWith('{') ? JSON.parse(text) : text }
+  return { status: response.statusCode, headers: response.headers, body: text.startsWith('{') ? JSON.parse(text) : text }
 }
+
+/** The claims of a JWT, unverified: only to show what the issuer put in it. */
+const claimsOf = token => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'))
 
 async function story () {
   const port = serve ? servePort() : 0
@@ -100,15 +106,18 @@ async function story () {
 
   heading('A fresh PKI from mtls-pki (nothing is committed)')
   const pki = await makeDemoPki(dir)
-  const { payment, order, inventory, stranger } = pki.files
+  const { payment, order, inventory, stranger, issuer } = pki.files
   const caPem = readFileSync(payment.caFile, 'utf8')
-  ok(`root and issuing CA, certificates for payment-service, order-service, inventory-service, and a stranger's, in ${dir}`)
+  const signingKeys = makeSigningKeys()
+  const issuerKeyFile = join(dir, 'token-issuer-public.pem')
+  await writeFile(issuerKeyFile, signingKeys.publicKey)
+  ok(`root and issuing CA, certificates for payment-service, order-service, inventory-service, token-issuer, and a stranger's, in ${dir}`)
 
   heading("payment-service's policy (fastify-mtls-authz): who holds which role, and what each route needs")
   for (const line of describePolicy()) say(`   ${line}`)
 
   heading('payment-service starts on 127.0.0.1 (fastify-mtls, optional mode; identity; authz with that policy; under-pressure)')
-  service = fork(fileURLToPath(new URL('./payment-service.js', import.meta.url)), [payment.chainFile, payment.keyFile, payment.caFile, String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  service = fork(fileURLToPath(new URL('./payment-service.js', import.meta.url)), [payment.chainFile, payment.keyFile, payment.caFile, String(port), issuerKeyFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   serviceExited = new Promise(resolve => service.once('exit', (code, signal) => resolve(code ?? signal)))
   const [started] = await Promise.race([
     new Promise(resolve => service.once('message', message => resolve([message]))),
@@ -157,6 +166,30 @@ async function story () {
   expect(refused.status === 403 && refused.body.code === 'FST_MTLS_AUTHZ_FORBIDDEN', `refused with ${refused.body.code}`)
   const read = await call(url, inventoryAgent.dispatcher, 'GET', `/api/payments/${charged.body.id}`)
   expect(read.status === 200 && read.body.orderId === 'o-1001', 'but may read payments (payments:read is granted to spiffe://mycompany.com/production/**)')
+
+  heading('certificate-bound tokens (RFC 8705): order-service gets a token bound to its certificate; inventory-service replays it')
+  const tokenIssuer = await startTokenIssuer({ certFile: issuer.chainFile, keyFile: issuer.keyFile, caFile: issuer.caFile, keys: signingKeys })
+  try {
+    const issuerUrl = `https://localhost:${tokenIssuer.server.address().port}`
+    const toIssuer = await createMtlsAgent({ certFile: order.chainFile, keyFile: order.keyFile, caFile: order.caFile, server: ISSUER, watch: false })
+    const issued = await call(issuerUrl, toIssuer, 'POST', '/token', {}).finally(() => toIssuer.close())
+    const token = issued.body.access_token
+    const bound = claimsOf(token).cnf?.['x5t#S256']
+    const presented = orders.dispatcher.status().certificate.thumbprintS256
+    say(`   POST ${issuerUrl}/token -> ${issued.status}, cnf x5t#S256 ${bound}`)
+    expect(issued.status === 200 && bound === presented, `token-issuer bound the token to order-service's certificate (undici-mtls agent.status().certificate.thumbprintS256 ${presented})`)
+    const receiptPath = `/api/payments/${charged.body.id}/receipt`
+    const receipt = await call(url, orders.dispatcher, 'GET', receiptPath, undefined, { authorization: `Bearer ${token}` })
+    say(`   GET ${receiptPath} (order-service, its token) -> ${receipt.status} ${JSON.stringify(receipt.body)}`)
+    expect(receipt.status === 200 && receipt.body.for === spiffe('order-service'), 'order-service reads the receipt with its own bound token')
+    const replayed = await call(url, inventoryAgent.dispatcher, 'GET', receiptPath, undefined, { authorization: `Bearer ${token}` })
+    say(`   GET ${receiptPath} (inventory-service, order-service's token) -> ${replayed.status} ${JSON.stringify(replayed.body)}`)
+    say(`   www-authenticate: ${replayed.headers['www-authenticate']}`)
+    expect(replayed.status === 401 && replayed.body.code === 'FST_MTLS_AUTHZ_TOKEN_MISMATCH' && /^Bearer error="invalid_token"/.test(replayed.headers['www-authenticate']),
+      `inventory-service replaying it with its own certificate is refused: 401 invalid_token ${replayed.body.code}, though it holds payments:read`)
+  } finally {
+    await tokenIssuer.close()
+  }
   await inventoryAgent.close()
 
   heading('a client without a certificate')

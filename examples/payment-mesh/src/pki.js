@@ -13,6 +13,7 @@ export async function makeDemoPki (dir) {
   const files = {
     payment: await writeCertificateFiles(dir, 'payment-service', await issue(ca, 'payment-service', 'server', { dnsNames: ['localhost'], ips: ['127.0.0.1'] })),
     order: await writeCertificateFiles(dir, 'order-service', await issue(ca, 'order-service', 'client')),
+    issuer: await writeCertificateFiles(dir, 'token-issuer', await issue(ca, 'token-issuer', 'server', { dnsNames: ['localhost'], ips: ['127.0.0.1'] })),
     inventory: await writeCertificateFiles(dir, 'inventory-service', await issue(ca, 'inventory-service', 'client')),
     stranger: await writeCertificateFiles(dir, 'stranger', await issue(stranger, 'order-service', 'client'))
   }

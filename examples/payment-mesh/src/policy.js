@@ -13,6 +13,8 @@ export const policy = {
 export const routeRules = {
   charge: { method: 'POST', url: '/api/payments/charge', mtls: { roles: ['payments:charge'] } },
   read: { method: 'GET', url: '/api/payments/:id', mtls: { roles: ['payments:read'] } },
+  // RFC 8705: the caller's access token (from token-issuer) must be bound to the certificate it presents.
+  receipt: { method: 'GET', url: '/api/payments/:id/receipt', mtls: { roles: ['payments:read'], boundToken: true } },
   health: { method: 'GET', url: '/health', mtls: { public: true } }
 }
 
@@ -22,6 +24,6 @@ export function describePolicy () {
   const holders = policy.acl.flatMap(entry => entry.identities.map(identity => `${identity.padEnd(width)}  holds ${entry.roles.join(', ')}`))
   const anyoneElse = `${'anyone else'.padEnd(width)}  holds no role (a client without a verified certificate has no identity at all)`
   const routes = Object.values(routeRules).map(({ method, url, mtls }) =>
-    `${`${method} ${url}`.padEnd(width)}  ${mtls.public === true ? 'public: no certificate needed' : `needs ${mtls.roles.join(' or ')}`}`)
+    `${`${method} ${url}`.padEnd(width)}  ${mtls.public === true ? 'public: no certificate needed' : `needs ${mtls.roles.join(' or ')}${mtls.boundToken === true ? ' and an access token bound to its certificate' : ''}`}`)
   return [...holders, anyoneElse, ...routes, `a route that names no roles: ${policy.defaultPolicy} (defaultPolicy)`]
 }

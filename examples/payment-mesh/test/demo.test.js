@@ -40,6 +40,17 @@ t.test('pnpm demo tells the whole story and exits 0', async t => {
     t.match(output, /ok {2}payment-service never saw that charge \(GET \/api\/payments\/2 -> 404\)/)
   })
 
+  t.test('certificate-bound tokens: the token works from the certificate it is bound to, and a replay is refused', async t => {
+    const issued = output.match(/POST https:\/\/localhost:\d+\/token -> 200, cnf x5t#S256 ([A-Za-z0-9_-]{43})\n/)
+    t.ok(issued, 'token-issuer answers with a token whose cnf holds an x5t#S256 thumbprint')
+    t.match(output, new RegExp(`ok {2}token-issuer bound the token to order-service's certificate \\(undici-mtls agent\\.status\\(\\)\\.certificate\\.thumbprintS256 ${issued?.[1]}\\)`), "the thumbprint is the one of the certificate order-service's agent presents")
+    t.match(output, /GET \/api\/payments\/1\/receipt \(order-service, its token\) -> 200 .*"for":"spiffe:\/\/mycompany\.com\/production\/order-service"/)
+    t.match(output, /GET \/api\/payments\/1\/receipt \(inventory-service, order-service's token\) -> 401 .*"code":"FST_MTLS_AUTHZ_TOKEN_MISMATCH"/)
+    t.match(output, /www-authenticate: Bearer error="invalid_token", error_description="token is bound to another certificate"\n/)
+    t.match(output, /ok {2}inventory-service replaying it with its own certificate is refused: 401 invalid_token/)
+    t.match(output, /GET \/api\/payments\/:id\/receipt +needs payments:read and an access token bound to its certificate\n/, 'the policy printed says so')
+  })
+
   t.test('wherever it prints the unverified count, it says what it counts', async t => {
     const lines = output.split('\n').filter(line => /unverified/i.test(line))
     t.equal(lines.length, 1, 'one place prints it')

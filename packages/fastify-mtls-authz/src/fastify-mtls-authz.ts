@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RequestPayload, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { createRequire } from 'node:module'
 import type Router from 'find-my-way'
@@ -7,6 +7,7 @@ import type { HTTPMethod } from 'find-my-way'
 // The identity plugin's types declare request.peerIdentity; importing its PeerIdentity keeps them in our .d.ts.
 import type { PeerIdentity } from 'fastify-mtls-identity'
 import { snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { checkBoundToken } from './bound-token.js'
 import { codes } from './errors.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { policyFileSource } from './policy-file.js'
@@ -18,8 +19,8 @@ type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 export interface AuthzDecision {
   readonly decision: 'allow' | 'deny'
   readonly status: 200 | 401 | 403
-  /** The error code of a denial (`FST_MTLS_AUTHZ_PEER_REQUIRED`, `FST_MTLS_AUTHZ_FORBIDDEN`); `null` when allowed. */
-  readonly code: 'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | null
+  /** The error code of a denial (`FST_MTLS_AUTHZ_PEER_REQUIRED`, `FST_MTLS_AUTHZ_FORBIDDEN`, `FST_MTLS_AUTHZ_TOKEN_*`); `null` when allowed. */
+  readonly code: 'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | 'FST_MTLS_AUTHZ_TOKEN_REQUIRED' | 'FST_MTLS_AUTHZ_TOKEN_UNBOUND' | 'FST_MTLS_AUTHZ_TOKEN_MISMATCH' | null
   readonly identity: string | null
   readonly source: 'tls' | 'forwarded' | null
   readonly method: string
@@ -40,6 +41,11 @@ export interface FastifyMtlsAuthzOptions {
   allowLogLevel?: LogLevel
   /** Called with every decision, for shipping them elsewhere. */
   onDecision?: (decision: AuthzDecision, request: FastifyRequest) => void
+  /**
+   * The verified access token's claims, for `boundToken` routes. Default: `request.user` (where @fastify/jwt puts
+   * them). Return null or undefined when no token was verified: the request is refused.
+   */
+  getClaims?: (request: FastifyRequest) => unknown
 }
 
 export type MtlsAuthorizeHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
@@ -71,12 +77,12 @@ declare module 'fastify' {
   }
 }
 
-type Denial = InstanceType<typeof codes.FST_MTLS_AUTHZ_PEER_REQUIRED> | InstanceType<typeof codes.FST_MTLS_AUTHZ_FORBIDDEN>
+type Denial = FastifyError & { headers?: Record<string, string> }
 
 const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
 // Put in the config of the routes the plugin saw being added: whether the route guards itself with mtlsAuthorize().
 const kSeen = Symbol('fastify-mtls-authz.seen')
-const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision']
+const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision', 'getClaims']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
 
@@ -99,7 +105,12 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   if (!LOG_LEVELS.has(allowLevel)) throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION(`allowLogLevel must be a log level; got ${JSON.stringify(allowLevel)}`)
   if (options.onDecision !== undefined && typeof options.onDecision !== 'function') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('onDecision must be a function')
   if (options.policy !== undefined && options.policyFile !== undefined) throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('give policy or policyFile, not both')
+  if (options.getClaims !== undefined && typeof options.getClaims !== 'function') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('getClaims must be a function')
   const { onDecision } = options
+  const getClaims = options.getClaims ?? ((request: FastifyRequest): unknown => (request as { user?: unknown }).user)
+  // Whether a route or mtlsAuthorize() asks for a bound token, to check at ready() that something verifies tokens.
+  let boundTokenWanted: string | null = null
+  const noteBoundToken = (rule: RouteRule, where: string): void => { if (rule.boundToken) boundTokenWanted ??= where }
 
   // The one compiled policy in force. A request reads it once, so it never sees half of two policies.
   // A policy file goes through mtls-core's one reload protocol: read, validate, apply (swap it in), commit.
@@ -132,21 +143,50 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   }
 
   // Decides, writes the one audit line, and gives the denial as a FastifyError (with no stack), or null to go on.
-  const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string): Denial | null => {
+  // With checkToken false, a bound-token route allowed on its identity is not audited yet: the decision so far is
+  // kept for the preParsing hook, which checks the token and writes the one audit line.
+  const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string, checkToken = true): Denial | null | 'token' => {
     const policy = current
     const identity = rule.public ? null : request.peerIdentity
-    const decision = decide(rule, policy, identity, rolesOf(identity, policy))
-    const denial = decision.allowed
+    let decision: Decision = decide(rule, policy, identity, rolesOf(identity, policy))
+    if (decision.allowed && rule.boundToken) {
+      if (!checkToken) {
+        pendingTokens.set(request, { identity: identity as PeerIdentity, decision, route })
+        return 'token'
+      }
+      decision = boundTokenDecision(request, identity as PeerIdentity, decision)
+    }
+    return audit(request, identity, decision, route)
+  }
+  const pendingTokens = new WeakMap<FastifyRequest, { identity: PeerIdentity, decision: Decision, route: string }>()
+
+  const boundTokenDecision = (request: FastifyRequest, identity: PeerIdentity, decision: Decision): Decision & { token?: ReturnType<typeof checkBoundToken> } => {
+    let claims: unknown
+    try {
+      claims = getClaims(request)
+    } catch (err) {
+      request.log.error({ err }, 'fastify-mtls-authz: getClaims() threw; the request is refused')
+      claims = null
+    }
+    const refusal = checkBoundToken(claims, identity)
+    if (refusal === null) return { ...decision, rule: `${decision.rule}; token bound to this certificate` }
+    return { allowed: false, status: 401, rule: refusal.reason, token: refusal }
+  }
+
+  const audit = (request: FastifyRequest, identity: PeerIdentity | null, decision: Decision & { token?: ReturnType<typeof checkBoundToken> }, route: string): Denial | null => {
+    const denial: Denial | null = decision.allowed
       ? null
-      : decision.status === 401
-        ? new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE')
-        : new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url)
+      : decision.token != null
+        ? tokenDenial(decision.token.code, decision.token.reason, identity)
+        : decision.status === 401
+          ? new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE')
+          : new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url)
     const level = decision.allowed ? allowLevel : 'warn'
     if (onDecision !== undefined || (request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) !== false) {
       const record: AuthzDecision = {
         decision: decision.allowed ? 'allow' : 'deny',
         status: decision.status,
-        code: denial?.code ?? null,
+        code: (denial?.code ?? null) as AuthzDecision['code'],
         identity: identity?.id ?? null,
         source: identity?.source ?? null,
         method: request.method,
@@ -173,6 +213,7 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     const config = (routeOptions.config ?? {}) as object
     const rule = compileRouteRule(mtlsOf(config), `${method} ${route}`)
     requireRoles(rule)
+    noteBoundToken(rule, `${method} ${route}`)
     routes.push({ methods: [routeOptions.method].flat() as HTTPMethod[], route, rule })
     explainer = null
     const hooks = [routeOptions.onRequest, routeOptions.preHandler].flat()
@@ -217,14 +258,32 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
     const entry = entryOf(request, request.routeOptions.config as object)
     if (entry instanceof Error) return done(entry)
     if (entry.delegated) return done()
-    const denial = decideAndAudit(request, entry.rule, entry.route)
-    if (denial === null) return done()
-    reply.code(denial.statusCode).send({ statusCode: denial.statusCode, code: denial.code, error: STATUS_CODES[denial.statusCode], message: denial.message })
+    // At onRequest a token verifier registered after this plugin has not run yet: the token waits for preParsing.
+    const denial = decideAndAudit(request, entry.rule, entry.route, hookName === 'preHandler')
+    if (denial === null || denial === 'token') return done()
+    answer(reply, denial)
   })
+
+  // Bound tokens, with hook 'onRequest': checked at preParsing, after every onRequest hook (where @fastify/jwt's
+  // jwtVerify() runs, whatever the registration order) and still before the body is read. No claims there: 401.
+  if (hookName === 'onRequest') {
+    fastify.addHook('preParsing', function mtlsAuthzBoundToken (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (err?: Error | null, payload?: RequestPayload) => void) {
+      const pending = pendingTokens.get(request)
+      if (pending === undefined) return done(null, payload)
+      pendingTokens.delete(request)
+      const denial = audit(request, pending.identity, boundTokenDecision(request, pending.identity, pending.decision), pending.route)
+      if (denial === null) return done(null, payload)
+      answer(reply, denial)
+    })
+  }
 
   fastify.addHook('onReady', async () => {
     ready = true
     warnUngrantedRoles()
+    // Without a verifier every bound-token request would be refused: say so now rather than with 401s in production.
+    if (boundTokenWanted !== null && options.getClaims === undefined && !fastify.hasRequestDecorator('user')) {
+      throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION(`${boundTokenWanted} has boundToken but nothing verifies tokens: register @fastify/jwt (request.user) or give getClaims`)
+    }
   })
 
   const swapPolicy = (policy: CompiledPolicy): void => {
@@ -254,14 +313,31 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   fastify.decorate('mtlsAuthorize', (requirements: RouteMtlsConfig) => {
     const rule = compileRouteRule(requirements, 'mtlsAuthorize()')
     requireRoles(rule)
+    noteBoundToken(rule, 'mtlsAuthorize()')
     // A hook hands its denial to whoever runs it (Fastify, or @fastify/auth composing strategies), as an error.
     const hook: MtlsAuthorizeHook = function mtlsAuthorize (request, _reply, done) {
-      const denial = decideAndAudit(request, rule, 'mtlsAuthorize()')
+      // Runs where the app puts it: a bound token is checked now, so put it after the token's verification.
+      const denial = decideAndAudit(request, rule, 'mtlsAuthorize()') as Denial | null
       if (denial === null) done()
       else done(denial)
     }
     return Object.defineProperty(hook, kMtlsAuthorize, { value: true })
   })
+}
+
+// The body Fastify's default error handler gives a FastifyError, with RFC 6750's header for token denials.
+function answer (reply: FastifyReply, denial: Denial): void {
+  const status = denial.statusCode as number
+  if (denial.headers !== undefined) reply.headers(denial.headers)
+  reply.code(status).send({ statusCode: status, code: denial.code, error: STATUS_CODES[status], message: denial.message })
+}
+
+// RFC 8705 section 3 answers a token bound to another certificate as RFC 6750's invalid_token; the header goes with
+// the error, so Fastify's error handler sends it too when mtlsAuthorize() hands the denial on.
+function tokenDenial (code: 'FST_MTLS_AUTHZ_TOKEN_REQUIRED' | 'FST_MTLS_AUTHZ_TOKEN_UNBOUND' | 'FST_MTLS_AUTHZ_TOKEN_MISMATCH', reason: string, identity: PeerIdentity | null): Denial {
+  const denial: Denial = code === 'FST_MTLS_AUTHZ_TOKEN_MISMATCH' ? new codes[code](identity?.id ?? 'anonymous') : new codes[code](reason)
+  denial.headers = { 'www-authenticate': `Bearer error="invalid_token", error_description="${reason}"` }
+  return denial
 }
 
 // Fastify's router options and their defaults: `routerOptions` where the app gave them, else the top-level

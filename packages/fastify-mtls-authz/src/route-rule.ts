@@ -16,6 +16,11 @@ export interface RouteMtlsConfig {
   allow?: IdentityPattern[]
   /** These identities (identity patterns) are refused here, whatever else would allow them. */
   deny?: IdentityPattern[]
+  /**
+   * RFC 8705: the verified access token's `cnf['x5t#S256']` must be the thumbprint of the certificate presented,
+   * else 401 `invalid_token`. Alone, it requires a verified peer (and no role); with roles or allow, both must hold.
+   */
+  boundToken?: boolean
 }
 
 /** A route's requirement compiled once, at registration. */
@@ -27,6 +32,7 @@ export interface RouteRule {
   readonly allRoles: readonly string[]
   readonly allow: IdentityMatcher | null
   readonly deny: IdentityMatcher | null
+  readonly boundToken: boolean
 }
 
 export interface Decision {
@@ -37,15 +43,16 @@ export interface Decision {
   readonly rule: string
 }
 
-const KEYS = ['public', 'roles', 'allRoles', 'allow', 'deny']
+const KEYS = ['public', 'roles', 'allRoles', 'allow', 'deny', 'boundToken']
 
 export function compileRouteRule (given: RouteMtlsConfig | undefined, where: string): RouteRule {
-  if (given === undefined) return { public: false, declared: false, roles: [], allRoles: [], allow: null, deny: null }
+  if (given === undefined) return { public: false, declared: false, roles: [], allRoles: [], allow: null, deny: null, boundToken: false }
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid(where, 'config.mtls must be an object')
   const config = snapshotOptions(given)
   const unknown = unknownOption(config, KEYS, 'config.mtls')
   if (unknown !== null) throw invalid(where, unknown)
   if (config.public !== undefined && typeof config.public !== 'boolean') throw invalid(where, 'config.mtls.public must be true or false')
+  if (config.boundToken !== undefined && typeof config.boundToken !== 'boolean') throw invalid(where, 'config.mtls.boundToken must be true or false')
   const list = (name: 'roles' | 'allRoles' | 'allow' | 'deny'): string[] => {
     const value = config[name]
     if (value === undefined) return []
@@ -63,9 +70,9 @@ export function compileRouteRule (given: RouteMtlsConfig | undefined, where: str
       throw invalid(where, `config.mtls.${name}: ${(err as Error).message}`)
     }
   }
-  const rule = { public: config.public === true, roles: list('roles'), allRoles: list('allRoles'), allow: matcher('allow'), deny: matcher('deny') }
-  if (rule.public && (rule.roles.length > 0 || rule.allRoles.length > 0 || rule.allow !== null || rule.deny !== null)) {
-    throw invalid(where, 'config.mtls.public cannot be combined with roles, allRoles, allow or deny')
+  const rule = { public: config.public === true, roles: list('roles'), allRoles: list('allRoles'), allow: matcher('allow'), deny: matcher('deny'), boundToken: config.boundToken === true }
+  if (rule.public && (rule.roles.length > 0 || rule.allRoles.length > 0 || rule.allow !== null || rule.deny !== null || rule.boundToken)) {
+    throw invalid(where, 'config.mtls.public cannot be combined with roles, allRoles, allow, deny or boundToken')
   }
   return { ...rule, declared: true }
 }
@@ -101,6 +108,8 @@ export function decide (rule: RouteRule, policy: CompiledPolicy, identity: PeerI
     const wanted = [rule.roles.length > 0 ? `one of ${rule.roles.join(', ')}` : '', rule.allRoles.length > 0 ? `all of ${rule.allRoles.join(', ')}` : ''].filter(Boolean).join(' and ')
     return { allowed: false, status: 403, rule: `lacks role: ${wanted}` }
   }
+  // A route that asks only for a bound token needs a verified peer; the token check (after verification) does the rest.
+  if (rule.boundToken && rule.allow === null) return { allowed: true, status: 200, rule: 'verified peer, token to check' }
   return { allowed: false, status: 403, rule: 'no allow rule matches' }
 }
 

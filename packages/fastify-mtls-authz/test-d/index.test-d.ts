@@ -25,7 +25,7 @@ await app.register(fastifyMtlsAuthz, {
   allowLogLevel: 'debug',
   onDecision: (decision, request) => {
     expectType<AuthzDecision>(decision)
-    expectType<'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | null>(decision.code)
+    expectType<'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | 'FST_MTLS_AUTHZ_TOKEN_REQUIRED' | 'FST_MTLS_AUTHZ_TOKEN_UNBOUND' | 'FST_MTLS_AUTHZ_TOKEN_MISMATCH' | null>(decision.code)
     expectType<string>(decision.url)
     expectType<PeerIdentity | null>(request.peerIdentity)
   }
@@ -37,6 +37,11 @@ expectError(app.register(fastifyMtlsAuthz, { hook: 'onSend' }))
 app.post('/charge', { config: { mtls: { roles: ['payments:charge'] } } }, async () => 'ok')
 app.get('/read', { config: { mtls: { allRoles: ['payments:read'], allow: ['spiffe://x/**'], deny: ['dns:evil.example'] } } }, async () => 'ok')
 app.get('/health', { config: { mtls: { public: true } } }, async () => 'ok')
+app.get('/bound', { config: { mtls: { roles: ['payments:read'], boundToken: true } } }, async () => 'ok')
+app.get('/hooked-bound', { preHandler: app.mtlsAuthorize({ boundToken: true }) }, async () => 'ok')
+expectError(app.get('/bound-typo', { config: { mtls: { boundToken: 'yes' } } }, async () => 'ok'))
+await app.register(fastifyMtlsAuthz, { getClaims: request => request.headers.authorization })
+expectError(app.register(fastifyMtlsAuthz, { getClaims: 'user' }))
 expectError(app.post('/typo', { config: { mtls: { roles: ['payments:chrage'] } } }, async () => 'ok'))
 expectError(app.get('/typo2', { config: { mtls: { allRoles: ['admin'] } } }, async () => 'ok'))
 

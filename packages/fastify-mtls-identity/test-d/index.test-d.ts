@@ -26,6 +26,7 @@ app.get('/', async request => {
     expectNotAssignable<typeof request.peerCertificateError>('CERT_HAS_EXPRIED')
   }
   expectType<string | undefined>(request.peerIdentity?.spiffeId?.trustDomain)
+  expectType<string | undefined>(request.peerIdentity?.thumbprintS256)
   return request.peerIdentity?.id ?? 'anonymous'
 })
 app.get('/readonly', async request => {

@@ -2,6 +2,8 @@ import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { readPemBlocks } from 'mtls-core/internal'
 import { PEER_ERRORS, type ForwardedFormat } from '../src/index.js'
+import { request } from 'undici'
+import { thumbprintS256 } from 'mtls-core'
 import { agentFor, startServer, who } from './helpers.js'
 
 const pki = await createTestPki()
@@ -26,6 +28,17 @@ t.test('each proxy format yields the forwarded identity when the direct peer is 
     t.equal(status, 200)
     t.same(body, { id: 'spiffe://mycompany.com/production/order-service', source: 'forwarded', error: null }, what)
   }
+})
+
+t.test('thumbprintS256 (RFC 8705) is the forwarded certificate\'s through a trusted proxy, the direct one\'s otherwise', async t => {
+  const { url } = await startServer(t, pki, { trustedProxies: trustProxyCert, forwarded: 'envoy' })
+  const thumbprint = async (cert: IssuedCertificate, headers: string[] = []): Promise<string> => {
+    const response = await request(`${url}/thumbprint`, { dispatcher: agentFor(t, pki, cert), headers })
+    return await response.body.text()
+  }
+  const of = (cert: IssuedCertificate): string => thumbprintS256(readPemBlocks(cert.certificate)[0]!.der)
+  t.equal(await thumbprint(proxy, ['x-forwarded-client-cert', xfccFor(pki.orderService)]), of(pki.orderService), 'forwarded: the forwarded certificate\'s')
+  t.equal(await thumbprint(pki.inventoryService, ['x-forwarded-client-cert', xfccFor(pki.orderService)]), of(pki.inventoryService), 'an untrusted peer\'s header is ignored: its own')
 })
 
 t.test('with several XFCC elements, the one the trusted proxy appended (the last) counts', async t => {

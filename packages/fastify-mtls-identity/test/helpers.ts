@@ -7,7 +7,7 @@ import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../src/ind
 
 export { agentFor } from 'mtls-test-support'
 
-/** A Fastify mTLS server with the identity plugin; GET /who answers with what the request knows of its peer. */
+/** A Fastify mTLS server with the identity plugin; GET /who answers with what the request knows of its peer, GET /thumbprint with its RFC 8705 thumbprint. */
 export async function startServer (t: Teardown, pki: TestPki, identity: FastifyMtlsIdentityOptions = {}, mode: MtlsMode = 'optional', fastifyOptions: Record<string, unknown> = {}, trust: { ca?: string | string[], crl?: readonly string[] } = {}): Promise<{ app: FastifyInstance, url: string }> {
   const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: trust.ca ?? pki.ca, ...(trust.crl === undefined ? {} : { crl: [...trust.crl] }), mode })
   const { app, url } = await startFastifyServer(t, { https: serverTls.httpsOptions, fastify: fastifyOptions }, async app => {
@@ -18,6 +18,7 @@ export async function startServer (t: Teardown, pki: TestPki, identity: FastifyM
       source: request.peerIdentity?.source ?? null,
       error: request.peerCertificateError
     }))
+    app.get('/thumbprint', async request => request.peerIdentity?.thumbprintS256 ?? '')
     app.get('/anonymous', async () => 'ok')
   })
   return { app, url }

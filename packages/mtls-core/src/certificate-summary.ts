@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto'
 import { formatName, readCertificateFields, type CertificateFields } from './der.js'
-import { fingerprint256 } from './identity.js'
+import { fingerprint256, thumbprintS256 } from './identity.js'
 
 /** What a status page shows of a certificate. */
 export interface CertificateSummary {
@@ -13,6 +13,8 @@ export interface CertificateSummary {
   readonly emails: readonly string[]
   readonly serialNumber: string
   readonly fingerprint256: string
+  /** RFC 8705's `x5t#S256` thumbprint: SHA-256 of the DER, base64url without padding. */
+  readonly thumbprintS256: string
   readonly notBefore: Date
   readonly notAfter: Date
   readonly isCa: boolean
@@ -42,6 +44,7 @@ export function summarizeCertificate (cert: X509Certificate): CertificateSummary
     emails: Object.freeze(fields.emails),
     serialNumber: fields.serialNumber,
     fingerprint256: fingerprint256(der),
+    thumbprintS256: thumbprintS256(der),
     // Copies: the fields are shared (the verifier reads them), and a Date can be changed.
     notBefore: new Date(fields.notBefore.getTime()),
     notAfter: new Date(fields.notAfter.getTime()),

@@ -26,6 +26,11 @@ export interface PeerIdentity {
   readonly serialNumber: string
   /** As Node's `X509Certificate#fingerprint256`: `AB:CD:...`. Worked out on first read. */
   readonly fingerprint256: string
+  /**
+   * RFC 8705's certificate thumbprint (`x5t#S256`): the SHA-256 of the certificate's DER, base64url without padding.
+   * A certificate-bound access token carries it as `cnf['x5t#S256']`. Worked out on first read.
+   */
+  readonly thumbprintS256: string
   readonly notBefore: Date
   readonly notAfter: Date
   /** `'tls'` when read from this connection's handshake, `'forwarded'` when a trusted proxy passed it on. */
@@ -85,6 +90,7 @@ class Identity implements PeerIdentity {
   readonly #native: X509Certificate | null
   readonly #fields: CertificateFields
   #fingerprint: string | undefined
+  #thumbprint: string | undefined
   #subject: string | undefined
   #issuer: string | undefined
 
@@ -111,6 +117,10 @@ class Identity implements PeerIdentity {
     return (this.#fingerprint ??= this.#native?.fingerprint256 ?? fingerprint256(this.#der))
   }
 
+  get thumbprintS256 (): string {
+    return (this.#thumbprint ??= thumbprintS256(this.#der))
+  }
+
   get subject (): string {
     return (this.#subject ??= formatName(this.#der, this.#fields.subject))
   }
@@ -120,8 +130,8 @@ class Identity implements PeerIdentity {
   }
 
   toJSON (): PeerIdentityJson {
-    const { id, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, notBefore, notAfter, source } = this
-    return { id, spiffeId: this.spiffeId?.toString() ?? null, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, notBefore, notAfter, source }
+    const { id, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, thumbprintS256, notBefore, notAfter, source } = this
+    return { id, spiffeId: this.spiffeId?.toString() ?? null, uris, dnsNames, ips, emails, commonName, subject, issuer, serialNumber, fingerprint256, thumbprintS256, notBefore, notAfter, source }
   }
 }
 
@@ -199,4 +209,9 @@ export function fingerprint256 (der: Uint8Array | ArrayBuffer): string {
   let out = hex.slice(0, 2)
   for (let i = 2; i < hex.length; i += 2) out += ':' + hex.slice(i, i + 2)
   return out
+}
+
+/** RFC 8705's `x5t#S256` thumbprint of DER: the SHA-256, base64url without padding (43 characters). */
+export function thumbprintS256 (der: Uint8Array | ArrayBuffer): string {
+  return createHash('sha256').update(der instanceof ArrayBuffer ? new Uint8Array(der) : der).digest('base64url')
 }

@@ -17,7 +17,7 @@ export {
   type VerificationErrorCode,
   type XfccErrorCode
 } from './errors.js'
-export { fingerprint256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
+export { fingerprint256, thumbprintS256, toPeerIdentity, type PeerIdentity, type PeerIdentityJson, type PeerIdentityOptions } from './identity.js'
 export { IdentityMatcher, compileMatcher, type IdentityPattern, type MatchableIdentity } from './matchers.js'
 export {
   loadMaterial,

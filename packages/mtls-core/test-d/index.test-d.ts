@@ -25,6 +25,8 @@ import {
 declare const cert: X509Certificate
 const identity = toPeerIdentity(cert)
 expectType<PeerIdentity>(identity)
+expectType<string>(identity.thumbprintS256)
+expectType<string>(identity.toJSON().thumbprintS256)
 expectType<PeerIdentity>(toPeerIdentity(Buffer.alloc(1), { source: 'forwarded', svid: false, identify: i => i.commonName ?? '' }))
 expectType<SpiffeId | null>(identity.spiffeId)
 expectType<'tls' | 'forwarded'>(identity.source)

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto'
+import { X509Certificate, createHash } from 'node:crypto'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
-import { CertificateError, SvidError, toPeerIdentity } from '../src/index.js'
+import { CertificateError, SvidError, thumbprintS256, toPeerIdentity } from '../src/index.js'
 import { formatName, peerCertificate, readCertificateFields, readPemBlocks } from '../src/internal.js'
 
 const pki = await createTestPki()
@@ -33,6 +33,21 @@ t.test('a SPIFFE client certificate becomes a frozen identity with every field',
   t.same(JSON.parse(JSON.stringify(identity)), { ...identity.toJSON(), notBefore: identity.notBefore.toISOString(), notAfter: identity.notAfter.toISOString() }, 'serialises with subject, issuer and the SPIFFE ID as text')
   t.equal(JSON.parse(JSON.stringify(identity)).spiffeId, 'spiffe://mycompany.com/production/order-service')
   t.equal(toPeerIdentity(native, { source: 'forwarded' }).source, 'forwarded')
+})
+
+t.test('thumbprintS256 is RFC 8705 x5t#S256: base64url, unpadded, of the SHA-256 of the DER', async t => {
+  const identity = toPeerIdentity(der(pki.orderService))
+  const expected = createHash('sha256').update(der(pki.orderService)).digest('base64')
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  t.equal(identity.thumbprintS256, expected)
+  t.match(identity.thumbprintS256, /^[A-Za-z0-9_-]{43}$/, '43 characters of the base64url alphabet, no padding')
+  t.equal(toPeerIdentity(new X509Certificate(pki.orderService.certificate)).thumbprintS256, expected, "the same from Node's certificate object")
+  t.equal(thumbprintS256(der(pki.orderService)), expected)
+  t.equal(thumbprintS256(new Uint8Array(der(pki.orderService)).slice().buffer), expected, 'an ArrayBuffer gives the same')
+  t.equal(toPeerIdentity(der(pki.orderService), { source: 'forwarded' }).thumbprintS256, expected, 'forwarded certificates have it too')
+  t.not(toPeerIdentity(der(pki.inventoryService)).thumbprintS256, expected, 'another certificate has another thumbprint')
+  t.equal(identity.toJSON().thumbprintS256, expected)
+  t.ok(Object.isFrozen(identity), 'worked out lazily, the identity stays frozen')
 })
 
 t.test('the id falls back to dns: the first DNS name, then cn: the CN, then sha256: the fingerprint', async t => {

@@ -56,13 +56,20 @@ export class MtlsAgent extends Agent {
     return callback === undefined ? super.destroy(errorOrCallback ?? null) : super.destroy(errorOrCallback ?? null, callback)
   }
 
-  /** Re-reads the client certificate now (as watching does); rejects when it is refused, keeping the old one. */
-  async reload (): Promise<{ changed: boolean, fingerprint256: string }> {
+  /**
+   * Re-reads the client certificate now (as watching does); rejects when it is refused, keeping the old one.
+   * `thumbprintS256` is the new certificate's RFC 8705 thumbprint: tokens bound to the old one stop working.
+   */
+  async reload (): Promise<{ changed: boolean, fingerprint256: string, thumbprintS256: string }> {
     const before = this.source.current
     const material = await this.source.reload()
-    return { changed: material !== before, fingerprint256: material.leaf.fingerprint256 }
+    return { changed: material !== before, fingerprint256: material.leaf.fingerprint256, thumbprintS256: material.leaf.thumbprintS256 }
   }
 
+  /**
+   * The client certificate new connections present (`certificate.thumbprintS256` is its RFC 8705 `x5t#S256`, what
+   * a certificate-bound token must carry as `cnf['x5t#S256']`), the trusted CAs, and the last reload.
+   */
   status (): MtlsAgentStatus {
     return {
       certificate: this.source.current.leaf,

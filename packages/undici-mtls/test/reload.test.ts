@@ -4,11 +4,14 @@ import { join } from 'node:path'
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { request } from 'undici'
+import { thumbprintS256 } from 'mtls-core'
+import { readPemBlocks } from 'mtls-core/internal'
 import { createMtlsAgent } from '../src/index.js'
 import { startServer } from './helpers.js'
 
 const ROTATIONS = 20
 const pki = await createTestPki()
+const thumbprintOf = (issued: IssuedCertificate): string => thumbprintS256(readPemBlocks(issued.certificate)[0]!.der)
 
 async function clientFiles (t: { teardown: (fn: () => unknown) => void }) {
   const dir = await mkdtemp(join(tmpdir(), 'undici-mtls-'))
@@ -74,7 +77,7 @@ t.test('a bad replacement is refused; the old certificate keeps working and stat
   const agent = await createMtlsAgent({ ...files, watch: false })
   t.teardown(() => agent.close())
   t.equal(agent.status().lastReload, null)
-  t.same(await agent.reload(), { changed: false, fingerprint256: pki.orderService.fingerprint256 })
+  t.same(await agent.reload(), { changed: false, fingerprint256: pki.orderService.fingerprint256, thumbprintS256: thumbprintOf(pki.orderService) })
   await rotate(pki.expired)
   await t.rejects(agent.reload(), { code: 'ERR_MTLS_MATERIAL_EXPIRED' })
   t.match(agent.status(), { certificate: { fingerprint256: pki.orderService.fingerprint256 }, lastReload: { ok: false, error: { code: 'ERR_MTLS_MATERIAL_EXPIRED' } } })
@@ -83,8 +86,29 @@ t.test('a bad replacement is refused; the old certificate keeps working and stat
   const resumedBefore = await request(`${url}/whoami`, { dispatcher: agent, reset: true })
   t.match(await resumedBefore.body.json(), { resumed: true }, 'sessions resume before the reload')
   await rotate(pki.inventoryService)
-  t.same(await agent.reload(), { changed: true, fingerprint256: pki.inventoryService.fingerprint256 })
+  t.same(await agent.reload(), { changed: true, fingerprint256: pki.inventoryService.fingerprint256, thumbprintS256: thumbprintOf(pki.inventoryService) })
   const afterReload = await request(`${url}/whoami`, { dispatcher: agent, reset: true })
   t.match(await afterReload.body.json(), { resumed: false, fingerprint256: pki.inventoryService.fingerprint256 }, 'the first connection after a reload is a full handshake with the new certificate')
   t.match(agent.status(), { certificate: { uris: ['spiffe://mycompany.com/production/inventory-service'] }, lastReload: { ok: true } })
+})
+
+t.test('the agent shows the RFC 8705 thumbprint of the certificate it presents, and a reload changes it', async t => {
+  const { url } = await startServer(t, { cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
+  const { files, rotate } = await clientFiles(t)
+  const agent = await createMtlsAgent({ ...files, watch: false })
+  t.teardown(() => agent.close())
+  const presented = async (): Promise<string> => {
+    const response = await request(`${url}/whoami`, { dispatcher: agent, reset: true })
+    return (await response.body.json() as { fingerprint256: string }).fingerprint256
+  }
+  t.equal(agent.status().certificate.thumbprintS256, thumbprintOf(pki.orderService))
+  t.match(agent.status().certificate.thumbprintS256, /^[A-Za-z0-9_-]{43}$/)
+  t.equal(await presented(), pki.orderService.fingerprint256)
+
+  const next = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/order-service' })
+  await rotate(next)
+  const reloaded = await agent.reload()
+  t.same(reloaded, { changed: true, fingerprint256: next.fingerprint256, thumbprintS256: thumbprintOf(next) })
+  t.equal(agent.status().certificate.thumbprintS256, thumbprintOf(next), 'the thumbprint follows the rotation')
+  t.equal(await presented(), next.fingerprint256, 'and is the certificate new connections present')
 })
