@@ -1,0 +1,39 @@
+export type WorkloadApiErrorCode =
+  | 'ERR_MTLS_WORKLOAD_INVALID_OPTION'
+  | 'ERR_MTLS_WORKLOAD_ENDPOINT_INVALID'
+  | 'ERR_MTLS_WORKLOAD_TIMEOUT'
+  | 'ERR_MTLS_WORKLOAD_DENIED'
+  | 'ERR_MTLS_WORKLOAD_UNAVAILABLE'
+  | 'ERR_MTLS_WORKLOAD_REFUSED'
+  | 'ERR_MTLS_WORKLOAD_RPC_FAILED'
+  | 'ERR_MTLS_WORKLOAD_INVALID_RESPONSE'
+  | 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND'
+  | 'ERR_MTLS_WORKLOAD_CLOSED'
+
+const BRAND = Symbol.for('spiffe-workload-api.error-kinds')
+
+/**
+ * Every error spiffe-workload-api raises: a stable `code`, and the gRPC status code when the agent answered with one.
+ * `instanceof` checks a brand, not the prototype, so it holds across two copies of the package.
+ */
+export class WorkloadApiError extends Error {
+  static readonly kind: string = 'WorkloadApiError'
+  readonly code: WorkloadApiErrorCode
+  /** The gRPC status code of the failed call (`7` PermissionDenied, `14` Unavailable, …), else `null`. */
+  readonly grpcCode: number | null
+
+  constructor (code: WorkloadApiErrorCode, message: string, options: { cause?: unknown, grpcCode?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'WorkloadApiError'
+    this.code = code
+    this.grpcCode = options.grpcCode ?? null
+  }
+
+  get [BRAND] (): true {
+    return true
+  }
+
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  }
+}

@@ -1,0 +1,16 @@
+export { WorkloadApiClient, type WorkloadApiClientOptions } from './client.js'
+export { parseWorkloadEndpoint, type WorkloadEndpoint } from './endpoint.js'
+export { WorkloadApiError, type WorkloadApiErrorCode } from './errors.js'
+export type { BackoffOptions } from './backoff.js'
+export type { Watch, WatchListener } from './stream-watch.js'
+export type { X509BundlesUpdate, X509Bundles, X509Context, X509Svid } from './x509-context.js'
+export { derToPem, svidToPem } from './pem.js'
+export {
+  X509Source,
+  createX509Source,
+  type SvidPicker,
+  type X509Material,
+  type X509SourceEvents,
+  type X509SourceOptions,
+  type X509SourceStatus
+} from './x509-source.js'

@@ -1,0 +1,168 @@
+import { EventEmitter } from 'node:events'
+import type { BackoffOptions } from './backoff.js'
+import { WorkloadApiClient, checkBackoff } from './client.js'
+import { WorkloadApiError } from './errors.js'
+import { checkOptionKeys } from './option-keys.js'
+import type { Watch } from './stream-watch.js'
+import type { X509Bundles, X509Context, X509Svid } from './x509-context.js'
+
+/** Chooses the SVID a source serves: a SPIFFE ID, or a function of all SVIDs the agent sent. */
+export type SvidPicker = string | ((svids: readonly X509Svid[]) => X509Svid | undefined)
+
+export interface X509SourceOptions {
+  /** `unix:///path` or `tcp://IP:port`. Default: `SPIFFE_ENDPOINT_SOCKET`. */
+  endpoint?: string
+  /** How long `createX509Source` waits for the first SVID. Default: 30000. */
+  timeoutMs?: number
+  /** Default: the first SVID (the agent's default). */
+  pick?: SvidPicker
+  backoff?: BackoffOptions
+}
+
+/** What a source serves: one SVID with the bundles to verify peers with. */
+export interface X509Material {
+  readonly svid: X509Svid
+  /** Own trust domain and federated ones, by trust domain name. */
+  readonly bundles: X509Bundles
+  readonly crls: readonly Buffer[]
+}
+
+export interface X509SourceStatus {
+  /** A stream is open and has delivered a message. */
+  readonly connected: boolean
+  readonly lastUpdate: Date | null
+  /** Streams reopened after one failed or ended. */
+  readonly reconnects: number
+  readonly lastError: WorkloadApiError | null
+  readonly closed: boolean
+}
+
+export interface X509SourceEvents {
+  update: [material: X509Material]
+  error: [error: WorkloadApiError]
+}
+
+const SOURCE_KEYS = ['endpoint', 'timeoutMs', 'pick', 'backoff'] as const satisfies ReadonlyArray<keyof X509SourceOptions>
+
+function pickSvid (pick: SvidPicker | undefined, svids: readonly X509Svid[]): X509Svid | undefined {
+  if (pick === undefined) return svids[0]
+  if (typeof pick === 'string') return svids.find(svid => svid.spiffeId === pick)
+  return pick(svids)
+}
+
+/**
+ * The current X.509-SVID and bundles, kept up to date from the Workload API (go-spiffe's `workloadapi.X509Source`).
+ * `current` is swapped whole on each update and kept through disconnections; `error` events are only emitted when
+ * someone listens.
+ */
+export class X509Source extends EventEmitter<X509SourceEvents> {
+  readonly #client: WorkloadApiClient
+  readonly #watch: Watch
+  readonly #pick: SvidPicker | undefined
+  #current: X509Material | null = null
+  #lastUpdate: Date | null = null
+  #lastError: WorkloadApiError | null = null
+  #closed = false
+  readonly #firstUpdate: Promise<void>
+  #settleFirst: ((error?: WorkloadApiError) => void) | null = null
+
+  /** Use `createX509Source`, which waits for the first SVID. */
+  constructor (options: X509SourceOptions = {}) {
+    super()
+    checkOptionKeys(options, SOURCE_KEYS, 'createX509Source')
+    checkBackoff(options.backoff, 'createX509Source')
+    const pick = options.pick
+    if (pick !== undefined && typeof pick !== 'string' && typeof pick !== 'function') {
+      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'createX509Source: pick must be a SPIFFE ID or a function')
+    }
+    this.#pick = pick
+    this.#firstUpdate = new Promise((resolve, reject) => {
+      this.#settleFirst = error => (error === undefined ? resolve() : reject(error))
+    })
+    this.#client = new WorkloadApiClient({ endpoint: options.endpoint, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) })
+    this.#watch = this.#client.watchX509Context({
+      onUpdate: context => this.#update(context),
+      onError: (error, retrying) => {
+        this.#fail(error)
+        if (!retrying) this.#settle(error)
+      }
+    })
+  }
+
+  /** The SVID and bundles in force; throws `ERR_MTLS_WORKLOAD_CLOSED` once closed, and before the first update. */
+  get current (): X509Material {
+    if (this.#current === null || this.#closed) {
+      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', this.#closed ? 'the X509Source is closed' : 'the X509Source has no SVID yet')
+    }
+    return this.#current
+  }
+
+  status (): X509SourceStatus {
+    return Object.freeze({
+      connected: this.#watch.connected,
+      lastUpdate: this.#lastUpdate,
+      reconnects: this.#watch.reconnects,
+      lastError: this.#lastError,
+      closed: this.#closed
+    })
+  }
+
+  /** Resolves on the first update; rejects with `ERR_MTLS_WORKLOAD_TIMEOUT` (cause: the last error) after `timeoutMs`. */
+  ready (timeoutMs: number): Promise<void> {
+    const timer = setTimeout(() => {
+      this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT',
+        `no X.509-SVID from the Workload API at ${this.#client.endpoint.target} within ${timeoutMs} ms` +
+        (this.#lastError === null ? '' : ` (last error: ${this.#lastError.message})`), { cause: this.#lastError ?? undefined }))
+    }, timeoutMs)
+    // Not unref'd: while the source waits for its first SVID, the retries' timers are, and the process must not exit.
+    return this.#firstUpdate.finally(() => clearTimeout(timer))
+  }
+
+  #update (context: X509Context): void {
+    const svid = pickSvid(this.#pick, context.svids)
+    if (svid === undefined) {
+      this.#fail(new WorkloadApiError('ERR_MTLS_WORKLOAD_SVID_NOT_FOUND',
+        `no SVID picked among ${context.svids.map(s => s.spiffeId).join(', ')}${typeof this.#pick === 'string' ? ` (wanted ${this.#pick})` : ''}`))
+      return
+    }
+    this.#current = Object.freeze({ svid, bundles: context.bundles, crls: context.crls })
+    this.#lastUpdate = new Date()
+    this.#settle()
+    this.emit('update', this.#current)
+  }
+
+  #fail (error: WorkloadApiError): void {
+    this.#lastError = error
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+  }
+
+  #settle (error?: WorkloadApiError): void {
+    const settle = this.#settleFirst
+    this.#settleFirst = null
+    settle?.(error)
+  }
+
+  /** Stops watching and closes the connection; `current` throws from then on. */
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the X509Source was closed before its first SVID'))
+    this.#client.close()
+  }
+}
+
+/** Connects to the Workload API and resolves once the first SVID is in; closes and rejects if it does not come in time. */
+export async function createX509Source (options: X509SourceOptions = {}): Promise<X509Source> {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `createX509Source: timeoutMs must be a positive number; got ${String(timeoutMs)}`)
+  }
+  const source = new X509Source(options)
+  try {
+    await source.ready(timeoutMs)
+  } catch (err) {
+    source.close()
+    throw err
+  }
+  return source
+}

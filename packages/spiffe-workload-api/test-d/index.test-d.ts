@@ -1,0 +1,41 @@
+import type { KeyObject } from 'node:crypto'
+import { expectAssignable, expectError, expectType } from 'tsd'
+import {
+  WorkloadApiClient, WorkloadApiError, X509Source, createX509Source, parseWorkloadEndpoint, svidToPem,
+  type Watch, type WorkloadApiErrorCode, type WorkloadEndpoint, type X509BundlesUpdate, type X509Context, type X509Material,
+  type X509SourceStatus, type X509Svid
+} from 'spiffe-workload-api'
+
+const source = await createX509Source({ endpoint: 'unix:///run/spire/agent.sock', timeoutMs: 5000, backoff: { initialMs: 100, maxMs: 30_000 } })
+expectType<X509Source>(source)
+await createX509Source({ pick: 'spiffe://example.org/a' })
+await createX509Source({ pick: svids => svids.find(svid => svid.hint === 'internal') })
+expectError(createX509Source({ pick: 42 }))
+expectError(createX509Source({ timeout: 5 }))
+expectError(createX509Source({ backoff: { initial: 5 } }))
+
+expectType<X509Material>(source.current)
+expectType<string>(source.current.svid.spiffeId)
+expectType<readonly Buffer[]>(source.current.svid.certificates)
+expectType<KeyObject>(source.current.svid.privateKey)
+expectType<ReadonlyMap<string, readonly Buffer[]>>(source.current.bundles)
+expectType<X509SourceStatus>(source.status())
+expectType<Date | null>(source.status().lastUpdate)
+expectType<WorkloadApiError | null>(source.status().lastError)
+source.on('update', material => expectType<X509Material>(material))
+source.on('error', error => expectType<WorkloadApiErrorCode>(error.code))
+expectError(source.on('updated', () => {}))
+expectType<void>(source.close())
+
+const client = new WorkloadApiClient({ endpoint: 'tcp://127.0.0.1:8081' })
+expectType<WorkloadEndpoint>(client.endpoint)
+const watch = client.watchX509Context({ onUpdate: context => expectType<X509Context>(context), onError: (error, retrying) => { expectType<WorkloadApiError>(error); expectType<boolean>(retrying) } })
+expectType<Watch>(watch)
+expectType<number>(watch.reconnects)
+client.watchX509Bundles({ onUpdate: update => expectType<X509BundlesUpdate>(update) })
+expectType<Promise<X509Context>>(client.fetchX509Context({ timeoutMs: 1000 }))
+expectError(client.watchX509Context({}))
+expectType<WorkloadEndpoint>(parseWorkloadEndpoint('unix:///a.sock'))
+expectAssignable<{ cert: string, key: string, ca: string }>(svidToPem({} as X509Svid))
+expectType<number | null>(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', 'x').grpcCode)
+expectError(new WorkloadApiError('ERR_MTLS_WORKLOAD_NOPE', 'x'))

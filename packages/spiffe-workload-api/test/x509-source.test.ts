@@ -1,0 +1,237 @@
+import { once } from 'node:events'
+import { X509Certificate, createPublicKey, sign, verify } from 'node:crypto'
+import * as grpc from '@grpc/grpc-js'
+import t from 'tap'
+import { createTestPki } from 'mtls-pki'
+import { createX509Source, type X509Material, type X509Source } from '../src/index.js'
+import { SECURITY_HEADER, workloadServiceDefinition } from '../src/proto.js'
+import { TestWorkloadApi, leafDer, pemToDer, svidMessage } from './workload-api-server.js'
+
+const pki = await createTestPki()
+const FAST = { initialMs: 20, maxMs: 200 }
+const ORDER = 'spiffe://mycompany.com/production/order-service'
+const INVENTORY = 'spiffe://mycompany.com/production/inventory-service'
+
+// Not events.once: it would also listen for 'error', which the source then emits.
+function nextUpdate (source: X509Source): Promise<X509Material> {
+  return new Promise(resolve => source.once('update', resolve))
+}
+
+async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+t.test('the agent refuses a call without the security header, and serves this client, which sends it', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const Client = grpc.makeGenericClientConstructor(workloadServiceDefinition(), 'SpiffeWorkloadAPI')
+  const bare = new Client(api.address, grpc.credentials.createInsecure())
+  t.teardown(() => bare.close())
+  const call = bare.makeServerStreamRequest(workloadServiceDefinition().FetchX509SVID!.path, (m: object) => Buffer.from(JSON.stringify(m)).subarray(0, 0), (b: Buffer) => b, {})
+  const [error] = await once(call, 'error') as [grpc.ServiceError]
+  t.equal(error.code, grpc.status.INVALID_ARGUMENT)
+  t.equal(api.refusedWithoutHeader, 1)
+
+  const source = await createX509Source({ endpoint: api.endpoint, timeoutMs: 5000 })
+  t.teardown(() => source.close())
+  t.equal(source.current.svid.spiffeId, ORDER)
+  t.equal(api.refusedWithoutHeader, 1, 'no refused call from the client')
+  t.equal(api.accepted, 1)
+  t.equal(SECURITY_HEADER, 'workload.spiffe.io')
+})
+
+t.test('the first SVID arrives: current holds the issued certificate and a key that signs for it', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService, 'internal')] })
+  const source = await createX509Source({ endpoint: api.endpoint })
+  t.teardown(() => source.close())
+  const { svid, bundles } = source.current
+  t.equal(svid.spiffeId, ORDER)
+  t.equal(svid.hint, 'internal')
+  t.ok(svid.certificates[0]!.equals(leafDer(pki.orderService)), 'leaf DER as issued')
+  t.same(svid.certificates.map(der => der.toString('hex')), pemToDer(pki.orderService.chain).map(der => der.toString('hex')), 'chain, leaf first')
+  const data = Buffer.from('proof of possession')
+  const signature = sign('sha256', data, svid.privateKey)
+  t.ok(verify('sha256', data, createPublicKey(new X509Certificate(svid.certificates[0]!).publicKey.export({ type: 'spki', format: 'pem' })), signature))
+  t.same([...bundles.keys()], ['mycompany.com'])
+  t.ok(bundles.get('mycompany.com')![0]!.equals(pemToDer(pki.ca)[0]!))
+  const status = source.status()
+  t.equal(status.connected, true)
+  t.equal(status.reconnects, 0)
+  t.equal(status.lastError, null)
+  t.ok(status.lastUpdate instanceof Date)
+})
+
+t.test('a pushed rotation reaches on("update") and replaces current whole', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const source = await createX509Source({ endpoint: api.endpoint })
+  t.teardown(() => source.close())
+  const before = source.current
+  const rotated = await pki.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
+  const updated = nextUpdate(source)
+  api.setX509({ svids: [svidMessage(ORDER, rotated)] })
+  const material = await updated
+  t.ok(material.svid.certificates[0]!.equals(leafDer(rotated)))
+  t.equal(source.current, material)
+  t.ok(before.svid.certificates[0]!.equals(leafDer(pki.orderService)), 'the old material is left as it was')
+})
+
+t.test('a federated bundle is added, then removed', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  const svids = [svidMessage(ORDER, pki.orderService)]
+  api.setX509({ svids })
+  const source = await createX509Source({ endpoint: api.endpoint })
+  t.teardown(() => source.close())
+  const partner = Buffer.concat(pemToDer(pki.otherCaAuthority.root.certificate))
+  let updated = nextUpdate(source)
+  api.setX509({ svids, federatedBundles: { 'partner.example': partner } })
+  t.same([...(await updated).bundles.keys()].sort(), ['mycompany.com', 'partner.example'])
+  t.ok(source.current.bundles.get('partner.example')![0]!.equals(partner))
+  updated = nextUpdate(source)
+  api.setX509({ svids })
+  t.same([...(await updated).bundles.keys()], ['mycompany.com'])
+})
+
+t.test('pick by SPIFFE ID or by function; no match is an error event, not an update', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService), svidMessage(INVENTORY, pki.inventoryService, 'external')] })
+  const byId = await createX509Source({ endpoint: api.endpoint, pick: INVENTORY })
+  t.teardown(() => byId.close())
+  t.equal(byId.current.svid.spiffeId, INVENTORY)
+  const byHint = await createX509Source({ endpoint: api.endpoint, pick: svids => svids.find(svid => svid.hint === 'external') })
+  t.teardown(() => byHint.close())
+  t.equal(byHint.current.svid.spiffeId, INVENTORY)
+  const errored = once(byId, 'error')
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const [error] = await errored
+  t.match(error, { code: 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND' })
+  t.equal(byId.current.svid.spiffeId, INVENTORY, 'the picked SVID stays')
+  await t.rejects(createX509Source({ endpoint: api.endpoint, pick: 'spiffe://mycompany.com/nobody', timeoutMs: 300 }), {
+    code: 'ERR_MTLS_WORKLOAD_TIMEOUT', cause: { code: 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND' }
+  })
+})
+
+t.test('the agent goes away and comes back: current is kept meanwhile, the client reconnects and status says so', { timeout: 15_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const source = await createX509Source({ endpoint: api.endpoint, backoff: FAST })
+  t.teardown(() => source.close())
+  const errors: string[] = []
+  source.on('error', error => errors.push(`${error.code} ${error.message}`))
+  api.stop()
+  await until(() => !source.status().connected, 'the disconnection')
+  t.equal(source.current.svid.spiffeId, ORDER, 'current is kept while the agent is away')
+  await until(() => errors.length >= 2, 'a failed reconnection')
+  t.equal(source.status().lastError?.code, 'ERR_MTLS_WORKLOAD_UNAVAILABLE')
+  t.ok(errors.every(line => line.startsWith('ERR_MTLS_WORKLOAD_UNAVAILABLE ')), errors.join('\n'))
+
+  const rotated = await pki.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
+  api.setX509({ svids: [svidMessage(ORDER, rotated)] })
+  const updated = nextUpdate(source)
+  await api.listen()
+  t.ok((await updated).svid.certificates[0]!.equals(leafDer(rotated)))
+  const status = source.status()
+  t.equal(status.connected, true)
+  t.ok(status.reconnects >= 1, `reconnects: ${status.reconnects}`)
+})
+
+t.test('a stream the agent ends is reopened', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const source = await createX509Source({ endpoint: api.endpoint, backoff: FAST })
+  t.teardown(() => source.close())
+  const updated = nextUpdate(source)
+  api.endStreams()
+  await updated
+  t.equal(source.status().reconnects, 1)
+  t.equal(api.accepted, 2)
+})
+
+t.test('no SVID in time: ERR_MTLS_WORKLOAD_TIMEOUT, and the connection is closed', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  const started = Date.now()
+  await t.rejects(createX509Source({ endpoint: api.endpoint, timeoutMs: 300 }), { code: 'ERR_MTLS_WORKLOAD_TIMEOUT', message: /within 300 ms/ })
+  t.ok(Date.now() - started < 2000)
+  await until(() => api.openStreams === 0, 'the stream to close')
+})
+
+t.test('no agent at all: ERR_MTLS_WORKLOAD_TIMEOUT whose cause says Unavailable', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.stop()
+  await t.rejects(createX509Source({ endpoint: api.endpoint, timeoutMs: 400, backoff: FAST }), {
+    code: 'ERR_MTLS_WORKLOAD_TIMEOUT', cause: { code: 'ERR_MTLS_WORKLOAD_UNAVAILABLE', grpcCode: grpc.status.UNAVAILABLE }
+  })
+})
+
+t.test('PermissionDenied becomes ERR_MTLS_WORKLOAD_DENIED, and the source serves once the agent grants', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'no identity issued' })
+  await t.rejects(createX509Source({ endpoint: api.endpoint, timeoutMs: 300, backoff: FAST }), {
+    code: 'ERR_MTLS_WORKLOAD_TIMEOUT', cause: { code: 'ERR_MTLS_WORKLOAD_DENIED', grpcCode: grpc.status.PERMISSION_DENIED, message: /no identity issued/ }
+  })
+  const pending = createX509Source({ endpoint: api.endpoint, timeoutMs: 5000, backoff: FAST })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  api.deny(null)
+  const source = await pending
+  t.teardown(() => source.close())
+  t.equal(source.status().lastError?.code, 'ERR_MTLS_WORKLOAD_DENIED', 'the denial is kept as the last error')
+
+  const denied = once(source, 'error')
+  api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'entry deleted' })
+  const [error] = await denied
+  t.match(error, { code: 'ERR_MTLS_WORKLOAD_DENIED', message: /entry deleted/ })
+  t.equal(source.current.svid.spiffeId, ORDER, 'current stays after a denial')
+})
+
+t.test('a malformed message is reported and skipped; the last good material stays', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  const good = svidMessage(ORDER, pki.orderService)
+  api.setX509({ svids: [good] })
+  const source = await createX509Source({ endpoint: api.endpoint })
+  t.teardown(() => source.close())
+  const bad = [
+    { svids: [] },
+    { svids: [{ ...good, x509SvidKey: svidMessage(INVENTORY, pki.inventoryService).x509SvidKey }] },
+    { svids: [{ ...good, x509SvidKey: Buffer.from('not a key') }] },
+    { svids: [{ ...good, x509Svid: good.x509Svid.subarray(0, 100) }] },
+    { svids: [{ ...good, x509Svid: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]) }] },
+    { svids: [{ ...good, x509Svid: Buffer.alloc(0) }] },
+    { svids: [{ ...good, bundle: Buffer.from([0x31, 0x00]) }] },
+    { svids: [{ ...good, bundle: Buffer.from([0x30, 0x80]) }] },
+    { svids: [{ ...good, spiffeId: 'spiffe://mycompany.com' }] }
+  ]
+  for (const message of bad) {
+    const errored = once(source, 'error')
+    api.setX509(message)
+    const [error] = await errored
+    t.match(error, { code: 'ERR_MTLS_WORKLOAD_INVALID_RESPONSE' })
+  }
+  t.ok(source.current.svid.certificates[0]!.equals(leafDer(pki.orderService)))
+})
+
+t.test('options are checked: unknown keys, bad values', async t => {
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeout: 5 } as never), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /"timeout"/ })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeoutMs: 0 }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', pick: 42 as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', backoff: { initialMs: -1 } }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', backoff: { initialMs: 500, maxMs: 100 } }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', backoff: { initial: 5 } as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'http://x' }), { code: 'ERR_MTLS_WORKLOAD_ENDPOINT_INVALID' })
+})
+
+t.test('a closed source throws on current and stops its stream', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const source = await createX509Source({ endpoint: api.endpoint })
+  source.close()
+  source.close()
+  t.throws(() => source.current, { code: 'ERR_MTLS_WORKLOAD_CLOSED' })
+  t.equal(source.status().closed, true)
+  await until(() => api.openStreams === 0, 'the stream to close')
+})
