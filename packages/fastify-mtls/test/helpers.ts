@@ -1,7 +1,9 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as tls from 'node:tls'
 import type { FastifyInstance } from 'fastify'
-import type { IssuedCertificate, TestPki } from 'mtls-pki'
-import { startFastifyServer, type Teardown } from 'mtls-test-support'
+import type { CertificateAuthority, IssuedCertificate, TestPki } from 'mtls-pki'
+import { startFastifyServer, tempDir, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type FastifyMtlsOptions, type ServerTls, type ServerTlsOptions } from '../src/index.js'
 
 export { capturedLogger, tempDir, type Teardown } from 'mtls-test-support'
@@ -79,4 +81,15 @@ export async function sessionFrom (port: number, client: IssuedCertificate, ca: 
     socket.on('error', reject)
     socket.on('close', () => { session === undefined ? reject(new Error('no session ticket')) : resolve(session) })
   })
+}
+
+/** A server's files in a temporary directory: its chain and key, the root as CA file, and the intermediate's current CRLs. */
+export async function serverFilesWithCrl (t: Teardown, root: CertificateAuthority, intermediate: CertificateAuthority, server: IssuedCertificate): Promise<{ certFile: string, keyFile: string, caFile: string, crlFile: string }> {
+  const dir = await tempDir(t)
+  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), crlFile: join(dir, 'crl.pem') }
+  await writeFile(files.certFile, server.chain)
+  await writeFile(files.keyFile, server.key)
+  await writeFile(files.caFile, root.certificate)
+  await writeFile(files.crlFile, (await intermediate.createCrls()).join(''))
+  return files
 }

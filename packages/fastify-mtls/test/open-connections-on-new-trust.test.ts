@@ -1,10 +1,9 @@
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { nextUpdate, startServer, tempDir, type Teardown } from './helpers.js'
+import { nextUpdate, serverFilesWithCrl, startServer, type Teardown } from './helpers.js'
 
 /** A kept-alive connection that has had one request answered, and a way to ask it again. */
 async function keptAlive (t: Teardown & { equal: (a: unknown, b: unknown, message: string) => void }, name: string, port: number, ca: string, client: IssuedCertificate): Promise<{ socket: tls.TLSSocket, closed: Promise<unknown>, ask: () => Promise<string> }> {
@@ -28,12 +27,7 @@ t.test('require mode: a new CRL closes the open connections of the certificates 
   const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   const revoked = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/soon-revoked' })
   const kept = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/kept' })
-  const dir = await tempDir(t)
-  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), crlFile: join(dir, 'crl.pem') }
-  await writeFile(files.certFile, server.chain)
-  await writeFile(files.keyFile, server.key)
-  await writeFile(files.caFile, root.certificate)
-  await writeFile(files.crlFile, (await intermediate.createCrls()).join(''))
+  const files = await serverFilesWithCrl(t, root, intermediate, server)
   const { app, port, serverTls } = await startServer(t, files, { watch: { debounceMs: 20 } })
   const doomed = await keptAlive(t, 'the client to be revoked', port, root.certificate, revoked)
   const other = await keptAlive(t, 'another client', port, root.certificate, kept)

@@ -5,7 +5,7 @@ import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
-import { attempt, capturedLogger, clientOf, nextUpdate, sessionFrom, startServer, tempDir } from '../helpers.js'
+import { attempt, capturedLogger, clientOf, nextUpdate, serverFilesWithCrl, sessionFrom, startServer, tempDir } from '../helpers.js'
 
 const pki = await createTestPki()
 
@@ -31,12 +31,7 @@ t.test('no session resumes after a CRL that revokes its certificate is loaded', 
   const intermediate = await root.createIntermediate({ commonName: 'session test intermediate' })
   const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/soon-revoked' })
-  const dir = await tempDir(t)
-  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), crlFile: join(dir, 'crl.pem') }
-  await writeFile(files.certFile, server.chain)
-  await writeFile(files.keyFile, server.key)
-  await writeFile(files.caFile, root.certificate)
-  await writeFile(files.crlFile, (await intermediate.createCrls()).join(''))
+  const files = await serverFilesWithCrl(t, root, intermediate, server)
   const { port, serverTls } = await startServer(t, files)
   const asClient = { ca: root.certificate, chain: client.chain, key: client.key }
   const session = await sessionFrom(port, client, root.certificate)
