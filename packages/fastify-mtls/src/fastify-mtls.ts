@@ -1,8 +1,8 @@
 import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, type CertificateSummary, type Material, type ReloadStatus } from 'mtls-core'
-import { DAY_MS, codeOf, daysToExpiry, peerCertificateDer, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
+import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, peerCertificateDer, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -47,6 +47,8 @@ export interface MtlsStatus {
   readonly files: readonly string[]
   readonly loadedAt: Date
   readonly lastReload: ReloadStatus | null
+  /** The feed the material comes from (`loadServerTls({ x509Source })`): its endpoint, connection and last update; else `null`. */
+  readonly x509Source: MaterialFeedReport | null
 }
 
 export interface ReloadResult {
@@ -74,6 +76,10 @@ declare module 'fastify' {
     mtls: FastifyMtls
   }
 }
+
+// Recorded as the trust of a connection whose certificate OpenSSL verified but this plugin did not accept: it is
+// no trust, so whoever looks next (fastify-mtls-identity) verifies the connection against the trust in force.
+const NOT_VERIFIED = Object.freeze({})
 
 const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, given: FastifyMtlsOptions) => {
   // Read once: class getters count, a polluted Object.prototype does not.
@@ -133,24 +139,38 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   let trust = ChainVerifier.forMaterial(source.current)
   const onSecureConnection = (socket: TLSSocket): void => {
     const resumed = socket.isSessionReused()
+    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in). Node 20
+    // calls a resumed session without a certificate authorized: there was nothing to verify.
+    let verifiedPeer = socket.authorized && (mode === 'require' || peerCertificateDer(socket) !== null)
     if (mode === 'require') {
       // Only a resumed session can arrive without a certificate: a ticket from another server (an
       // optional-mode one sharing the keys) must not pass.
-      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed)
+      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed) ?? trustDomainRefusal(socket)
       if (refusal !== null) {
         refused(refusal)
         socket.destroy()
         return
       }
       verified.add(socket)
+    } else if (verifiedPeer && trustDomainRefusal(socket) !== null) {
+      // Left to the routes, unverified: fastify-mtls-identity verifies it again against the trust, and says why not.
+      verifiedPeer = false
+      recordHandshakeTrust(socket, NOT_VERIFIED)
     }
-    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in). Node 20
-    // calls a resumed session without a certificate authorized: there was nothing to verify.
-    const verifiedPeer = socket.authorized && (mode === 'require' || peerCertificateDer(socket) !== null)
     if (verifiedPeer) recordHandshakeTrust(socket, trust)
     stats.handshakes++
     if (resumed) stats.resumed++
     if (!verifiedPeer) stats.unverified++
+  }
+  // With trust kept by SPIFFE trust domain (an x509Source), OpenSSL verified the chain against every bundle at
+  // once: it must also end in the bundle of the peer's own trust domain, or a federated CA could speak for ours.
+  const trustDomainRefusal = (socket: TLSSocket): HandshakeFailureReason | null => {
+    try {
+      checkPeerTrustDomain(socket, trust, 'client')
+      return null
+    } catch (err) {
+      return verdictReason(codeOf(err, 'ERR'))
+    }
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket (and
   // goes to the log line: some verdicts say what to do, such as a client that sent its leaf alone).
@@ -211,6 +231,22 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   source.on('apply', applyMaterial)
   source.on('update', onMaterial)
   source.on('error', onMaterialError)
+  // A feed (x509Source) that loses its agent keeps the material in force: said once per outage, and when it is back.
+  const feed = source.feed
+  let feedFailures = 0
+  const onFeedError = (error: Error): void => {
+    feedFailures++
+    const fields = { code: codeOf(error, 'ERR'), endpoint: feed?.status().endpoint }
+    if (feedFailures === 1) log.warn(fields, `x509Source: ${error.message}; the certificate in force keeps serving meanwhile`)
+    else log.debug(fields, `x509Source: still failing (${feedFailures} attempts): ${error.message}`)
+  }
+  const onFeedUpdate = (): void => {
+    if (feedFailures === 0) return
+    log.info({ endpoint: feed?.status().endpoint }, `x509Source: receiving again after ${feedFailures} failed attempt${feedFailures === 1 ? '' : 's'}`)
+    feedFailures = 0
+  }
+  feed?.on('error', onFeedError)
+  feed?.on('update', onFeedUpdate)
   const ticketKeys = tls.ticketKeys.source
   const applyTicketKeys = (base: Buffer): void => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) }
   const onTicketKeys = (): void => {
@@ -260,7 +296,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       crls: material.crls,
       files: material.files,
       loadedAt: material.loadedAt,
-      lastReload: source.lastReload // the source knows how reloads went; status and health read it
+      lastReload: source.lastReload, // the source knows how reloads went; status and health read it
+      x509Source: source.feedStatus()
     }
   }
 
@@ -286,6 +323,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
     for (const stop of stopWatching) stop?.()
     source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)
+    feed?.off('error', onFeedError)
+    feed?.off('update', onFeedUpdate)
     ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)

@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
-import { createMaterialSource, materialTlsOptions, type Material, type MaterialInput, type MaterialSource } from 'mtls-core'
+import { MaterialSource, createMaterialSource, materialTlsOptions, type Material, type MaterialFeed, type MaterialInput } from 'mtls-core'
 import { DEFAULT_MIN_VERSION, MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
@@ -28,6 +28,12 @@ export interface ServerTlsOptions extends MaterialInput {
   ticketKeysFile?: string
   /** Require our own chain to lead to one of the trusted CAs. Default: `true`. */
   verifyOwnChain?: boolean
+  /**
+   * Where the certificate, key and trust come from instead of files or PEM: a material feed, such as
+   * spiffe-workload-api's `X509Source` (SVIDs and bundles from the SPIFFE Workload API). Each update is
+   * validated and applied like a file change; the plugin reports the feed in `status().x509Source`.
+   */
+  x509Source?: MaterialFeed
 }
 
 /** Validated server TLS material and the options to start Fastify with. */
@@ -45,7 +51,7 @@ export interface ServerTls {
 
 const SERVER_TLS_KEYS = [
   ...MATERIAL_INPUT_KEYS,
-  'mode', 'minVersion', 'tlsOptions', 'ticketKeys', 'ticketKeysFile', 'verifyOwnChain'
+  'mode', 'minVersion', 'tlsOptions', 'ticketKeys', 'ticketKeysFile', 'verifyOwnChain', 'x509Source'
 ] as const satisfies ReadonlyArray<keyof ServerTlsOptions>
 const MODES = new Set<unknown>(['require', 'optional'])
 
@@ -61,13 +67,19 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
   const options = snapshotOptions(given)
   const unknown = unknownOption(options, SERVER_TLS_KEYS, 'loadServerTls')
   if (unknown !== null) throw new codes.FST_MTLS_INVALID_OPTION(unknown)
-  const { mode = 'require', minVersion = DEFAULT_MIN_VERSION, tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, ...input } = options
+  const { mode = 'require', minVersion = DEFAULT_MIN_VERSION, tlsOptions = {}, ticketKeys: ticketKeysOption, ticketKeysFile, verifyOwnChain, x509Source, ...input } = options
   if (!MODES.has(mode)) throw new codes.FST_MTLS_INVALID_OPTION(`mode must be 'require' or 'optional'; got ${JSON.stringify(mode)}`)
   const versionProblem = minVersionProblem(minVersion)
   if (versionProblem !== null) throw new codes.FST_MTLS_INVALID_OPTION(versionProblem)
   if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new codes.FST_MTLS_INVALID_OPTION('tlsOptions must be an object of Node TLS settings')
+  // One place the material comes from: files and PEM beside a feed would be ignored, or mixed into its trust.
+  const materialGiven = Object.keys(input).filter(key => input[key as keyof MaterialInput] !== undefined)
+  if (x509Source !== undefined && materialGiven.length > 0) throw new codes.FST_MTLS_INVALID_OPTION(`give x509Source or certificate material (${materialGiven.join(', ')}), not both`)
   const ticketKeys = await TicketKeys.create({ ticketKeys: ticketKeysOption, ticketKeysFile, mode })
-  const source = await createMaterialSource(input, { side: 'server', watch: false, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) })
+  const materialOptions = { side: 'server' as const, ...(verifyOwnChain === undefined ? {} : { verifyOwnChain }) }
+  const source = x509Source === undefined
+    ? await createMaterialSource(input, { ...materialOptions, watch: false })
+    : await MaterialSource.fromFeed(x509Source, materialOptions)
 
   // Every reload rebuilds the context from this complete set: setSecureContext replaces it whole, and a
   // missing `ca` would refuse every client, a missing `minVersion` would quietly accept TLS 1.2 again.

@@ -3,12 +3,18 @@ import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, formatName, readCertificateFields, r
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
 import type { Material } from './material-validate.js'
 import { readPemBlocks } from './pem.js'
+import { parseSpiffeId } from './spiffe-id.js'
 
 type PemInput = string | Buffer
 
 export interface ChainVerifierOptions {
   /** Trusted CA certificates, PEM: a chain must end at a self-signed one of these (as OpenSSL requires). */
-  ca: PemInput | readonly PemInput[]
+  ca?: PemInput | readonly PemInput[]
+  /**
+   * Trusted CA certificates by SPIFFE trust domain, instead of `ca`: a chain must end at a root of the bundle of
+   * its leaf's own trust domain, and a leaf must carry exactly one SPIFFE ID (go-spiffe's `x509svid.Verify`).
+   */
+  trustDomains?: ReadonlyMap<string, PemInput | readonly PemInput[]>
   /**
    * CRLs, PEM. With any, every certificate of a chain below its root needs a current CRL from its issuer,
    * as Node's `crl` option makes OpenSSL require (CRL_CHECK_ALL).
@@ -77,11 +83,47 @@ export class ChainVerifier {
   // Which CA certificate of the pool issued which: its signature is checked once, not for every leaf below it.
   readonly #issuers = new WeakMap<Known, Known>()
   readonly #caExpiries = new WeakMap<Known, number>()
+  // The trust domains whose bundle holds each root, when the trust is kept by trust domain.
+  readonly #rootDomains: Map<Known, Set<string>> | null
+
+  /** The SPIFFE trust domains the trust holds bundles for, or `null` when it is not kept by trust domain. */
+  readonly trustDomains: ReadonlySet<string> | null
+  /**
+   * The one trust domain whose bundle holds every root of the trust, or `null`: a chain OpenSSL verified against
+   * the whole trust then ends in that trust domain's bundle, and only the peer's trust domain is left to check.
+   */
+  readonly soleTrustDomain: string | null
 
   constructor (options: ChainVerifierOptions) {
-    const anchors = certificates(options.ca, 'ca')
+    if (options.trustDomains !== undefined && options.ca !== undefined) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', 'give ca or trustDomains, not both')
+    const byDomain = options.trustDomains === undefined ? null : [...options.trustDomains].map(([name, pems]) => ({ name, anchors: certificates(pems, `trust bundle of ${name}`) }))
+    const anchors = byDomain === null ? certificates(options.ca, 'ca') : byDomain.flatMap(bundle => bundle.anchors)
     if (anchors.length === 0) throw new MaterialError('ERR_MTLS_MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
-    for (const cert of anchors) this.#add(pooled(cert, true))
+    // One pool entry per certificate, however many bundles hold it.
+    const pool = new Map<string, Known>()
+    for (const cert of anchors) {
+      const key = cert.raw.toString('latin1')
+      if (!pool.has(key)) pool.set(key, pooled(cert, true))
+    }
+    for (const entry of pool.values()) this.#add(entry)
+    this.#rootDomains = null
+    this.trustDomains = null
+    this.soleTrustDomain = null
+    if (byDomain !== null) {
+      const rootDomains = new Map<Known, Set<string>>()
+      for (const { name, anchors } of byDomain) {
+        for (const cert of anchors) {
+          const entry = pool.get(cert.raw.toString('latin1')) as Known
+          const names = rootDomains.get(entry) ?? new Set<string>()
+          names.add(name)
+          rootDomains.set(entry, names)
+        }
+      }
+      const domains = byDomain.map(bundle => bundle.name)
+      this.#rootDomains = rootDomains
+      this.trustDomains = new Set(domains)
+      this.soleTrustDomain = domains.find(name => [...rootDomains.values()].every(names => names.has(name))) ?? null
+    }
     for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(pooled(cert, false))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
     this.#checkCrls = crls.length > 0
@@ -123,6 +165,7 @@ export class ChainVerifier {
     // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
     // build the chain, then check extensions, then revocation, then validity periods.
     const chain = this.#buildChain(leaf, now, presented)
+    if (this.#rootDomains !== null) this.#checkTrustDomain(leaf, chain[chain.length - 1] as Known)
     chain.forEach((entry, index) => {
       // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to. Checked
       // first: RFC 5280 makes them critical, and they are not a critical extension OpenSSL fails to handle.
@@ -146,6 +189,30 @@ export class ChainVerifier {
     chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : index === chain.length - 1 ? 'the trusted root' : 'a CA certificate of its chain'))
     for (const entry of chain) validUntil = Math.min(validUntil, entry.fields.notAfter.getTime())
     return validUntil
+  }
+
+  /**
+   * The SPIFFE trust domain of a leaf, when this trust holds a bundle for it; throws VerificationError
+   * `ERR_MTLS_TRUST_DOMAIN_UNTRUSTED` when the leaf has no SPIFFE ID (or several) or its trust domain has no bundle.
+   */
+  peerTrustDomain (fields: Pick<CertificateFields, 'uris'>): string {
+    const ids = fields.uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
+    if (ids.length !== 1) throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the trust is kept by SPIFFE trust domain, and the certificate has ${ids.length} SPIFFE IDs: an X.509-SVID has one`)
+    let trustDomain: string
+    try {
+      trustDomain = parseSpiffeId(ids[0]).trustDomain
+    } catch (err) {
+      throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the certificate's SPIFFE ID is invalid (${(err as Error).message})`)
+    }
+    if (this.trustDomains?.has(trustDomain) !== true) throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `no trust bundle for the trust domain ${trustDomain}`)
+    return trustDomain
+  }
+
+  #checkTrustDomain (leaf: Known, root: Known): void {
+    const trustDomain = this.peerTrustDomain(leaf.fields)
+    if (this.#rootDomains?.get(root)?.has(trustDomain) !== true) {
+      throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `${describe(leaf)} claims the trust domain ${trustDomain}, but its chain ends at ${describe(root)}, a root of ${[...(this.#rootDomains?.get(root) ?? [])].join(', ')}`)
+    }
   }
 
   /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
@@ -197,16 +264,18 @@ export class ChainVerifier {
   readonly freshUntil: number
 
   /** A verifier for the trust of some material: its CAs and CRLs, with its own intermediates to complete chains. Cached per material. */
-  static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'>): ChainVerifier {
+  static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'> & Partial<Pick<Material, 'trustDomains'>>): ChainVerifier {
     let verifier = byMaterial.get(material)
     if (verifier === undefined) {
       // Keyed by the trust too: a certificate-only rotation keeps the verifier, so nothing verified against it
       // (open connections, forwarded verdicts) is judged again.
       const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
-      const trust = trustDigest([material.ca, material.crl, intermediates])
+      const trustDomains = material.trustDomains ?? null
+      const byDomain = trustDomains === null ? [] : [...trustDomains].flatMap(([name, pems]) => [[name], pems])
+      const trust = trustDigest([material.ca, material.crl, intermediates, [String(trustDomains !== null)], ...byDomain])
       verifier = byTrust.get(trust)
       if (verifier === undefined) {
-        verifier = new ChainVerifier({ ca: material.ca, crl: material.crl, intermediates })
+        verifier = new ChainVerifier({ ...(trustDomains === null ? { ca: material.ca } : { trustDomains }), crl: material.crl, intermediates })
         if (byTrust.size >= 8) byTrust.delete(byTrust.keys().next().value as string)
         byTrust.set(trust, verifier)
       }

@@ -111,6 +111,7 @@ export type VerificationErrorCode =
   | 'UNHANDLED_CRITICAL_EXTENSION'
   | 'ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED'
   | 'CA_MD_TOO_WEAK'
+  | 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED'
 
 /**
  * A certificate that does not verify against a ChainVerifier's trust. The codes are OpenSSL's names for the

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { FileReadError, readFailureReason, readRegularFile } from './file-read.js'
 import { snapshotOptions } from './option-keys.js'
+import { parseTrustDomain } from './spiffe-id.js'
 
 type PemInput = string | Buffer
 
@@ -17,6 +18,12 @@ export interface MaterialInput {
   /** Trusted CA certificates: one or more bundles. */
   caFile?: string | string[]
   ca?: PemInput | PemInput[]
+  /**
+   * Trusted CA certificates by SPIFFE trust domain (PEM), instead of `caFile`/`ca`: every bundle is trusted, and a
+   * peer's chain must end at a CA of its own SPIFFE ID's trust domain (go-spiffe's `x509svid.Verify`). What a
+   * SPIFFE Workload API source supplies; an empty list trusts nothing for its trust domain.
+   */
+  trustDomains?: Readonly<Record<string, PemInput | PemInput[]>>
   /** Certificate revocation lists (optional). */
   crlFile?: string | string[]
   crl?: PemInput | PemInput[]
@@ -25,7 +32,7 @@ export interface MaterialInput {
 }
 
 /** Every key of MaterialInput, for packages that take material among their own options. */
-export const MATERIAL_INPUT_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'crlFile', 'crl', 'maxFileBytes'] as const satisfies ReadonlyArray<keyof MaterialInput>
+export const MATERIAL_INPUT_KEYS = ['certFile', 'cert', 'keyFile', 'key', 'passphrase', 'caFile', 'ca', 'trustDomains', 'crlFile', 'crl', 'maxFileBytes'] as const satisfies ReadonlyArray<keyof MaterialInput>
 
 const DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
@@ -33,7 +40,10 @@ const DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 export interface MaterialPems {
   readonly cert: PemItem
   readonly key: PemItem
+  /** Every trusted CA input (with `trustDomains`, each trust domain's, in order). */
   readonly ca: PemItem[]
+  /** The CA inputs of each SPIFFE trust domain, when the trust was given by trust domain; else `null`. */
+  readonly trustDomains: ReadonlyMap<string, PemItem[]> | null
   readonly crl: PemItem[]
   readonly passphrase: string | undefined
   readonly digest: string
@@ -57,17 +67,44 @@ export async function readMaterial (given: MaterialInput): Promise<MaterialPems>
     if (items.length !== 1) throw invalidOption(`give exactly one of ${name}File or ${name}`)
     return items[0] as PemItem
   }
+  const trustDomains = input.trustDomains === undefined ? null : readTrustDomains(input, maxBytes)
   const [cert, key, ca, crl] = await Promise.all([
     one('cert'),
     one('key'),
-    readItems('ca', input.caFile, input.ca, maxBytes),
+    trustDomains === null ? readItems('ca', input.caFile, input.ca, maxBytes) : [...trustDomains.values()].flat(),
     readItems('crl', input.crlFile, input.crl, maxBytes)
   ])
-  if (ca.length === 0) throw invalidOption('give caFile or ca: the CA certificates that peers must chain to')
+  if (ca.length === 0) throw invalidOption(trustDomains === null ? 'give caFile or ca: the CA certificates that peers must chain to' : 'trustDomains holds no CA certificate: no peer could be trusted')
   const hash = createHash('sha256')
   for (const item of [cert, key, ...ca, ...crl]) hash.update(item.source).update('\0').update(item.text).update('\0')
   hash.update(input.passphrase ?? '')
-  return { cert, key, ca, crl, passphrase: input.passphrase, digest: hash.digest('hex') }
+  return { cert, key, ca, trustDomains, crl, passphrase: input.passphrase, digest: hash.digest('hex') }
+}
+
+// Bundles by trust domain: names checked as SPIFFE trust domains (lowercase, as peers' IDs are compared).
+function readTrustDomains (input: MaterialInput, maxBytes: number): Map<string, PemItem[]> {
+  if (input.caFile !== undefined || input.ca !== undefined) throw invalidOption('give trustDomains or caFile/ca, not both: trustDomains holds every trusted CA')
+  const given = input.trustDomains
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalidOption('trustDomains must be an object of PEM CA certificates by trust domain name')
+  const bundles = new Map<string, PemItem[]>()
+  for (const [name, pems] of Object.entries(given)) {
+    let trustDomain: string
+    try {
+      trustDomain = parseTrustDomain(name)
+    } catch (err) {
+      throw invalidOption(`trustDomains: ${JSON.stringify(name)} is not a SPIFFE trust domain name (${(err as Error).message})`)
+    }
+    if (trustDomain !== name) throw invalidOption(`trustDomains: write ${JSON.stringify(name)} as ${JSON.stringify(trustDomain)}, as SPIFFE IDs name it`)
+    const list = Array.isArray(pems) ? pems : [pems]
+    bundles.set(name, list.map((value, index) => {
+      if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw invalidOption(`trustDomains[${JSON.stringify(name)}] must be PEM text (strings or Buffers)`)
+      const source = `trust bundle of ${name}${list.length > 1 ? ` [${index}]` : ''}`
+      const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length
+      if (bytes > maxBytes) throw tooLarge(source, undefined, bytes, maxBytes)
+      return { text: value.toString(), source, file: undefined }
+    }))
+  }
+  return bundles
 }
 
 /** A MaterialError about one input, naming where it came from. */

@@ -6,6 +6,7 @@ import { TLS_EXTENDED_KEY_USAGE } from './der.js'
 import { MaterialError, type MaterialErrorCode } from './errors.js'
 import { itemError, type MaterialPems, type PemItem } from './material-read.js'
 import { readPemBlocks, toPem } from './pem.js'
+import { parseSpiffeId } from './spiffe-id.js'
 import { materialTlsOptions } from './tls-options.js'
 
 export interface MaterialOptions {
@@ -23,6 +24,11 @@ export interface Material {
   readonly key: string
   /** Each trusted CA certificate, PEM. */
   readonly ca: readonly string[]
+  /**
+   * The trusted CA certificates (PEM) by SPIFFE trust domain, when the trust was given that way (`trustDomains`):
+   * a peer's chain must then end at a CA of its own trust domain. `null` otherwise.
+   */
+  readonly trustDomains: ReadonlyMap<string, readonly string[]> | null
   /** Each CRL, PEM; empty when none was given. */
   readonly crl: readonly string[]
   readonly leaf: CertificateSummary
@@ -56,7 +62,9 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   chain.forEach((cert, index) => checkValidity(cert, index === 0 ? 'the certificate' : `intermediate ${index}`, pems.cert, now))
 
   const authorities = pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))
-  if (options.verifyOwnChain !== false) checkChain(chain, authorities, pems)
+  const trustDomains = pems.trustDomains === null ? null : bundlesByTrustDomain(pems.trustDomains)
+  // Our own chain, like a peer's, must end in the bundle of our own trust domain when the trust is kept by trust domain.
+  if (options.verifyOwnChain !== false) checkChain(chain, trustDomains === null ? authorities : ownBundle(leaf, trustDomains, pems), pems)
   checkExtendedKeyUsage(leaf, options.side, pems.cert)
   const crls = pems.crl.flatMap(item => readCrls(item, now))
 
@@ -70,6 +78,7 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
     cert,
     key,
     ca: Object.freeze(ca),
+    trustDomains: trustDomains === null ? null : new Map([...trustDomains].map(([name, certs]) => [name, Object.freeze(certs.map(cert => toPem(cert.raw, 'CERTIFICATE')))])),
     crl: Object.freeze(crl),
     leaf: leafSummary,
     intermediates: Object.freeze(chain.slice(1).map(summarizeCertificate)),
@@ -95,6 +104,27 @@ function certificates (item: PemItem, emptyCode: MaterialErrorCode): X509Certifi
       throw itemError('ERR_MTLS_MATERIAL_CERT_MALFORMED', item, `certificate ${index + 1} is malformed (${(err as Error).message})`, err)
     }
   })
+}
+
+function bundlesByTrustDomain (items: ReadonlyMap<string, PemItem[]>): Map<string, X509Certificate[]> {
+  return new Map([...items].map(([name, list]) => [name, list.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))]))
+}
+
+// The CAs of our own SPIFFE ID's trust domain: an SVID has exactly one SPIFFE ID.
+function ownBundle (leaf: X509Certificate, trustDomains: ReadonlyMap<string, X509Certificate[]>, pems: MaterialPems): X509Certificate[] {
+  const ids = certificateFields(leaf).uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
+  let trustDomain: string
+  try {
+    if (ids.length !== 1) throw new Error(`it has ${ids.length} SPIFFE IDs; an X.509-SVID has one`)
+    trustDomain = parseSpiffeId(ids[0]).trustDomain
+  } catch (err) {
+    throw itemError('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the trust is kept by SPIFFE trust domain, and the certificate is not an X.509-SVID: ${(err as Error).message}`)
+  }
+  const bundle = trustDomains.get(trustDomain)
+  if (bundle === undefined || bundle.length === 0) {
+    throw itemError('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `no trust bundle for its own trust domain ${trustDomain} (bundles: ${[...trustDomains.keys()].join(', ')})`)
+  }
+  return bundle
 }
 
 function readKey (item: PemItem, passphrase: string | undefined): KeyObject {

@@ -16,7 +16,7 @@ export type VerdictCategory = 'unknown_ca' | 'no_crl' | 'expired' | 'not_yet_val
 
 // The one table: OpenSSL's verdicts by the names Node gives them (`socket.authorizationError`, a failed
 // `tls.connect()`'s `code`), and Node's own name for a host name check that failed.
-const CATEGORIES: Readonly<Partial<Record<OpenSslVerifyCode | 'ERR_TLS_CERT_ALTNAME_INVALID', VerdictCategory>>> = Object.freeze({
+const CATEGORIES: Readonly<Partial<Record<OpenSslVerifyCode | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', VerdictCategory>>> = Object.freeze({
   UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown_ca',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
@@ -28,7 +28,9 @@ const CATEGORIES: Readonly<Partial<Record<OpenSslVerifyCode | 'ERR_TLS_CERT_ALTN
   CERT_REVOKED: 'revoked',
   INVALID_PURPOSE: 'unsuitable_purpose',
   INVALID_CA: 'ca_as_leaf',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch'
+  ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
+  // mtls-core's own: the chain ends at a CA, but not one of the peer's own SPIFFE trust domain.
+  ERR_MTLS_TRUST_DOMAIN_UNTRUSTED: 'unknown_ca'
 })
 
 /** The category of a verdict (`CERT_REVOKED`, ...: Node's, or mtls-core's ChainVerifier's), or `null` for any other. */

@@ -197,3 +197,27 @@ export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier 
   recordHandshakeTrust(socket, trust)
   return until
 }
+
+interface TrustDomainTrust {
+  readonly trustDomains: ReadonlySet<string> | null
+  readonly soleTrustDomain: string | null
+  peerTrustDomain: (fields: CertificateFields) => string
+  verify: (certificate: Uint8Array, options: { purpose: 'client' | 'server', intermediates: readonly Uint8Array[] }) => number
+}
+
+/**
+ * For a trust kept by SPIFFE trust domain (a ChainVerifier with `trustDomains`): throws VerificationError
+ * `ERR_MTLS_TRUST_DOMAIN_UNTRUSTED` unless the peer's chain, which OpenSSL verified against every bundle at once,
+ * ends in the bundle of the peer's own trust domain. When one trust domain's bundle holds every root, that is a
+ * look at the leaf's SPIFFE ID (read once per certificate); with federated bundles, the chain is verified again
+ * against the trust, trust domain by trust domain (with the intermediates the peer sent, recalled for a resumed
+ * session). Does nothing for another trust, or a connection without a certificate.
+ */
+export function checkPeerTrustDomain (socket: ConnectionSocket, trust: TrustDomainTrust, purpose: 'client' | 'server'): void {
+  if (trust.trustDomains === null) return
+  const der = peerCertificateDer(socket)
+  if (der === null) return
+  const trustDomain = trust.peerTrustDomain(readCertificateFields(der))
+  if (trust.soleTrustDomain === trustDomain) return
+  trust.verify(der, { purpose, intermediates: chainOf(socket, der)?.intermediates ?? [] })
+}

@@ -1,3 +1,5 @@
+import { brandErrorClass } from 'mtls-core/internal'
+
 export type WorkloadApiErrorCode =
   | 'ERR_MTLS_WORKLOAD_INVALID_OPTION'
   | 'ERR_MTLS_WORKLOAD_ENDPOINT_INVALID'
@@ -10,11 +12,9 @@ export type WorkloadApiErrorCode =
   | 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND'
   | 'ERR_MTLS_WORKLOAD_CLOSED'
 
-const BRAND = Symbol.for('spiffe-workload-api.error-kinds')
-
 /**
  * Every error spiffe-workload-api raises: a stable `code`, and the gRPC status code when the agent answered with one.
- * `instanceof` checks a brand, not the prototype, so it holds across two copies of the package.
+ * `instanceof` holds across two copies of the package (mtls-core's error brand).
  */
 export class WorkloadApiError extends Error {
   static readonly kind: string = 'WorkloadApiError'
@@ -28,12 +28,6 @@ export class WorkloadApiError extends Error {
     this.code = code
     this.grpcCode = options.grpcCode ?? null
   }
-
-  get [BRAND] (): true {
-    return true
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
-  }
 }
+
+brandErrorClass(WorkloadApiError, Symbol.for('spiffe-workload-api.error-kinds'))

@@ -1,8 +1,9 @@
+import { toPem } from 'mtls-core/internal'
 import type { X509Bundles, X509Svid } from './x509-context.js'
 
 /** DER blocks as PEM text, each ending with a newline so that they can be joined. */
 export function derToPem (blocks: readonly Buffer[], label = 'CERTIFICATE'): string {
-  return blocks.map(der => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`).join('')
+  return blocks.map(der => toPem(der, label)).join('')
 }
 
 /** An SVID as the PEM strings Node's TLS options take: `cert` (leaf first), `key` (PKCS#8), `ca` (the bundles given). */

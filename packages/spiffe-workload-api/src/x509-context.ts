@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { parseSpiffeId, parseTrustDomain } from 'mtls-core'
 import { WorkloadApiError } from './errors.js'
 import type { RawX509BundlesResponse, RawX509Svid, RawX509SvidResponse } from './proto.js'
 
@@ -61,11 +62,16 @@ export function splitDerCertificates (data: Buffer, what: string): Buffer[] {
   return certificates
 }
 
-/** The trust domain name of a SPIFFE ID (`spiffe://td/path` → `td`). */
+/** The trust domain name of an SVID's SPIFFE ID (`spiffe://td/path` → `td`). */
 export function trustDomainOf (spiffeId: string): string {
-  const match = /^spiffe:\/\/([^/]+)\//.exec(spiffeId)
-  if (match === null) throw invalidResponse(`SVID ID ${JSON.stringify(spiffeId)} is not a SPIFFE ID with a path`)
-  return match[1]!
+  let id
+  try {
+    id = parseSpiffeId(spiffeId)
+  } catch (err) {
+    throw invalidResponse(`SVID ID ${JSON.stringify(spiffeId)} is not a SPIFFE ID (${(err as Error).message})`, err)
+  }
+  if (id.path === '') throw invalidResponse(`SVID ID ${JSON.stringify(spiffeId)} has no path: a workload's SPIFFE ID has one`)
+  return id.trustDomain
 }
 
 function toSvid (raw: RawX509Svid, index: number): X509Svid {
@@ -90,9 +96,16 @@ function toSvid (raw: RawX509Svid, index: number): X509Svid {
   return Object.freeze({ spiffeId: raw.spiffeId, certificates: Object.freeze(certificates), privateKey, bundle: Object.freeze(bundle), hint: raw.hint })
 }
 
+// Keyed by trust domain name: the agent may key federated bundles by `spiffe://td` (the specification's form) or `td`.
 function toBundles (entries: Record<string, Buffer>, into: Map<string, readonly Buffer[]>): void {
-  for (const [trustDomain, data] of Object.entries(entries)) {
-    into.set(trustDomain, Object.freeze(splitDerCertificates(data, `bundle of ${JSON.stringify(trustDomain)}`)))
+  for (const [key, data] of Object.entries(entries)) {
+    let trustDomain: string
+    try {
+      trustDomain = parseTrustDomain(key)
+    } catch (err) {
+      throw invalidResponse(`bundle key ${JSON.stringify(key)} is not a trust domain (${(err as Error).message})`, err)
+    }
+    into.set(trustDomain, Object.freeze(splitDerCertificates(data, `bundle of ${JSON.stringify(key)}`)))
   }
 }
 

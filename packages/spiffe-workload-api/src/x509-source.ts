@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events'
+import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import type { BackoffOptions } from './backoff.js'
 import { WorkloadApiClient, checkBackoff } from './client.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys } from './option-keys.js'
+import { derToPem } from './pem.js'
 import type { Watch } from './stream-watch.js'
 import type { X509Bundles, X509Context, X509Svid } from './x509-context.js'
 
@@ -28,6 +30,8 @@ export interface X509Material {
 }
 
 export interface X509SourceStatus {
+  /** The Workload API's address, `unix:///…` or `tcp://…`. */
+  readonly endpoint: string
   /** A stream is open and has delivered a message. */
   readonly connected: boolean
   readonly lastUpdate: Date | null
@@ -55,11 +59,12 @@ function pickSvid (pick: SvidPicker | undefined, svids: readonly X509Svid[]): X5
  * `current` is swapped whole on each update and kept through disconnections; `error` events are only emitted when
  * someone listens.
  */
-export class X509Source extends EventEmitter<X509SourceEvents> {
+export class X509Source extends EventEmitter<X509SourceEvents> implements MaterialFeed {
   readonly #client: WorkloadApiClient
   readonly #watch: Watch
   readonly #pick: SvidPicker | undefined
   #current: X509Material | null = null
+  #materialInput: MaterialInput | null = null
   #lastUpdate: Date | null = null
   #lastError: WorkloadApiError | null = null
   #closed = false
@@ -97,8 +102,28 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     return this.#current
   }
 
+  /**
+   * The current SVID as mtls-core certificate material, for fastify-mtls's `loadServerTls({ x509Source })` and
+   * undici-mtls's `createMtlsAgent({ x509Source })`: the SVID's chain and key as PEM, every bundle by trust domain
+   * (`trustDomains`: federated trust domains are trusted, each for its own SPIFFE IDs), and the CRLs. Built once per update.
+   */
+  get materialInput (): MaterialInput {
+    const current = this.current
+    if (this.#materialInput === null) {
+      const { svid, bundles, crls } = current
+      this.#materialInput = Object.freeze({
+        cert: derToPem(svid.certificates),
+        key: svid.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        trustDomains: Object.freeze(Object.fromEntries([...bundles].map(([trustDomain, anchors]) => [trustDomain, derToPem(anchors)]))),
+        ...(crls.length === 0 ? {} : { crl: derToPem(crls, 'X509 CRL') })
+      })
+    }
+    return this.#materialInput
+  }
+
   status (): X509SourceStatus {
     return Object.freeze({
+      endpoint: this.#client.endpoint.target,
       connected: this.#watch.connected,
       lastUpdate: this.#lastUpdate,
       reconnects: this.#watch.reconnects,
@@ -126,6 +151,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
       return
     }
     this.#current = Object.freeze({ svid, bundles: context.bundles, crls: context.crls })
+    this.#materialInput = null
     this.#lastUpdate = new Date()
     this.#settle()
     this.emit('update', this.#current)

@@ -1,4 +1,4 @@
-import { type MaterialInput } from 'mtls-core'
+import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import { MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
@@ -9,6 +9,12 @@ export interface MtlsAgentOptions extends MaterialInput {
   server?: ServerAuthorizer
   /** Check the hostname against the server certificate. Default: `true`. With `false` (SPIFFE-only, the usual mesh setting) `server` is required. */
   verifyHostname?: boolean
+  /**
+   * Where the client certificate, key and trust come from instead of files or PEM: a material feed, such as
+   * spiffe-workload-api's `X509Source`. Each update is validated and used for new connections; `status().x509Source`
+   * reports the feed. Closing the agent does not close the feed (it may serve a server too).
+   */
+  x509Source?: MaterialFeed
   /** Reload the client certificate when its files change. Default: `true` when files were given. */
   watch?: boolean | { debounceMs?: number, poll?: boolean | number }
   /** Default: `'TLSv1.3'`. */
@@ -23,7 +29,7 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect' | 'maxCachedSessions'>
 }
 
-const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
+const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'x509Source', 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
 /**
@@ -36,6 +42,8 @@ export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorize
   const unknown = unknownOption(options, AGENT_KEYS, 'createMtlsAgent')
   if (unknown !== null) throw invalid(unknown)
   const { server, verifyHostname, watch, minVersion } = options
+  const materialGiven = MATERIAL_INPUT_KEYS.filter(key => options[key] !== undefined)
+  if (options.x509Source !== undefined && materialGiven.length > 0) throw invalid(`give x509Source or certificate material (${materialGiven.join(', ')}), not both`)
   if (verifyHostname === false && server === undefined) {
     throw invalid('verifyHostname: false needs server: without either check any server of the CA would do')
   }

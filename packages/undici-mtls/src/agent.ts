@@ -1,4 +1,4 @@
-import { createMaterialSource, type CertificateSummary, type MaterialInput, type MaterialSource, type ReloadStatus } from 'mtls-core'
+import { MaterialSource, createMaterialSource, type CertificateSummary, type MaterialFeedReport, type MaterialInput, type ReloadStatus } from 'mtls-core'
 import { Agent, type Dispatcher } from 'undici'
 import { MATERIAL_INPUT_KEYS } from 'mtls-core/internal'
 import { checkAgentOptions, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
@@ -9,6 +9,8 @@ export interface MtlsAgentStatus {
   readonly certificate: CertificateSummary
   readonly authorities: readonly CertificateSummary[]
   readonly lastReload: ReloadStatus | null
+  /** The feed the material comes from (`x509Source`): its endpoint, connection and last update; else `null`. */
+  readonly x509Source: MaterialFeedReport | null
 }
 
 /**
@@ -74,21 +76,25 @@ export class MtlsAgent extends Agent {
     return {
       certificate: this.source.current.leaf,
       authorities: this.source.current.authorities,
-      lastReload: this.source.lastReload
+      lastReload: this.source.lastReload,
+      x509Source: this.source.feedStatus()
     }
   }
 }
 
 /**
  * Creates an mTLS agent from certificate files or PEM: `{ certFile, keyFile, caFile }` or
- * `{ cert, key, ca }`, validated first (mtls-core's MaterialError names the file and the reason).
+ * `{ cert, key, ca }`, validated first (mtls-core's MaterialError names the file and the reason), or from a
+ * material feed: `{ x509Source }` (spiffe-workload-api's X509Source), whose updates it follows.
  */
 export async function createMtlsAgent (given: MtlsAgentOptions): Promise<MtlsAgent> {
   const options = snapshotAgentOptions(given)
   checkAgentOptions(options) // before reading any file; the agent checks them again, for `new MtlsAgent` users
   const input: MaterialInput = {}
   for (const key of MATERIAL_INPUT_KEYS) if (options[key] !== undefined) (input as Record<string, unknown>)[key] = options[key]
-  const source = await createMaterialSource(input, { side: 'client', watch: false })
+  const source = options.x509Source === undefined
+    ? await createMaterialSource(input, { side: 'client', watch: false })
+    : await MaterialSource.fromFeed(options.x509Source, { side: 'client' })
   const mtlsAgent = new MtlsAgent(source, options)
   const watchOption = options.watch ?? source.current.files.length > 0
   if (watchOption !== false) source.watch(watchOption === true ? {} : watchOption)

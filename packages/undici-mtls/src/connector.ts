@@ -1,6 +1,6 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
-import { materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, describeThrown, presentedChainExpiry } from 'mtls-core/internal'
+import { ChainVerifier, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
+import { DEFAULT_MIN_VERSION, checkPeerTrustDomain, describeThrown, presentedChainExpiry } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
 import type { MtlsAgentOptions } from './agent-options.js'
 import { translateConnectError, watchServerRefusal } from './connect-errors.js'
@@ -23,12 +23,15 @@ export class MtlsConnector {
   readonly #expected: string
   #connectOptions: ConnectorOptions
   #sessions: SessionCache
+  // With trust kept by SPIFFE trust domain: the verifier that checks a server's chain ends in its own trust domain.
+  #trustDomains: ChainVerifier | null
 
   constructor (options: MtlsAgentOptions, authorizer: CompiledAuthorizer | null, material: Material) {
     this.#options = options
     this.#authorize = authorizer?.check ?? null
     this.#expected = authorizer?.expected ?? 'any server'
     this.#connectOptions = this.#optionsFor(material)
+    this.#trustDomains = trustDomainVerifier(material)
     this.#sessions = new SessionCache(options.maxCachedSessions ?? 100)
   }
 
@@ -37,7 +40,9 @@ export class MtlsConnector {
    * from it (a MaterialSource `apply` listener: the reload is refused and the old material stays).
    */
   use (material: Material): void {
+    const trustDomains = trustDomainVerifier(material)
     this.#connectOptions = this.#optionsFor(material)
+    this.#trustDomains = trustDomains
     // Sessions resume with the certificate they were made with: new connections must show the new one.
     this.#sessions = new SessionCache(this.#options.maxCachedSessions ?? 100)
   }
@@ -61,6 +66,12 @@ export class MtlsConnector {
         return
       }
       const tlsSocket = connected as TLSSocket
+      const untrusted = this.#trustDomainProblem(tlsSocket, cached)
+      if (untrusted !== null) {
+        tlsSocket.destroy()
+        callback(translateConnectError(untrusted, origin, this.#authorize !== null), null)
+        return
+      }
       const verdict = this.#authorizeServer(tlsSocket, cached)
       if (verdict.reason !== null) {
         tlsSocket.destroy()
@@ -75,6 +86,18 @@ export class MtlsConnector {
     })
     // TLS 1.3 tickets may arrive before or after the handshake callback; they are kept only for an authorized server.
     socket.on('session', (session: Buffer) => { identity === null ? tickets.push(session) : keep(session) })
+  }
+
+  // OpenSSL verified the server's chain against every trust bundle at once; it must end in its own trust domain's.
+  // A resumed session was checked when it was made (sessions are kept per material).
+  #trustDomainProblem (socket: TLSSocket, cached: CachedSession | undefined): Error | null {
+    if (this.#trustDomains === null || (socket.isSessionReused() && cached !== undefined)) return null
+    try {
+      checkPeerTrustDomain(socket, this.#trustDomains, 'server')
+      return null
+    } catch (err) {
+      return err as Error
+    }
   }
 
   // A resumed session shows no certificate: the identity it was verified with stands for it, checked again.
@@ -115,4 +138,8 @@ export class MtlsConnector {
     if (this.#options.verifyHostname === false) (options as { checkServerIdentity?: () => undefined }).checkServerIdentity = () => undefined
     return options
   }
+}
+
+function trustDomainVerifier (material: Material): ChainVerifier | null {
+  return material.trustDomains === null ? null : ChainVerifier.forMaterial(material)
 }
