@@ -86,6 +86,9 @@ export class ChainVerifier {
   // The trust domains whose bundle holds each root, when the trust is kept by trust domain.
   readonly #rootDomains: Map<Known, Set<string>> | null
 
+  /** The CA certificates (DER) that may complete a chain without being trusted: the `intermediates` option. */
+  readonly intermediates: readonly Buffer[]
+
   /** The SPIFFE trust domains the trust holds bundles for, or `null` when it is not kept by trust domain. */
   readonly trustDomains: ReadonlySet<string> | null
   /**
@@ -124,7 +127,9 @@ export class ChainVerifier {
       this.trustDomains = new Set(domains)
       this.soleTrustDomain = domains.find(name => [...rootDomains.values()].every(names => names.has(name))) ?? null
     }
-    for (const cert of certificates(options.intermediates, 'intermediates')) this.#add(pooled(cert, false))
+    const intermediates = certificates(options.intermediates, 'intermediates')
+    for (const cert of intermediates) this.#add(pooled(cert, false))
+    this.intermediates = Object.freeze(intermediates.map(cert => cert.raw))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
     this.#checkCrls = crls.length > 0
     crls.forEach((block, index) => {

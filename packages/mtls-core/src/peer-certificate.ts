@@ -191,7 +191,11 @@ export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier 
   if (handshakeTrust(socket) === trust && socket.authorized) return connectionExpiry(socket)
   const der = peerCertificateDer(socket)
   if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'ERR_MTLS_NO_PEER_CERTIFICATE' })
-  const until = trust.verify(der, { purpose: 'client', intermediates: chainOf(socket, der)?.intermediates ?? [] })
+  // A resumed session shows the leaf alone, and its chain may not be on record: the CAs that completed chains for
+  // the trust it was verified against (the server's own intermediates) may complete it again, trusted by nothing.
+  const before = handshakeTrust(socket) as { intermediates?: readonly Uint8Array[] } | undefined
+  const intermediates = [...(chainOf(socket, der)?.intermediates ?? []), ...(before?.intermediates ?? [])]
+  const until = trust.verify(der, { purpose: 'client', intermediates })
   // The new trust's verdict is the connection's expiry from now on, for whoever asks next.
   expiries.set(socket, until)
   recordHandshakeTrust(socket, trust)

@@ -3,8 +3,8 @@ import { WorkloadApiError } from './errors.js'
 
 /** A Workload API endpoint as the SPIFFE Workload Endpoint specification allows it. */
 export type WorkloadEndpoint =
-  | { readonly kind: 'unix', readonly path: string, readonly target: string }
-  | { readonly kind: 'tcp', readonly host: string, readonly port: number, readonly target: string }
+  | { readonly kind: 'unix', readonly path: string, readonly target: string, readonly uri: string }
+  | { readonly kind: 'tcp', readonly host: string, readonly port: number, readonly target: string, readonly uri: string }
 
 export const ENDPOINT_VARIABLE = 'SPIFFE_ENDPOINT_SOCKET'
 
@@ -14,7 +14,7 @@ function invalid (value: string, reason: string): WorkloadApiError {
 
 /**
  * Parses `unix:///absolute/path` or `tcp://IP:port` (an IP address, not a host name), and nothing else: no
- * user info, query or fragment, no path on a tcp address. `target` is the address in gRPC's naming syntax.
+ * user info, query or fragment, no path on a tcp address. `target` is the address in gRPC's naming syntax, `uri` as given.
  */
 export function parseWorkloadEndpoint (value: string): WorkloadEndpoint {
   if (typeof value !== 'string' || value === '') throw invalid(String(value), 'empty')
@@ -32,7 +32,7 @@ export function parseWorkloadEndpoint (value: string): WorkloadEndpoint {
     if (url.host !== '') throw invalid(value, `a unix endpoint has no authority (got ${JSON.stringify(url.host)})`)
     const path = decodeURIComponent(url.pathname)
     if (path === '' || path === '/' || path.endsWith('/')) throw invalid(value, 'a unix endpoint needs the path of a socket')
-    return Object.freeze({ kind: 'unix', path, target: `unix:${path}` })
+    return Object.freeze({ kind: 'unix', path, target: `unix:${path}`, uri: value })
   }
   if (url.protocol === 'tcp:') {
     if (url.pathname !== '' && url.pathname !== '/') throw invalid(value, 'a tcp endpoint has no path')
@@ -44,7 +44,7 @@ export function parseWorkloadEndpoint (value: string): WorkloadEndpoint {
     const port = Number(url.port)
     if (port === 0) throw invalid(value, 'port 0 is not an address')
     const target = family === 4 ? `ipv4:${host}:${port}` : `ipv6:[${host}]:${port}`
-    return Object.freeze({ kind: 'tcp', host, port, target })
+    return Object.freeze({ kind: 'tcp', host, port, target, uri: value })
   }
   throw invalid(value, `scheme ${JSON.stringify(url.protocol.slice(0, -1))} is not unix or tcp`)
 }

@@ -123,7 +123,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
 
   status (): X509SourceStatus {
     return Object.freeze({
-      endpoint: this.#client.endpoint.target,
+      endpoint: this.#client.endpoint.uri,
       connected: this.#watch.connected,
       lastUpdate: this.#lastUpdate,
       reconnects: this.#watch.reconnects,

@@ -3,12 +3,12 @@ import { resolveWorkloadEndpoint } from '../src/endpoint.js'
 import { WorkloadApiError, parseWorkloadEndpoint } from '../src/index.js'
 
 t.test('unix:///path gives the socket path and a gRPC unix target', async t => {
-  t.same(parseWorkloadEndpoint('unix:///run/spire/sockets/agent.sock'), { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock' })
+  t.same(parseWorkloadEndpoint('unix:///run/spire/sockets/agent.sock'), { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock', uri: 'unix:///run/spire/sockets/agent.sock' })
 })
 
 t.test('tcp://IP:port gives host and port, IPv4 and IPv6', async t => {
-  t.same(parseWorkloadEndpoint('tcp://127.0.0.1:8081'), { kind: 'tcp', host: '127.0.0.1', port: 8081, target: 'ipv4:127.0.0.1:8081' })
-  t.same(parseWorkloadEndpoint('tcp://[::1]:8081'), { kind: 'tcp', host: '::1', port: 8081, target: 'ipv6:[::1]:8081' })
+  t.same(parseWorkloadEndpoint('tcp://127.0.0.1:8081'), { kind: 'tcp', host: '127.0.0.1', port: 8081, target: 'ipv4:127.0.0.1:8081', uri: 'tcp://127.0.0.1:8081' })
+  t.same(parseWorkloadEndpoint('tcp://[::1]:8081'), { kind: 'tcp', host: '::1', port: 8081, target: 'ipv6:[::1]:8081', uri: 'tcp://[::1]:8081' })
 })
 
 t.test('every form the Workload Endpoint specification does not allow is refused with ERR_MTLS_WORKLOAD_ENDPOINT_INVALID', async t => {
