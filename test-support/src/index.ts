@@ -2,5 +2,6 @@
 export { capturedLogger, type CapturedLogger } from './captured-logger.js'
 export { agentFor } from './client-agent.js'
 export { startFastifyServer, type FastifyTestServer, type FastifyTestServerOptions } from './fastify-server.js'
+export { PemFeed, type PemFeedMaterial } from './pem-feed.js'
 export { tempDir } from './temp-dir.js'
 export type { Teardown } from './teardown.js'

@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, toPeerIdentity, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
-import { connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { checkPeerTrustDomain, connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -118,7 +118,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
       // The trust the handshake was verified against, as fastify-mtls recorded it; HTTP/2 sessions show a proxy
       // of that socket, so the trust in force now is taken for them. Verified again whenever another is in force.
       if (trust !== undefined && state.identity !== null) {
-        if (handshakeTrust(socket) === undefined) recordHandshakeTrust(socket, trust)
+        if (handshakeTrust(socket) === undefined) state = adoptTrust(state, socket, trust)
         state.trust = handshakeTrust(socket)
       }
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
@@ -207,6 +207,19 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   } catch (err) {
     return { ...state, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
   }
+}
+
+// A connection fastify-mtls recorded no trust for (an HTTP/2 session shows a proxy of its socket) takes the trust in
+// force, once its certificate passes what fastify-mtls checks beyond OpenSSL: with trust kept by SPIFFE trust domain,
+// that its chain ends in its own trust domain's bundle.
+function adoptTrust (state: ConnectionState, socket: TLSSocket, trust: ChainVerifier): ConnectionState {
+  try {
+    checkPeerTrustDomain(socket, trust, 'client')
+  } catch (err) {
+    return { ...state, identity: null, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) }
+  }
+  recordHandshakeTrust(socket, trust)
+  return state
 }
 
 // Verifies a connection's certificate again, against a new trust (mtls-core's reverifyConnection: once per

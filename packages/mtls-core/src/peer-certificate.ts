@@ -172,6 +172,10 @@ function chainOf (socket: ConnectionSocket, der: Buffer): { until: number, inter
   const certificate = peerCertificate(socket)
   if (certificate === null) return undefined
   const chain = presentedChain(certificate)
+  // Node shows the chain only for a while: an HTTP/2 session's socket, read at a request, shows the leaf alone.
+  // What the handshake showed of the same leaf completes it (its certificates are candidates, trusted by nothing).
+  const recorded = chains.get(key)
+  if (chain.intermediates.length === 0 && recorded !== undefined) return recorded
   chains.delete(key)
   chains.set(key, chain)
   if (chains.size > MAX_CHAINS) chains.delete(chains.keys().next().value as string)

@@ -1,0 +1,70 @@
+// loadServerTls({ x509Source }): material pushed by a feed (spiffe-workload-api's X509Source is one; its own
+// tests run this against a Workload API) goes through the reload protocol like a file change.
+import t from 'tap'
+import { createTestPki } from 'mtls-pki'
+import { PemFeed, capturedLogger } from 'mtls-test-support'
+import { loadServerTls, type ServerTlsOptions } from '../src/index.js'
+import { attempt, startServer } from './helpers.js'
+
+const pki = await createTestPki()
+const client = { chain: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }
+const feedMaterial = { cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca } }
+
+t.test('x509Source beside certificate material, or something that is no feed, is refused', async t => {
+  const feed = new PemFeed(feedMaterial)
+  await t.rejects(loadServerTls({ x509Source: feed, certFile: '/etc/tls/tls.crt', ca: pki.ca }), {
+    code: 'FST_MTLS_INVALID_OPTION',
+    message: /give x509Source or certificate material \(certFile, ca\), not both/
+  })
+  await t.rejects(loadServerTls({ x509Source: { materialInput: feedMaterial } } as unknown as ServerTlsOptions), {
+    code: 'ERR_MTLS_MATERIAL_OPTION_INVALID',
+    message: /x509Source must be a material feed/
+  })
+  feed.close()
+  await t.rejects(loadServerTls({ x509Source: feed }), { code: 'ERR_TEST_FEED_CLOSED' }, 'a feed without material: its own error')
+})
+
+t.test('pushed material is applied to new connections and reported; a refused push keeps what serves, and feed failures are logged once per outage', async t => {
+  const feed = new PemFeed(feedMaterial)
+  const log = capturedLogger('debug')
+  const { app, port } = await startServer(t, { x509Source: feed }, {}, { logger: log.logger })
+  t.equal((await attempt(port, client)).status, 200)
+  t.match(app.mtls.status().x509Source, { endpoint: 'test://pem-feed', connected: true, lastError: null, reconnects: 0, closed: false })
+  t.equal(app.mtls.status().files.length, 0, 'no files')
+
+  const rotated = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server' })
+  feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
+  await waitFor(() => app.mtls.status().certificate.fingerprint256 === rotated.fingerprint256)
+  t.equal((await attempt(port, client)).serverFingerprint, rotated.fingerprint256, 'new connections present the pushed certificate')
+
+  feed.push({ ...feedMaterial, cert: pki.expired.chain, key: pki.expired.key })
+  await waitFor(() => app.mtls.stats().reloads.failed === 1)
+  t.equal(app.mtls.status().certificate.fingerprint256, rotated.fingerprint256, 'the refused push changed nothing')
+  t.match(app.mtls.status().lastReload, { ok: false, error: { code: 'ERR_MTLS_MATERIAL_EXPIRED' } })
+
+  feed.connected = false
+  feed.fail(Object.assign(new Error('agent gone'), { code: 'ERR_TEST_GONE' }))
+  feed.fail(new Error('still gone'))
+  t.match(app.mtls.status().x509Source, { connected: false, lastError: { code: 'ERR', message: 'still gone' } }, 'an error without a code is ERR')
+  const warnings = log.lines.filter(line => line.level === 40 && String(line.msg).startsWith('x509Source: '))
+  t.match(warnings, [{ code: 'ERR_TEST_GONE', endpoint: 'test://pem-feed', msg: 'x509Source: agent gone; the certificate in force keeps serving meanwhile' }], 'one warning for the outage')
+  t.ok(log.lines.some(line => line.level === 20 && line.msg === 'x509Source: still failing (2 attempts): still gone'), 'later failures at debug')
+  feed.connected = true
+  feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
+  await waitFor(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 2 failed attempts'))
+  t.equal((await attempt(port, client)).status, 200)
+
+  await app.close()
+  const pushes = app.mtls.stats().reloads
+  feed.push({ ...feedMaterial, cert: pki.server.chain, key: pki.server.key })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(app.mtls.stats().reloads, pushes, 'a closed app no longer listens')
+})
+
+async function waitFor (condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
