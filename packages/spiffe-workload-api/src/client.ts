@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js'
 import type { BackoffOptions } from './backoff.js'
 import { resolveWorkloadEndpoint, type WorkloadEndpoint } from './endpoint.js'
 import { WorkloadApiError } from './errors.js'
-import { checkOptionKeys } from './option-keys.js'
+import { checkOptionKeys, checkTimeout } from './option-keys.js'
 import { SECURITY_HEADER, workloadServiceDefinition, type RawX509BundlesResponse, type RawX509SvidResponse } from './proto.js'
 import { StreamWatch, type Watch, type WatchListener } from './stream-watch.js'
 import { toX509BundlesUpdate, toX509Context, type X509BundlesUpdate, type X509Context } from './x509-context.js'
@@ -65,9 +65,9 @@ export class WorkloadApiClient {
   }
 
   /** The first X509Context the agent sends; rejects with the first error, or `ERR_MTLS_WORKLOAD_TIMEOUT`. */
-  fetchX509Context (options: { timeoutMs?: number } = {}): Promise<X509Context> {
-    const timeoutMs = options.timeoutMs ?? 10_000
-    return new Promise((resolve, reject) => {
+  async fetchX509Context (options: { timeoutMs?: number } = {}): Promise<X509Context> {
+    const timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'fetchX509Context')
+    return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         watch.close()
         reject(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', `no X.509-SVID from the Workload API at ${this.endpoint.target} within ${timeoutMs} ms`))

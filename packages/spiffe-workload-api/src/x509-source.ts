@@ -3,7 +3,7 @@ import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import type { BackoffOptions } from './backoff.js'
 import { WorkloadApiClient, checkBackoff } from './client.js'
 import { WorkloadApiError } from './errors.js'
-import { checkOptionKeys } from './option-keys.js'
+import { checkOptionKeys, checkTimeout } from './option-keys.js'
 import { derToPem } from './pem.js'
 import type { Watch } from './stream-watch.js'
 import type { X509Bundles, X509Context, X509Svid } from './x509-context.js'
@@ -37,6 +37,7 @@ export interface X509SourceStatus {
   readonly lastUpdate: Date | null
   /** Streams reopened after one failed or ended. */
   readonly reconnects: number
+  /** Why the source gets no updates now: `null` until a failure, and again once an update arrives. */
   readonly lastError: WorkloadApiError | null
   readonly closed: boolean
 }
@@ -114,7 +115,8 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
       this.#materialInput = Object.freeze({
         cert: derToPem(svid.certificates),
         key: svid.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-        trustDomains: Object.freeze(Object.fromEntries([...bundles].map(([trustDomain, anchors]) => [trustDomain, derToPem(anchors)]))),
+        // One PEM per certificate: an empty bundle is an empty list, which trusts nothing for its trust domain.
+        trustDomains: Object.freeze(Object.fromEntries([...bundles].map(([trustDomain, anchors]) => [trustDomain, anchors.map(der => derToPem([der]))]))),
         ...(crls.length === 0 ? {} : { crl: derToPem(crls, 'X509 CRL') })
       })
     }
@@ -153,6 +155,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     this.#current = Object.freeze({ svid, bundles: context.bundles, crls: context.crls })
     this.#materialInput = null
     this.#lastUpdate = new Date()
+    this.#lastError = null // the outage, if any, is over
     this.#settle()
     this.emit('update', this.#current)
   }
@@ -179,10 +182,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
 
 /** Connects to the Workload API and resolves once the first SVID is in; closes and rejects if it does not come in time. */
 export async function createX509Source (options: X509SourceOptions = {}): Promise<X509Source> {
-  const timeoutMs = options.timeoutMs ?? 30_000
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `createX509Source: timeoutMs must be a positive number; got ${String(timeoutMs)}`)
-  }
+  const timeoutMs = checkTimeout(options.timeoutMs ?? 30_000, 'createX509Source')
   const source = new X509Source(options)
   try {
     await source.ready(timeoutMs)

@@ -40,6 +40,7 @@ t.test('fetchX509Context gives the first context and closes its stream; errors a
   const client = new WorkloadApiClient({ endpoint: api.endpoint })
   t.teardown(() => client.close())
   await t.rejects(client.fetchX509Context({ timeoutMs: 200 }), { code: 'ERR_MTLS_WORKLOAD_TIMEOUT' })
+  await t.rejects(client.fetchX509Context({ timeoutMs: -1 }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /fetchX509Context: timeoutMs/ })
   api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
   const context = await client.fetchX509Context()
   t.equal(context.svids[0]!.spiffeId, ORDER)

@@ -186,7 +186,7 @@ t.test('the agent goes away and comes back: the service keeps serving, reconnect
   await running.stop()
   t.same(running.state.failed, [], 'no request failed while the agent was away')
   const status = service.app.mtls.status().x509Source
-  t.match(status, { connected: true })
+  t.match(status, { connected: true, lastError: null })
   t.ok((status?.reconnects ?? 0) >= 1, 'reconnects are counted')
   t.ok(service.log.lines.some(line => line.level === 30 && /^x509Source: receiving again after \d+ failed attempts?$/.test(String(line.msg))), 'an info line says it is back')
   const warnings = service.log.lines.filter(line => line.level === 40 && String(line.msg).startsWith('x509Source: '))
@@ -221,6 +221,13 @@ t.test('a federated trust domain pushed by the agent is trusted from the next co
   t.match(await partnerCall(forged, '/whoami'), { status: 0 }, 'the partner\'s CA cannot speak for our trust domain')
   t.equal(service.app.mtls.stats().failures.unknown_ca, refusedBefore + 1, 'counted as a certificate from a CA not trusted for it')
 
+  // An empty bundle for a trust domain trusts nothing there, and refuses nothing else.
+  api.setX509({ svids, federatedBundles: { 'spiffe://partner.example': Buffer.alloc(0) } })
+  await until(() => service.app.mtls.status().authorities.length === 1, 'the federated bundle emptied')
+  t.equal(service.app.mtls.stats().reloads.failed, 0, 'an empty bundle is no reason to refuse an update')
+  t.match(await partnerCall(partner.orderService, '/partner'), { status: 0 }, 'emptied: refused from the next connection')
+  api.setX509({ svids, federatedBundles: { 'spiffe://partner.example': Buffer.concat(pemToDer(partner.ca)) } })
+  await until(() => service.app.mtls.status().authorities.length === 2, 'the federated bundle back')
   api.setX509({ svids })
   await until(() => service.app.mtls.status().authorities.length === 1, 'the federated bundle removed')
   t.match(await partnerCall(partner.orderService, '/partner'), { status: 0 }, 'removed: refused from the next connection')

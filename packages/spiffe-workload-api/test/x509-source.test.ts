@@ -180,7 +180,7 @@ t.test('PermissionDenied becomes ERR_MTLS_WORKLOAD_DENIED, and the source serves
   api.deny(null)
   const source = await pending
   t.teardown(() => source.close())
-  t.equal(source.status().lastError?.code, 'ERR_MTLS_WORKLOAD_DENIED', 'the denial is kept as the last error')
+  t.equal(source.status().lastError, null, 'served: the denial is over, and no longer the last error')
 
   const denied = once(source, 'error')
   api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'entry deleted' })
@@ -204,7 +204,9 @@ t.test('a malformed message is reported and skipped; the last good material stay
     { svids: [{ ...good, x509Svid: Buffer.alloc(0) }] },
     { svids: [{ ...good, bundle: Buffer.from([0x31, 0x00]) }] },
     { svids: [{ ...good, bundle: Buffer.from([0x30, 0x80]) }] },
-    { svids: [{ ...good, spiffeId: 'spiffe://mycompany.com' }] }
+    { svids: [{ ...good, spiffeId: 'spiffe://mycompany.com' }] },
+    { svids: [{ ...good, spiffeId: 'https://mycompany.com/order-service' }] },
+    { svids: [good], federatedBundles: { 'Partner.Example!': good.bundle } }
   ]
   for (const message of bad) {
     const errored = once(source, 'error')
@@ -216,8 +218,9 @@ t.test('a malformed message is reported and skipped; the last good material stay
 })
 
 t.test('options are checked: unknown keys, bad values', async t => {
-  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeout: 5 } as never), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /"timeout"/ })
-  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeoutMs: 0 }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeout: 5 } as never), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /unknown option "timeout" \(did you mean "timeoutMs"\?\)/ })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeoutMs: 0 }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: 'createX509Source: timeoutMs must be a positive number; got 0' })
+  await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', timeoutMs: '5000' as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
   await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', pick: 42 as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
   await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', backoff: { initialMs: -1 } }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
   await t.rejects(createX509Source({ endpoint: 'unix:///x.sock', backoff: { initialMs: 500, maxMs: 100 } }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })

@@ -1,0 +1,64 @@
+// payment-service with its identity from SPIRE: the X.509-SVID and the trust bundles come from the SPIFFE
+// Workload API (SPIFFE_ENDPOINT_SOCKET), and rotations are applied to new connections with no restart.
+// mTLS in require mode: a client without a verified SVID is refused at the handshake. The policy is the
+// payment-mesh example's: order-service holds payments:charge, /health is public.
+//
+//   SPIFFE_ENDPOINT_SOCKET=unix:///tmp/spire-agent/public/api.sock HOST=0.0.0.0 PORT=8443 node src/payment-service.js
+import Fastify from 'fastify'
+import { createX509Source } from 'spiffe-workload-api'
+import { loadServerTls, fastifyMtls } from 'fastify-mtls'
+import fastifyMtlsIdentity from 'fastify-mtls-identity'
+import fastifyMtlsAuthz from 'fastify-mtls-authz'
+import { policy, routeRules } from '../../payment-mesh/src/policy.js'
+import { PAYMENT_SERVICE_ID } from './identities.js'
+import { log, logUpdates } from './svid-log.js'
+
+const host = process.env.HOST ?? '127.0.0.1'
+const port = Number(process.env.PORT ?? 8443)
+
+const chargeSchema = {
+  body: {
+    type: 'object',
+    required: ['orderId', 'amount', 'currency'],
+    additionalProperties: false,
+    properties: {
+      orderId: { type: 'string', minLength: 1, maxLength: 64 },
+      amount: { type: 'integer', minimum: 1 },
+      currency: { type: 'string', enum: ['EUR', 'USD'] }
+    }
+  }
+}
+
+// createX509Source waits (30 s by default) for the agent to attest this container and send its SVID; `pick`
+// refuses to serve under any other identity than the one register.sh gives payment-service.
+let source = null
+let app = null
+let stopping = false
+const stop = signal => {
+  if (stopping) return
+  stopping = true
+  log(`payment-service: ${signal}, closing`)
+  const closed = app === null ? Promise.resolve() : app.close()
+  closed.finally(() => source?.close()).then(() => process.exit(0), () => process.exit(1))
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
+
+source = await createX509Source({ pick: PAYMENT_SERVICE_ID })
+
+const tls = await loadServerTls({ x509Source: source, mode: 'require' })
+app = Fastify({ https: tls.httpsOptions, logger: false })
+await app.register(fastifyMtls, { tls })
+await app.register(fastifyMtlsIdentity)
+await app.register(fastifyMtlsAuthz, { policy })
+logUpdates('payment-service', source, () => app.mtls.status().x509Source)
+
+let charged = 0
+app.post(routeRules.charge.url, { schema: chargeSchema, config: { mtls: routeRules.charge.mtls } }, async request => {
+  charged += 1
+  return { id: String(charged), ...request.body, status: 'charged', requestedBy: request.peerIdentity.id }
+})
+app.get(routeRules.health.url, { config: { mtls: routeRules.health.mtls } }, async () => ({ status: 'ok' }))
+
+await app.listen({ host, port })
+log(`payment-service: listening on https://${host}:${app.server.address().port} as ${source.current.svid.spiffeId}`)
