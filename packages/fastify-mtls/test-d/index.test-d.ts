@@ -12,6 +12,7 @@ import fastifyMtlsDefault, {
   type ReloadResult,
   type ServerTls
 } from 'fastify-mtls'
+import type { MaterialFeed, MaterialFeedReport } from 'mtls-core'
 
 const serverTls = await loadServerTls({ certFile: 'c', keyFile: 'k', caFile: 'ca', crlFile: 'crl', mode: 'optional', minVersion: 'TLSv1.3', tlsOptions: { ciphers: 'x' } })
 expectType<ServerTls>(serverTls)
@@ -45,3 +46,9 @@ expectError(app.mtls.stats().failures.nope)
 expectType<Promise<boolean>>(app.mtls.healthCheck())
 expectAssignable<HandshakeFailureReason>('ca_as_leaf')
 expectType<'FST_MTLS_RELOAD_FAILED'>(new codes.FST_MTLS_RELOAD_FAILED('x').code)
+
+// A material feed (spiffe-workload-api's X509Source) instead of files; its state in status().
+declare const feed: MaterialFeed
+expectType<Promise<ServerTls>>(loadServerTls({ x509Source: feed, mode: 'require' }))
+expectError(loadServerTls({ x509Source: { materialInput: {} } }))
+expectType<MaterialFeedReport | null>(app.mtls.status().x509Source)

@@ -77,6 +77,8 @@ export async function readMaterial (given: MaterialInput): Promise<MaterialPems>
   if (ca.length === 0) throw invalidOption(trustDomains === null ? 'give caFile or ca: the CA certificates that peers must chain to' : 'trustDomains holds no CA certificate: no peer could be trusted')
   const hash = createHash('sha256')
   for (const item of [cert, key, ...ca, ...crl]) hash.update(item.source).update('\0').update(item.text).update('\0')
+  // Which bundle is filed under which trust domain, empty ones included: each item's source names its domain.
+  if (trustDomains !== null) for (const [name, items] of trustDomains) hash.update(`trust domain\0${name}\0${items.length}\0`)
   hash.update(input.passphrase ?? '')
   return { cert, key, ca, trustDomains, crl, passphrase: input.passphrase, digest: hash.digest('hex') }
 }

@@ -90,10 +90,24 @@ export class MaterialSource extends FileSource<Material> {
       },
       validate: pems => validateMaterial(pems, options)
     }
-    const source = new MaterialSource({ current: {} }, spec, await loadOnce(spec), { ...options, watch: false }, feed)
-    const onUpdate = (): void => { source.reload().catch(() => {}) } // refusals go to `error` listeners
+    // Followed from before the first read: an update announced while it runs is read once the source exists.
+    let source: MaterialSource | null = null
+    let missed = false
+    const onUpdate = (): void => {
+      if (source === null) missed = true
+      else source.reload().catch(() => {}) // refusals go to `error` listeners
+    }
     feed.on('update', onUpdate)
+    let initial: Loaded<Material>
+    try {
+      initial = await loadOnce(spec)
+    } catch (err) {
+      feed.off('update', onUpdate)
+      throw err
+    }
+    source = new MaterialSource({ current: {} }, spec, initial, { ...options, watch: false }, feed)
     source.#stopFeed = () => { feed.off('update', onUpdate) }
+    if (missed) onUpdate()
     return source
   }
 

@@ -64,7 +64,13 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   const authorities = pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))
   const trustDomains = pems.trustDomains === null ? null : bundlesByTrustDomain(pems.trustDomains)
   // Our own chain, like a peer's, must end in the bundle of our own trust domain when the trust is kept by trust domain.
-  if (options.verifyOwnChain !== false) checkChain(chain, trustDomains === null ? authorities : ownBundle(leaf, trustDomains, pems), pems)
+  if (options.verifyOwnChain !== false) {
+    if (trustDomains === null) checkChain(chain, authorities, pems.ca, pems)
+    else {
+      const own = ownBundle(leaf, trustDomains, pems)
+      checkChain(chain, own.certificates, pems.trustDomains?.get(own.trustDomain) ?? [], pems, own.trustDomain)
+    }
+  }
   checkExtendedKeyUsage(leaf, options.side, pems.cert)
   const crls = pems.crl.flatMap(item => readCrls(item, now))
 
@@ -111,7 +117,7 @@ function bundlesByTrustDomain (items: ReadonlyMap<string, PemItem[]>): Map<strin
 }
 
 // The CAs of our own SPIFFE ID's trust domain: an SVID has exactly one SPIFFE ID.
-function ownBundle (leaf: X509Certificate, trustDomains: ReadonlyMap<string, X509Certificate[]>, pems: MaterialPems): X509Certificate[] {
+function ownBundle (leaf: X509Certificate, trustDomains: ReadonlyMap<string, X509Certificate[]>, pems: MaterialPems): { trustDomain: string, certificates: X509Certificate[] } {
   const ids = certificateFields(leaf).uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
   let trustDomain: string
   try {
@@ -124,7 +130,7 @@ function ownBundle (leaf: X509Certificate, trustDomains: ReadonlyMap<string, X50
   if (bundle === undefined || bundle.length === 0) {
     throw itemError('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `no trust bundle for its own trust domain ${trustDomain} (bundles: ${[...trustDomains.keys()].join(', ')})`)
   }
-  return bundle
+  return { trustDomain, certificates: bundle }
 }
 
 function readKey (item: PemItem, passphrase: string | undefined): KeyObject {
@@ -159,7 +165,7 @@ function checkValidity (cert: X509Certificate, what: string, item: PemItem, now:
   if (notAfter.getTime() < now) throw itemError('ERR_MTLS_MATERIAL_EXPIRED', item, `${what} expired at ${notAfter.toISOString()}`)
 }
 
-function checkChain (chain: X509Certificate[], authorities: X509Certificate[], pems: MaterialPems): void {
+function checkChain (chain: X509Certificate[], authorities: X509Certificate[], caItems: readonly PemItem[], pems: MaterialPems, trustDomain?: string): void {
   const issuedBy = (cert: X509Certificate, candidate: X509Certificate): boolean => cert.checkIssued(candidate) && cert.verify(candidate.publicKey)
   let current = chain[0] as X509Certificate
   const seen = new Set<X509Certificate>()
@@ -170,7 +176,7 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
     seen.add(next)
     current = next
   }
-  const cas = pems.ca.map(item => item.source).join(', ')
+  const cas = caItems.map(item => item.source).join(', ')
   const leaf = chain[0] as X509Certificate
   // The likely cause when the leaf came alone and a CA the trust does not hold issued it: the intermediate was left out.
   const leafAlone = chain.length === 1 && !leaf.checkIssued(leaf) && !authorities.some(ca => ca.subject === leaf.issuer)
@@ -178,7 +184,8 @@ function checkChain (chain: X509Certificate[], authorities: X509Certificate[], p
     ? ''
     : `; ${pems.cert.file === undefined ? 'the cert option' : 'the file'} holds only the leaf, and its issuer is not a trusted CA: if that issuer is an intermediate CA, give the chain file instead, ` +
       'the leaf followed by the intermediate (mtls-pki writes it as NAME-chain.pem beside NAME.pem; with cert-manager, tls.crt holds the chain)'
-  throw itemError('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to any trusted CA in ${cas} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)${hint}`)
+  const where = trustDomain === undefined ? `any trusted CA in ${cas}` : `a CA of its own trust domain ${trustDomain} (${cas})`
+  throw itemError('ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', pems.cert, `the chain does not lead to ${where} (no CA issued ${JSON.stringify(current.issuer.replaceAll('\n', ', '))}'s certificate)${hint}`)
 }
 
 // What a CA certificate first in the certificate input most likely means, from where the private key's certificate is.

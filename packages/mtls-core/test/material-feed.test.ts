@@ -221,3 +221,22 @@ t.test('feedStatus(): the feed\'s status with its last error as code and message
   t.equal(byDomain.feedStatus(), null, 'trust by domain without a feed: no feed status either')
   t.same([...byDomain.current.trustDomains!.keys()], ['mycompany.com'])
 })
+
+t.test('an update announced while the first material is read is read once the source exists', async t => {
+  const rotated = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server' })
+  const feed = new TestFeed(svid(pki.server))
+  let reads = 0
+  // The agent pushes a rotation just as the first read takes the material.
+  Object.defineProperty(feed, 'materialInput', {
+    get () {
+      reads++
+      if (reads === 1) queueMicrotask(() => feed.push(svid(rotated)))
+      return reads === 1 ? svid(pki.server) : svid(rotated)
+    }
+  })
+  const source = await MaterialSource.fromFeed(feed, { side: 'server' })
+  t.teardown(() => source.close())
+  const deadline = Date.now() + 5000
+  while (source.current.leaf.fingerprint256 !== rotated.fingerprint256 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(source.current.leaf.fingerprint256, rotated.fingerprint256, 'the rotation pushed during the first read is in force')
+})

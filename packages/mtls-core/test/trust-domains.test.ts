@@ -99,7 +99,7 @@ t.test('validateMaterial: our own SVID must chain to our own trust domain\'s bun
   const swapped = { ...own, trustDomains: { 'mycompany.com': partner.ca, 'partner.example': pki.ca } }
   const err = await loadMaterial(swapped, { side: 'server' }).then(() => null, (e: unknown) => e)
   t.ok(err instanceof MaterialError)
-  t.match(err, { code: 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', message: /^cert option: the chain does not lead to any trusted CA/ }, 'another domain\'s bundle verifying it is not enough')
+  t.match(err, { code: 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN', message: /^cert option: the chain does not lead to a CA of its own trust domain mycompany\.com/ }, 'another domain\'s bundle verifying it is not enough')
   // The same trust as one pool (ca) accepts it: the trust domain is what refuses it.
   await t.resolves(loadMaterial({ ...own, ca: [partner.ca, pki.ca] }, { side: 'server' }))
 
@@ -214,4 +214,17 @@ t.test('ChainVerifier.forMaterial: the trust domain a bundle is filed under is p
   const fromMaterial = ChainVerifier.forMaterial(material)
   t.same([...fromMaterial.trustDomains!], ['mycompany.com', 'partner.example'])
   t.equal(verdict(fromMaterial, partner.orderService), null)
+})
+
+t.test('the own chain refused by trust domain names that domain\'s bundle alone; an empty bundle counts in the digest', async t => {
+  const pki = await createTestPki()
+  const partner = await createTestPki({ trustDomain: 'partner.example' })
+  await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': partner.ca, 'partner.example': pki.ca } }, { side: 'server' }), {
+    code: 'ERR_MTLS_MATERIAL_UNTRUSTED_CHAIN',
+    message: /the chain does not lead to a CA of its own trust domain mycompany\.com \(trust bundle of mycompany\.com\) \(no CA issued /
+  })
+  const own = { cert: pki.server.chain, key: pki.server.key }
+  const a = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca } })
+  const b = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': [] } })
+  t.not(b.digest, a.digest, 'a trust domain with an empty bundle changes the digest')
 })

@@ -5,6 +5,8 @@ import {
   type Watch, type WorkloadApiErrorCode, type WorkloadEndpoint, type X509BundlesUpdate, type X509Context, type X509Material,
   type X509SourceStatus, type X509Svid
 } from 'spiffe-workload-api'
+import { TestWorkloadApi, pemToDer, svidMessage } from 'spiffe-workload-api/testing'
+import type { MaterialFeed, MaterialInput } from 'mtls-core'
 
 const source = await createX509Source({ endpoint: 'unix:///run/spire/agent.sock', timeoutMs: 5000, backoff: { initialMs: 100, maxMs: 30_000 } })
 expectType<X509Source>(source)
@@ -39,3 +41,16 @@ expectType<WorkloadEndpoint>(parseWorkloadEndpoint('unix:///a.sock'))
 expectAssignable<{ cert: string, key: string, ca: string }>(svidToPem({} as X509Svid))
 expectType<number | null>(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', 'x').grpcCode)
 expectError(new WorkloadApiError('ERR_MTLS_WORKLOAD_NOPE', 'x'))
+
+// An X509Source is an mtls-core MaterialFeed: what loadServerTls and createMtlsAgent take as x509Source.
+expectAssignable<MaterialFeed>(source)
+expectType<MaterialInput>(source.materialInput)
+expectType<string>(source.status().endpoint)
+
+// spiffe-workload-api/testing
+const agent = await TestWorkloadApi.start({ tcp: true })
+expectType<string>(agent.endpoint)
+agent.setX509({ svids: [svidMessage('spiffe://example.org/a', { chain: '', key: '', ca: '' })], federatedBundles: { 'example.org': Buffer.alloc(0) } })
+expectType<Buffer[]>(pemToDer(''))
+expectType<Promise<void>>(agent.close())
+expectError(TestWorkloadApi.start({ tcp: 'yes' }))

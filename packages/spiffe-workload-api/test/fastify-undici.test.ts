@@ -12,6 +12,7 @@ import { capturedLogger, startFastifyServer, type Teardown } from 'mtls-test-sup
 import { request } from 'undici'
 import { createMtlsAgent, type MtlsAgent } from 'undici-mtls'
 import { createX509Source, type X509Source } from '../src/index.js'
+import type { TestWorkloadApi as WorkloadApi } from '../src/testing.js'
 import { TestWorkloadApi, pemToDer, svidMessage } from './workload-api-server.js'
 
 const PAYMENT = 'spiffe://mycompany.com/production/payment-service'
@@ -38,7 +39,7 @@ async function until (condition: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
-async function source (t: Teardown, api: TestWorkloadApi, pick: string): Promise<X509Source> {
+async function source (t: Teardown, api: WorkloadApi, pick: string): Promise<X509Source> {
   const created = await createX509Source({ endpoint: api.endpoint, pick, backoff: FAST, timeoutMs: 5000 })
   t.teardown(() => created.close())
   return created

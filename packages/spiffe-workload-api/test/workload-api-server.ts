@@ -5,8 +5,7 @@ import type { Teardown } from 'mtls-test-support'
 import { TestWorkloadApi as Server, type TestWorkloadApiOptions } from '../src/testing.js'
 
 export { pemToDer, svidMessage } from '../src/testing.js'
-export type TestWorkloadApi = Server
-
+/** The server, started for one test and closed at its teardown. */
 export const TestWorkloadApi = {
   async start (t: Teardown, options: TestWorkloadApiOptions = {}): Promise<Server> {
     const api = await Server.start(options)

@@ -1,6 +1,6 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
-import type { PeerIdentity } from 'mtls-core'
+import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
 import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
@@ -41,3 +41,10 @@ const error = new ServerUnauthorizedError('a', 'b')
 expectType<string>(error.expected)
 expectAssignable<MtlsClientError>(error)
 expectType<MtlsClientErrorCode>(error.code)
+
+// A material feed (spiffe-workload-api's X509Source) instead of files; its state in status().
+declare const feed: MaterialFeed
+const fed = await createMtlsAgent({ x509Source: feed, verifyHostname: false, server: 'spiffe://mycompany.com/production/payment-service' })
+expectType<MaterialFeedReport | null>(fed.status().x509Source)
+expectError(createMtlsAgent({ x509Source: 'unix:///run/spire/agent.sock' }))
+await createMtlsAgent({ cert: '', key: '', trustDomains: { 'mycompany.com': '', 'partner.example': ['', Buffer.alloc(0)] } })
