@@ -1,9 +1,10 @@
 // loadServerTls({ x509Source }): material pushed by a feed (spiffe-workload-api's X509Source is one; its own
 // tests run this against a Workload API) goes through the reload protocol like a file change.
 import t from 'tap'
+import { handshakeTrust } from 'mtls-core/internal'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed, capturedLogger } from 'mtls-test-support'
-import { loadServerTls, type ServerTlsOptions } from '../src/index.js'
+import { PemFeed, capturedLogger, startFastifyServer } from 'mtls-test-support'
+import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../src/index.js'
 import { attempt, startServer } from './helpers.js'
 
 const pki = await createTestPki()
@@ -68,3 +69,24 @@ async function waitFor (condition: () => boolean, timeoutMs = 5000): Promise<voi
     await new Promise(resolve => setTimeout(resolve, 10))
   }
 }
+
+t.test('trust kept by trust domain: a federated CA speaking for our trust domain is refused in require mode, and left unverified in optional mode', async t => {
+  const partner = await createTestPki({ trustDomain: 'partner.example' })
+  const forged = await partner.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/order-service', usage: 'client' })
+  const trustDomains = { 'mycompany.com': pki.ca, 'partner.example': partner.ca }
+  const required = await startServer(t, { x509Source: new PemFeed({ ...feedMaterial, trustDomains }) })
+  t.equal((await attempt(required.port, { ...forged, ca: pki.ca })).status, null, 'refused')
+  t.equal(required.app.mtls.stats().failures.unknown_ca, 1, 'counted as a CA not trusted for it')
+  t.equal((await attempt(required.port, { ...partner.orderService, ca: pki.ca })).status, 200, 'the partner\'s own SPIFFE ID passes')
+  t.equal((await attempt(required.port, client)).status, 200, 'ours too')
+
+  const optionalTls = await loadServerTls({ x509Source: new PemFeed({ ...feedMaterial, trustDomains }), mode: 'optional' })
+  const optional = await startFastifyServer(t, { https: optionalTls.httpsOptions }, async app => {
+    await app.register(fastifyMtls, { tls: optionalTls })
+    app.get('/trust', async request => ({ recorded: handshakeTrust(request.raw.socket) === app.mtls.verifier() }))
+  })
+  const forgedAttempt = await attempt(optional.port, { ...forged, ca: pki.ca }, {}, '/trust')
+  t.same(JSON.parse(forgedAttempt.body), { recorded: false }, 'OpenSSL let it through; the trust is not recorded for it')
+  t.equal(optional.app.mtls.stats().unverified, 1, 'counted as unverified')
+  t.same(JSON.parse((await attempt(optional.port, { ...partner.orderService, ca: pki.ca }, {}, '/trust')).body), { recorded: true })
+})

@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import { parseSpiffeId, parseTrustDomain } from 'mtls-core'
+import { readCertificateFields } from 'mtls-core/internal'
 import { WorkloadApiError } from './errors.js'
 import type { RawX509BundlesResponse, RawX509Svid, RawX509SvidResponse } from './proto.js'
 
@@ -92,6 +93,11 @@ function toSvid (raw: RawX509Svid, index: number): X509Svid {
     throw invalidResponse(`${what} leaf is not a certificate`, err)
   }
   if (!leaf.checkPrivateKey(privateKey)) throw invalidResponse(`${what} key does not match its leaf certificate`)
+  // The message's spiffe_id is only a label: the certificate's own SPIFFE ID is the identity, and they must agree.
+  const ids = readCertificateFields(certificates[0]!).uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
+  if (ids.length !== 1 || ids[0] !== raw.spiffeId) {
+    throw invalidResponse(`${what}: the leaf certificate carries ${ids.length === 1 ? JSON.stringify(ids[0]) : `${ids.length} SPIFFE IDs`}, not the SVID's ID`)
+  }
   const bundle = splitDerCertificates(raw.bundle, `${what} bundle`)
   return Object.freeze({ spiffeId: raw.spiffeId, certificates: Object.freeze(certificates), privateKey, bundle: Object.freeze(bundle), hint: raw.hint })
 }

@@ -206,6 +206,8 @@ t.test('a malformed message is reported and skipped; the last good material stay
     { svids: [{ ...good, bundle: Buffer.from([0x30, 0x80]) }] },
     { svids: [{ ...good, spiffeId: 'spiffe://mycompany.com' }] },
     { svids: [{ ...good, spiffeId: 'https://mycompany.com/order-service' }] },
+    // The label says payment-service; the certificate is order-service's.
+    { svids: [{ ...good, spiffeId: 'spiffe://mycompany.com/production/payment-service' }] },
     { svids: [good], federatedBundles: { 'Partner.Example!': good.bundle } }
   ]
   for (const message of bad) {
