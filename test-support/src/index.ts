@@ -5,3 +5,4 @@ export { startFastifyServer, type FastifyTestServer, type FastifyTestServerOptio
 export { PemFeed, type PemFeedMaterial } from './pem-feed.js'
 export { tempDir } from './temp-dir.js'
 export type { Teardown } from './teardown.js'
+export { until } from './until.js'

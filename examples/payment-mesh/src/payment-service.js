@@ -7,21 +7,8 @@ import underPressure from '@fastify/under-pressure'
 import fastifyMtls, { loadServerTls } from 'fastify-mtls'
 import fastifyMtlsIdentity from 'fastify-mtls-identity'
 import fastifyMtlsAuthz from 'fastify-mtls-authz'
-import { policy, routeRules } from './policy.js'
+import { chargeSchema, policy, routeRules } from './policy.js'
 import { AUDIENCE, ISSUER } from './token-issuer.js'
-
-const chargeSchema = {
-  body: {
-    type: 'object',
-    required: ['orderId', 'amount', 'currency'],
-    additionalProperties: false,
-    properties: {
-      orderId: { type: 'string', minLength: 1, maxLength: 64 },
-      amount: { type: 'integer', minimum: 1 },
-      currency: { type: 'string', enum: ['EUR', 'USD'] }
-    }
-  }
-}
 
 /**
  * Starts payment-service on host:port with the certificate files given; resolves with the Fastify app.

@@ -9,6 +9,20 @@ export const policy = {
   defaultPolicy: 'deny'
 }
 
+/** The body a charge must have (POST /api/payments/charge). */
+export const chargeSchema = {
+  body: {
+    type: 'object',
+    required: ['orderId', 'amount', 'currency'],
+    additionalProperties: false,
+    properties: {
+      orderId: { type: 'string', minLength: 1, maxLength: 64 },
+      amount: { type: 'integer', minimum: 1 },
+      currency: { type: 'string', enum: ['EUR', 'USD'] }
+    }
+  }
+}
+
 /** Each route's `config.mtls`. */
 export const routeRules = {
   charge: { method: 'POST', url: '/api/payments/charge', mtls: { roles: ['payments:charge'] } },

@@ -9,25 +9,12 @@ import { createX509Source } from 'spiffe-workload-api'
 import { loadServerTls, fastifyMtls } from 'fastify-mtls'
 import fastifyMtlsIdentity from 'fastify-mtls-identity'
 import fastifyMtlsAuthz from 'fastify-mtls-authz'
-import { policy, routeRules } from '../../payment-mesh/src/policy.js'
+import { chargeSchema, policy, routeRules } from '../../payment-mesh/src/policy.js'
 import { PAYMENT_SERVICE_ID } from './identities.js'
 import { log, logUpdates } from './svid-log.js'
 
 const host = process.env.HOST ?? '127.0.0.1'
 const port = Number(process.env.PORT ?? 8443)
-
-const chargeSchema = {
-  body: {
-    type: 'object',
-    required: ['orderId', 'amount', 'currency'],
-    additionalProperties: false,
-    properties: {
-      orderId: { type: 'string', minLength: 1, maxLength: 64 },
-      amount: { type: 'integer', minimum: 1 },
-      currency: { type: 'string', enum: ['EUR', 'USD'] }
-    }
-  }
-}
 
 // createX509Source waits (30 s by default) for the agent to attest this container and send its SVID; `pick`
 // refuses to serve under any other identity than the one register.sh gives payment-service.

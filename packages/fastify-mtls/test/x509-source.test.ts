@@ -3,7 +3,7 @@
 import t from 'tap'
 import { handshakeTrust } from 'mtls-core/internal'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed, capturedLogger, startFastifyServer } from 'mtls-test-support'
+import { PemFeed, capturedLogger, startFastifyServer, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../src/index.js'
 import { attempt, startServer } from './helpers.js'
 
@@ -35,11 +35,11 @@ t.test('pushed material is applied to new connections and reported; a refused pu
 
   const rotated = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server' })
   feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
-  await waitFor(() => app.mtls.status().certificate.fingerprint256 === rotated.fingerprint256)
+  await until(() => app.mtls.status().certificate.fingerprint256 === rotated.fingerprint256, 'the pushed material')
   t.equal((await attempt(port, client)).serverFingerprint, rotated.fingerprint256, 'new connections present the pushed certificate')
 
   feed.push({ ...feedMaterial, cert: pki.expired.chain, key: pki.expired.key })
-  await waitFor(() => app.mtls.stats().reloads.failed === 1)
+  await until(() => app.mtls.stats().reloads.failed === 1, 'the refusal')
   t.equal(app.mtls.status().certificate.fingerprint256, rotated.fingerprint256, 'the refused push changed nothing')
   t.match(app.mtls.status().lastReload, { ok: false, error: { code: 'ERR_MTLS_MATERIAL_EXPIRED' } })
 
@@ -52,7 +52,7 @@ t.test('pushed material is applied to new connections and reported; a refused pu
   t.ok(log.lines.some(line => line.level === 20 && line.msg === 'x509Source: still failing (2 attempts): still gone'), 'later failures at debug')
   feed.connected = true
   feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
-  await waitFor(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 2 failed attempts'))
+  await until(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 2 failed attempts'), 'the info line')
   t.equal((await attempt(port, client)).status, 200)
 
   await app.close()
@@ -61,14 +61,6 @@ t.test('pushed material is applied to new connections and reported; a refused pu
   await new Promise(resolve => setTimeout(resolve, 50))
   t.same(app.mtls.stats().reloads, pushes, 'a closed app no longer listens')
 })
-
-async function waitFor (condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
 
 t.test('trust kept by trust domain: a federated CA speaking for our trust domain is refused in require mode, and left unverified in optional mode', async t => {
   const partner = await createTestPki({ trustDomain: 'partner.example' })

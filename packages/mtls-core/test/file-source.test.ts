@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
 import { createFileSource, createMaterialSource, type FileSource, type FileSourceSpec } from '../src/index.js'
+import { within } from './helpers.js'
 
 async function tempDir (t: { teardown: (fn: () => unknown) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mtls-core-file-source-'))
@@ -25,16 +26,6 @@ function jsonSpec (file: string): FileSourceSpec<{ version: number }, string> {
       if (typeof value.version !== 'number') throw Object.assign(new Error(`${file}: no version`), { code: 'NO_VERSION' })
       return value
     }
-  }
-}
-
-async function within<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within 5 s`)), 5000) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }
 

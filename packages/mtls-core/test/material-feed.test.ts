@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events'
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { MaterialError, MaterialSource, createMaterialSource, type Material, type MaterialFeed, type MaterialFeedStatus, type MaterialInput } from '../src/index.js'
+import { within } from './helpers.js'
 
 const [pki, partner] = await Promise.all([createTestPki(), createTestPki({ trustDomain: 'partner.example' })])
 const svid = (issued: IssuedCertificate, trustDomains: MaterialInput['trustDomains'] = { 'mycompany.com': pki.ca }): MaterialInput => ({ cert: issued.chain, key: issued.key, trustDomains })
@@ -41,16 +42,6 @@ class TestFeed extends EventEmitter implements MaterialFeed {
 
   status (): MaterialFeedStatus {
     return { endpoint: 'unix:///run/spire/agent.sock', connected: !this.closed, lastUpdate: this.lastUpdate, reconnects: 3, lastError: this.lastError, closed: this.closed }
-  }
-}
-
-async function within<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within 5 s`)), 5000) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }
 

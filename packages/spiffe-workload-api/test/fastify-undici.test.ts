@@ -8,7 +8,7 @@ import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { fastifyMtlsIdentity } from 'fastify-mtls-identity'
 import { fastifyMtlsAuthz } from 'fastify-mtls-authz'
 import { createRootCa, createTestPki, type CertificateAuthority, type IssuedCertificate } from 'mtls-pki'
-import { capturedLogger, startFastifyServer, type Teardown } from 'mtls-test-support'
+import { capturedLogger, startFastifyServer, until, type Teardown } from 'mtls-test-support'
 import { request } from 'undici'
 import { createMtlsAgent, type MtlsAgent } from 'undici-mtls'
 import { createX509Source, type X509Source } from '../src/index.js'
@@ -29,14 +29,6 @@ const policy = {
     { identities: ['spiffe://mycompany.com/**'], roles: ['payments:read'] }
   ],
   defaultPolicy: 'deny' as const
-}
-
-async function until (condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 async function source (t: Teardown, api: WorkloadApi, pick: string): Promise<X509Source> {

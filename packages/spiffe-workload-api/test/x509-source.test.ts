@@ -5,6 +5,7 @@ import t from 'tap'
 import { createTestPki } from 'mtls-pki'
 import { createX509Source, type X509Material, type X509Source } from '../src/index.js'
 import { SECURITY_HEADER, workloadServiceDefinition } from '../src/proto.js'
+import { until } from 'mtls-test-support'
 import { TestWorkloadApi, leafDer, pemToDer, svidMessage } from './workload-api-server.js'
 
 const pki = await createTestPki()
@@ -15,14 +16,6 @@ const INVENTORY = 'spiffe://mycompany.com/production/inventory-service'
 // Not events.once: it would also listen for 'error', which the source then emits.
 function nextUpdate (source: X509Source): Promise<X509Material> {
   return new Promise(resolve => source.once('update', resolve))
-}
-
-async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 t.test('the agent refuses a call without the security header, and serves this client, which sends it', { timeout: 10_000 }, async t => {

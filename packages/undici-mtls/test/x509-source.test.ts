@@ -2,7 +2,7 @@
 // X509Source is one; its own tests run this against a Workload API), used by new connections.
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed } from 'mtls-test-support'
+import { PemFeed, until } from 'mtls-test-support'
 import { request } from 'undici'
 import { createMtlsAgent, type MtlsAgentOptions } from '../src/index.js'
 import { startServer } from './helpers.js'
@@ -26,8 +26,7 @@ t.test('new connections present the pushed certificate; the agent reports the fe
   t.match(agent.status().x509Source, { endpoint: 'test://pem-feed', connected: true, lastError: null })
 
   feed.push({ cert: pki.inventoryService.chain, key: pki.inventoryService.key, trustDomains: { 'mycompany.com': pki.ca } })
-  const deadline = Date.now() + 5000
-  while (agent.status().certificate.fingerprint256 !== pki.inventoryService.fingerprint256 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  await until(() => agent.status().certificate.fingerprint256 === pki.inventoryService.fingerprint256, 'the pushed certificate')
   const second = await request(`${url}/whoami`, { dispatcher: agent, reset: true })
   t.match(await second.body.json(), { fingerprint256: pki.inventoryService.fingerprint256 }, 'the next connection shows the pushed certificate')
 
