@@ -34,7 +34,7 @@ const PLANS = {
 const plan = PLANS[mode]
 
 const NGINX = 'nginx-mtls'
-const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger']
+const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
 // A proxy terminating mTLS: answering itself (`app: null`), or in front of a server.js scenario over plain HTTP,
 // whose CPU is counted with the proxy's.
 const PROXIES = {
@@ -70,6 +70,8 @@ await writeCertificateFiles(dir, 'server', pki.server)
 // What the proxies need beside: HAProxy's chain and key in one file; the intermediate for the apps behind them.
 await writeFile(join(dir, 'haproxy-server.pem'), `${pki.server.chain.trimEnd()}\n${pki.server.key.trimEnd()}\n`, { mode: 0o600 })
 await writeFile(join(dir, 'intermediate.pem'), pki.intermediate.certificate)
+// A federated trust domain's root, for the x509Source scenario with federated bundles.
+await writeFile(join(dir, 'partner-ca.pem'), (await createTestPki({ trustDomain: 'partner.example' })).ca)
 const credentials = { ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key }
 const CLIENT_ID = 'spiffe://mycompany.com/production/order-service'
 

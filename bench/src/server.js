@@ -3,6 +3,7 @@
 // (process.cpuUsage(), µs), so the bench divides the server's CPU, not the load generator's, by the work done.
 // Every scenario answers GET / with the same small JSON. `behind-nginx` and `behind-haproxy` are the app behind
 // those proxies: plain HTTP, the identity read from the certificate the proxy forwards, authz deciding a role.
+import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:https'
 import { join } from 'node:path'
@@ -16,6 +17,15 @@ const file = name => join(dir, name)
 const material = { certFile: file('server-chain.pem'), keyFile: file('server-key.pem'), caFile: file('server-ca.pem') }
 const body = JSON.stringify({ hello: 'world' })
 const cpu = () => { const { user, system } = process.cpuUsage(); return user + system }
+
+// x509source scenarios: the same certificates pushed by a material feed (what a Workload API X509Source is), trust
+// kept by trust domain: our own bundle alone, or with a federated one (each peer's chain then verified again, by domain).
+function feed (federated) {
+  const trustDomains = { 'mycompany.com': readFileSync(material.caFile, 'utf8'), ...(federated ? { 'partner.example': readFileSync(file('partner-ca.pem'), 'utf8') } : {}) }
+  const materialInput = { cert: readFileSync(material.certFile, 'utf8'), key: readFileSync(material.keyFile, 'utf8'), trustDomains }
+  const status = () => ({ endpoint: 'bench', connected: true, lastUpdate: null, reconnects: 0, lastError: null, closed: false })
+  return Object.assign(new EventEmitter(), { materialInput, status })
+}
 
 let listen
 switch (scenario) {
@@ -45,7 +55,7 @@ switch (scenario) {
         ca: [readFileSync(material.caFile, 'utf8'), readFileSync(file('intermediate.pem'), 'utf8')]
       })
     } else {
-      const tls = await loadServerTls(material)
+      const tls = await loadServerTls(scenario.startsWith('x509source') ? { x509Source: feed(scenario.startsWith('x509source-federated')) } : material)
       // The production-like variant logs every request and every audit line at info, to a file.
       const logger = scenario.endsWith('+logger') ? { level: 'info', file: logFile } : false
       app = Fastify({ https: tls.httpsOptions, logger })

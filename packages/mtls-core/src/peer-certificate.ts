@@ -225,7 +225,16 @@ export function checkPeerTrustDomain (socket: ConnectionSocket, trust: TrustDoma
   if (trust.trustDomains === null) return
   const der = peerCertificateDer(socket)
   if (der === null) return
-  const trustDomain = trust.peerTrustDomain(readCertificateFields(der))
-  if (trust.soleTrustDomain === trustDomain) return
+  const fields = readCertificateFields(der)
+  const trustDomain = trust.peerTrustDomain(fields)
+  if (trust.soleTrustDomain === trustDomain || domainVerified.get(fields)?.[purpose] === trust) return
   trust.verify(der, { purpose, intermediates: chainOf(socket, der)?.intermediates ?? [] })
+  domainVerified.set(fields, { ...domainVerified.get(fields), [purpose]: trust })
 }
+
+// Certificates whose chain was shown to end in their own trust domain's bundle, with the trust that showed it (per
+// purpose): a
+// client reconnects with one certificate for hours, and resumes often. Keyed by the fields object
+// readCertificateFields shares per content; only a success is kept (a chain the peer completes differently
+// next time may still pass), and validity is checked on every connection apart from this.
+const domainVerified = new WeakMap<object, { client?: object, server?: object }>()

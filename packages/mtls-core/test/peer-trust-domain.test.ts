@@ -178,3 +178,24 @@ t.test('reverifyConnection completes a resumed session\'s chain with the previou
   recordHandshakeTrust(serverSide, first)
   t.throws(() => reverifyConnection(serverSide, strangerTrust), { code: 'CERT_SIGNATURE_FAILURE', message: /the signature on "mtls-pki test intermediate CA" does not verify/ })
 })
+
+t.test('federated bundles: a certificate whose chain was shown to end in its own trust domain is not verified again on its next connections, under that trust', async t => {
+  const connect = await listen(t, { ca: [pki.ca, partner.ca] })
+  const verifier = new ChainVerifier({ trustDomains: new Map([['mycompany.com', pki.ca], ['partner.example', partner.ca]]) })
+  const { calls, trust } = counting(verifier)
+  const first = await connect(pki.orderService)
+  checkPeerTrustDomain(first.serverSide, trust, 'client')
+  const second = await connect(pki.orderService, await first.ticket)
+  t.ok(second.serverSide.isSessionReused(), 'the next connection resumed')
+  checkPeerTrustDomain(second.serverSide, trust, 'client')
+  checkPeerTrustDomain((await connect(pki.orderService)).serverSide, trust, 'client')
+  t.equal(calls.verify, 1, 'verified once for that trust')
+  const forged = await partner.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/order-service' })
+  for (let i = 0; i < 2; i++) {
+    const { serverSide } = await connect(forged)
+    t.match(thrown(() => checkPeerTrustDomain(serverSide, trust, 'client')), { code: 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED' }, `a refusal is never kept as a pass (${i + 1})`)
+  }
+  const another = counting(verifier)
+  checkPeerTrustDomain((await connect(pki.orderService)).serverSide, another.trust, 'client')
+  t.equal(another.calls.verify, 1, 'another trust verifies it again')
+})
