@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 
 const run = promisify(execFile)
-const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger']
+const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
 const PROXY_SCENARIOS = ['nginx-mtls', 'nginx-mtls->http', 'nginx-mtls->fastify-identity', 'haproxy-mtls->fastify-identity']
 const runBench = (args, options = {}) => run(process.execPath, [fileURLToPath(new URL('../src/run.js', import.meta.url)), ...args], { timeout: 60_000, ...options })
 const PACKAGES = ['mtls-core', 'mtls-pki', 'fastify-mtls', 'fastify-mtls-identity', 'fastify-mtls-authz', 'undici-mtls']
