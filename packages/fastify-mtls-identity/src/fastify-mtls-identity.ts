@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, toPeerIdentity, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
-import { checkPeerTrustDomain, connectionExpiry, handshakeTrust, peerCertificateDer, recordHandshakeTrust, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { connectionExpiry, handshakeTrust, isTrustDomainTls, peerCertificateDer, refusalOf, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -89,6 +89,14 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   if (typeof verifyForwarded !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('verifyForwarded must be true or false')
   const ownVerifier = forwardedVerifier(options, forwarded !== null && verifyForwarded)
 
+  // Trust kept by SPIFFE trust domain (loadServerTls with an x509Source): OpenSSL takes every bundle for every trust
+  // domain, and only fastify-mtls holds a peer to its own. Without it visible here, a federated CA could speak for us.
+  fastify.addHook('onReady', async () => {
+    if (isTrustDomainTls(fastify.server) && !fastify.hasDecorator('mtls')) {
+      throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('this server trusts SPIFFE bundles by trust domain (loadServerTls with x509Source or trustDomains): register fastify-mtls where this plugin can see it (it holds each peer to its own trust domain, and applies the rotations)')
+    }
+  })
+
   // Forwarded certificates are verified against fastify-mtls's trust unless `ca` names another; decided at
   // ready(), so the two plugins may be registered in either order.
   if (forwarded !== null && verifyForwarded && ownVerifier === null) {
@@ -121,6 +129,9 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
         if (handshakeTrust(socket) === undefined) state = adoptTrust(state, socket, trust)
         state.trust = handshakeTrust(socket)
       }
+      // fastify-mtls refused what OpenSSL let through (optional mode): its verdict stands, whatever this plugin sees.
+      const refusal = refusalOf(socket)
+      if (refusal !== undefined) state = { ...state, identity: null, error: refusal as PeerCertificateError }
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
@@ -209,16 +220,14 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   }
 }
 
-// A connection fastify-mtls recorded no trust for (an HTTP/2 session shows a proxy of its socket) takes the trust in
-// force, once its certificate passes what fastify-mtls checks beyond OpenSSL: with trust kept by SPIFFE trust domain,
-// that its chain ends in its own trust domain's bundle.
+// A connection fastify-mtls recorded no trust for (it saw no handshake of it) is verified against the trust in
+// force, whole: OpenSSL may have verified it against another, and against every trust domain's bundle at once.
 function adoptTrust (state: ConnectionState, socket: TLSSocket, trust: ChainVerifier): ConnectionState {
   try {
-    checkPeerTrustDomain(socket, trust, 'client')
+    state.until = Math.min(state.until, reverifyConnection(socket, trust))
   } catch (err) {
     return { ...state, identity: null, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) }
   }
-  recordHandshakeTrust(socket, trust)
   return state
 }
 

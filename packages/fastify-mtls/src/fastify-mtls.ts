@@ -2,7 +2,7 @@ import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
-import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, peerCertificateDer, recordHandshakeTrust, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, markTlsSocket, peerCertificateDer, recordHandshakeTrust, recordRefusal, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -77,10 +77,6 @@ declare module 'fastify' {
   }
 }
 
-// Recorded as the trust of a connection whose certificate OpenSSL verified but this plugin did not accept: it is
-// no trust, so whoever looks next (fastify-mtls-identity) verifies the connection against the trust in force.
-const NOT_VERIFIED = Object.freeze({})
-
 const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: FastifyInstance, given: FastifyMtlsOptions) => {
   // Read once: class getters count, a polluted Object.prototype does not.
   const options = snapshotOptions(given)
@@ -137,7 +133,14 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // The trust in force, as a verifier: built when material is applied (a trust it cannot be built from refuses
   // the reload), never on a connection.
   let trust = ChainVerifier.forMaterial(source.current)
+  // The trust in force when each connection was accepted: OpenSSL verifies a handshake against the context of
+  // that moment (Node hands the new TLS socket the server's context then), which a reload may replace before the
+  // handshake ends. Node's TLS socket names the connection it wraps `_parent`; without it, every handshake is
+  // taken to have begun under another trust, and verified again.
+  const acceptedUnder = new WeakMap<object, ChainVerifier>()
+  const onConnection = (connection: object): void => { acceptedUnder.set(connection, trust) }
   const onSecureConnection = (socket: TLSSocket): void => {
+    markTlsSocket(socket) // HTTP/2 streams see a proxy of it: what is recorded here is found through it
     const resumed = socket.isSessionReused()
     // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in). Node 20
     // calls a resumed session without a certificate authorized: there was nothing to verify.
@@ -145,31 +148,38 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     if (mode === 'require') {
       // Only a resumed session can arrive without a certificate: a ticket from another server (an
       // optional-mode one sharing the keys) must not pass.
-      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed) ?? trustDomainRefusal(socket)
+      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed) ?? trustRefusal(socket)?.reason ?? null
       if (refusal !== null) {
         refused(refusal)
         socket.destroy()
         return
       }
       verified.add(socket)
-    } else if (verifiedPeer && trustDomainRefusal(socket) !== null) {
-      // Left to the routes, unverified: fastify-mtls-identity verifies it again against the trust, and says why not.
-      verifiedPeer = false
-      recordHandshakeTrust(socket, NOT_VERIFIED)
+    } else if (verifiedPeer) {
+      const refusal = trustRefusal(socket)
+      if (refusal !== null) {
+        // Left to the routes without an identity: fastify-mtls-identity reads the verdict recorded here.
+        verifiedPeer = false
+        recordRefusal(socket, refusal.code)
+      }
     }
     if (verifiedPeer) recordHandshakeTrust(socket, trust)
     stats.handshakes++
     if (resumed) stats.resumed++
     if (!verifiedPeer) stats.unverified++
   }
-  // With trust kept by SPIFFE trust domain (an x509Source), OpenSSL verified the chain against every bundle at
-  // once: it must also end in the bundle of the peer's own trust domain, or a federated CA could speak for ours.
-  const trustDomainRefusal = (socket: TLSSocket): HandshakeFailureReason | null => {
+  // What OpenSSL did not check of a verified peer, or `null`. A handshake that began under another trust is
+  // verified again against this one, whole. Otherwise, with trust kept by SPIFFE trust domain (an x509Source),
+  // OpenSSL verified the chain against every bundle at once: it must also end in the bundle of the peer's own
+  // trust domain, or a federated CA could speak for ours.
+  const trustRefusal = (socket: TLSSocket): { reason: HandshakeFailureReason, code: string } | null => {
     try {
-      checkPeerTrustDomain(socket, trust, 'client')
+      if (acceptedUnder.get((socket as { _parent?: object })._parent ?? socket) !== trust) reverifyConnection(socket, trust)
+      else checkPeerTrustDomain(socket, trust, 'client')
       return null
     } catch (err) {
-      return verdictReason(codeOf(err, 'ERR'))
+      const code = codeOf(err, 'ERR')
+      return { reason: verdictReason(code), code }
     }
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket (and
@@ -178,6 +188,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const verdict = socket.authorizationError as unknown
     refused(failureReason(error, verdict), typeof verdict === 'string' ? verdict : undefined)
   }
+  server.prependListener('connection', onConnection)
   server.prependListener('secureConnection', onSecureConnection)
   server.on('tlsClientError', onTlsClientError)
   fastify.addHook('onClose', async () => { refusals.close() })
@@ -236,8 +247,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   let feedFailures = 0
   const onFeedError = (error: Error): void => {
     feedFailures++
-    const fields = { code: codeOf(error, 'ERR'), endpoint: feed?.status().endpoint }
-    if (feedFailures === 1) log.warn(fields, `x509Source: ${error.message}; the certificate in force keeps serving meanwhile`)
+    const status = feed?.status()
+    const fields = { code: codeOf(error, 'ERR'), endpoint: status?.endpoint }
+    // A feed that gave up sends nothing more: the certificate in force serves until it expires, and says so loudly.
+    if (status?.closed === true) log.error(fields, `x509Source: ${error.message}; the source no longer receives updates, the certificate in force serves until ${source.current.leaf.notAfter.toISOString()}`)
+    else if (feedFailures === 1) log.warn(fields, `x509Source: ${error.message}; the certificate in force keeps serving meanwhile`)
     else log.debug(fields, `x509Source: still failing (${feedFailures} attempts): ${error.message}`)
   }
   const onFeedUpdate = (): void => {
@@ -328,6 +342,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)
+    server.removeListener('connection', onConnection)
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)
   })

@@ -1,7 +1,7 @@
 import type { ServerOptions } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
 import { MaterialSource, createMaterialSource, materialTlsOptions, type Material, type MaterialFeed, type MaterialInput } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { DEFAULT_MIN_VERSION, MATERIAL_INPUT_KEYS, markTrustDomainTls, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { TicketKeys } from './ticket-keys.js'
 
@@ -83,12 +83,12 @@ export async function loadServerTls (given: ServerTlsOptions): Promise<ServerTls
 
   // Every reload rebuilds the context from this complete set: setSecureContext replaces it whole, and a
   // missing `ca` would refuse every client, a missing `minVersion` would quietly accept TLS 1.2 again.
-  const contextOptions = (material: Material): SecureContextOptions => ({
-    ...tlsOptions,
-    ...materialTlsOptions(material),
-    minVersion,
-    ticketKeys: ticketKeys.for(material)
-  })
+  const contextOptions = (material: Material): SecureContextOptions => {
+    const options = { ...tlsOptions, ...materialTlsOptions(material), minVersion, ticketKeys: ticketKeys.for(material) }
+    // Trust kept by trust domain needs fastify-mtls to hold each peer to its own: fastify-mtls-identity checks for it.
+    if (material.trustDomains !== null) markTrustDomainTls(options)
+    return options
+  }
   return Object.freeze({
     mode,
     source,

@@ -55,9 +55,13 @@ t.test('pushed material is applied to new connections and reported; a refused pu
   await until(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 2 failed attempts'), 'the info line')
   t.equal((await attempt(port, client)).status, 200)
 
+  feed.close()
+  feed.fail(Object.assign(new Error('refused for good'), { code: 'ERR_TEST_REFUSED' }))
+  t.ok(log.lines.some(line => line.level === 50 && line.code === 'ERR_TEST_REFUSED' && /^x509Source: refused for good; the source no longer receives updates, the certificate in force serves until \d{4}-/.test(String(line.msg))), 'a feed that gave up: an error line')
+
   await app.close()
   const pushes = app.mtls.stats().reloads
-  feed.push({ ...feedMaterial, cert: pki.server.chain, key: pki.server.key })
+  feed.emit('update')
   await new Promise(resolve => setTimeout(resolve, 50))
   t.same(app.mtls.stats().reloads, pushes, 'a closed app no longer listens')
 })

@@ -99,18 +99,44 @@ export function presentedChainExpiry (certificate: X509Certificate): number {
   return presentedChain(certificate).until
 }
 
+// An HTTP/2 session shows each stream a proxy of its TLS socket, which forwards property reads to it: the socket
+// names itself under this key, so that what is recorded for it is found through the proxy too.
+const kTlsSocket = Symbol.for('mtls-core.tls-socket')
+
+/** Lets `socket` be found through the proxies HTTP/2 hands out for it (fastify-mtls marks each connection). */
+export function markTlsSocket (socket: object): void {
+  Object.defineProperty(socket, kTlsSocket, { value: socket, configurable: true })
+}
+
+/** The TLS socket behind `socket` (itself, or what an HTTP/2 proxy stands for, once marked). */
+export function tlsSocketOf (socket: object): object {
+  return (socket as Record<symbol, object | undefined>)[kTlsSocket] ?? socket
+}
+
 // The trust a connection was verified against, as fastify-mtls records it when the connection is made and
 // whoever re-verifies it records it again: a connection is verified against each trust once.
 const handshakeTrusts = new WeakMap<object, object>()
+// The verdict on a connection OpenSSL let through and fastify-mtls did not (optional mode), by its TLS socket.
+const refusals = new WeakMap<object, string>()
 
 /** Records the trust (a ChainVerifier) `socket`'s certificate was verified against. */
 export function recordHandshakeTrust (socket: object, trust: object): void {
-  handshakeTrusts.set(socket, trust)
+  handshakeTrusts.set(tlsSocketOf(socket), trust)
 }
 
-/** The trust recorded for `socket`, or `undefined`. */
+/** The trust recorded for `socket` (or the TLS socket an HTTP/2 proxy stands for), or `undefined`. */
 export function handshakeTrust (socket: object): object | undefined {
-  return handshakeTrusts.get(socket)
+  return handshakeTrusts.get(tlsSocketOf(socket))
+}
+
+/** Records why a connection OpenSSL verified is not verified after all (its verdict's code), for whoever reads its identity. */
+export function recordRefusal (socket: object, code: string): void {
+  refusals.set(tlsSocketOf(socket), code)
+}
+
+/** Why `socket`'s certificate was refused after OpenSSL let it through, or `undefined`. */
+export function refusalOf (socket: object): string | undefined {
+  return refusals.get(tlsSocketOf(socket))
 }
 
 // What full handshakes showed of their chains, by leaf, for the sessions they make: a resumed session shows

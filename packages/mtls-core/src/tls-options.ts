@@ -20,3 +20,19 @@ export function materialTlsOptions (material: { readonly cert: string, readonly 
   if (material.crl.length > 0) options.crl = [...material.crl]
   return options
 }
+
+// The `ca` lists of TLS options built from trust kept by SPIFFE trust domain: OpenSSL takes every bundle for every
+// trust domain, and only fastify-mtls holds each peer to its own. Node's TLS server keeps the list it was given
+// as `server.ca`, so a plugin can tell such a server from another.
+const trustDomainCas = new WeakSet<object>()
+
+/** Marks TLS options (their `ca` list) as built from trust kept by trust domain. */
+export function markTrustDomainTls (options: { readonly ca?: unknown }): void {
+  if (typeof options.ca === 'object' && options.ca !== null) trustDomainCas.add(options.ca)
+}
+
+/** Whether a TLS server (its `ca`) was started with options marked by `markTrustDomainTls`. */
+export function isTrustDomainTls (server: object): boolean {
+  const ca = (server as { ca?: unknown }).ca
+  return typeof ca === 'object' && ca !== null && trustDomainCas.has(ca)
+}

@@ -39,6 +39,10 @@ export interface X509SourceStatus {
   readonly reconnects: number
   /** Why the source gets no updates now: `null` until a failure, and again once an update arrives. */
   readonly lastError: WorkloadApiError | null
+  /**
+   * No more updates will come: `close()` was called, or the agent refused the request as malformed
+   * (InvalidArgument: it would refuse it again; go-spiffe gives up there too). `current` keeps the last SVID.
+   */
   readonly closed: boolean
 }
 
@@ -130,7 +134,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
       lastUpdate: this.#lastUpdate,
       reconnects: this.#watch.reconnects,
       lastError: this.#lastError,
-      closed: this.#closed
+      closed: this.#closed || this.#watch.closed
     })
   }
 

@@ -233,3 +233,19 @@ t.test('a closed source throws on current and stops its stream', { timeout: 10_0
   t.equal(source.status().closed, true)
   await until(() => api.openStreams === 0, 'the stream to close')
 })
+
+t.test('InvalidArgument after the first SVID: the source gives up (as go-spiffe does), says so in status, and keeps its SVID', { timeout: 10_000 }, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setX509({ svids: [svidMessage(ORDER, pki.orderService)] })
+  const source = await createX509Source({ endpoint: api.endpoint, backoff: FAST })
+  t.teardown(() => source.close())
+  const errored = once(source, 'error')
+  api.deny({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed request' })
+  const [error] = await errored
+  t.match(error, { code: 'ERR_MTLS_WORKLOAD_REFUSED' })
+  t.match(source.status(), { closed: true, connected: false, lastError: { code: 'ERR_MTLS_WORKLOAD_REFUSED' } }, 'no more updates will come')
+  t.equal(source.current.svid.spiffeId, ORDER, 'the SVID in force stays readable')
+  api.deny(null)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(api.openStreams, 0, 'it does not call again')
+})

@@ -1,6 +1,6 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import { ChainVerifier, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, checkPeerTrustDomain, describeThrown, presentedChainExpiry } from 'mtls-core/internal'
+import { DEFAULT_MIN_VERSION, checkPeerTrustDomain, describeThrown, peerCertificate, presentedChainExpiry } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
 import type { MtlsAgentOptions } from './agent-options.js'
 import { translateConnectError, watchServerRefusal } from './connect-errors.js'
@@ -53,6 +53,8 @@ export class MtlsConnector {
     // Bound to the server name, the origin and the authorizer that approved the session.
     const key = `${options.servername ?? options.hostname}|${origin}|${this.#expected}`
     const sessions = this.#sessions
+    // The trust this connection is verified against, as its secure context: a reload during the handshake changes neither.
+    const trustDomains = this.#trustDomains
     const cached = sessions.get(key)
     // undici's connector keeps its own session cache, which would also keep the tickets of servers we refused.
     const connect = buildConnector({ ...this.#connectOptions, maxCachedSessions: 0, ...(cached === undefined ? {} : { session: cached.session }) } as ConnectorOptions)
@@ -66,7 +68,7 @@ export class MtlsConnector {
         return
       }
       const tlsSocket = connected as TLSSocket
-      const untrusted = this.#trustDomainProblem(tlsSocket, cached)
+      const untrusted = trustDomainProblem(tlsSocket, trustDomains, cached)
       if (untrusted !== null) {
         tlsSocket.destroy()
         callback(translateConnectError(untrusted, origin, this.#authorize !== null), null)
@@ -88,18 +90,6 @@ export class MtlsConnector {
     socket.on('session', (session: Buffer) => { identity === null ? tickets.push(session) : keep(session) })
   }
 
-  // OpenSSL verified the server's chain against every trust bundle at once; it must end in its own trust domain's.
-  // A resumed session was checked when it was made (sessions are kept per material).
-  #trustDomainProblem (socket: TLSSocket, cached: CachedSession | undefined): Error | null {
-    if (this.#trustDomains === null || (socket.isSessionReused() && cached !== undefined)) return null
-    try {
-      checkPeerTrustDomain(socket, this.#trustDomains, 'server')
-      return null
-    } catch (err) {
-      return err as Error
-    }
-  }
-
   // A resumed session shows no certificate: the identity it was verified with stands for it, checked again.
   #authorizeServer (socket: TLSSocket, cached: CachedSession | undefined): { identity: PeerIdentity | null, until: number, actual: string, reason: string | null } {
     let actual = 'no certificate'
@@ -110,7 +100,8 @@ export class MtlsConnector {
         identity = cached.identity
         until = cached.until
       } else {
-        const certificate = socket.getPeerX509Certificate() as NonNullable<ReturnType<TLSSocket['getPeerX509Certificate']>>
+        // Read once per socket (mtls-core): the trust-domain check may have read it, and Node 20 answers a second call with nothing.
+        const certificate = peerCertificate(socket) as NonNullable<ReturnType<typeof peerCertificate>>
         identity = toPeerIdentity(certificate)
         until = presentedChainExpiry(certificate)
       }
@@ -142,4 +133,16 @@ export class MtlsConnector {
 
 function trustDomainVerifier (material: Material): ChainVerifier | null {
   return material.trustDomains === null ? null : ChainVerifier.forMaterial(material)
+}
+
+// OpenSSL verified the server's chain against every trust bundle at once; it must end in its own trust domain's.
+// A resumed session was checked when it was made (sessions are kept per material).
+function trustDomainProblem (socket: TLSSocket, trustDomains: ChainVerifier | null, cached: CachedSession | undefined): Error | null {
+  if (trustDomains === null || (socket.isSessionReused() && cached !== undefined)) return null
+  try {
+    checkPeerTrustDomain(socket, trustDomains, 'server')
+    return null
+  } catch (err) {
+    return err as Error
+  }
 }
