@@ -60,6 +60,8 @@ export class TicketKeys {
   for (material: Material, base: Buffer = this.source?.current ?? this.#base as Buffer): Buffer {
     const context = createHash('sha256')
     for (const pem of [...material.ca, '--', ...material.crl]) context.update(pem)
+    // Trust kept by trust domain: which bundle each root belongs to is trust too (a root moved is another trust).
+    for (const [trustDomain, pems] of material.trustDomains ?? []) context.update(`--${trustDomain}:${pems.length}`).update(pems.join(''))
     const { leaf } = material
     context.update(JSON.stringify([this.#mode, leaf.subject, leaf.uris, leaf.dnsNames, leaf.ips, leaf.emails]))
     return Buffer.from(hkdfSync('sha256', base, context.digest(), 'fastify-mtls session ticket keys', KEY_LENGTH))

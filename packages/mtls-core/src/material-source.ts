@@ -1,5 +1,5 @@
 import { FileSource, loadOnce, wantsWatching, type FileSourceOptions, type FileSourceSpec, type Loaded } from './file-source.js'
-import { MaterialError } from './errors.js'
+import { MaterialError, describeThrown } from './errors.js'
 import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions, type MaterialPems } from './material.js'
 
 export interface MaterialSourceOptions extends MaterialOptions, FileSourceOptions {}
@@ -85,7 +85,16 @@ export class MaterialSource extends FileSource<Material> {
     const spec: FileSourceSpec<Material, MaterialPems> = {
       files: () => [],
       read: async () => {
-        const pems = await readMaterial(feed.materialInput)
+        let input: MaterialInput
+        try {
+          input = feed.materialInput
+        } catch (err) {
+          // The feed's own error (ERR_MTLS_WORKLOAD_CLOSED, …) says it best; anything else thrown becomes one.
+          if (err instanceof Error) throw err
+          throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', `x509Source: materialInput threw ${describeThrown(err)}`)
+        }
+        if (typeof input !== 'object' || input === null) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', 'x509Source: materialInput is not certificate material')
+        const pems = await readMaterial(input)
         return { raw: pems, digest: pems.digest }
       },
       validate: pems => validateMaterial(pems, options)
@@ -114,7 +123,14 @@ export class MaterialSource extends FileSource<Material> {
   /** How the feed is doing, for status pages; `null` when the material comes from files or PEM options. */
   feedStatus (): MaterialFeedReport | null {
     if (this.feed === null) return null
-    const { endpoint, connected, lastUpdate, reconnects, lastError, closed } = this.feed.status()
+    let status: MaterialFeedStatus
+    try {
+      status = this.feed.status()
+    } catch (err) {
+      // A status page must not fail for a feed's bug: it says what it could not read.
+      return { endpoint: '', connected: false, lastUpdate: null, reconnects: 0, lastError: { code: 'ERR', message: `the feed's status() threw: ${describeThrown(err)}` }, closed: false }
+    }
+    const { endpoint, connected, lastUpdate, reconnects, lastError, closed } = status
     const code = (lastError as { code?: unknown } | null)?.code
     return {
       endpoint,

@@ -231,3 +231,16 @@ t.test('an update announced while the first material is read is read once the so
   while (source.current.leaf.fingerprint256 !== rotated.fingerprint256 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
   t.equal(source.current.leaf.fingerprint256, rotated.fingerprint256, 'the rotation pushed during the first read is in force')
 })
+
+t.test('a feed that throws something other than an Error, gives no material, or whose status() throws: coded errors, and a status page that still answers', async t => {
+  const feed = new TestFeed(svid(pki.server))
+  const source = await MaterialSource.fromFeed(feed, { side: 'server' })
+  t.teardown(() => source.close())
+  Object.defineProperty(feed, 'materialInput', { get () { throw 'agent gone' }, configurable: true }) // eslint-disable-line no-throw-literal
+  await t.rejects(source.reload(), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID', message: 'x509Source: materialInput threw agent gone' })
+  Object.defineProperty(feed, 'materialInput', { get () { return null }, configurable: true })
+  await t.rejects(source.reload(), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID', message: 'x509Source: materialInput is not certificate material' })
+  t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, 'the material in force stays')
+  feed.status = () => { throw new Error('broken') }
+  t.match(source.feedStatus(), { connected: false, lastError: { code: 'ERR', message: /^the feed's status\(\) threw: .*broken/ } })
+})
