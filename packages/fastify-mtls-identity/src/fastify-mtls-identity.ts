@@ -125,13 +125,12 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
       state = fromSocket(socket, identityOptions, trust)
       // The trust the handshake was verified against, as fastify-mtls recorded it; HTTP/2 sessions show a proxy
       // of that socket, so the trust in force now is taken for them. Verified again whenever another is in force.
-      if (trust !== undefined && state.identity !== null) {
-        if (handshakeTrust(socket) === undefined) state = adoptTrust(state, socket, trust)
-        state.trust = handshakeTrust(socket)
-      }
       // fastify-mtls refused what OpenSSL let through (optional mode): its verdict stands, whatever this plugin sees.
       const refusal = refusalOf(socket)
       if (refusal !== undefined) state = { ...state, identity: null, error: refusal as PeerCertificateError }
+      // The trust fastify-mtls verified the connection against; with none recorded, it is verified against the
+      // trust in force before its identity is given (stillValid), as after a change of trust.
+      if (trust !== undefined && state.identity !== null) state.trust = handshakeTrust(socket)
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
@@ -218,17 +217,6 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: Cha
   } catch (err) {
     return { ...state, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
   }
-}
-
-// A connection fastify-mtls recorded no trust for (it saw no handshake of it) is verified against the trust in
-// force, whole: OpenSSL may have verified it against another, and against every trust domain's bundle at once.
-function adoptTrust (state: ConnectionState, socket: TLSSocket, trust: ChainVerifier): ConnectionState {
-  try {
-    state.until = Math.min(state.until, reverifyConnection(socket, trust))
-  } catch (err) {
-    return { ...state, identity: null, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) }
-  }
-  return state
 }
 
 // Verifies a connection's certificate again, against a new trust (mtls-core's reverifyConnection: once per

@@ -54,6 +54,9 @@ t.test('pushed material is applied to new connections and reported; a refused pu
   feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
   await until(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 2 failed attempts'), 'the info line')
   t.equal((await attempt(port, client)).status, 200)
+  feed.fail(new Error('a blip'))
+  feed.push({ ...feedMaterial, cert: rotated.chain, key: rotated.key })
+  await until(() => log.lines.some(line => line.msg === 'x509Source: receiving again after 1 failed attempt'), 'the info line after one failure')
 
   feed.close()
   feed.fail(Object.assign(new Error('refused for good'), { code: 'ERR_TEST_REFUSED' }))
