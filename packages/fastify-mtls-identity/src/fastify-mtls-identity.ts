@@ -123,13 +123,12 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     if (state === undefined) {
       const trust = serverTrust()
       state = fromSocket(socket, identityOptions, trust)
-      // The trust the handshake was verified against, as fastify-mtls recorded it; HTTP/2 sessions show a proxy
-      // of that socket, so the trust in force now is taken for them. Verified again whenever another is in force.
       // fastify-mtls refused what OpenSSL let through (optional mode): its verdict stands, whatever this plugin sees.
       const refusal = refusalOf(socket)
       if (refusal !== undefined) state = { ...state, identity: null, error: refusal as PeerCertificateError }
-      // The trust fastify-mtls verified the connection against; with none recorded, it is verified against the
-      // trust in force before its identity is given (stillValid), as after a change of trust.
+      // The trust fastify-mtls verified the connection against (found through an HTTP/2 session's proxy of the
+      // socket too); with none recorded, or another in force, it is verified against the trust in force before its
+      // identity is given (stillValid).
       if (trust !== undefined && state.identity !== null) state.trust = handshakeTrust(socket)
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
