@@ -148,9 +148,12 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     if (mode === 'require') {
       // Only a resumed session can arrive without a certificate: a ticket from another server (an
       // optional-mode one sharing the keys) must not pass.
-      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed) ?? trustRefusal(socket)?.reason ?? null
-      if (refusal !== null) {
-        refused(refusal)
+      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed)
+      const problem = refusal === null ? trustRefusal(socket) : null
+      if (refusal !== null || problem !== null) {
+        // The verdict goes to the log line, as OpenSSL's does for a handshake it refused.
+        if (problem !== null) refused(problem.reason, problem.code)
+        else refused(refusal as HandshakeFailureReason)
         socket.destroy()
         return
       }
@@ -174,8 +177,15 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // trust domain, or a federated CA could speak for ours.
   const trustRefusal = (socket: TLSSocket): { reason: HandshakeFailureReason, code: string } | null => {
     try {
-      if (acceptedUnder.get((socket as { _parent?: object })._parent ?? socket) !== trust) reverifyConnection(socket, trust)
-      else checkPeerTrustDomain(socket, trust, 'client')
+      const accepted = acceptedUnder.get((socket as { _parent?: object })._parent ?? socket)
+      if (accepted === trust) {
+        checkPeerTrustDomain(socket, trust, 'client')
+        return null
+      }
+      // OpenSSL verified it under the trust it was accepted with: recorded as such, so that the intermediates of
+      // that trust may complete the chain of a resumed session again (a server that moved to a new intermediate).
+      if (accepted !== undefined) recordHandshakeTrust(socket, accepted)
+      reverifyConnection(socket, trust)
       return null
     } catch (err) {
       const code = codeOf(err, 'ERR')

@@ -1,0 +1,72 @@
+// A handshake that begins under one trust and ends under the next (a client slow to send its second flight, or
+// simply a reload landing mid-handshake) is verified again against the trust in force. Found under load: a
+// resumed session of a legitimate client, begun just before the server moved to a new intermediate of the same
+// root, was refused (its chain was not on record, and the new trust no longer knew the old intermediate). The
+// intermediates of the trust it was accepted under complete it; a certificate of a withdrawn root stays refused.
+import net from 'node:net'
+import t from 'tap'
+import { createRootCa, createTestPki } from 'mtls-pki'
+import { PemFeed, type Teardown } from 'mtls-test-support'
+import { attempt, sessionFrom, startServer } from '../helpers.js'
+
+const pki = await createTestPki()
+const PAYMENT = 'spiffe://mycompany.com/production/payment-service'
+
+// Relays a client to `port`, passing its first flight (the ClientHello) and holding the rest until released.
+async function stallingRelay (t: Teardown, port: number): Promise<{ port: number, release: () => void }> {
+  let release!: () => void
+  const released = new Promise<void>(resolve => { release = resolve })
+  const relay = net.createServer(client => {
+    const upstream = net.connect(port, '127.0.0.1')
+    let first = true
+    client.on('data', chunk => {
+      if (first) upstream.write(chunk)
+      else released.then(() => upstream.write(chunk)).catch(() => {})
+      first = false
+    })
+    upstream.pipe(client)
+    client.on('error', () => {})
+    upstream.on('error', () => {})
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => relay.close())
+  return { port: (relay.address() as net.AddressInfo).port, release }
+}
+
+t.test('a resumed session begun before the server moved to a new intermediate of the same root is accepted', async t => {
+  const next = await pki.root.createIntermediate({ commonName: 'next intermediate' })
+  const moved = await next.issue({ spiffeId: PAYMENT, dnsNames: ['localhost'], usage: 'server' })
+  const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca } })
+  const { app, port } = await startServer(t, { x509Source: feed })
+  const session = await sessionFrom(port, pki.orderService, pki.ca)
+  const relay = await stallingRelay(t, port)
+  const pending = attempt(relay.port, { ...pki.orderService, ca: pki.ca }, { session })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  feed.push({ cert: moved.chain, key: moved.key, trustDomains: { 'mycompany.com': pki.ca } })
+  const deadline = Date.now() + 5000
+  while (app.mtls.status().certificate.fingerprint256 !== moved.fingerprint256 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  relay.release()
+  const result = await pending
+  t.equal(result.reused, true, 'the session was resumed')
+  t.equal(result.status, 200, 'and accepted')
+  t.equal(app.mtls.stats().failures.unknown_ca, 0)
+})
+
+t.test('a handshake begun before its root was withdrawn is refused when it ends', async t => {
+  const renewed = await createRootCa({ commonName: 'renewed root' })
+  const renewedServer = await (await renewed.createIntermediate()).issue({ spiffeId: PAYMENT, dnsNames: ['localhost'], usage: 'server' })
+  const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': [pki.ca, renewed.certificate] } })
+  const { app, port } = await startServer(t, { x509Source: feed })
+  const relay = await stallingRelay(t, port)
+  // The client trusts both roots: only the server's verdict on the client decides.
+  const pending = attempt(relay.port, { ...pki.orderService, ca: `${pki.ca}${renewed.certificate}` })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  feed.push({ cert: renewedServer.chain, key: renewedServer.key, trustDomains: { 'mycompany.com': renewed.certificate } })
+  const deadline = Date.now() + 5000
+  while (app.mtls.status().authorities.length !== 1 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  relay.release()
+  t.equal((await pending).status, null, 'refused')
+  t.equal(app.mtls.stats().failures.unknown_ca, 1, 'counted')
+})
