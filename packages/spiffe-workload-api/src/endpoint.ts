@@ -13,7 +13,7 @@ function invalid (value: string, reason: string): WorkloadApiError {
 }
 
 /**
- * Parses `unix:///absolute/path` or `tcp://IP:port` (an IP address, not a host name), and nothing else: no
+ * Parses `unix:///absolute/path` (or `unix:/absolute/path`) or `tcp://IP:port` (an IP address, not a host name), and nothing else: no
  * user info, query or fragment, no path on a tcp address. `target` is the address in gRPC's naming syntax, `uri` as given.
  */
 export function parseWorkloadEndpoint (value: string): WorkloadEndpoint {
@@ -28,8 +28,9 @@ export function parseWorkloadEndpoint (value: string): WorkloadEndpoint {
   if (url.search !== '' || value.includes('?')) throw invalid(value, 'a query is not allowed')
   if (url.hash !== '' || value.includes('#')) throw invalid(value, 'a fragment is not allowed')
   if (url.protocol === 'unix:') {
-    if (!value.startsWith('unix://')) throw invalid(value, 'a unix endpoint is unix:///absolute/path')
+    // unix:///path and unix:/path: both set no authority, as the specification asks (go-spiffe takes both).
     if (url.host !== '') throw invalid(value, `a unix endpoint has no authority (got ${JSON.stringify(url.host)})`)
+    if (!url.pathname.startsWith('/')) throw invalid(value, 'a unix endpoint is unix:///absolute/path')
     const path = decodeURIComponent(url.pathname)
     if (path === '' || path === '/' || path.endsWith('/')) throw invalid(value, 'a unix endpoint needs the path of a socket')
     return Object.freeze({ kind: 'unix', path, target: `unix:${path}`, uri: value })

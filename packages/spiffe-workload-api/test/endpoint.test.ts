@@ -4,6 +4,7 @@ import { WorkloadApiError, parseWorkloadEndpoint } from '../src/index.js'
 
 t.test('unix:///path gives the socket path and a gRPC unix target', async t => {
   t.same(parseWorkloadEndpoint('unix:///run/spire/sockets/agent.sock'), { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock', uri: 'unix:///run/spire/sockets/agent.sock' })
+  t.same(parseWorkloadEndpoint('unix:/run/spire/sockets/agent.sock'), { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock', uri: 'unix:/run/spire/sockets/agent.sock' }, 'unix:/path, no authority either')
 })
 
 t.test('tcp://IP:port gives host and port, IPv4 and IPv6', async t => {
@@ -13,7 +14,7 @@ t.test('tcp://IP:port gives host and port, IPv4 and IPv6', async t => {
 
 t.test('every form the Workload Endpoint specification does not allow is refused with ERR_MTLS_WORKLOAD_ENDPOINT_INVALID', async t => {
   const invalid = [
-    '', '/run/agent.sock', 'agent.sock', 'unix:/run/agent.sock', 'unix:agent.sock', 'unix://host/run/agent.sock', 'unix:///',
+    '', '/run/agent.sock', 'agent.sock', 'unix:agent.sock', 'unix:run/agent.sock', 'unix://host/run/agent.sock', 'unix:///',
     'unix:///run/agent.sock?x=1', 'unix:///run/agent.sock#frag', 'unix://user@/run/agent.sock',
     'tcp://localhost:8081', 'tcp://127.0.0.1', 'tcp://127.0.0.1:0', 'tcp://127.0.0.1:8081/path', 'tcp://127.0.0.1:8081/',
     'tcp://user:pw@127.0.0.1:8081', 'tcp://127.0.0.1:8081?q', 'tcp://127.0.0.1:8081#f', 'http://127.0.0.1:8081', 'tcp://',
