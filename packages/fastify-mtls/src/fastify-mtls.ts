@@ -142,8 +142,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const onSecureConnection = (socket: TLSSocket): void => {
     markTlsSocket(socket) // HTTP/2 streams see a proxy of it: what is recorded here is found through it
     const resumed = socket.isSessionReused()
-    // Only a certificate OpenSSL verified was verified against this trust (optional mode lets others in). Node 20
-    // calls a resumed session without a certificate authorized: there was nothing to verify.
+    // Only a certificate OpenSSL verified can be verified (optional mode lets others in), and then against the
+    // trust the connection was accepted under (trustRefusal). Node 20 calls a resumed session without a
+    // certificate authorized: there was nothing to verify.
     let verifiedPeer = socket.authorized && (mode === 'require' || peerCertificateDer(socket) !== null)
     if (mode === 'require') {
       // Only a resumed session can arrive without a certificate: a ticket from another server (an

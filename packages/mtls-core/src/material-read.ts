@@ -89,7 +89,8 @@ function readTrustDomains (input: MaterialInput, maxBytes: number): Map<string, 
   const given = input.trustDomains
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalidOption('trustDomains must be an object of PEM CA certificates by trust domain name')
   const bundles = new Map<string, PemItem[]>()
-  for (const [name, pems] of Object.entries(given)) {
+  // By name: the agent sends federated bundles in any order, and the same trust must read (and digest) the same.
+  for (const [name, pems] of Object.entries(given).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     let trustDomain: string
     try {
       trustDomain = parseTrustDomain(name)

@@ -113,8 +113,9 @@ export function tlsSocketOf (socket: object): object {
   return (socket as Record<symbol, object | undefined>)[kTlsSocket] ?? socket
 }
 
-// The trust a connection was verified against, as fastify-mtls records it when the connection is made and
-// whoever re-verifies it records it again: a connection is verified against each trust once.
+// The trust a connection was verified against: as fastify-mtls records it after the handshake (the trust the
+// connection was accepted under, which OpenSSL verified it against), and as whoever verifies it again records it
+// then: a connection is verified against each trust once.
 const handshakeTrusts = new WeakMap<object, object>()
 // The verdict on a connection OpenSSL let through and fastify-mtls did not (optional mode), by its TLS socket.
 const refusals = new WeakMap<object, string>()
@@ -217,7 +218,7 @@ interface Reverifier { verify: (certificate: Uint8Array, options: { purpose: 'cl
  * holds; throws the verifier's VerificationError.
  */
 export function reverifyConnection (socket: ConnectionSocket, trust: Reverifier & object): number {
-  // A trust recorded on a socket OpenSSL did not verify (optional mode) vouches for nothing.
+  // A trust recorded on a socket OpenSSL did not verify vouches for nothing.
   if (handshakeTrust(socket) === trust && socket.authorized) return connectionExpiry(socket)
   const der = peerCertificateDer(socket)
   if (der === null) throw Object.assign(new Error('no client certificate'), { code: 'ERR_MTLS_NO_PEER_CERTIFICATE' })
@@ -245,7 +246,8 @@ interface TrustDomainTrust {
  * ends in the bundle of the peer's own trust domain. When one trust domain's bundle holds every root, that is a
  * look at the leaf's SPIFFE ID (read once per certificate); with federated bundles, the chain is verified again
  * against the trust, trust domain by trust domain (with the intermediates the peer sent, recalled for a resumed
- * session). Does nothing for another trust, or a connection without a certificate.
+ * session), once per certificate, purpose and trust (a success is kept). Does nothing for another trust, or a
+ * connection without a certificate. The trust must be the one OpenSSL verified the connection against.
  */
 export function checkPeerTrustDomain (socket: ConnectionSocket, trust: TrustDomainTrust, purpose: 'client' | 'server'): void {
   if (trust.trustDomains === null) return
@@ -258,9 +260,9 @@ export function checkPeerTrustDomain (socket: ConnectionSocket, trust: TrustDoma
   domainVerified.set(fields, { ...domainVerified.get(fields), [purpose]: trust })
 }
 
-// Certificates whose chain was shown to end in their own trust domain's bundle, with the trust that showed it (per
-// purpose): a
-// client reconnects with one certificate for hours, and resumes often. Keyed by the fields object
-// readCertificateFields shares per content; only a success is kept (a chain the peer completes differently
-// next time may still pass), and validity is checked on every connection apart from this.
+// Certificates whose chain was shown to end in their own trust domain's bundle, with the trust that showed it, per
+// purpose: a client reconnects with one certificate for hours, and resumes often. Keyed by the fields object
+// readCertificateFields shares per content; only a success is kept (a chain the peer completes differently next
+// time may still pass). The chain a peer presents is checked for validity on every connection apart from this;
+// the one verified here, when another, is not checked again until the trust changes.
 const domainVerified = new WeakMap<object, { client?: object, server?: object }>()

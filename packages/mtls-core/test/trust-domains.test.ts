@@ -53,7 +53,7 @@ t.test('readMaterial: trustDomains refused with OPTION_INVALID (or the size limi
 
 t.test('readMaterial: bundles by trust domain, and a digest that covers which domain holds which bundle', async t => {
   const pems = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': [partner.ca, Buffer.from(pki.ca)], 'empty.example': [] } })
-  t.same([...pems.trustDomains!.keys()], ['mycompany.com', 'partner.example', 'empty.example'])
+  t.same([...pems.trustDomains!.keys()], ['empty.example', 'mycompany.com', 'partner.example'], 'by name')
   t.same(pems.trustDomains!.get('mycompany.com')!.map(item => [item.source, item.text, item.file]), [['trust bundle of mycompany.com', pki.ca, undefined]])
   t.same(pems.trustDomains!.get('partner.example')!.map(item => [item.source, item.text]), [['trust bundle of partner.example [0]', partner.ca], ['trust bundle of partner.example [1]', pki.ca]], 'a Buffer is read as text')
   t.same(pems.trustDomains!.get('empty.example'), [], 'an empty list is kept: that trust domain trusts nothing')
@@ -78,7 +78,7 @@ t.test('loadMaterial: Material.trustDomains as PEM lists by trust domain, or nul
   const extra = await createRootCa({ commonName: 'partner second root' })
   const material = await loadMaterial({ ...own, trustDomains: { 'partner.example': [partner.ca, extra.certificate], 'mycompany.com': pki.ca, 'empty.example': [] } }, { side: 'server' })
   t.ok(material.trustDomains instanceof Map)
-  t.same([...material.trustDomains!.keys()], ['partner.example', 'mycompany.com', 'empty.example'])
+  t.same([...material.trustDomains!.keys()], ['empty.example', 'mycompany.com', 'partner.example'], 'by name')
   const fingerprints = (pems: readonly string[] | undefined): string[] => (pems ?? []).map(pem => readPemBlocks(pem)[0]!.der.toString('base64'))
   t.same(fingerprints(material.trustDomains!.get('partner.example')), [der(partner.ca), der(extra.certificate)].map(d => d.toString('base64')))
   t.same(fingerprints(material.trustDomains!.get('mycompany.com')), [der(pki.ca).toString('base64')])
@@ -227,4 +227,15 @@ t.test('the own chain refused by trust domain names that domain\'s bundle alone;
   const a = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca } })
   const b = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': [] } })
   t.not(b.digest, a.digest, 'a trust domain with an empty bundle changes the digest')
+})
+
+t.test('bundles given in another order are the same trust: same digest, same ca order', async t => {
+  const pki = await createTestPki()
+  const partner = await createTestPki({ trustDomain: 'partner.example' })
+  const own = { cert: pki.server.chain, key: pki.server.key }
+  const a = await readMaterial({ ...own, trustDomains: { 'partner.example': partner.ca, 'mycompany.com': pki.ca } })
+  const b = await readMaterial({ ...own, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': partner.ca } })
+  t.equal(a.digest, b.digest)
+  t.same(a.ca.map(item => item.source), ['trust bundle of mycompany.com', 'trust bundle of partner.example'], 'by trust domain name')
+  t.same([...(a.trustDomains?.keys() ?? [])], ['mycompany.com', 'partner.example'])
 })
