@@ -5,11 +5,10 @@
 // Found by review; each case below got through before the fix.
 import http2 from 'node:http2'
 import https from 'node:https'
-import net from 'node:net'
 import t from 'tap'
 import { fastifyMtls, loadServerTls, type MtlsMode } from 'fastify-mtls'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed, agentFor, startFastifyServer, until, type PemFeedMaterial, type Teardown } from 'mtls-test-support'
+import { PemFeed, agentFor, stallingRelay, startFastifyServer, until, type PemFeedMaterial, type Teardown } from 'mtls-test-support'
 import { request } from 'undici'
 import { fastifyMtlsIdentity } from '../../src/index.js'
 
@@ -31,33 +30,10 @@ async function start (t: Teardown, mode: MtlsMode, material: PemFeedMaterial, ht
   return { ...server, feed }
 }
 
-// A TCP relay that passes the client's first flight (the ClientHello) and holds the rest until released.
-async function stallingRelay (t: Teardown, port: number): Promise<{ port: number, release: () => void }> {
-  let release!: () => void
-  const released = new Promise<void>(resolve => { release = resolve })
-  const relay = net.createServer(client => {
-    const upstream = net.connect(port, '127.0.0.1')
-    let first = true
-    client.on('data', chunk => {
-      if (first) upstream.write(chunk)
-      else released.then(() => upstream.write(chunk)).catch(() => {})
-      first = false
-    })
-    upstream.pipe(client)
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => relay.close())
-  return { port: (relay.address() as net.AddressInfo).port, release }
-}
-
 for (const mode of ['require', 'optional'] as const) {
   t.test(`${mode}: a handshake begun under federation and finished after the partner's bundle was withdrawn`, async t => {
     const { app, port, feed } = await start(t, mode, federated)
-    const relay = await stallingRelay(t, port)
+    const relay = await stallingRelay(t, port, 'client')
     const answer = new Promise<string>(resolve => {
       const call = https.request({ host: '127.0.0.1', port: relay.port, path: '/who', ca: pki.ca, servername: 'localhost', cert: forged.chain, key: forged.key, agent: false }, response => {
         let body = ''

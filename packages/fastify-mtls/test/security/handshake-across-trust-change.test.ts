@@ -3,37 +3,13 @@
 // resumed session of a legitimate client, begun just before the server moved to a new intermediate of the same
 // root, was refused (its chain was not on record, and the new trust no longer knew the old intermediate). The
 // intermediates of the trust it was accepted under complete it; a certificate of a withdrawn root stays refused.
-import net from 'node:net'
 import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
-import { PemFeed, type Teardown } from 'mtls-test-support'
+import { PemFeed, stallingRelay } from 'mtls-test-support'
 import { attempt, sessionFrom, startServer } from '../helpers.js'
 
 const pki = await createTestPki()
 const PAYMENT = 'spiffe://mycompany.com/production/payment-service'
-
-// Relays a client to `port`, passing its first flight (the ClientHello) and holding the rest until released.
-async function stallingRelay (t: Teardown, port: number): Promise<{ port: number, release: () => void }> {
-  let release!: () => void
-  const released = new Promise<void>(resolve => { release = resolve })
-  const relay = net.createServer(client => {
-    const upstream = net.connect(port, '127.0.0.1')
-    let first = true
-    client.on('data', chunk => {
-      if (first) upstream.write(chunk)
-      else released.then(() => upstream.write(chunk)).catch(() => {})
-      first = false
-    })
-    upstream.pipe(client)
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => relay.close())
-  return { port: (relay.address() as net.AddressInfo).port, release }
-}
 
 t.test('a resumed session begun before the server moved to a new intermediate of the same root is accepted', async t => {
   const next = await pki.root.createIntermediate({ commonName: 'next intermediate' })
@@ -41,7 +17,7 @@ t.test('a resumed session begun before the server moved to a new intermediate of
   const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca } })
   const { app, port } = await startServer(t, { x509Source: feed })
   const session = await sessionFrom(port, pki.orderService, pki.ca)
-  const relay = await stallingRelay(t, port)
+  const relay = await stallingRelay(t, port, 'client')
   const pending = attempt(relay.port, { ...pki.orderService, ca: pki.ca }, { session })
   await new Promise(resolve => setTimeout(resolve, 200))
   feed.push({ cert: moved.chain, key: moved.key, trustDomains: { 'mycompany.com': pki.ca } })
@@ -59,7 +35,7 @@ t.test('a handshake begun before its root was withdrawn is refused when it ends'
   const renewedServer = await (await renewed.createIntermediate()).issue({ spiffeId: PAYMENT, dnsNames: ['localhost'], usage: 'server' })
   const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': [pki.ca, renewed.certificate] } })
   const { app, port } = await startServer(t, { x509Source: feed })
-  const relay = await stallingRelay(t, port)
+  const relay = await stallingRelay(t, port, 'client')
   // The client trusts both roots: only the server's verdict on the client decides.
   const pending = attempt(relay.port, { ...pki.orderService, ca: `${pki.ca}${renewed.certificate}` })
   await new Promise(resolve => setTimeout(resolve, 200))

@@ -3,10 +3,9 @@
 //   in force at the end, not the one its connection began with, and passed for ours;
 // - on Node 20, reading the server's chain for the trust-domain check left Node's certificate object empty for the
 //   authorizer: every server was refused as "no certificate".
-import net from 'node:net'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed } from 'mtls-test-support'
+import { PemFeed, stallingRelay } from 'mtls-test-support'
 import { request } from 'undici'
 import { createMtlsAgent } from '../../src/index.js'
 import { startServer } from '../helpers.js'
@@ -32,28 +31,15 @@ t.test('with federated bundles, servers of either trust domain are reached and a
 t.test('a server that stalls its handshake while the partner\'s bundle is withdrawn is judged by the trust its connection began with', async t => {
   const forged = await partner.intermediate.issue({ spiffeId: PAYMENT, dnsNames: ['localhost'], usage: 'server' })
   const { url, hits } = await startServer(t, { cert: forged.chain, key: forged.key, ca: [pki.ca, partner.ca] })
-  let release!: () => void
-  const released = new Promise<void>(resolve => { release = resolve })
-  // Relays the client at once and the server's first flight only when released.
-  const relay = net.createServer(client => {
-    const upstream = net.connect(Number(new URL(url).port), '127.0.0.1')
-    client.pipe(upstream)
-    upstream.on('data', chunk => { released.then(() => client.write(chunk)).catch(() => {}) })
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => relay.close())
+  const relay = await stallingRelay(t, Number(new URL(url).port), 'server')
   const feed = new PemFeed({ cert: pki.orderService.chain, key: pki.orderService.key, trustDomains: bothBundles })
   const agent = await createMtlsAgent({ x509Source: feed, verifyHostname: false, server: PAYMENT })
   t.teardown(() => agent.close())
-  const outcome = request(`https://127.0.0.1:${(relay.address() as net.AddressInfo).port}/whoami`, { dispatcher: agent }).then(response => response.statusCode, (err: { code?: string }) => err.code)
+  const outcome = request(`https://127.0.0.1:${relay.port}/whoami`, { dispatcher: agent }).then(response => response.statusCode, (err: { code?: string }) => err.code)
   await new Promise(resolve => setTimeout(resolve, 200))
   feed.push({ cert: pki.orderService.chain, key: pki.orderService.key, trustDomains: { 'mycompany.com': pki.ca } })
   await new Promise(resolve => setTimeout(resolve, 100))
-  release()
+  relay.release()
   t.equal(await outcome, 'ERR_MTLS_SERVER_CERT_UNTRUSTED', 'refused: the partner\'s CA does not speak for our trust domain')
   t.equal(hits.count, 0, 'nothing was sent')
 })
