@@ -102,7 +102,8 @@ export interface CertificateFields {
   readonly nameConstraints: boolean
 }
 
-interface Tlv {
+/** One DER element: its tag, and where its contents lie. */
+export interface Tlv {
   tag: number
   /** First byte of the contents. */
   start: number
@@ -289,7 +290,8 @@ export function readCrlFields (der: Uint8Array): CrlFields {
   }
 }
 
-function tlv (der: Uint8Array, at: number, limit: number, expectedTag?: number): Tlv {
+/** The DER element at `at`, within `limit`; throws (`truncated`, `bad length`, a wrong tag) for anything else. */
+export function tlv (der: Uint8Array, at: number, limit: number, expectedTag?: number): Tlv {
   if (at + 2 > limit) throw new Error('truncated')
   const tag = der[at] as number
   let length = der[at + 1] as number

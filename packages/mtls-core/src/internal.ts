@@ -1,7 +1,7 @@
 // The toolkit's own building blocks, shared by its packages: `mtls-core/internal`. Not part of the public API:
 // these may change in any release, semver minor and patch included.
 export { summarizeCertificate } from './certificate-summary.js'
-export { KEY_USAGE, formatName, readCertificateFields, type CertificateFields, type NameRange } from './der.js'
+export { KEY_USAGE, formatName, readCertificateFields, tlv as readTlv, type CertificateFields, type NameRange, type Tlv } from './der.js'
 export { brandErrorClass } from './error-kinds.js'
 export { codeOf, describeThrown } from './errors.js'
 export { DAY_MS, daysToExpiry, secondsToExpiry } from './expiry.js'

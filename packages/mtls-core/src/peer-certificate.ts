@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import { readCertificateFields, type CertificateFields } from './der.js'
+import { readCertificateFields, tlv, type CertificateFields } from './der.js'
 
 const certificates = new WeakMap<object, X509Certificate | null>()
 const ders = new WeakMap<object, Buffer | null>()
@@ -43,17 +43,11 @@ function sessionPeer (session: Buffer): Buffer | null | undefined {
 }
 
 function header (der: Buffer, at: number): { start: number, end: number } | null {
-  if (at + 2 > der.length) return null
-  let length = der[at + 1] as number
-  let start = at + 2
-  if (length & 0x80) {
-    const bytes = length & 0x7f
-    if (bytes === 0 || bytes > 4 || start + bytes > der.length) return null
-    length = 0
-    for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] as number)
-    start += bytes
+  try {
+    return tlv(der, at, der.length)
+  } catch {
+    return null
   }
-  return start + length > der.length ? null : { start, end: start + length }
 }
 
 /**

@@ -6,6 +6,9 @@ export interface BackoffOptions {
   maxMs?: number
 }
 
+/** The delays when none are given: from 100 ms, doubling, up to 30 s. */
+export const DEFAULT_BACKOFF = Object.freeze({ initialMs: 100, maxMs: 30_000 })
+
 export class Backoff {
   readonly #initialMs: number
   readonly #maxMs: number
@@ -13,8 +16,8 @@ export class Backoff {
   #attempt = 0
 
   constructor (options: BackoffOptions = {}, random: () => number = Math.random) {
-    this.#initialMs = options.initialMs ?? 100
-    this.#maxMs = options.maxMs ?? 30_000
+    this.#initialMs = options.initialMs ?? DEFAULT_BACKOFF.initialMs
+    this.#maxMs = options.maxMs ?? DEFAULT_BACKOFF.maxMs
     this.#random = random
   }
 

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js'
-import type { BackoffOptions } from './backoff.js'
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import { resolveWorkloadEndpoint, type WorkloadEndpoint } from './endpoint.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys, checkTimeout } from './option-keys.js'
@@ -26,7 +26,7 @@ export function checkBackoff (backoff: BackoffOptions | undefined, where: string
       throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `${where}: backoff.${key} must be a positive number of milliseconds; got ${String(value)}`)
     }
   }
-  if ((backoff.initialMs ?? 100) > (backoff.maxMs ?? 30_000)) {
+  if ((backoff.initialMs ?? DEFAULT_BACKOFF.initialMs) > (backoff.maxMs ?? DEFAULT_BACKOFF.maxMs)) {
     throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `${where}: backoff.initialMs must not exceed backoff.maxMs`)
   }
 }
@@ -49,8 +49,8 @@ export class WorkloadApiClient {
     this.#backoff = options.backoff === undefined ? undefined : { ...options.backoff }
     this.#client = new grpc.Client(this.endpoint.target, grpc.credentials.createInsecure(), {
       // The channel's own reconnection must not lag behind the watches' backoff.
-      'grpc.initial_reconnect_backoff_ms': this.#backoff?.initialMs ?? 100,
-      'grpc.max_reconnect_backoff_ms': this.#backoff?.maxMs ?? 30_000
+      'grpc.initial_reconnect_backoff_ms': this.#backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.#backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs
     })
   }
 
@@ -70,7 +70,7 @@ export class WorkloadApiClient {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         watch.close()
-        reject(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', `no X.509-SVID from the Workload API at ${this.endpoint.target} within ${timeoutMs} ms`))
+        reject(noSvidInTime(this.endpoint, timeoutMs))
       }, timeoutMs)
       const watch = this.watchX509Context({
         onUpdate: context => {
@@ -117,4 +117,11 @@ function securityMetadata (): grpc.Metadata {
   const metadata = new grpc.Metadata()
   metadata.set(SECURITY_HEADER, 'true')
   return metadata
+}
+
+/** `ERR_MTLS_WORKLOAD_TIMEOUT`: no SVID came in time, with the last failure when there was one. */
+export function noSvidInTime (endpoint: WorkloadEndpoint, timeoutMs: number, lastError: WorkloadApiError | null = null): WorkloadApiError {
+  return new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT',
+    `no X.509-SVID from the Workload API at ${endpoint.target} within ${timeoutMs} ms` + (lastError === null ? '' : ` (last error: ${lastError.message})`),
+    { cause: lastError ?? undefined })
 }

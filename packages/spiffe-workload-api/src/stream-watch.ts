@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js'
+import { describeThrown } from 'mtls-core/internal'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { WorkloadApiError, type WorkloadApiErrorCode } from './errors.js'
 
@@ -81,7 +82,7 @@ export class StreamWatch<Raw, Update> implements Watch {
         update = this.#options.convert(raw)
       } catch (err) {
         // A malformed message is reported and skipped: the last good material stays.
-        this.#report(err instanceof WorkloadApiError ? err : new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_RESPONSE', String(err), { cause: err }), true)
+        this.#report(err instanceof WorkloadApiError ? err : new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_RESPONSE', describeThrown(err), { cause: err }), true)
         return
       }
       this.#connected = true

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import { parseSpiffeId, parseTrustDomain } from 'mtls-core'
-import { readCertificateFields } from 'mtls-core/internal'
+import { readCertificateFields, readTlv } from 'mtls-core/internal'
 import { WorkloadApiError } from './errors.js'
 import type { RawX509BundlesResponse, RawX509Svid, RawX509SvidResponse } from './proto.js'
 
@@ -43,20 +43,13 @@ function invalidResponse (message: string, cause?: unknown): WorkloadApiError {
 /** Splits concatenated DER certificates (ASN.1 SEQUENCEs) without copying them. */
 export function splitDerCertificates (data: Buffer, what: string): Buffer[] {
   const certificates: Buffer[] = []
-  let offset = 0
-  while (offset < data.length) {
-    if (data[offset] !== 0x30 || offset + 2 > data.length) throw invalidResponse(`${what}: not a DER SEQUENCE at byte ${offset}`)
-    const first = data[offset + 1]!
-    let header = 2
-    let length = first
-    if (first >= 0x80) {
-      const octets = first & 0x7f
-      if (octets === 0 || octets > 4 || offset + 2 + octets > data.length) throw invalidResponse(`${what}: bad DER length at byte ${offset}`)
-      length = data.readUIntBE(offset + 2, octets)
-      header += octets
+  for (let offset = 0; offset < data.length;) {
+    let end: number
+    try {
+      end = readTlv(data, offset, data.length, 0x30).end
+    } catch (err) {
+      throw invalidResponse(`${what}: not a DER certificate at byte ${offset} (${(err as Error).message})`, err)
     }
-    const end = offset + header + length
-    if (end > data.length) throw invalidResponse(`${what}: truncated DER certificate at byte ${offset}`)
     certificates.push(data.subarray(offset, end))
     offset = end
   }

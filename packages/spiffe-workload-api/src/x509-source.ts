@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import type { BackoffOptions } from './backoff.js'
-import { WorkloadApiClient, checkBackoff } from './client.js'
+import { WorkloadApiClient, checkBackoff, noSvidInTime } from './client.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys, checkTimeout } from './option-keys.js'
 import { derToPem } from './pem.js'
@@ -141,9 +141,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
   /** Resolves on the first update; rejects with `ERR_MTLS_WORKLOAD_TIMEOUT` (cause: the last error) after `timeoutMs`. */
   ready (timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT',
-        `no X.509-SVID from the Workload API at ${this.#client.endpoint.target} within ${timeoutMs} ms` +
-        (this.#lastError === null ? '' : ` (last error: ${this.#lastError.message})`), { cause: this.#lastError ?? undefined }))
+      this.#settle(noSvidInTime(this.#client.endpoint, timeoutMs, this.#lastError))
     }, timeoutMs)
     // Not unref'd: while the source waits for its first SVID, the retries' timers are, and the process must not exit.
     return this.#firstUpdate.finally(() => clearTimeout(timer))
