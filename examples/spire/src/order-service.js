@@ -9,6 +9,7 @@ import { createX509Source } from 'spiffe-workload-api'
 import { createMtlsAgent } from 'undici-mtls'
 import { routeRules } from '../../payment-mesh/src/policy.js'
 import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID } from './identities.js'
+import { closeOnSignals } from './shutdown.js'
 import { log, logUpdates } from './svid-log.js'
 
 const paymentsUrl = process.env.PAYMENTS_URL ?? 'https://127.0.0.1:8443'
@@ -17,18 +18,15 @@ const intervalMs = Number(process.env.CHARGE_INTERVAL_MS ?? 5000)
 let source = null
 let agent = null
 let timer = null
-let stopping = false
-const stop = signal => {
-  if (stopping) return
-  stopping = true
+const stopping = closeOnSignals('order-service', async () => {
   clearTimeout(timer)
-  log(`order-service: ${signal}, closing`)
   // Closing the agent does not close the source it was given: close both.
-  const closed = agent === null ? Promise.resolve() : agent.close()
-  closed.finally(() => source?.close()).then(() => process.exit(0), () => process.exit(1))
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+  try {
+    await agent?.close()
+  } finally {
+    source?.close()
+  }
+})
 
 source = await createX509Source({ pick: ORDER_SERVICE_ID })
 agent = await createMtlsAgent({ x509Source: source, verifyHostname: false, server: PAYMENT_SERVICE_ID })
@@ -56,7 +54,7 @@ async function charge () {
 
 async function loop () {
   await charge()
-  if (!stopping) timer = setTimeout(loop, intervalMs)
+  if (!stopping()) timer = setTimeout(loop, intervalMs)
 }
 log(`order-service: charging ${paymentsUrl} every ${intervalMs} ms as ${source.current.svid.spiffeId}`)
 await loop()

@@ -11,6 +11,7 @@ import fastifyMtlsIdentity from 'fastify-mtls-identity'
 import fastifyMtlsAuthz from 'fastify-mtls-authz'
 import { chargeSchema, policy, routeRules } from '../../payment-mesh/src/policy.js'
 import { PAYMENT_SERVICE_ID } from './identities.js'
+import { closeOnSignals } from './shutdown.js'
 import { log, logUpdates } from './svid-log.js'
 
 const host = process.env.HOST ?? '127.0.0.1'
@@ -20,16 +21,13 @@ const port = Number(process.env.PORT ?? 8443)
 // refuses to serve under any other identity than the one register.sh gives payment-service.
 let source = null
 let app = null
-let stopping = false
-const stop = signal => {
-  if (stopping) return
-  stopping = true
-  log(`payment-service: ${signal}, closing`)
-  const closed = app === null ? Promise.resolve() : app.close()
-  closed.finally(() => source?.close()).then(() => process.exit(0), () => process.exit(1))
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+closeOnSignals('payment-service', async () => {
+  try {
+    await app?.close()
+  } finally {
+    source?.close()
+  }
+})
 
 source = await createX509Source({ pick: PAYMENT_SERVICE_ID })
 
