@@ -2,7 +2,7 @@ import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
-import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, markTlsSocket, peerCertificateDer, recordHandshakeTrust, recordRefusal, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, describeThrown, markTlsSocket, peerCertificateDer, recordHandshakeTrust, recordRefusal, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -256,18 +256,21 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // A feed (x509Source) that loses its agent keeps the material in force: said once per outage, and when it is back.
   const feed = source.feed
   let feedFailures = 0
-  const onFeedError = (error: Error): void => {
+  const onFeedError = (thrown: unknown): void => {
     feedFailures++
-    const status = feed?.status()
-    const fields = { code: codeOf(error, 'ERR'), endpoint: status?.endpoint }
+    // A feed may report anything, or nothing: the message is read without trusting its shape.
+    const message = describeThrown(thrown)
+    // Read through the source: a feed whose status() throws must not break its own error event.
+    const status = source.feedStatus()
+    const fields = { code: codeOf(thrown, 'ERR'), endpoint: status?.endpoint }
     // A feed that gave up sends nothing more: the certificate in force serves until it expires, and says so loudly.
-    if (status?.closed === true) log.error(fields, `x509Source: ${error.message}; the source no longer receives updates, the certificate in force serves until ${source.current.leaf.notAfter.toISOString()}`)
-    else if (feedFailures === 1) log.warn(fields, `x509Source: ${error.message}; the certificate in force keeps serving meanwhile`)
-    else log.debug(fields, `x509Source: still failing (${feedFailures} attempts): ${error.message}`)
+    if (status?.closed === true) log.error(fields, `x509Source: ${message}; the source no longer receives updates, the certificate in force serves until ${source.current.leaf.notAfter.toISOString()}`)
+    else if (feedFailures === 1) log.warn(fields, `x509Source: ${message}; the certificate in force keeps serving meanwhile`)
+    else log.debug(fields, `x509Source: still failing (${feedFailures} attempts): ${message}`)
   }
   const onFeedUpdate = (): void => {
     if (feedFailures === 0) return
-    log.info({ endpoint: feed?.status().endpoint }, `x509Source: receiving again after ${feedFailures} failed attempt${feedFailures === 1 ? '' : 's'}`)
+    log.info({ endpoint: source.feedStatus()?.endpoint }, `x509Source: receiving again after ${feedFailures} failed attempt${feedFailures === 1 ? '' : 's'}`)
     feedFailures = 0
   }
   feed?.on('error', onFeedError)

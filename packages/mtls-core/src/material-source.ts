@@ -1,5 +1,5 @@
 import { FileSource, loadOnce, wantsWatching, type FileSourceOptions, type FileSourceSpec, type Loaded } from './file-source.js'
-import { MaterialError, describeThrown } from './errors.js'
+import { MaterialError, codeOf, describeThrown } from './errors.js'
 import { readMaterial, validateMaterial, type Material, type MaterialInput, type MaterialOptions, type MaterialPems } from './material.js'
 
 export interface MaterialSourceOptions extends MaterialOptions, FileSourceOptions {}
@@ -126,18 +126,18 @@ export class MaterialSource extends FileSource<Material> {
     let status: MaterialFeedStatus
     try {
       status = this.feed.status()
+      if (typeof status !== 'object' || status === null) throw new TypeError('it returned no status')
     } catch (err) {
       // A status page must not fail for a feed's bug: it says what it could not read.
       return { endpoint: '', connected: false, lastUpdate: null, reconnects: 0, lastError: { code: 'ERR', message: `the feed's status() threw: ${describeThrown(err)}` }, closed: false }
     }
     const { endpoint, connected, lastUpdate, reconnects, lastError, closed } = status
-    const code = (lastError as { code?: unknown } | null)?.code
     return {
       endpoint,
       connected,
       lastUpdate,
       reconnects,
-      lastError: lastError === null ? null : { code: typeof code === 'string' ? code : 'ERR', message: lastError.message },
+      lastError: lastError === null || lastError === undefined ? null : { code: codeOf(lastError, 'ERR'), message: describeThrown(lastError) },
       closed
     }
   }
