@@ -1,8 +1,9 @@
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ChainVerifier, toPeerIdentity, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
-import { connectionExpiry, handshakeTrust, isTrustDomainTls, peerCertificateDer, refusalOf, reverifyConnection, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import type { FastifyMtls } from 'fastify-mtls'
+import { toPeerIdentity, type ChainVerifier, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
+import { isTrustDomainTls, peerCertificateDer, presentedCertificates, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -52,12 +53,10 @@ interface Resolved {
 interface ConnectionState extends Resolved {
   /** Whether the direct peer is a trusted proxy (computed with the state). */
   trustedProxy: boolean
-  /** Until when the identity holds: its chain's expiry (leaf and the intermediates it came with), in ms. */
+  /** Without fastify-mtls: until when the identity holds, the earliest expiry of the chain Node showed (leaf included), in ms. */
   until: number
-  /** The socket, to re-verify its certificate against a new trust. */
-  socket: TLSSocket | null
-  /** The trust `until` was found under: another one in force means verifying again. */
-  trust?: object
+  /** The socket fastify-mtls's record of the connection is found by (an HTTP/2 stream's socket proxy stands for its TLS socket). */
+  socket: object | null
 }
 
 const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
@@ -65,10 +64,9 @@ const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLe
 const VERDICT_TTL_MS = 60_000
 const VERDICT_CACHE_ENTRIES = 1000
 const kResolved = Symbol('fastify-mtls-identity.resolved')
-// A connection outlives its certificate when it is kept alive, or resumed, past notAfter: OpenSSL does not
-// verify a resumed session's certificate again.
+// Without fastify-mtls, a connection outlives its certificate when it is kept alive, or resumed, past notAfter:
+// OpenSSL does not verify a resumed session's certificate again.
 const EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CERT_HAS_EXPIRED' })
-const CRL_EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CRL_HAS_EXPIRED' })
 
 const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = async (fastify: FastifyInstance, given: FastifyMtlsIdentityOptions) => {
   const options = snapshotOptions(given)
@@ -89,26 +87,23 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   if (typeof verifyForwarded !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('verifyForwarded must be true or false')
   const ownVerifier = forwardedVerifier(options, forwarded !== null && verifyForwarded)
 
-  // Trust kept by SPIFFE trust domain (loadServerTls with an x509Source): OpenSSL takes every bundle for every trust
-  // domain, and only fastify-mtls holds a peer to its own. Without it visible here, a federated CA could speak for us.
+  // fastify-mtls, where it is registered: the one owner of each connection's verdict (OpenSSL's at the handshake, and
+  // what it withdrew since: a change of trust, a trust domain), read through its typed API. Found at ready(), so the
+  // two plugins may be registered in either order.
+  let owner: FastifyMtls | null = null
   fastify.addHook('onReady', async () => {
-    if (isTrustDomainTls(fastify.server) && !fastify.hasDecorator('mtls')) {
+    owner = fastify.hasPlugin('fastify-mtls') ? (fastify as FastifyInstance & { mtls: FastifyMtls }).mtls : null
+    // Trust kept by SPIFFE trust domain (loadServerTls with an x509Source): OpenSSL takes every bundle for every trust
+    // domain, and only fastify-mtls holds a peer to its own. Without it here, a federated CA could speak for us.
+    if (owner === null && isTrustDomainTls(fastify.server)) {
       throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('this server trusts SPIFFE bundles by trust domain (loadServerTls with x509Source or trustDomains): register fastify-mtls where this plugin can see it (it holds each peer to its own trust domain, and applies the rotations)')
     }
+    // Forwarded certificates are verified against fastify-mtls's trust unless `ca` names another.
+    if (owner === null && forwarded !== null && verifyForwarded && ownVerifier === null) {
+      throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded certificates are verified against the server\'s trust: register fastify-mtls, give ca (and crl), or set verifyForwarded: false if the proxy verifies them')
+    }
   })
-
-  // Forwarded certificates are verified against fastify-mtls's trust unless `ca` names another; decided at
-  // ready(), so the two plugins may be registered in either order.
-  if (forwarded !== null && verifyForwarded && ownVerifier === null) {
-    fastify.addHook('onReady', async () => {
-      if (!fastify.hasDecorator('mtls')) {
-        throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded certificates are verified against the server\'s trust: register fastify-mtls, give ca (and crl), or set verifyForwarded: false if the proxy verifies them')
-      }
-    })
-  }
-  // fastify-mtls is not a dependency: its decorator is read by shape, and only when it is registered.
-  const serverTrust = (): ChainVerifier | undefined => (fastify as unknown as { mtls?: { verifier: () => ChainVerifier } }).mtls?.verifier()
-  const verifierInForce = (): ChainVerifier | null => verifyForwarded ? ownVerifier ?? serverTrust() as ChainVerifier : null
+  const verifierInForce = (): ChainVerifier | null => verifyForwarded ? ownVerifier ?? (owner as FastifyMtls).verifier() : null
 
   // One entry per TLS connection: a keep-alive connection of 10,000 requests reads its certificate once.
   const connections = new WeakMap<object, ConnectionState>()
@@ -121,32 +116,21 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     const key: object = session ?? socket
     let state = connections.get(key)
     if (state === undefined) {
-      const trust = serverTrust()
-      state = fromSocket(socket, identityOptions, trust)
-      // fastify-mtls refused what OpenSSL let through (optional mode): its verdict stands, whatever this plugin sees.
-      const refusal = refusalOf(socket)
-      if (refusal !== undefined) state = { ...state, identity: null, error: refusal as PeerCertificateError }
-      // The trust fastify-mtls verified the connection against (found through an HTTP/2 session's proxy of the
-      // socket too); with none recorded, or another in force, it is verified against the trust in force before its
-      // identity is given (stillValid).
-      if (trust !== undefined && state.identity !== null) state.trust = handshakeTrust(socket)
+      state = fromSocket(socket, identityOptions, owner)
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
       connections.set(key, state)
     }
     return state
   }
 
-  // The identity of a connection holds while its chain and the trust's CRLs are current, and is verified again
-  // against the trust in force whenever fastify-mtls has reloaded another one since (a CRL revoking it, a CA
-  // removed): a connection kept open, an HTTP/2 session above all, outlives no change of trust.
+  // The identity of a connection holds while its verdict does: fastify-mtls's record, brought up to date on each
+  // request (a CRL revoking it, a CA removed, its chain or the trust's CRLs expired); without fastify-mtls, while its
+  // chain is current. A connection kept open, an HTTP/2 session above all, outlives no change of trust.
   const stillValid = (connection: ConnectionState): Resolved => {
-    const now = Date.now()
-    if (now > connection.until) return EXPIRED
-    const trust = connection.socket === null ? undefined : serverTrust()
-    if (trust === undefined) return connection
-    if (now > trust.freshUntil) return CRL_EXPIRED
-    if (connection.trust !== trust) reverify(connection, trust)
-    return connection
+    if (owner === null) return Date.now() > connection.until ? EXPIRED : connection
+    const record = owner.connection(connection.socket)
+    if (record === null) return NOT_RECORDED
+    return record.verified ? connection : { identity: null, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError }
   }
 
   const verdicts = new VerdictCache<Resolved>(VERDICT_CACHE_ENTRIES)
@@ -202,33 +186,38 @@ function notTls (): ConnectionState {
   return { identity: null, error: PEER_ERRORS.ERR_MTLS_NOT_TLS, trustedProxy: false, until: Infinity, socket: null }
 }
 
-function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, trust: ChainVerifier | undefined): ConnectionState {
-  if (typeof socket.getPeerX509Certificate !== 'function') return notTls()
+// A connection fastify-mtls did not see complete its handshake (it cannot happen once the server listens): not taken.
+const NOT_RECORDED: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED })
+
+function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, owner: FastifyMtls | null): ConnectionState {
+  if (typeof socket.getPeerCertificate !== 'function') return notTls()
   const state: ConnectionState = { identity: null, error: null, trustedProxy: false, until: Infinity, socket }
-  // Read from the TLS session once per connection, shared with fastify-mtls's own look at it: no Node
-  // certificate object is built (on Node 20 that alone costs about 200 µs a connection).
-  const der = peerCertificateDer(socket)
+  const record = owner === null ? undefined : owner.connection(socket)
+  if (record === null) return { ...state, ...NOT_RECORDED }
+  // Read from the TLS session once per connection (fastify-mtls's record holds it): no Node certificate object is
+  // built (on Node 20 that alone costs about 200 µs a connection).
+  const der = record === undefined ? peerCertificateDer(socket) : record.certificate
   if (der === null) return { ...state, error: PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE }
-  // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict says why.
-  if (socket.authorized !== true) return { ...state, error: (socket.authorizationError as unknown as OpenSslVerifyCode | undefined) ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED }
+  // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict (or fastify-mtls's) says why.
+  if (record !== undefined && !record.verified) return { ...state, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError }
+  if (record === undefined && socket.authorized !== true) return { ...state, error: (socket.authorizationError as unknown as OpenSslVerifyCode | undefined) ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED }
   try {
-    return { ...state, identity: toPeerIdentity(der, options), until: connectionExpiry(socket, trust) }
+    const identity = toPeerIdentity(der, options)
+    return { ...state, identity, until: record === undefined ? presentedExpiry(socket, identity.notAfter.getTime()) : Infinity }
   } catch (err) {
     return { ...state, error: verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED) }
   }
 }
 
-// Verifies a connection's certificate again, against a new trust (mtls-core's reverifyConnection: once per
-// trust, shared with fastify-mtls); a refusal ends the identity (and a proxy's trust) for the rest of the connection.
-function reverify (connection: ConnectionState, trust: ChainVerifier): void {
-  connection.trust = trust
-  try {
-    connection.until = Math.min(connection.until, reverifyConnection(connection.socket as TLSSocket, trust))
-  } catch (err) {
-    connection.identity = null
-    connection.error = verdictOf(err, PEER_ERRORS.ERR_MTLS_CERTIFICATE_MALFORMED)
-    connection.trustedProxy = false
+// The earliest expiry of what Node shows of the chain (a full handshake's, once), the leaf's included.
+function presentedExpiry (socket: TLSSocket, leafUntil: number): number {
+  let until = leafUntil
+  for (const der of presentedCertificates(socket).slice(1)) {
+    try {
+      until = Math.min(until, readCertificateFields(der).notAfter.getTime())
+    } catch {} // OpenSSL verified the chain; a certificate the DER walker cannot read does not shorten it
   }
+  return until
 }
 
 /** The plugin, wrapped once; `fastify-mtls-authz` declares it as a dependency by this name. */

@@ -2,13 +2,13 @@ import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
-import { DAY_MS, checkPeerTrustDomain, codeOf, daysToExpiry, describeThrown, markTlsSocket, peerCertificateDer, recordHandshakeTrust, recordRefusal, reverifyConnection, secondsToExpiry, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { DAY_MS, Trust, codeOf, daysToExpiry, describeThrown, secondsToExpiry, snapshotOptions, unknownOption, type TrustRefusal } from 'mtls-core/internal'
+import { ConnectionRecords, type ConnectionRecord, type MtlsConnection } from './connection-records.js'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
-import { leafRefusal } from './leaf-refusal.js'
+import { leafRefusal, trustDomainRefusal } from './leaf-refusal.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
-import { OpenConnections } from './open-connections.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
@@ -69,6 +69,12 @@ export interface FastifyMtls {
    * client certificates that did not come through the handshake: fastify-mtls-identity verifies forwarded ones with it.
    */
   verifier: () => ChainVerifier
+  /**
+   * The record of the TLS connection behind `socket` (`request.raw.socket`, an HTTP/2 stream's socket included),
+   * brought up to date with the trust in force: OpenSSL's verdict at the handshake and what fastify-mtls withdrew
+   * since. `null` for a socket this plugin did not see complete a handshake. fastify-mtls-identity reads it.
+   */
+  connection: (socket: object | null | undefined) => MtlsConnection | null
 }
 
 declare module 'fastify' {
@@ -125,73 +131,47 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     stats.failures[reason]++
     refusals.refused(reason, verdict)
   }
-  // OpenSSL lets a CA:TRUE leaf through as a client certificate, and does not verify a resumed session's
-  // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
-  // reads anything. The certificate object is built once per connection and shared with the identity plugin.
-  // Connections whose client certificate was verified, in require mode: a change of trust re-verifies them.
-  const verified = new OpenConnections()
-  // The trust in force, as a verifier: built when material is applied (a trust it cannot be built from refuses
-  // the reload), never on a connection.
-  let trust = ChainVerifier.forMaterial(source.current)
+  // The one record of each connection's verdict (ConnectionRecords): OpenSSL's at the handshake, and what this
+  // plugin adds. The trust in force, built when material is applied (a trust it cannot be built from refuses the
+  // reload), never on a connection.
+  const records = new ConnectionRecords()
+  let trust = Trust.forMaterial(source.current)
   // The trust in force when each connection was accepted: OpenSSL verifies a handshake against the context of
   // that moment (Node hands the new TLS socket the server's context then), which a reload may replace before the
   // handshake ends. Node's TLS socket names the connection it wraps `_parent`; without it, every handshake is
-  // taken to have begun under another trust, and verified again.
-  const acceptedUnder = new WeakMap<object, ChainVerifier>()
+  // taken to have begun under another trust, and judged again.
+  const acceptedUnder = new WeakMap<object, Trust>()
   const onConnection = (connection: object): void => { acceptedUnder.set(connection, trust) }
   const onSecureConnection = (socket: TLSSocket): void => {
-    markTlsSocket(socket) // HTTP/2 streams see a proxy of it: what is recorded here is found through it
-    const resumed = socket.isSessionReused()
-    // Only a certificate OpenSSL verified can be verified (optional mode lets others in), and then against the
-    // trust the connection was accepted under (trustRefusal). Node 20 calls a resumed session without a
-    // certificate authorized: there was nothing to verify.
-    let verifiedPeer = socket.authorized && (mode === 'require' || peerCertificateDer(socket) !== null)
-    if (mode === 'require') {
-      // Only a resumed session can arrive without a certificate: a ticket from another server (an
-      // optional-mode one sharing the keys) must not pass.
-      const refusal = peerCertificateDer(socket) === null ? 'no_certificate' : leafRefusal(socket, trust, resumed)
-      const problem = refusal === null ? trustRefusal(socket) : null
-      if (refusal !== null || problem !== null) {
-        // The verdict goes to the log line, as OpenSSL's does for a handshake it refused.
-        if (problem !== null) refused(problem.reason, problem.code)
-        else refused(refusal as HandshakeFailureReason)
-        socket.destroy()
-        return
-      }
-      verified.add(socket)
-    } else if (verifiedPeer) {
-      const refusal = trustRefusal(socket)
-      if (refusal !== null) {
-        // Left to the routes without an identity: fastify-mtls-identity reads the verdict recorded here.
-        verifiedPeer = false
-        recordRefusal(socket, refusal.code)
-      }
+    const record = records.open(socket, acceptedUnder.get((socket as { _parent?: object })._parent ?? socket) ?? trust)
+    // OpenSSL lets a CA:TRUE leaf through as a client certificate, and does not verify a resumed session's
+    // certificate again: in require mode both are refused here, before the HTTP layer (which listens after us)
+    // reads anything. Only a resumed session can arrive without a certificate in require mode: a ticket from
+    // another server (an optional-mode one sharing the keys) must not pass.
+    const refusal = mode === 'require' ? leafRefusal(record, trust) : null
+    // What OpenSSL did not check of a verified peer: the trust in force, when the handshake began under another,
+    // and the peer's own trust domain, when the trust is kept by trust domain.
+    const problem = refusal === null && record.verified ? trustRefusal(record) : null
+    if (mode === 'require' && (refusal !== null || problem !== null)) {
+      // The verdict goes to the log line, as OpenSSL's does for a handshake it refused.
+      if (problem !== null) refused(verdictReason(problem.code), problem.code)
+      else refused(refusal as HandshakeFailureReason)
+      socket.destroy()
+      return
     }
-    if (verifiedPeer) recordHandshakeTrust(socket, trust)
+    // Optional mode leaves it to the routes, without an identity: fastify-mtls-identity reads the record.
+    if (problem !== null) record.withdraw(problem.code)
+    if (record.verified) {
+      record.settle() // while the handshake still shows what the peer sent
+      records.track(record)
+    }
     stats.handshakes++
-    if (resumed) stats.resumed++
-    if (!verifiedPeer) stats.unverified++
+    if (record.resumed) stats.resumed++
+    if (!record.verified) stats.unverified++
   }
-  // What OpenSSL did not check of a verified peer, or `null`. A handshake that began under another trust is
-  // verified again against this one, whole. Otherwise, with trust kept by SPIFFE trust domain (an x509Source),
-  // OpenSSL verified the chain against every bundle at once: it must also end in the bundle of the peer's own
-  // trust domain, or a federated CA could speak for ours.
-  const trustRefusal = (socket: TLSSocket): { reason: HandshakeFailureReason, code: string } | null => {
-    try {
-      const accepted = acceptedUnder.get((socket as { _parent?: object })._parent ?? socket)
-      if (accepted === trust) {
-        checkPeerTrustDomain(socket, trust, 'client')
-        return null
-      }
-      // OpenSSL verified it under the trust it was accepted with: recorded as such, so that the intermediates of
-      // that trust may complete the chain of a resumed session again (a server that moved to a new intermediate).
-      if (accepted !== undefined) recordHandshakeTrust(socket, accepted)
-      reverifyConnection(socket, trust)
-      return null
-    } catch (err) {
-      const code = codeOf(err, 'ERR')
-      return { reason: verdictReason(code), code }
-    }
+  const trustRefusal = (record: ConnectionRecord): TrustRefusal | null => {
+    const changed = record.judge(trust, Date.now())
+    return changed ?? trustDomainRefusal(record, trust)
   }
   // Node reports a refused certificate as ECONNRESET; the verification result is still on the socket (and
   // goes to the log line: some verdicts say what to do, such as a client that sent its leaf alone).
@@ -219,34 +199,31 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // status, counted, logged as reloaded) only when setSecureContext took it. The context carries ticket keys
   // derived from the trust and identity in force (see TicketKeys).
   const applyMaterial = (material: Material): void => {
-    const verifier = ChainVerifier.forMaterial(material)
+    const next = Trust.forMaterial(material)
     server.setSecureContext(tls.secureContextOptions(material))
-    trust = verifier
+    trust = next
   }
   const onMaterial = (material: Material, previous: Material, { failedAttempts }: { failedAttempts: number }): void => {
     stats.reloads.succeeded++
     log.info({ fingerprint256: material.leaf.fingerprint256, notAfter: material.leaf.notAfter },
       failedAttempts === 0 ? 'TLS material reloaded' : `TLS material reloaded after ${failedAttempts} failed attempt${failedAttempts === 1 ? '' : 's'}`)
     warnIfExpiring()
-    // A certificate-only rotation keeps the verifier (it is keyed by the trust): only a new trust re-verifies.
-    if (ChainVerifier.forMaterial(previous) !== trust) reverifyConnections()
+    // A certificate-only rotation keeps the trust (it is built once per trust): only a new one judges connections.
+    if (Trust.forMaterial(previous) !== trust) judgeConnections()
   }
   const onMaterialError = (error: Error): void => {
     stats.reloads.failed++
     log.error({ code: codeOf(error, 'ERR') }, `TLS material reload refused, the previous certificate stays in use: ${error.message}`)
   }
-  // An open connection outlives no change of trust: in require mode, each one whose client certificate does
-  // not verify against the new CAs and CRLs is closed (optional mode leaves it to the routes, and
-  // fastify-mtls-identity re-verifies it on its next request).
-  const reverifyConnections = (): void => {
-    for (const socket of verified.open()) {
-      try {
-        reverifyConnection(socket, trust)
-      } catch (err) {
-        refused(verdictReason(codeOf(err, 'ERR')))
-        socket.destroy()
-      }
-    }
+  // An open connection outlives no change of trust: each one is judged by what changed (mtls-core's Trust), from its
+  // record. In require mode one the new trust refuses is closed; optional mode leaves it to the routes, without an
+  // identity (fastify-mtls-identity reads the record, which a request also brings up to date).
+  const judgeConnections = (): void => {
+    records.judgeAll(trust, Date.now(), (record, refusal) => {
+      if (mode !== 'require') return
+      refused(verdictReason(refusal.code), refusal.code)
+      record.socket.destroy()
+    })
   }
   // What serves is the material in force now, whatever the server was started with (a second app on the same tls).
   applyMaterial(source.current)
@@ -338,12 +315,25 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
 
+  // Forwarded certificates have no handshake: mtls-core's verifier judges them, one per trust, built when first asked.
+  let forwarded: { trust: Trust, verifier: ChainVerifier } | null = null
+  const verifier = (): ChainVerifier => {
+    if (forwarded?.trust !== trust) forwarded = { trust, verifier: new ChainVerifier(trust.options) }
+    return forwarded.verifier
+  }
+  const connection = (socket: object | null | undefined): MtlsConnection | null => {
+    const record = records.of(socket)
+    record?.refresh(trust, Date.now())
+    return record
+  }
+
   fastify.decorate('mtls', {
     reload,
     status,
     stats: () => structuredClone(stats),
     healthCheck,
-    verifier: () => trust
+    verifier,
+    connection
   })
 
   fastify.addHook('onClose', async () => {

@@ -1,7 +1,6 @@
 // loadServerTls({ x509Source }): material pushed by a feed (spiffe-workload-api's X509Source is one; its own
 // tests run this against a Workload API) goes through the reload protocol like a file change.
 import t from 'tap'
-import { handshakeTrust } from 'mtls-core/internal'
 import { createTestPki } from 'mtls-pki'
 import { PemFeed, capturedLogger, startFastifyServer, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../src/index.js'
@@ -82,10 +81,13 @@ t.test('trust kept by trust domain: a federated CA speaking for our trust domain
   const optionalTls = await loadServerTls({ x509Source: new PemFeed({ ...feedMaterial, trustDomains }), mode: 'optional' })
   const optional = await startFastifyServer(t, { https: optionalTls.httpsOptions }, async app => {
     await app.register(fastifyMtls, { tls: optionalTls })
-    app.get('/trust', async request => ({ recorded: handshakeTrust(request.raw.socket) === app.mtls.verifier() }))
+    app.get('/trust', async request => {
+      const connection = app.mtls.connection(request.raw.socket)
+      return { verified: connection?.verified, refusal: connection?.refusal }
+    })
   })
   const forgedAttempt = await attempt(optional.port, { ...forged, ca: pki.ca }, {}, '/trust')
-  t.same(JSON.parse(forgedAttempt.body), { recorded: false }, 'OpenSSL let it through; the trust is not recorded for it')
+  t.same(JSON.parse(forgedAttempt.body), { verified: false, refusal: 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED' }, 'OpenSSL let it through; its record says why it is not taken')
   t.equal(optional.app.mtls.stats().unverified, 1, 'counted as unverified')
-  t.same(JSON.parse((await attempt(optional.port, { ...partner.orderService, ca: pki.ca }, {}, '/trust')).body), { recorded: true })
+  t.same(JSON.parse((await attempt(optional.port, { ...partner.orderService, ca: pki.ca }, {}, '/trust')).body), { verified: true, refusal: null })
 })

@@ -112,6 +112,10 @@ export type VerificationErrorCode =
   | 'ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED'
   | 'CA_MD_TOO_WEAK'
   | 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED'
+  | 'ERR_MTLS_CHAIN_NOT_RECORDED'
+  | 'KEYUSAGE_NO_CRL_SIGN'
+  | 'CRL_SIGNATURE_FAILURE'
+  | 'UNHANDLED_CRITICAL_CRL_EXTENSION'
 
 /**
  * A certificate that does not verify against a ChainVerifier's trust. The codes are OpenSSL's names for the

@@ -7,7 +7,7 @@ import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
 import { CertificateError, SvidError, thumbprintS256, toPeerIdentity } from '../src/index.js'
-import { formatName, peerCertificate, readCertificateFields, readPemBlocks } from '../src/internal.js'
+import { formatName, peerCertificateDer, presentedCertificates, readCertificateFields, readPemBlocks } from '../src/internal.js'
 
 const pki = await createTestPki()
 const der = (issued: IssuedCertificate): Buffer => readPemBlocks(issued.certificate)[0]!.der
@@ -140,11 +140,12 @@ t.test('X509-SVID rules are enforced, each with its own code', async t => {
 
 t.test('the identity of a real TLS peer, read from the socket', async t => {
   const seen: string[] = []
-  const shared: boolean[] = []
+  const chains: number[][] = []
   const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, socket => {
-    const certificate = peerCertificate(socket)
-    shared.push(certificate !== null && peerCertificate(socket) === certificate)
-    seen.push(toPeerIdentity(certificate!).id)
+    const der = peerCertificateDer(socket)
+    seen.push(toPeerIdentity(der!).id)
+    // Read twice: what Node shows of the chain is read without taking it away (Node 20's getPeerX509Certificate does).
+    chains.push([presentedCertificates(socket).length, presentedCertificates(socket).length])
     socket.end('ok')
   })
   server.listen(0, '127.0.0.1')
@@ -161,8 +162,11 @@ t.test('the identity of a real TLS peer, read from the socket', async t => {
   }
   t.same(seen, ['spiffe://mycompany.com/production/order-service', 'spiffe://mycompany.com/production/inventory-service'])
   t.equal(serverIdentity, 'spiffe://mycompany.com/production/payment-service', 'the client reads the server the same way')
-  t.same(shared, [true, true], 'peerCertificate() builds Node\'s certificate object once per socket')
-  t.equal(peerCertificate({ getPeerX509Certificate: () => undefined }), null, 'null without a peer certificate')
+  // Leaf, the intermediate it sent, and the root Node found in the server's trust.
+  t.same(chains, [[3, 3], [3, 3]], 'the chain the peer sent, as often as it is read')
+  const none = { getSession: () => undefined, getPeerCertificate: () => ({}) } as unknown as Parameters<typeof peerCertificateDer>[0]
+  t.equal(peerCertificateDer(none), null, 'null without a peer certificate')
+  t.same(presentedCertificates(none as unknown as Parameters<typeof presentedCertificates>[0]), [])
 })
 
 t.test('other key types read the same', async t => {

@@ -1,6 +1,7 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
-import { ChainVerifier, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, checkPeerTrustDomain, describeThrown, peerCertificate, presentedChainExpiry } from 'mtls-core/internal'
+import type { X509Certificate } from 'node:crypto'
+import { VerificationError, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
+import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
 import type { MtlsAgentOptions } from './agent-options.js'
 import { translateConnectError, watchServerRefusal } from './connect-errors.js'
@@ -23,8 +24,8 @@ export class MtlsConnector {
   readonly #expected: string
   #connectOptions: ConnectorOptions
   #sessions: SessionCache
-  // With trust kept by SPIFFE trust domain: the verifier that checks a server's chain ends in its own trust domain.
-  #trustDomains: ChainVerifier | null
+  // With trust kept by SPIFFE trust domain: the trust that holds a server's chain to its own trust domain's bundle.
+  #trustDomains: Trust | null
 
   constructor (options: MtlsAgentOptions, authorizer: CompiledAuthorizer | null, material: Material) {
     this.#options = options
@@ -68,13 +69,17 @@ export class MtlsConnector {
         return
       }
       const tlsSocket = connected as TLSSocket
-      const untrusted = trustDomainProblem(tlsSocket, trustDomains, cached)
+      // A resumed session shows no certificate: the identity it was verified with stands for it. Otherwise the
+      // server's certificate is read once (Node 20 hands its chain out once, and builds an object each time).
+      const resumed = tlsSocket.isSessionReused() && cached !== undefined
+      const certificate = resumed ? null : tlsSocket.getPeerX509Certificate() ?? null
+      const untrusted = certificate === null ? null : trustDomainProblem(certificate, trustDomains)
       if (untrusted !== null) {
         tlsSocket.destroy()
         callback(translateConnectError(untrusted, origin, this.#authorize !== null), null)
         return
       }
-      const verdict = this.#authorizeServer(tlsSocket, cached)
+      const verdict = this.#authorizeServer(certificate, cached)
       if (verdict.reason !== null) {
         tlsSocket.destroy()
         callback(new ServerUnauthorizedError(this.#expected, verdict.actual, verdict.reason === '' ? undefined : verdict.reason), null)
@@ -90,20 +95,18 @@ export class MtlsConnector {
     socket.on('session', (session: Buffer) => { identity === null ? tickets.push(session) : keep(session) })
   }
 
-  // A resumed session shows no certificate: the identity it was verified with stands for it, checked again.
-  #authorizeServer (socket: TLSSocket, cached: CachedSession | undefined): { identity: PeerIdentity | null, until: number, actual: string, reason: string | null } {
+  // The server's certificate (`null`: a resumed session, whose identity it was verified with stands for it), checked again.
+  #authorizeServer (certificate: X509Certificate | null, cached: CachedSession | undefined): { identity: PeerIdentity | null, until: number, actual: string, reason: string | null } {
     let actual = 'no certificate'
     try {
       let identity: PeerIdentity
       let until: number
-      if (socket.isSessionReused() && cached !== undefined) {
-        identity = cached.identity
-        until = cached.until
+      if (certificate === null) {
+        identity = (cached as CachedSession).identity
+        until = (cached as CachedSession).until
       } else {
-        // Read once per socket (mtls-core): the trust-domain check may have read it, and Node 20 answers a second call with nothing.
-        const certificate = peerCertificate(socket) as NonNullable<ReturnType<typeof peerCertificate>>
         identity = toPeerIdentity(certificate)
-        until = presentedChainExpiry(certificate)
+        until = presentedChain(certificate).until
       }
       actual = identity.id
       return { identity, until, actual, reason: this.#authorize?.(identity) ?? null }
@@ -131,17 +134,23 @@ export class MtlsConnector {
   }
 }
 
-function trustDomainVerifier (material: Material): ChainVerifier | null {
-  return material.trustDomains === null ? null : ChainVerifier.forMaterial(material)
+function trustDomainVerifier (material: Material): Trust | null {
+  return material.trustDomains === null ? null : Trust.forMaterial(material)
 }
 
-// OpenSSL verified the server's chain against every trust bundle at once; it must end in its own trust domain's.
-// A resumed session was checked when it was made (sessions are kept per material).
-function trustDomainProblem (socket: TLSSocket, trustDomains: ChainVerifier | null, cached: CachedSession | undefined): Error | null {
-  if (trustDomains === null || (socket.isSessionReused() && cached !== undefined)) return null
+// OpenSSL verified the server's chain against every trust bundle at once; it must end in its own trust domain's:
+// one bundle holding every root, a look at its SPIFFE ID; federated bundles, the root its chain ends at (through the
+// CAs of the trust whose keys signed it, else through what the server sent). A resumed session was checked when it
+// was made (sessions are kept per material).
+function trustDomainProblem (certificate: X509Certificate, trust: Trust | null): Error | null {
+  if (trust === null) return null
   try {
-    checkPeerTrustDomain(socket, trustDomains, 'server')
-    return null
+    const { trustDomain, refusal } = trust.peerTrustDomain(readCertificateFields(certificate.raw))
+    if (refusal !== null || trustDomain === trust.soleTrustDomain) return refusal === null ? null : new VerificationError(refusal.code, refusal.message)
+    const chain = trust.chainFromTrust(certificate.raw) ?? trust.presentedChain([certificate.raw, ...presentedChain(certificate).intermediates])
+    if (chain === null) return new VerificationError('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'the server\'s chain ends at no root of the trust')
+    const problem = trust.trustDomainRefusal(chain)
+    return problem === null ? null : new VerificationError(problem.code, problem.message)
   } catch (err) {
     return err as Error
   }

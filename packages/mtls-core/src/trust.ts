@@ -1,0 +1,489 @@
+import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { KEY_USAGE, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields, type NameRange } from './der.js'
+import { MaterialError, type VerificationErrorCode } from './errors.js'
+import { readPemBlocks } from './pem.js'
+import { parseSpiffeId } from './spiffe-id.js'
+
+type PemInput = string | Buffer
+
+export interface TrustOptions {
+  /** Trusted CA certificates, PEM: what OpenSSL verifies peers against. */
+  ca?: PemInput | readonly PemInput[]
+  /** The same by SPIFFE trust domain, instead of `ca`: a peer's chain must end at a root of its own trust domain's bundle. */
+  trustDomains?: ReadonlyMap<string, PemInput | readonly PemInput[]>
+  /** CRLs, PEM: with any, OpenSSL wants a current CRL from the issuer of every certificate of a chain (Node sets CRL_CHECK_ALL). */
+  crl?: PemInput | readonly PemInput[]
+  /**
+   * CA certificates this process holds but does not trust by themselves (a server's own intermediates): they name
+   * the CAs above a client certificate when its chain is not at hand (a resumed session), by the key that signed it.
+   */
+  intermediates?: PemInput | readonly PemInput[]
+}
+
+/** A certificate of a chain record, read once. */
+export interface ChainCertificate {
+  readonly der: Buffer
+  readonly fields: CertificateFields
+}
+
+/**
+ * The chain OpenSSL verified for a connection, as far as this process knows it: the peer's certificate first,
+ * the trusted root it ends at (the anchor) last.
+ * - `'presented'`: the certificates the peer sent, as Node showed them, up to the anchor of the trust it was
+ *   verified against (found by the top certificate's signature).
+ * - `'trust'`: the peer's certificate, then the CAs of the trust whose keys signed each link (the peer's chain was
+ *   not at hand: a resumed session). Same names and keys as what the peer sent; serials and validity are the trust's copies'.
+ */
+export interface ChainRecord {
+  readonly certificates: readonly ChainCertificate[]
+  readonly source: 'presented' | 'trust'
+  /** The earliest `notAfter` of the chain, in ms. */
+  readonly until: number
+}
+
+/** Why a chain does not stand under a trust: OpenSSL's name for the verdict a new handshake would get, and a sentence. */
+export interface TrustRefusal {
+  readonly code: VerificationErrorCode
+  readonly message: string
+}
+
+/** What changed between two trusts, for the chains OpenSSL verified under the earlier one. */
+export interface TrustChange {
+  /** Nothing such a chain could now be refused for: fewer CRLs, anchors or bundles only lift refusals. */
+  readonly none: boolean
+  /** Every chain is judged whole: an anchor withdrawn, a bundle changed, or CRL checking turned on. */
+  readonly whole: boolean
+  /** The issuers (name keys, see `Trust.issuerKey`) whose CRLs changed, CRL checking being on before and after. */
+  readonly crlIssuers: ReadonlySet<string>
+}
+
+interface Authority {
+  readonly der: Buffer
+  readonly fields: CertificateFields
+  readonly subject: string
+  readonly key: KeyObject
+  readonly selfSigned: boolean
+  readonly trusted: boolean
+}
+
+interface Crl {
+  readonly der: Buffer
+  readonly fields: CrlFields
+}
+
+const MAX_DEPTH = 8
+const MAX_REMEMBERED = 4096
+// The CRL signature algorithms a CRL may vouch with, for node:crypto's verify: the digest, or null where the key
+// implies it. Any other algorithm vouches for nothing (the CRL is not the issuer's, and its issuer has none).
+const CRL_SIGNATURE_DIGESTS: Readonly<Record<string, string | null>> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+  '1.3.101.113': null
+}
+
+/**
+ * A trust as OpenSSL holds it for a TLS context (its CA certificates, by SPIFFE trust domain or not, and its CRLs),
+ * for what OpenSSL does not do: keep each connection's verdict current when the trust changes, and hold a peer to
+ * its own trust domain. It never builds or verifies a path: a chain OpenSSL verified is recorded
+ * (`presentedChain`, `chainFromTrust`) and judged by what the trust says of its certificates (`judge`): its anchor
+ * still trusted, none of its certificates revoked, no CRL of their issuers that OpenSSL would refuse, each within its
+ * validity, its anchor in the bundle of the peer's own trust domain. Built once per trust; immutable.
+ */
+export class Trust {
+  /** SHA-256 over the CA certificates, bundles and CRLs: equal digests are one trust for OpenSSL. */
+  readonly digest: string
+  /** The SPIFFE trust domains the trust holds bundles for, or `null` when it is not kept by trust domain. */
+  readonly trustDomains: ReadonlySet<string> | null
+  /**
+   * The one trust domain whose bundle holds every root of the trust, or `null`: a chain OpenSSL verified against
+   * this trust then ends in that trust domain's bundle, and only the peer's own trust domain is left to look at.
+   */
+  readonly soleTrustDomain: string | null
+  /** Until when the trust serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
+  readonly freshUntil: number
+  /** Whether the trust holds CRLs (OpenSSL then wants one from the issuer of every certificate of a chain). */
+  readonly checksCrls: boolean
+
+  readonly #trusted = new Map<string, Authority>() // by DER
+  readonly #known = new Map<string, Authority>() // trusted and intermediates, by DER
+  readonly #bySubject = new Map<string, Authority[]>() // trusted and intermediates
+  readonly #domains = new Map<Authority, ReadonlySet<string>>()
+  readonly #crls = new Map<string, Crl[]>() // by issuer name
+  // Whose key signed a certificate or CRL: checked once per certificate and trust (bounded; leaves are many).
+  readonly #issuers = new Map<string, Authority | null>()
+  readonly #crlSigners = new Map<Crl, Map<string, boolean>>()
+  readonly #ca: readonly PemInput[]
+  readonly #bundles: ReadonlyMap<string, PemInput | readonly PemInput[]> | null
+  readonly #crlPems: readonly PemInput[]
+  readonly #intermediatePems: readonly PemInput[]
+
+  constructor (options: TrustOptions) {
+    if (options.trustDomains !== undefined && options.ca !== undefined) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', 'give ca or trustDomains, not both')
+    this.#ca = list(options.ca)
+    this.#bundles = options.trustDomains ?? null
+    this.#crlPems = list(options.crl)
+    this.#intermediatePems = list(options.intermediates)
+    const bundles = this.#bundles === null ? [{ name: null, pems: this.#ca }] : [...this.#bundles].map(([name, pems]) => ({ name, pems: list(pems) }))
+    for (const { name, pems } of bundles) {
+      for (const der of certificateDers(pems, name === null ? 'ca' : `trust bundle of ${name}`)) {
+        const authority = this.#add(der, true)
+        if (name !== null) this.#domains.set(authority, new Set([...(this.#domains.get(authority) ?? []), name]))
+      }
+    }
+    if (this.#trusted.size === 0) throw new MaterialError('ERR_MTLS_MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
+    for (const der of certificateDers(this.#intermediatePems, 'intermediates')) this.#add(der, false)
+    this.trustDomains = this.#bundles === null ? null : new Set(this.#bundles.keys())
+    this.soleTrustDomain = [...this.trustDomains ?? []].find(name => [...this.#trusted.values()].every(root => this.#domains.get(root)?.has(name) === true)) ?? null
+    let freshUntil = Infinity
+    this.#crlPems.flatMap(text => readPemBlocks(String(text)).filter(block => block.label === 'X509 CRL')).forEach((block, index) => {
+      let fields: CrlFields
+      try {
+        fields = readCrlFields(block.der)
+      } catch (err) {
+        throw new MaterialError('ERR_MTLS_MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+      }
+      const issuer = nameKey(block.der, fields.issuer)
+      const crls = this.#crls.get(issuer)
+      if (crls === undefined) this.#crls.set(issuer, [{ der: block.der, fields }])
+      else crls.push({ der: block.der, fields })
+      freshUntil = Math.min(freshUntil, fields.nextUpdate?.getTime() ?? Infinity)
+    })
+    this.checksCrls = this.#crls.size > 0
+    this.freshUntil = freshUntil
+    this.digest = digestOf([this.#ca.map(String), this.#crlPems.map(String), ...[...this.#bundles ?? []].flatMap(([name, pems]) => [[name], list(pems).map(String)])])
+  }
+
+  /**
+   * The chain OpenSSL verified, from what the peer sent (`presented`: its certificate first, as Node shows the
+   * chain of a full handshake), ended at the root of this trust that signed its top certificate: one signature
+   * check per top certificate and trust, no path built. `null` when no root of this trust signed it.
+   */
+  presentedChain (presented: readonly Uint8Array[]): ChainRecord | null {
+    const certificates: ChainCertificate[] = []
+    for (const der of presented.slice(0, MAX_DEPTH)) {
+      const certificate = chainCertificate(der)
+      if (certificate === null) return null
+      certificates.push(certificate)
+      // What Node shows may run up to a root of the trust the handshake was verified against: there it ends.
+      if (this.#trusted.get(key(der))?.selfSigned === true) return record(certificates, 'presented')
+    }
+    if (certificates.length === 0) return null
+    return this.#anchored(certificates, true, 'presented')
+  }
+
+  /**
+   * The chain above a peer's certificate as this trust knows it, when the peer's chain is not at hand (a resumed
+   * session): at each link the CA of the trust (or of its intermediates) whose key signed it, up to a trusted root.
+   * `null` when the trust does not hold the CAs above it.
+   */
+  chainFromTrust (certificate: Uint8Array): ChainRecord | null {
+    const leaf = chainCertificate(certificate)
+    return leaf === null ? null : this.#anchored([leaf], false, 'trust')
+  }
+
+  // `certificates` continued upwards with the CAs of this trust that signed each link (only trusted ones when
+  // `trustedOnly`), to a trusted self-signed root; `null` where none did.
+  #anchored (certificates: ChainCertificate[], trustedOnly: boolean, source: ChainRecord['source']): ChainRecord | null {
+    for (let current = certificates[certificates.length - 1] as ChainCertificate; certificates.length <= MAX_DEPTH;) {
+      const issuer = this.#issuerOf(current, trustedOnly)
+      if (issuer === null) return null
+      certificates.push(issuer)
+      if (issuer.trusted && issuer.selfSigned) return record(certificates, source)
+      current = issuer
+    }
+    return null
+  }
+
+  /**
+   * Whether a chain OpenSSL verified, under this trust or an earlier one, stands under this trust at `now`:
+   * `null`, or what a new handshake would be refused for. Judges the record only: its anchor still trusted (and in
+   * the bundle of the peer's own trust domain), each certificate below the anchor neither listed by a CRL of its
+   * issuer (in any shard: stricter than OpenSSL) nor without a CRL of its issuer when the trust holds CRLs, no CRL
+   * of those issuers that OpenSSL would refuse, and every certificate within its validity.
+   */
+  judge (chain: ChainRecord, now: number = Date.now()): TrustRefusal | null {
+    const certificates = chain.certificates
+    const anchor = certificates[certificates.length - 1] as ChainCertificate
+    const trusted = this.#trusted.get(key(anchor.der))
+    if (trusted === undefined) return refusal('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `its chain ends at ${describe(anchor.fields)}, which this trust does not hold`)
+    const domainRefusal = this.#trustDomainRefusal(certificates[0] as ChainCertificate, trusted)
+    if (domainRefusal !== null) return domainRefusal
+    if (this.checksCrls) {
+      for (let index = 0; index < certificates.length - 1; index++) {
+        const crlRefusal = this.#revocationRefusal(certificates[index] as ChainCertificate, certificates[index + 1] as ChainCertificate, now)
+        if (crlRefusal !== null) return crlRefusal
+      }
+    }
+    for (const { fields } of certificates) {
+      if (fields.notBefore.getTime() > now) return refusal('CERT_NOT_YET_VALID', `${describe(fields)} is not valid until ${fields.notBefore.toISOString()}`)
+      if (fields.notAfter.getTime() < now) return refusal('CERT_HAS_EXPIRED', `${describe(fields)} expired at ${fields.notAfter.toISOString()}`)
+    }
+    return null
+  }
+
+  /**
+   * Whether a peer's certificate alone stands under this trust, where only the CRLs of its own issuer changed
+   * (`changeSince(...).crlIssuers`): listed in one of them, or one of them refused. The issuer is found by the
+   * key that signed the certificate; `undefined` when this trust does not hold it (then the whole chain decides).
+   */
+  judgeLeaf (certificate: Uint8Array, now: number = Date.now()): TrustRefusal | null | undefined {
+    const leaf = chainCertificate(certificate)
+    if (leaf === null) return undefined
+    const issuer = this.#issuerOf(leaf, false)
+    if (issuer === null) return undefined
+    return this.#revocationRefusal(leaf, issuer, now)
+  }
+
+  /** What changed since `previous`, for the chains OpenSSL verified under it. */
+  changeSince (previous: Trust): TrustChange {
+    if (previous === this || previous.digest === this.digest) return { none: true, crlIssuers: new Set(), whole: false }
+    const anchorsKept = [...previous.#trusted.keys()].every(der => this.#trusted.has(der))
+    const domainsKept = [...previous.#domains].every(([authority, names]) => sameSet(this.#domains.get(this.#trusted.get(key(authority.der)) as Authority), names))
+    const whole = !anchorsKept || !domainsKept || (this.checksCrls && !previous.checksCrls)
+    const crlIssuers = new Set<string>()
+    for (const issuer of new Set([...previous.#crls.keys(), ...this.#crls.keys()])) {
+      const before = (previous.#crls.get(issuer) ?? []).map(crl => key(crl.der)).sort()
+      const after = (this.#crls.get(issuer) ?? []).map(crl => key(crl.der)).sort()
+      if (before.length !== after.length || before.some((der, index) => der !== after[index])) crlIssuers.add(issuer)
+    }
+    // Fewer anchors, CRLs or bundles can only lift refusals a handshake under this trust would not get, never add one.
+    return { none: !whole && (crlIssuers.size === 0 || !this.checksCrls), crlIssuers, whole }
+  }
+
+  /** The issuer name key of a certificate, as `changeSince(...).crlIssuers` holds them. */
+  static issuerKey (certificate: Uint8Array): string {
+    return nameKey(certificate, readCertificateFields(certificate).issuer)
+  }
+
+  /**
+   * The SPIFFE trust domain of a peer's certificate, when this trust holds a bundle for it: `null` with a refusal
+   * when it has no SPIFFE ID (or several), or its trust domain has no bundle. For a trust not kept by trust domain: `null`, no refusal.
+   */
+  peerTrustDomain (fields: Pick<CertificateFields, 'uris'>): { trustDomain: string | null, refusal: TrustRefusal | null } {
+    if (this.trustDomains === null) return { trustDomain: null, refusal: null }
+    const ids = fields.uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
+    if (ids.length !== 1) return { trustDomain: null, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the trust is kept by SPIFFE trust domain, and the certificate has ${ids.length} SPIFFE IDs: an X.509-SVID has one`) }
+    let trustDomain: string
+    try {
+      trustDomain = parseSpiffeId(ids[0] as string).trustDomain
+    } catch (err) {
+      return { trustDomain: null, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the certificate's SPIFFE ID is invalid (${(err as Error).message})`) }
+    }
+    if (!this.trustDomains.has(trustDomain)) return { trustDomain, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `no trust bundle for the trust domain ${trustDomain}`) }
+    return { trustDomain, refusal: null }
+  }
+
+  /**
+   * For a trust kept by SPIFFE trust domain: whether a chain OpenSSL verified (against every bundle at once) ends
+   * in the bundle of its peer's own trust domain; `null` when it does, or for another trust.
+   */
+  trustDomainRefusal (chain: ChainRecord): TrustRefusal | null {
+    if (this.trustDomains === null) return null
+    const anchor = this.#trusted.get(key((chain.certificates[chain.certificates.length - 1] as ChainCertificate).der))
+    if (anchor === undefined) return refusal('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'its chain ends at a root this trust does not hold')
+    return this.#trustDomainRefusal(chain.certificates[0] as ChainCertificate, anchor)
+  }
+
+  #trustDomainRefusal (leaf: ChainCertificate, anchor: Authority): TrustRefusal | null {
+    const { trustDomain, refusal: unnamed } = this.peerTrustDomain(leaf.fields)
+    if (unnamed !== null || trustDomain === null) return unnamed
+    const domains = this.#domains.get(anchor)
+    if (domains?.has(trustDomain) === true) return null
+    return refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `${describe(leaf.fields)} claims the trust domain ${trustDomain}, but its chain ends at ${describe(anchor.fields)}, a root of ${[...domains ?? []].join(', ')}`)
+  }
+
+  /** The constructor options of this trust, for a ChainVerifier of the same trust (forwarded certificates). */
+  get options (): TrustOptions {
+    return {
+      ...(this.#bundles === null ? { ca: this.#ca } : { trustDomains: this.#bundles }),
+      ...(this.#crlPems.length === 0 ? {} : { crl: this.#crlPems }),
+      ...(this.#intermediatePems.length === 0 ? {} : { intermediates: this.#intermediatePems })
+    }
+  }
+
+  #add (der: Buffer, trusted: boolean): Authority {
+    const existing = this.#known.get(key(der))
+    if (existing !== undefined) return existing
+    const fields = readCertificateFields(der)
+    const x509 = new X509Certificate(der)
+    const subject = nameKey(der, fields.subject)
+    const authority: Authority = { der, fields, subject, key: x509.publicKey, trusted, selfSigned: subject === nameKey(der, fields.issuer) && x509.verify(x509.publicKey) }
+    this.#known.set(key(der), authority)
+    if (trusted) this.#trusted.set(key(der), authority)
+    const named = this.#bySubject.get(subject)
+    if (named === undefined) this.#bySubject.set(subject, [authority])
+    else named.push(authority)
+    return authority
+  }
+
+  // The CA of this trust whose key signed `certificate` (OpenSSL checks the signature: X509Certificate#verify), once
+  // per certificate and trust; of several, a trusted one first, then one within its validity.
+  #issuerOf (certificate: ChainCertificate, trustedOnly: boolean): Authority | null {
+    const remembered = `${trustedOnly ? 't' : 'a'}${key(certificate.der)}`
+    const known = this.#issuers.get(remembered)
+    if (known !== undefined) return known
+    const now = Date.now()
+    const candidates = (this.#bySubject.get(nameKey(certificate.der, certificate.fields.issuer)) ?? [])
+      .filter(authority => (authority.trusted || !trustedOnly) && !authority.der.equals(certificate.der))
+      .sort((a, b) => Number(b.trusted) - Number(a.trusted) || Number(within(b.fields, now)) - Number(within(a.fields, now)))
+    let issuer: Authority | null = null
+    if (candidates.length > 0) {
+      const x509 = new X509Certificate(certificate.der)
+      issuer = candidates.find(candidate => x509.verify(candidate.key)) ?? null
+    }
+    if (this.#issuers.size >= MAX_REMEMBERED) this.#issuers.delete(this.#issuers.keys().next().value as string)
+    this.#issuers.set(remembered, issuer)
+    return issuer
+  }
+
+  // Revocation of `certificate` by the CRLs its issuer signed, as OpenSSL with CRL_CHECK_ALL would find it, or stricter.
+  #revocationRefusal (certificate: ChainCertificate, issuer: ChainCertificate, now: number): TrustRefusal | null {
+    const own = (this.#crls.get(nameKey(certificate.der, certificate.fields.issuer)) ?? []).filter(crl => this.#signedBy(crl, issuer))
+    if (own.length === 0) return refusal('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer.fields)} is loaded, so ${describe(certificate.fields)} cannot be checked for revocation`)
+    if (issuer.fields.keyUsage !== null && (issuer.fields.keyUsage & KEY_USAGE.cRLSign) === 0) {
+      return refusal('KEYUSAGE_NO_CRL_SIGN', `${describe(issuer.fields)} signed a CRL, but its key usage does not allow cRLSign`)
+    }
+    for (const crl of own) {
+      if (crlUnhandledCritical(crl.fields)) return refusal('UNHANDLED_CRITICAL_CRL_EXTENSION', `a CRL of ${describe(issuer.fields)} has a critical extension OpenSSL does not handle`)
+      if (crl.fields.thisUpdate.getTime() > now) return refusal('CRL_NOT_YET_VALID', `a CRL of ${describe(issuer.fields)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
+      if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) return refusal('CRL_HAS_EXPIRED', `a CRL of ${describe(issuer.fields)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
+      if (crl.fields.revoked.has(certificate.fields.serialNumber)) return refusal('CERT_REVOKED', `${describe(certificate.fields)} (serial ${certificate.fields.serialNumber}) is revoked`)
+    }
+    // A CRL scoped to a distribution point (a shard) covers only part of what its issuer issued: without one
+    // covering everything, OpenSSL may find no CRL for this certificate. Treated as none.
+    if (own.every(crl => crlScoped(crl.fields))) return refusal('UNABLE_TO_GET_CRL', `the CRLs of ${describe(issuer.fields)} are each scoped to a distribution point; none covers ${describe(certificate.fields)}`)
+    return null
+  }
+
+  // Whether `issuer`'s key signed the CRL: once per CRL and issuer certificate.
+  #signedBy (crl: Crl, issuer: ChainCertificate): boolean {
+    let byIssuer = this.#crlSigners.get(crl)
+    if (byIssuer === undefined) this.#crlSigners.set(crl, byIssuer = new Map())
+    const issuerKey = key(issuer.der)
+    let signed = byIssuer.get(issuerKey)
+    if (signed === undefined) {
+      signed = crlSignedBy(crl.fields, new X509Certificate(issuer.der).publicKey)
+      byIssuer.set(issuerKey, signed)
+    }
+    return signed
+  }
+
+  /** The trust of some material (its CAs or bundles, CRLs, and its own intermediates), built once per material and trust. */
+  static forMaterial (material: { readonly cert: string, readonly ca: readonly string[], readonly crl: readonly string[], readonly trustDomains?: ReadonlyMap<string, readonly string[]> | null }): Trust {
+    let trust = byMaterial.get(material)
+    if (trust === undefined) {
+      const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
+      const bundles = material.trustDomains ?? null
+      const digest = digestOf([material.ca, material.crl, intermediates, [String(bundles !== null)], ...[...bundles ?? []].flatMap(([name, pems]) => [[name], pems])])
+      trust = byDigest.get(digest)
+      if (trust === undefined) {
+        trust = new Trust({ ...(bundles === null ? { ca: material.ca } : { trustDomains: bundles }), crl: material.crl, intermediates })
+        if (byDigest.size >= 8) byDigest.delete(byDigest.keys().next().value as string)
+        byDigest.set(digest, trust)
+      }
+      byMaterial.set(material, trust)
+    }
+    return trust
+  }
+}
+
+// One Trust per material and per trust: a certificate-only rotation keeps it, and with it every verdict judged against it.
+const byMaterial = new WeakMap<object, Trust>()
+const byDigest = new Map<string, Trust>()
+
+function record (certificates: ChainCertificate[], source: ChainRecord['source']): ChainRecord {
+  const until = Math.min(...certificates.map(certificate => certificate.fields.notAfter.getTime()))
+  return Object.freeze({ certificates: Object.freeze(certificates), source, until })
+}
+
+function chainCertificate (der: Uint8Array): ChainCertificate | null {
+  try {
+    const buffer = Buffer.isBuffer(der) ? der : Buffer.from(der)
+    return { der: buffer, fields: readCertificateFields(buffer) }
+  } catch {
+    return null
+  }
+}
+
+function refusal (code: TrustRefusal['code'], message: string): TrustRefusal {
+  return Object.freeze({ code, message })
+}
+
+function within (fields: CertificateFields, now: number): boolean {
+  return fields.notBefore.getTime() <= now && now <= fields.notAfter.getTime()
+}
+
+function sameSet (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): boolean {
+  return a !== undefined && a.size === b.size && [...b].every(item => a.has(item))
+}
+
+// CRL extensions OpenSSL handles when critical: CRL number, delta CRL indicator, issuing distribution point, AKI.
+const HANDLED_CRITICAL_CRL_EXTENSIONS = new Set(['2.5.29.20', '2.5.29.27', '2.5.29.28', '2.5.29.35'])
+
+function crlUnhandledCritical (fields: CrlFields): boolean {
+  const critical = (fields as CrlFields & { criticalExtensions?: readonly string[] }).criticalExtensions
+  return critical?.some(oid => !HANDLED_CRITICAL_CRL_EXTENSIONS.has(oid)) ?? false
+}
+
+function crlScoped (fields: CrlFields): boolean {
+  return (fields as CrlFields & { issuingDistributionPoint?: unknown }).issuingDistributionPoint != null
+}
+
+function crlSignedBy (fields: CrlFields, publicKey: KeyObject): boolean {
+  const digest = CRL_SIGNATURE_DIGESTS[fields.signatureAlgorithm]
+  if (digest === undefined) return false
+  try {
+    return verifySignature(digest, fields.signed, publicKey, fields.signature)
+  } catch {
+    return false
+  }
+}
+
+function list (input: PemInput | readonly PemInput[] | undefined): readonly PemInput[] {
+  if (input === undefined) return []
+  const items = (Array.isArray(input) ? input : [input]) as PemInput[]
+  items.forEach((item, index) => {
+    if (typeof item !== 'string' && !Buffer.isBuffer(item)) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', `PEM input ${index + 1} must be a string or a Buffer`)
+  })
+  return Object.freeze([...items])
+}
+
+function certificateDers (pems: readonly PemInput[], name: string): Buffer[] {
+  return pems.flatMap(text => readPemBlocks(String(text)).filter(block => block.label === 'CERTIFICATE')).map((block, index) => {
+    try {
+      readCertificateFields(block.der)
+      new X509Certificate(block.der) // eslint-disable-line no-new
+      return block.der
+    } catch (err) {
+      throw new MaterialError('ERR_MTLS_MATERIAL_CERT_MALFORMED', `${name}: certificate ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
+    }
+  })
+}
+
+// Each list's length and each element's length go into the digest, so no two trusts share one.
+function digestOf (lists: ReadonlyArray<readonly string[]>): string {
+  const hash = createHash('sha256')
+  for (const items of lists) {
+    hash.update(`${items.length}:`)
+    for (const item of items) hash.update(`${Buffer.byteLength(item)}:`).update(item)
+  }
+  return hash.digest('hex')
+}
+
+function key (der: Uint8Array): string {
+  return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')
+}
+
+// Names are compared by their DER bytes, as OpenSSL's lookups by name find certificates from one CA.
+function nameKey (der: Uint8Array, range: NameRange): string {
+  return Buffer.from(der.buffer, der.byteOffset + range.start, range.end - range.start).toString('latin1')
+}
+
+function describe (fields: CertificateFields): string {
+  return fields.commonName === null ? `the certificate with serial ${fields.serialNumber}` : `"${fields.commonName}"`
+}
