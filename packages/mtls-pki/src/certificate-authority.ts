@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { AsnConvert } from '@peculiar/asn1-schema'
-import { CRLNumber, id_ce_cRLNumber as crlNumberOid } from '@peculiar/asn1-x509'
+import {
+  CRLNumber,
+  DistributionPointName,
+  GeneralName,
+  IssuingDistributionPoint,
+  id_ce_cRLNumber as crlNumberOid,
+  id_ce_issuingDistributionPoint as issuingDistributionPointOid
+} from '@peculiar/asn1-x509'
 import { PkiError } from './errors.js'
 import { generateKeyPair, importSigningKey, keyAlgorithm, type KeyType } from './key-types.js'
 import { fingerprint256 } from './fingerprint.js'
@@ -47,6 +54,8 @@ export interface IssueOptions extends ValidityOptions {
   isCa?: boolean
   /** Default: `p256`. */
   keyType?: KeyType
+  /** URIs written as the cRLDistributionPoints extension: the CRL shards (see `CrlOptions.issuingDistributionPoint`) that cover this certificate. */
+  crlDistributionPoints?: string[]
 }
 
 /** A certificate issued by a CertificateAuthority, all in PEM. */
@@ -66,6 +75,8 @@ export interface IssuedCertificate {
   readonly notBefore: Date
   readonly notAfter: Date
   readonly keyType: KeyType
+  /** The URIs of its cRLDistributionPoints extension; empty without one. */
+  readonly crlDistributionPoints: readonly string[]
 }
 
 /** Why a certificate was revoked, as the CRL entry's reason code says. */
@@ -85,13 +96,24 @@ export interface CrlOptions {
   nextUpdate?: Date
   /** Default: 7. */
   days?: number
+  /**
+   * Makes the CRL a shard: a critical issuingDistributionPoint extension with this URI, listing only the revoked
+   * certificates whose cRLDistributionPoints name it (and those revoked by serial alone, whose points are unknown).
+   * Default: none, a CRL that lists every revoked certificate.
+   */
+  issuingDistributionPoint?: string
 }
 
 export interface RevokedCertificate {
   readonly serialNumber: string
   readonly date: Date
   readonly reason: RevocationReason
+  /** The revoked certificate's CRL distribution points; `null` when unknown (revoked by serial): every shard lists it. */
+  readonly crlDistributionPoints: readonly string[] | null
 }
+
+/** What `revoke` takes: a serial number, or a certificate's serial number and (when known) its CRL distribution points. */
+export type RevocationTarget = string | { readonly serialNumber: string, readonly crlDistributionPoints?: readonly string[] | null }
 
 const DEFAULT_DAYS = { root: 3650, intermediate: 1825, leaf: 90 }
 
@@ -99,10 +121,11 @@ const DEFAULT_DAYS = { root: 3650, intermediate: 1825, leaf: 90 }
 const CA_KEYS = [...VALIDITY_KEYS, 'commonName', 'keyType'] as const satisfies ReadonlyArray<keyof CertificateAuthorityOptions>
 const INTERMEDIATE_KEYS = [...CA_KEYS, 'pathLength'] as const satisfies ReadonlyArray<keyof IntermediateOptions>
 const ISSUE_KEYS = [
-  ...VALIDITY_KEYS, 'commonName', 'spiffeId', 'uris', 'dnsNames', 'ips', 'emails', 'usage', 'keyUsages', 'extendedKeyUsages', 'isCa', 'keyType'
+  ...VALIDITY_KEYS, 'commonName', 'spiffeId', 'uris', 'dnsNames', 'ips', 'emails', 'usage', 'keyUsages', 'extendedKeyUsages', 'isCa', 'keyType',
+  'crlDistributionPoints'
 ] as const satisfies ReadonlyArray<keyof IssueOptions>
 const REVOKE_KEYS = ['date', 'reason'] as const satisfies ReadonlyArray<keyof RevokeOptions>
-const CRL_KEYS = ['thisUpdate', 'nextUpdate', 'days'] as const satisfies ReadonlyArray<keyof CrlOptions>
+const CRL_KEYS = ['thisUpdate', 'nextUpdate', 'days', 'issuingDistributionPoint'] as const satisfies ReadonlyArray<keyof CrlOptions>
 
 /**
  * A certificate authority: a CA certificate and its key. Issues leaves and intermediates, keeps a revocation
@@ -203,6 +226,7 @@ export class CertificateAuthority {
     const keyType = options.keyType ?? 'p256'
     const validity = resolveValidity(options, DEFAULT_DAYS.leaf)
     const names = generalNames(options)
+    const crlDistributionPoints = uriList(options.crlDistributionPoints, 'issue: crlDistributionPoints')
     const commonName = options.commonName ?? options.dnsNames?.[0] ?? lastPathSegment(options.spiffeId)
     const keys = await generateKeyPair(keyType)
 
@@ -216,6 +240,7 @@ export class CertificateAuthority {
       // RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
       extensions.push(new x509.SubjectAlternativeNameExtension(names, commonName === undefined))
     }
+    if (crlDistributionPoints.length > 0) extensions.push(new x509.CRLDistributionPointsExtension(crlDistributionPoints))
 
     const cert = await this.#sign(subjectName(commonName), keys.publicKey, validity, extensions)
     const certificate = toPem(cert.rawData, 'CERTIFICATE')
@@ -228,14 +253,20 @@ export class CertificateAuthority {
       fingerprint256: fingerprint256(cert.rawData),
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
-      keyType
+      keyType,
+      crlDistributionPoints: Object.freeze(crlDistributionPoints)
     })
   }
 
-  /** Adds a certificate this CA issued to its revocation list; the next CRL lists it. */
-  revoke (certificate: string | { serialNumber: string }, options: RevokeOptions = {}): RevokedCertificate {
+  /**
+   * Adds a certificate this CA issued to its revocation list; the next CRL lists it, and so does every shard
+   * named by its `crlDistributionPoints` (every shard when only the serial number is given).
+   */
+  revoke (certificate: RevocationTarget, options: RevokeOptions = {}): RevokedCertificate {
     checkOptionKeys(options, REVOKE_KEYS, 'revoke')
     const serialNumber = normalizeSerial(typeof certificate === 'string' ? certificate : certificate.serialNumber)
+    const points = typeof certificate === 'string' ? undefined : certificate.crlDistributionPoints
+    const crlDistributionPoints = points === undefined || points === null ? null : Object.freeze(uriList(points, 'revoke: crlDistributionPoints'))
     if (!/^[0-9A-F]+$/.test(serialNumber)) {
       throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `serial number must be hexadecimal; got ${JSON.stringify(serialNumber)}`)
     }
@@ -243,7 +274,7 @@ export class CertificateAuthority {
     if (!(reason in x509.X509CrlReason) || typeof x509.X509CrlReason[reason] !== 'number') {
       throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `unknown revocation reason ${JSON.stringify(reason)}`)
     }
-    const entry = Object.freeze({ serialNumber, date: options.date ?? new Date(), reason })
+    const entry = Object.freeze({ serialNumber, date: options.date ?? new Date(), reason, crlDistributionPoints })
     this.#revoked.set(serialNumber, entry)
     return entry
   }
@@ -256,26 +287,30 @@ export class CertificateAuthority {
   /** Signs a CRL of this CA's revocation list. */
   async createCrl (options: CrlOptions = {}): Promise<string> {
     checkOptionKeys(options, CRL_KEYS, 'createCrl')
+    const shard = options.issuingDistributionPoint
+    if (shard !== undefined) checkUri(shard, 'createCrl: issuingDistributionPoint')
     const thisUpdate = options.thisUpdate ?? new Date()
     const nextUpdate = options.nextUpdate ?? new Date(thisUpdate.getTime() + (options.days ?? 7) * DAY_MS)
     // RFC 5280 5.2.3: CRL numbers only increase, across runs of the CLI too: milliseconds since the epoch,
     // and always one more than the last number this CA used.
     this.#crlNumber = Math.max(this.#crlNumber + 1, Date.now())
+    const extensions = [
+      await x509.AuthorityKeyIdentifierExtension.create(this.#cert.publicKey),
+      new x509.Extension(crlNumberOid, false, AsnConvert.serialize(new CRLNumber(this.#crlNumber)))
+    ]
+    if (shard !== undefined) extensions.push(issuingDistributionPointExtension(shard))
     const crl = await x509.X509CrlGenerator.create({
       issuer: this.#cert.subject,
       thisUpdate,
       nextUpdate,
       signingKey: this.#signingKey,
       signingAlgorithm: keyAlgorithm(this.keyType).sign,
-      entries: this.revoked.map(entry => ({
+      entries: this.revoked.filter(entry => shard === undefined || listedInShard(entry, shard)).map(entry => ({
         serialNumber: entry.serialNumber,
         revocationDate: entry.date,
         reason: x509.X509CrlReason[entry.reason]
       })),
-      extensions: [
-        await x509.AuthorityKeyIdentifierExtension.create(this.#cert.publicKey),
-        new x509.Extension(crlNumberOid, false, AsnConvert.serialize(new CRLNumber(this.#crlNumber)))
-      ]
+      extensions
     })
     return toPem(crl.rawData, 'X509 CRL')
   }
@@ -283,12 +318,15 @@ export class CertificateAuthority {
   /**
    * Signs a CRL for this CA and for every CA above it. Node turns on OpenSSL's CRL check for the whole chain
    * once it is given any CRL, so a server needs one from each CA, not only from the leaf's issuer. The list
-   * fits Node's `crl` option as it is; joined, it is a CRL file.
+   * fits Node's `crl` option as it is; joined, it is a CRL file. An `issuingDistributionPoint` makes this CA's
+   * CRL a shard; the CRLs above stay whole, since no CA certificate names a distribution point.
    */
   async createCrls (options: CrlOptions = {}): Promise<string[]> {
     checkOptionKeys(options, CRL_KEYS, 'createCrls')
     const own = await this.createCrl(options)
-    return this.parent === null ? [own] : [own, ...await this.parent.createCrls(options)]
+    if (this.parent === null) return [own]
+    const { thisUpdate, nextUpdate, days } = options
+    return [own, ...await this.parent.createCrls({ thisUpdate, nextUpdate, days })]
   }
 
   async #sign (subject: x509.JsonName, publicKey: CryptoKey, validity: { notBefore: Date, notAfter: Date }, extensions: x509.Extension[]): Promise<x509.X509Certificate> {
@@ -327,6 +365,28 @@ function generalNames (options: IssueOptions): x509.JsonGeneralName[] {
   }
   for (const email of options.emails ?? []) names.push({ type: 'email', value: email })
   return names
+}
+
+// RFC 5280 5.2.5: critical, so that a relying party that cannot honour the scope does not take a shard for the whole CRL.
+function issuingDistributionPointExtension (uri: string): x509.Extension {
+  const point = new IssuingDistributionPoint({ distributionPoint: new DistributionPointName({ fullName: [new GeneralName({ uniformResourceIdentifier: uri })] }) })
+  return new x509.Extension(issuingDistributionPointOid, true, AsnConvert.serialize(point))
+}
+
+// A certificate revoked by serial alone may be under any distribution point: every shard lists it, which can only refuse more.
+function listedInShard (entry: RevokedCertificate, shard: string): boolean {
+  return entry.crlDistributionPoints === null || entry.crlDistributionPoints.includes(shard)
+}
+
+function uriList (value: unknown, what: string): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `${what} must be a list of URIs; got ${typeof value}`)
+  for (const uri of value) checkUri(uri, what)
+  return [...value] as string[]
+}
+
+function checkUri (value: unknown, what: string): void {
+  if (typeof value !== 'string' || !URL.canParse(value)) throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `${what}: ${JSON.stringify(value)} is not a URI`)
 }
 
 function keyUsageFlags (options: IssueOptions, keyType: KeyType): number {

@@ -1,14 +1,15 @@
 import { X509Certificate } from 'node:crypto'
-import { access, readFile, stat, writeFile } from 'node:fs/promises'
+import { access, readFile, stat } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
-import { CertificateAuthority, type CertificateUsage, type RevocationReason } from './certificate-authority.js'
+import { writeFilesAtomically } from './atomic-write.js'
+import { CertificateAuthority, type CertificateUsage, type RevocationReason, type RevocationTarget } from './certificate-authority.js'
 import { parseArguments, shellQuote, UsageError, type OptionSpecs, type ParsedArgs } from './cli-arguments.js'
 import { closestName } from './closest-name.js'
 import { isoSeconds, validityOptions } from './cli-validity.js'
 import { PkiError } from './errors.js'
 import { CA_DIRECTORY_FILES, loadCertificateAuthority, readText, writeCertificateAuthority, writeCertificateFiles, writeRevocations } from './files.js'
-import { formatInspection } from './inspect.js'
+import { describeCertificate, formatInspection } from './inspect.js'
 import { KEY_TYPES, type KeyType } from './key-types.js'
 import { x509 } from './x509.js'
 
@@ -82,9 +83,10 @@ ${Object.entries(CA_DIRECTORY_FILES).map(([key, file]) => `  ${file.padEnd(22)}$
     summary: 'issue a leaf certificate from the CA in a directory',
     synopsis: `mtls-pki issue NAME --dir DIR [--out OUT] [--spiffe ID] [--dns HOST]... [--ip ADDR]...
                     [--email ADDR]... [--cn NAME] [--client] [--server] [--key-type TYPE]
-                    [--days N | --not-after DATE] [--not-before DATE]`,
+                    [--days N | --not-after DATE] [--not-before DATE] [--crl-dp URL]...`,
     description: `Writes OUT/NAME.pem (leaf), OUT/NAME-key.pem (0600), OUT/NAME-chain.pem (leaf + intermediate)
-and OUT/NAME-ca.pem (root).
+and OUT/NAME-ca.pem (root). Each file is written whole and renamed into place; a symbolic link, or
+anything but a regular file, where a file goes is refused, as is an OUT that is a symbolic link.
 
 Validity: ${DEFAULT_LEAF_DAYS} days from now unless told otherwise. DATE is ISO 8601: 2020-01-01 (midnight UTC),
 2020-01-01T12:00:00Z or 2020-01-01T14:00:00+02:00. Dates may be past or future, for expired and not yet
@@ -93,7 +95,8 @@ are refused. A --not-after in the past without --not-before starts ${DEFAULT_LEA
 
 Examples:
   mtls-pki issue web --dir ./pki --server --dns localhost --ip 127.0.0.1
-  mtls-pki issue expired --dir ./pki --client --not-after 2020-01-01T00:00:00Z`,
+  mtls-pki issue expired --dir ./pki --client --not-after 2020-01-01T00:00:00Z
+  mtls-pki issue shop --dir ./pki --client --crl-dp http://crl.example/shard-1.crl`,
     options: {
       ...caDirectory,
       out: { type: 'string', short: 'o', value: 'OUT', help: 'where to write (default: DIR)' },
@@ -108,6 +111,7 @@ Examples:
       days: { type: 'string', value: 'N', help: `validity in days, from --not-before or now (default: ${DEFAULT_LEAF_DAYS})` },
       'not-before': { type: 'string', value: 'DATE', help: 'start of validity (default: five minutes ago, for clock skew)' },
       'not-after': { type: 'string', value: 'DATE', help: 'end of validity, instead of --days' },
+      'crl-dp': { type: 'string', multiple: true, value: 'URL', help: 'CRL distribution point: the shard (crl --idp URL) that covers it; repeat for more' },
       ...help
     },
     positionals: { name: 'NAME', min: 1, max: 1 },
@@ -121,6 +125,10 @@ Examples:
       const ips = list(values, 'ip')
       for (const ip of ips) {
         if (isIP(ip) === 0) throw new UsageError(`--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address${/[g-z]/i.test(ip) ? ' (use --dns for a host name)' : ''}`)
+      }
+      const crlDistributionPoints = list(values, 'crl-dp')
+      for (const uri of crlDistributionPoints) {
+        if (!URL.canParse(uri)) throw new UsageError(`--crl-dp ${JSON.stringify(uri)} is not a URL (http://crl.example/shard-1.crl)`)
       }
       const usage: CertificateUsage = values.client === values.server ? 'both' : values.client === true ? 'client' : 'server'
       const validity = validityOptions({
@@ -138,7 +146,8 @@ Examples:
         emails: list(values, 'email'),
         usage,
         ...validity,
-        keyType: type
+        keyType: type,
+        crlDistributionPoints
       })
       const files = await writeCertificateFiles(optionalString(values, 'out') ?? caDir, name, issued)
       const now = Date.now()
@@ -152,7 +161,8 @@ Examples:
     summary: 'revoke a certificate (by serial or file) and rewrite the CRL',
     synopsis: 'mtls-pki revoke SERIAL|CERT_FILE --dir DIR [--reason REASON]',
     description: `Records the revocation in DIR/${CA_DIRECTORY_FILES.revoked} and rewrites DIR/${CA_DIRECTORY_FILES.crl}. A certificate file must
-come from this CA; the intermediate itself is revoked by the root.`,
+come from this CA; the intermediate itself is revoked by the root. Given as a file, the certificate is
+listed in the CRL shards its distribution points name (crl --idp); given by serial, in every shard.`,
     options: {
       ...caDirectory,
       reason: { type: 'string', value: 'REASON', help: `${REVOCATION_REASONS.join(' | ')} (default: unspecified)` },
@@ -164,38 +174,53 @@ come from this CA; the intermediate itself is revoked by the root.`,
       const reason = reasonOption(values)
       const intermediate = await loadCa(caDir)
       const target = positionals[0] as string
-      const serialNumber = /^[0-9A-Fa-f:]+$/.test(target) ? target : await serialOfCertificateFile(target, intermediate, caDir)
+      const certificate: RevocationTarget = /^[0-9A-Fa-f:]+$/.test(target) ? target : await certificateFileToRevoke(target, intermediate, caDir)
+      const serialNumber = typeof certificate === 'string' ? certificate : certificate.serialNumber
       // The intermediate itself is revoked by the root; every leaf by the intermediate.
       const issuer = serialNumber.replace(/:/g, '').toUpperCase() === intermediate.serialNumber ? intermediate.root : intermediate
-      const entry = issuer.revoke(serialNumber, { reason })
+      const entry = issuer.revoke(certificate, { reason })
       const crlFile = await writeRevocations(caDir, intermediate)
       io.stdout.write(`revoked ${entry.serialNumber} (${entry.reason}); CRL written to ${crlFile}\n`)
     }
   },
   crl: {
     summary: 'write a fresh CRL bundle (root and intermediate)',
-    synopsis: 'mtls-pki crl --dir DIR [--out FILE] [--days N]',
-    description: 'Signs a CRL of the intermediate and one of the root, listing what `revoke` recorded.',
+    synopsis: 'mtls-pki crl --dir DIR [--out FILE] [--days N] [--idp URL --out FILE]',
+    description: `Signs a CRL of the intermediate and one of the root, listing what \`revoke\` recorded.
+
+With --idp URL the intermediate's CRL is a shard: it carries URL as its (critical) issuing distribution
+point and lists only the certificates issued with --crl-dp URL (and those revoked by serial, whose
+distribution points are unknown). A shard covers only those certificates, so it needs --out:
+DIR/${CA_DIRECTORY_FILES.crl} keeps the whole CRL. The root's CRL is whole either way.`,
     options: {
       ...caDirectory,
       out: { type: 'string', short: 'o', value: 'FILE', help: `where to write (default: DIR/${CA_DIRECTORY_FILES.crl})` },
       days: { type: 'string', value: 'N', help: 'days until the CRLs\' next update (default: 7)' },
+      idp: { type: 'string', value: 'URL', help: 'make the intermediate\'s CRL the shard for this distribution point' },
       ...help
     },
     positionals: { name: '', min: 0, max: 0 },
     async run ({ values }, io) {
       const caDir = required(values, 'dir')
       const crlDays = positiveNumber(values, 'days')
-      const intermediate = await loadCa(caDir)
       const out = optionalString(values, 'out')
+      const shard = optionalString(values, 'idp')
+      if (shard !== undefined && !URL.canParse(shard)) throw new UsageError(`--idp ${JSON.stringify(shard)} is not a URL (http://crl.example/shard-1.crl)`)
+      if (shard !== undefined && out === undefined) throw new UsageError(`--idp needs --out FILE: a shard lists only part of the revocations, and DIR/${CA_DIRECTORY_FILES.crl} keeps them all`)
+      const intermediate = await loadCa(caDir)
+      const crls = await intermediate.createCrls({
+        ...(crlDays === undefined ? {} : { days: crlDays }),
+        ...(shard === undefined ? {} : { issuingDistributionPoint: shard })
+      })
       let file: string
       if (out === undefined) {
-        file = await writeRevocations(caDir, intermediate, crlDays)
+        file = await writeRevocations(caDir, intermediate, crls)
       } else {
-        await writeFile(out, (await intermediate.createCrls(crlDays === undefined ? {} : { days: crlDays })).join(''))
+        await writeFilesAtomically([{ file: out, content: crls.join('') }])
         file = out
       }
-      io.stdout.write(`CRL with ${intermediate.revoked.length + intermediate.root.revoked.length} revoked certificate(s) written to ${file}\n`)
+      const listed = crls.reduce((count, pem) => count + new x509.X509Crl(pem).entries.length, 0)
+      io.stdout.write(`CRL with ${listed} revoked certificate(s) written to ${file}\n`)
     }
   },
   inspect: {
@@ -274,14 +299,9 @@ function report (err: unknown, name: string, io: CliIo): number {
     io.stderr.write(line(err.message) + `Run "mtls-pki ${name} --help" for usage.\n`)
     return EXIT.usage
   }
+  // Every file the CLI reads or writes fails as a PkiError naming the file: one line, not a stack trace.
   if (err instanceof PkiError) {
     io.stderr.write(line(err.message))
-    return EXIT.failure
-  }
-  // A file the CLI writes (a key over a directory, --out inside a file) fails in Node's fs: one line, not a stack trace.
-  const system = err as NodeJS.ErrnoException
-  if (typeof system?.syscall === 'string' && typeof system.path === 'string' && typeof system.code === 'string') {
-    io.stderr.write(line(`cannot ${system.syscall === 'mkdir' ? 'create directory' : system.syscall} ${system.path} (${system.message.split(', ')[0] as string})`))
     return EXIT.failure
   }
   throw err
@@ -361,8 +381,8 @@ function reasonOption (values: ParsedArgs['values']): RevocationReason {
   throw new UsageError(`--reason ${JSON.stringify(value)} is not a revocation reason${closest === undefined ? '' : ` (did you mean ${closest}?)`}; one of ${REVOCATION_REASONS.join(', ')}`)
 }
 
-/** The serial of a certificate file that this CA issued; anything else would be recorded and change nothing. */
-async function serialOfCertificateFile (file: string, intermediate: CertificateAuthority, caDir: string): Promise<string> {
+/** The serial and distribution points of a certificate file that this CA issued; anything else would be recorded and change nothing. */
+async function certificateFileToRevoke (file: string, intermediate: CertificateAuthority, caDir: string): Promise<RevocationTarget> {
   const text = await readText(file)
   let cert: X509Certificate
   try {
@@ -378,5 +398,5 @@ async function serialOfCertificateFile (file: string, intermediate: CertificateA
     const issuer = cert.issuer.replace(/\n/g, ', ')
     throw new UsageError(`${file} was not issued by the CA in ${caDir} (its issuer is ${issuer === intermediate.subject ? 'another CA of the same name' : issuer})`)
   }
-  return cert.serialNumber
+  return { serialNumber: cert.serialNumber, crlDistributionPoints: describeCertificate(cert.raw).crlDistributionPoints }
 }

@@ -5,6 +5,9 @@ export type PkiErrorCode =
   | 'ERR_MTLS_PKI_MALFORMED_INPUT'
   | 'ERR_MTLS_PKI_UNSUPPORTED_KEY'
   | 'ERR_MTLS_PKI_CA_EXISTS'
+  | 'ERR_MTLS_PKI_FILE_UNWRITABLE'
+  | 'ERR_MTLS_PKI_SYMLINK_REFUSED'
+  | 'ERR_MTLS_PKI_NOT_A_FILE'
 
 const kPkiError = Symbol.for('mtls-pki.error')
 

@@ -1,5 +1,6 @@
-import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createDirectory, writeFilesAtomically, type FileToWrite } from './atomic-write.js'
 import { CertificateAuthority, type IssuedCertificate, type RevokedCertificate } from './certificate-authority.js'
 import { PkiError } from './errors.js'
 import { checkOptionKeys, unknownOption } from './option-keys.js'
@@ -31,26 +32,25 @@ export const CA_DIRECTORY_FILES = Object.freeze({
   revoked: 'revoked.json'
 })
 
-/** Writes a private key readable by its owner only. */
+/** Writes a private key readable by its owner only: a new file of mode 0600 renamed over `file`, never through a link. */
 export async function writePrivateKey (file: string, pem: string): Promise<void> {
-  await writeFile(file, pem, { mode: 0o600 })
-  await chmod(file, 0o600) // the mode above applies only when the file is created
+  await writeFilesAtomically([{ file, content: pem, secret: true }])
 }
 
 /** Writes an issued certificate as `NAME.pem`, `NAME-key.pem` (0600), `NAME-chain.pem` and `NAME-ca.pem`. */
 export async function writeCertificateFiles (dir: string, name: string, issued: IssuedCertificate): Promise<CertificateFiles> {
-  await mkdir(dir, { recursive: true })
+  await createDirectory(dir)
   const files = {
     certFile: join(dir, `${name}.pem`),
     keyFile: join(dir, `${name}-key.pem`),
     chainFile: join(dir, `${name}-chain.pem`),
     caFile: join(dir, `${name}-ca.pem`)
   }
-  await writePrivateKey(files.keyFile, issued.key)
-  await Promise.all([
-    writeFile(files.certFile, issued.certificate),
-    writeFile(files.chainFile, issued.chain),
-    writeFile(files.caFile, issued.ca)
+  await writeFilesAtomically([
+    { file: files.keyFile, content: issued.key, secret: true },
+    { file: files.certFile, content: issued.certificate },
+    { file: files.chainFile, content: issued.chain },
+    { file: files.caFile, content: issued.ca }
   ])
   return Object.freeze(files)
 }
@@ -67,14 +67,14 @@ export async function writeCertificateAuthority (dir: string, intermediate: Cert
   if (options.force !== true && await exists(path(CA_DIRECTORY_FILES.rootKey))) {
     throw new PkiError('ERR_MTLS_PKI_CA_EXISTS', `${path(CA_DIRECTORY_FILES.rootKey)} already exists; pass --force to replace the CA`, { file: path(CA_DIRECTORY_FILES.rootKey) })
   }
-  await mkdir(dir, { recursive: true })
-  await writePrivateKey(path(CA_DIRECTORY_FILES.rootKey), root.key)
-  await writePrivateKey(path(CA_DIRECTORY_FILES.intermediateKey), intermediate.key)
-  await Promise.all([
-    writeFile(path(CA_DIRECTORY_FILES.rootCert), root.certificate),
-    writeFile(path(CA_DIRECTORY_FILES.intermediateCert), intermediate.certificate),
-    writeFile(path(CA_DIRECTORY_FILES.bundle), root.certificate),
-    writeRevocations(dir, intermediate)
+  await createDirectory(dir)
+  await writeFilesAtomically([
+    { file: path(CA_DIRECTORY_FILES.rootKey), content: root.key, secret: true },
+    { file: path(CA_DIRECTORY_FILES.intermediateKey), content: intermediate.key, secret: true },
+    { file: path(CA_DIRECTORY_FILES.rootCert), content: root.certificate },
+    { file: path(CA_DIRECTORY_FILES.intermediateCert), content: intermediate.certificate },
+    { file: path(CA_DIRECTORY_FILES.bundle), content: root.certificate },
+    ...revocationFiles(dir, intermediate, await intermediate.createCrls())
   ])
 }
 
@@ -96,23 +96,30 @@ export async function loadCertificateAuthority (dir: string): Promise<Certificat
   if (await exists(revokedFile)) {
     for (const entry of parseRevocations(await readText(revokedFile), revokedFile)) {
       const ca = entry.issuer === 'root' ? root : intermediate
-      ca.revoke(entry.serialNumber, { date: new Date(entry.date), reason: entry.reason })
+      ca.revoke(entry, { date: entry.date, reason: entry.reason })
     }
   }
   return intermediate
 }
 
-/** Records the revocations of an intermediate and its root in the CA directory and writes a fresh `crl.pem`. */
-export async function writeRevocations (dir: string, intermediate: CertificateAuthority, crlDays?: number): Promise<string> {
-  const root = intermediate.root
+/** Records the revocations of an intermediate and its root in the CA directory with `crls` (default: fresh ones) as `crl.pem`. */
+export async function writeRevocations (dir: string, intermediate: CertificateAuthority, crls?: readonly string[]): Promise<string> {
+  await writeFilesAtomically(revocationFiles(dir, intermediate, crls ?? await intermediate.createCrls()))
+  return join(dir, CA_DIRECTORY_FILES.crl)
+}
+
+function revocationFiles (dir: string, intermediate: CertificateAuthority, crls: readonly string[]): FileToWrite[] {
+  // Distribution points only where known: a revocation by serial is stored as it always was.
+  const stored = (issuer: StoredRevocation['issuer'], { crlDistributionPoints, ...entry }: RevokedCertificate): object =>
+    ({ issuer, ...entry, ...(crlDistributionPoints === null ? {} : { crlDistributionPoints }) })
   const entries = [
-    ...root.revoked.map(entry => ({ issuer: 'root', ...entry })),
-    ...intermediate.revoked.map(entry => ({ issuer: 'intermediate', ...entry }))
+    ...intermediate.root.revoked.map(entry => stored('root', entry)),
+    ...intermediate.revoked.map(entry => stored('intermediate', entry))
   ]
-  const crlFile = join(dir, CA_DIRECTORY_FILES.crl)
-  await writeFile(join(dir, CA_DIRECTORY_FILES.revoked), JSON.stringify(entries, null, 2) + '\n')
-  await writeFile(crlFile, (await intermediate.createCrls(crlDays === undefined ? {} : { days: crlDays })).join(''))
-  return crlFile
+  return [
+    { file: join(dir, CA_DIRECTORY_FILES.revoked), content: JSON.stringify(entries, null, 2) + '\n' },
+    { file: join(dir, CA_DIRECTORY_FILES.crl), content: crls.join('') }
+  ]
 }
 
 /** Reads a text file, or throws a PkiError that names the file and the reason. */
@@ -140,16 +147,19 @@ function parseRevocations (text: string, file: string): StoredRevocation[] {
   return value.map((entry: unknown, index) => {
     const where = `${file}: entry ${index + 1}`
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: expected { issuer, serialNumber, date, reason }`, { file })
-    const unknown = unknownOption(entry, ['issuer', 'serialNumber', 'date', 'reason'], where)
+    const unknown = unknownOption(entry, ['issuer', 'serialNumber', 'date', 'reason', 'crlDistributionPoints'], where)
     if (unknown !== null) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', unknown, { file })
-    const { issuer, serialNumber, date, reason } = entry as Record<string, unknown>
+    const { issuer, serialNumber, date, reason, crlDistributionPoints = null } = entry as Record<string, unknown>
     if (issuer !== 'root' && issuer !== 'intermediate') throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: issuer must be "root" or "intermediate"; got ${JSON.stringify(issuer)}`, { file })
     if (typeof serialNumber !== 'string' || !/^[0-9A-Fa-f]+$/.test(serialNumber)) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: serialNumber must be hexadecimal; got ${JSON.stringify(serialNumber)}`, { file })
     if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: date must be an ISO date; got ${JSON.stringify(date)}`, { file })
     if (typeof reason !== 'string' || !(reason in x509.X509CrlReason) || typeof x509.X509CrlReason[reason as keyof typeof x509.X509CrlReason] !== 'number') {
       throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: reason must be a revocation reason (keyCompromise, superseded, …); got ${JSON.stringify(reason)}`, { file })
     }
-    return { issuer, serialNumber, date: new Date(date), reason: reason as StoredRevocation['reason'] }
+    if (crlDistributionPoints !== null && (!Array.isArray(crlDistributionPoints) || !crlDistributionPoints.every(uri => typeof uri === 'string' && URL.canParse(uri)))) {
+      throw new PkiError('ERR_MTLS_PKI_MALFORMED_INPUT', `${where}: crlDistributionPoints must be a list of URIs; got ${JSON.stringify(crlDistributionPoints)}`, { file })
+    }
+    return { issuer, serialNumber, date: new Date(date), reason: reason as StoredRevocation['reason'], crlDistributionPoints: crlDistributionPoints as string[] | null }
   })
 }
 

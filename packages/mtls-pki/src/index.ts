@@ -9,6 +9,7 @@ export {
   type IssueOptions,
   type KeyUsageName,
   type RevocationReason,
+  type RevocationTarget,
   type RevokedCertificate,
   type RevokeOptions
 } from './certificate-authority.js'

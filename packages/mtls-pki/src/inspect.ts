@@ -1,4 +1,6 @@
 import { X509Certificate as NodeX509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { AsnConvert } from '@peculiar/asn1-schema'
+import { IssuingDistributionPoint, id_ce_issuingDistributionPoint as issuingDistributionPointOid, type GeneralName } from '@peculiar/asn1-x509'
 import { PkiError } from './errors.js'
 import { fingerprint256 } from './fingerprint.js'
 import { readPemBlocks, type PemBlock } from './pem.js'
@@ -19,6 +21,8 @@ export interface CertificateDescription {
   readonly isCa: boolean
   readonly keyUsages: readonly string[]
   readonly extendedKeyUsages: readonly string[]
+  /** The URIs of the cRLDistributionPoints extension; empty without one. */
+  readonly crlDistributionPoints: readonly string[]
   readonly fingerprint256: string
 }
 
@@ -33,6 +37,8 @@ export function describeCertificate (der: Uint8Array): CertificateDescription {
   const basic = cert.getExtension(x509.BasicConstraintsExtension)
   const keyUsage = cert.getExtension(x509.KeyUsagesExtension)
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension)
+  const crlDistributionPoints = cert.getExtension(x509.CRLDistributionPointsExtension)?.distributionPoints
+    .flatMap(point => uris(point.distributionPoint?.fullName)) ?? []
   return {
     subject: cert.subject,
     subjectAltNames: (san?.names.items ?? []).map(name => `${SAN_LABELS[name.type] ?? name.type}:${quoteIfOdd(name.value)}`),
@@ -48,6 +54,7 @@ export function describeCertificate (der: Uint8Array): CertificateDescription {
         .filter(([, flag]) => typeof flag === 'number' && (keyUsage.usages & flag) !== 0)
         .map(([name]) => name),
     extendedKeyUsages: (eku?.usages ?? []).map(oid => EKU_NAMES.get(String(oid)) ?? String(oid)),
+    crlDistributionPoints,
     fingerprint256: fingerprint256(der)
   }
 }
@@ -93,6 +100,7 @@ function formatCertificate (cert: CertificateDescription, now: number): string {
     ['CA', cert.isCa ? 'yes' : 'no'],
     ['key usage', cert.keyUsages.join(', ') || '(none)'],
     ['ext key usage', cert.extendedKeyUsages.join(', ') || '(none)'],
+    ...optionalRow('CRL DPs', cert.crlDistributionPoints),
     ['SHA-256', cert.fingerprint256]
   ])
 }
@@ -103,8 +111,24 @@ function formatCrl (crl: x509.X509Crl, now: number): string {
     ['this update', crl.thisUpdate.toISOString()],
     ['next update', crl.nextUpdate === undefined ? '(none)' : `${crl.nextUpdate.toISOString()} (${days(daysUntil(crl.nextUpdate, now))} left)`],
     ['revoked', crl.entries.length === 0 ? '(none)' : crl.entries.map(entry => entry.serialNumber.toUpperCase()).join(', ')],
+    ...optionalRow('shard of', issuingDistributionPoint(crl)),
     ['SHA-256', fingerprint256(crl.rawData)]
   ])
+}
+
+// The URIs of a CRL's issuingDistributionPoint: what a shard covers.
+function issuingDistributionPoint (crl: x509.X509Crl): string[] {
+  const extension = crl.getExtension(issuingDistributionPointOid)
+  return extension === null ? [] : uris(AsnConvert.parse(extension.value, IssuingDistributionPoint).distributionPoint?.fullName)
+}
+
+function uris (names: GeneralName[] | undefined): string[] {
+  return (names ?? []).flatMap(name => name.uniformResourceIdentifier ?? [])
+}
+
+// A row only where there is something to show: most certificates name no distribution point.
+function optionalRow (name: string, values: readonly string[]): Array<[string, string]> {
+  return values.length === 0 ? [] : [[name, values.join(', ')]]
 }
 
 function validityWords (notBefore: Date, notAfter: Date, now: number): string {

@@ -104,10 +104,13 @@ t.test('a file the CLI cannot write is reported in one line with exit 1, not a s
   const dir = await tempDir(t)
   t.equal((await cli('init', '--dir', dir)).code, EXIT.ok)
   const out = join(dir, CA_DIRECTORY_FILES.bundle)
-  t.same(await cli('issue', 'web', '--dir', dir, '--out', out), { code: EXIT.failure, stdout: '', stderr: `mtls-pki issue: cannot create directory ${out} (EEXIST: file already exists)\n` })
-  t.same(await cli('init', '--dir', join(out, 'pki')), { code: EXIT.failure, stdout: '', stderr: `mtls-pki init: cannot create directory ${join(out, 'pki')} (ENOTDIR: not a directory)\n` })
+  t.same(await cli('issue', 'web', '--dir', dir, '--out', out), { code: EXIT.failure, stdout: '', stderr: `mtls-pki issue: ${out}: cannot create directory (EEXIST: file already exists)\n` })
+  t.same(await cli('init', '--dir', join(out, 'pki')), { code: EXIT.failure, stdout: '', stderr: `mtls-pki init: ${join(out, 'pki')}: cannot create directory (ENOTDIR: not a directory)\n` })
   const crlOut = join(dir, 'no-such-dir', 'crl.pem')
-  t.same(await cli('crl', '--dir', dir, '--out', crlOut), { code: EXIT.failure, stdout: '', stderr: `mtls-pki crl: cannot open ${crlOut} (ENOENT: no such file or directory)\n` })
+  t.same(await cli('crl', '--dir', dir, '--out', crlOut), { code: EXIT.failure, stdout: '', stderr: `mtls-pki crl: ${crlOut}: cannot write (no such directory ${join(dir, 'no-such-dir')})\n` })
+  const throughFile = join(out, 'sub', 'crl.pem')
+  t.same(await cli('crl', '--dir', dir, '--out', throughFile), { code: EXIT.failure, stdout: '', stderr: `mtls-pki crl: ${throughFile}: cannot write (${join(out, 'sub')}: ENOTDIR: not a directory)\n` })
+  t.same(await cli('crl', '--dir', dir, '--out', join(out, 'crl.pem')), { code: EXIT.failure, stdout: '', stderr: `mtls-pki crl: ${join(out, 'crl.pem')}: cannot write (${out} is not a directory)\n` })
 })
 
 t.test('an error that is neither the user\'s nor a file\'s is not hidden', async t => {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runCli } from '../src/cli.js'
@@ -22,10 +22,17 @@ export async function cli (...argv: string[]): Promise<CliResult> {
 
 /** Runs the installed `bin/mtls-pki.js` in a child process (needs `pnpm build`), as a user's shell would. */
 export async function cliProcess (...argv: string[]): Promise<CliResult> {
+  return await cliProcessUnder([], ...argv)
+}
+
+/** cliProcess run by another program: `cliProcessUnder(['prlimit', '--fsize=1024:'], 'issue', ...)`. */
+export async function cliProcessUnder (wrapper: readonly string[], ...argv: string[]): Promise<CliResult> {
   const bin = fileURLToPath(new URL('../bin/mtls-pki.js', import.meta.url))
+  const [command, ...args] = [...wrapper, process.execPath, bin, ...argv] as [string, ...string[]]
   return await new Promise(resolve => {
-    execFile(process.execPath, [bin, ...argv], (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr })
+    execFile(command, args, (err, stdout, stderr) => {
+      // A child killed by a signal gets the shell's status, 128 + the signal's number, not 0.
+      resolve({ code: err === null ? 0 : err.signal === null || err.signal === undefined ? Number(err.code) : 128 + constants.signals[err.signal], stdout, stderr })
     })
   })
 }

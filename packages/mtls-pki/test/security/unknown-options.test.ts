@@ -73,11 +73,12 @@ t.test('every documented option is still accepted', async t => {
     isCa: false,
     keyType: 'p256',
     notBefore: new Date(Date.now() - 1000),
-    days: 1
+    days: 1,
+    crlDistributionPoints: ['http://crl.example/1.crl']
   })
   t.equal(sub.revoke(cert, { reason: 'keyCompromise', date: new Date() }).serialNumber, cert.serialNumber)
-  t.match(await sub.createCrl({ thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86400e3) }), /BEGIN X509 CRL/)
-  t.equal((await sub.createCrls({ days: 1 })).length, 2)
+  t.match(await sub.createCrl({ thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86400e3), issuingDistributionPoint: 'http://crl.example/1.crl' }), /BEGIN X509 CRL/)
+  t.equal((await sub.createCrls({ days: 1, issuingDistributionPoint: 'http://crl.example/1.crl' })).length, 2)
   await writeCertificateAuthority(dir, sub, { force: true })
   t.equal((await createTestPki({ trustDomain: 'example.org', keyType: 'p256' })).orderService.keyType, 'p256')
 })
