@@ -19,6 +19,8 @@ export const FAILURE_REASONS: readonly HandshakeFailureReason[] = [
 
 /** The reason for a verification verdict under OpenSSL's name (`CERT_REVOKED`, ...): Node's, or mtls-core's ChainVerifier's. */
 export function verdictReason (verdict: string): HandshakeFailureReason {
+  // Not the certificate's fault: a change of trust this process could not judge closed the connection.
+  if (verdict === 'ERR_MTLS_CHAIN_NOT_RECORDED') return 'other'
   const category = verdictCategory(verdict)
   // With CRLs loaded, OpenSSL looks for a CRL of the issuer before anything else: a missing one means an issuer we do not know.
   if (category === 'no_crl') return 'unknown_ca'

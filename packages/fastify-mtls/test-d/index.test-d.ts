@@ -7,6 +7,7 @@ import fastifyMtlsDefault, {
   type FastifyMtls,
   type HandshakeFailureReason,
   type HandshakeStats,
+  type MtlsConnection,
   type MtlsMode,
   type MtlsStatus,
   type ReloadResult,
@@ -44,6 +45,19 @@ expectType<HandshakeStats>(app.mtls.stats())
 expectType<number>(app.mtls.stats().failures.unknown_ca)
 expectError(app.mtls.stats().failures.nope)
 expectType<Promise<boolean>>(app.mtls.healthCheck())
+app.get('/who', async request => {
+  const connection = app.mtls.connection(request.raw.socket)
+  expectType<MtlsConnection | null>(connection)
+  if (connection !== null) {
+    expectType<boolean>(connection.verified)
+    expectType<string | null>(connection.refusal)
+    expectType<Buffer | null>(connection.certificate)
+    expectType<number>(connection.validUntil)
+    expectType<boolean>(connection.resumed)
+    expectError(connection.verified = true)
+  }
+  return null
+})
 expectAssignable<HandshakeFailureReason>('ca_as_leaf')
 expectType<'FST_MTLS_RELOAD_FAILED'>(new codes.FST_MTLS_RELOAD_FAILED('x').code)
 

@@ -1,0 +1,117 @@
+// Attacks on the one record fastify-mtls keeps of each connection's verdict, read through fastify.mtls.connection():
+// a later trust must not make a connection OpenSSL refused verified; a session another replica made (sharing the
+// ticket keys) keeps resuming, and a change of trust this process cannot judge from its record closes it rather
+// than keeping it; the record is found through an HTTP/2 stream's socket, and is nobody's for a socket it never saw.
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import http2 from 'node:http2'
+import { join } from 'node:path'
+import * as tls from 'node:tls'
+import t from 'tap'
+import { createRootCa, createTestPki } from 'mtls-pki'
+import { startFastifyServer, tempDir, until } from 'mtls-test-support'
+import { fastifyMtls, loadServerTls } from '../../src/index.js'
+import { sessionFrom } from '../helpers.js'
+
+const pki = await createTestPki()
+
+// A kept-alive connection, resuming `session` when given, asking GET /record.
+async function keptAlive (t: Parameters<typeof tempDir>[0], port: number, ca: string, client: { chain: string, key: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, ask: () => Promise<string>, closed: () => boolean }> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  let closed = false
+  socket.on('close', () => { closed = true })
+  await once(socket, 'secureConnect')
+  return {
+    socket,
+    closed: () => closed,
+    ask: async () => {
+      socket.write('GET /record HTTP/1.1\r\nHost: localhost\r\n\r\n')
+      const [chunk] = await Promise.race([once(socket, 'data'), once(socket, 'close').then(() => ['(closed)'])]) as [Buffer | string]
+      return String(chunk).split('\r\n\r\n')[1] ?? String(chunk)
+    }
+  }
+}
+
+const recordRoute = (app: import('fastify').FastifyInstance): void => {
+  app.get('/record', async request => {
+    const record = app.mtls.connection(request.raw.socket)
+    return record === null ? { record: null } : { verified: record.verified, refusal: record.refusal, resumed: record.resumed }
+  })
+}
+
+t.test('optional mode: a connection OpenSSL refused stays refused when a later trust would take its certificate', async t => {
+  const dir = await tempDir(t)
+  const caFile = join(dir, 'ca.pem')
+  await writeFile(caFile, pki.ca)
+  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, caFile, mode: 'optional' })
+  const { app, port } = await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
+    recordRoute(app)
+  })
+  const stranger = await keptAlive(t, port, pki.ca, pki.otherCa)
+  t.same(JSON.parse(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'OpenSSL\'s verdict')
+  const before = app.mtls.stats().reloads.succeeded
+  await writeFile(caFile, pki.ca + pki.otherCaAuthority.parent!.certificate)
+  await until(() => app.mtls.stats().reloads.succeeded > before, 'the other root trusted too')
+  t.same(JSON.parse(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'still refused: nothing verified it')
+})
+
+t.test('a session made by a replica sharing the ticket keys resumes; a change of trust it cannot judge here closes it', async t => {
+  const root = await createRootCa({ commonName: 'replica root' })
+  const serverCa = await root.createIntermediate({ commonName: 'replica server CA' })
+  const clientCa = await root.createIntermediate({ commonName: 'replica client CA' })
+  const server = await serverCa.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
+  // One client of a CA the replicas hold no copy of (it sends it), one of the replicas' own CA.
+  const foreign = await clientCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/foreign' })
+  const local = await serverCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/local' })
+  const dir = await tempDir(t)
+  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), crlFile: join(dir, 'crl.pem') }
+  const crls = async (): Promise<string> => [await root.createCrl(), await serverCa.createCrl(), await clientCa.createCrl()].join('')
+  await Promise.all([writeFile(files.certFile, server.chain), writeFile(files.keyFile, server.key), writeFile(files.caFile, root.certificate), writeFile(files.crlFile, await crls())])
+  const ticketKeys = randomBytes(48)
+  const replicas = []
+  for (let i = 0; i < 2; i++) {
+    const serverTls = await loadServerTls({ ...files, ticketKeys })
+    replicas.push(await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
+      await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
+      recordRoute(app)
+    }))
+  }
+  const [first, second] = replicas as [typeof replicas[0], typeof replicas[0]]
+  const resumedForeign = await keptAlive(t, second.port, root.certificate, foreign, await sessionFrom(first.port, foreign, root.certificate))
+  const resumedLocal = await keptAlive(t, second.port, root.certificate, local, await sessionFrom(first.port, local, root.certificate))
+  t.same(JSON.parse(await resumedForeign.ask()), { verified: true, refusal: null, resumed: true }, 'the other replica\'s session resumes')
+  t.same(JSON.parse(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'and one of the replicas\' own CA')
+
+  // The root's CRL is renewed: every chain's intermediate is judged again, and this replica never saw the foreign one.
+  const before = second.app.mtls.stats().reloads.succeeded
+  await writeFile(files.crlFile, await crls())
+  await until(() => second.app.mtls.stats().reloads.succeeded > before, 'the renewed CRLs applied')
+  await until(resumedForeign.closed, 'the foreign client\'s resumed connection closed: its chain is not on record here')
+  t.equal(second.app.mtls.stats().failures.other, 1, 'counted (ERR_MTLS_CHAIN_NOT_RECORDED)')
+  t.same(JSON.parse(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'the chain of the other is the replicas\' own CAs: judged, kept')
+  const reconnected = await keptAlive(t, second.port, root.certificate, foreign)
+  t.same(JSON.parse(await reconnected.ask()), { verified: true, refusal: null, resumed: false }, 'the client reconnects, and OpenSSL judges it')
+})
+
+t.test('the record is found through an HTTP/2 stream\'s socket, and is nobody\'s for a socket the plugin never saw', async t => {
+  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
+  const { app: served, url } = await startFastifyServer(t, { https: { ...serverTls.httpsOptions, allowHTTP1: true }, fastify: { http2: true } }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls })
+    recordRoute(app)
+  })
+  const session = http2.connect(url, { ca: pki.ca, servername: 'localhost', cert: pki.orderService.chain, key: pki.orderService.key })
+  t.teardown(() => session.close())
+  const body = await new Promise<string>((resolve, reject) => {
+    const stream = session.request({ ':path': '/record' })
+    let text = ''
+    stream.setEncoding('utf8').on('data', chunk => { text += chunk }).on('end', () => resolve(text)).on('error', reject)
+  })
+  t.same(JSON.parse(body), { verified: true, refusal: null, resumed: false }, 'found through the stream\'s socket')
+  t.equal(served.mtls.connection(new tls.TLSSocket(null as unknown as import('node:net').Socket)), null, 'a TLS socket it never saw')
+  t.equal(served.mtls.connection({}), null, 'something else')
+  t.equal(served.mtls.connection(null), null, 'nothing')
+})
