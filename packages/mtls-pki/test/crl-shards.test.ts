@@ -27,14 +27,20 @@ intermediate.revoke(revokedIn2)
 
 const serials = (pem: string): string[] => new x509.X509Crl(pem).entries.map(entry => entry.serialNumber.toUpperCase()).sort()
 
-/** What `openssl verify` says of a certificate given these CRLs: `OK` or its error line. */
-async function opensslVerify (t: Parameters<typeof tempDir>[0], leaf: IssuedCertificate, crls: string, check = '-crl_check'): Promise<string> {
-  const dir = await tempDir(t)
-  const files: Record<string, string> = { 'root.pem': root.certificate, 'intermediate.pem': intermediate.certificate, 'leaf.pem': leaf.certificate, 'crl.pem': crls }
-  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content)
-  const args = ['verify', check, '-CRLfile', join(dir, 'crl.pem'), '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'intermediate.pem'), join(dir, 'leaf.pem')]
+/** What `openssl verify CHECK -CRLfile CRLS -CAfile ROOT -untrusted INTERMEDIATE LEAF` says: `OK` or its error line. */
+async function opensslVerdict (files: { crls: string, root: string, intermediate: string, leaf: string }, check = '-crl_check'): Promise<string> {
+  const args = ['verify', check, '-CRLfile', files.crls, '-CAfile', files.root, '-untrusted', files.intermediate, files.leaf]
   const { stdout, stderr } = await run('/usr/bin/openssl', args).catch((err: { stdout: string, stderr: string }) => err)
   return /: OK$/m.test(stdout) ? 'OK' : (/^error \d+ at \d+ depth lookup: .*$/m.exec(stderr + stdout)?.[0] ?? `unexpected: ${stdout}${stderr}`)
+}
+
+/** opensslVerdict of a certificate of `intermediate`, given these CRLs (PEM). */
+async function opensslVerify (t: Parameters<typeof tempDir>[0], leaf: IssuedCertificate, crls: string, check?: string): Promise<string> {
+  const dir = await tempDir(t)
+  const files = { root: join(dir, 'root.pem'), intermediate: join(dir, 'intermediate.pem'), leaf: join(dir, 'leaf.pem'), crls: join(dir, 'crl.pem') }
+  const contents = { root: root.certificate, intermediate: intermediate.certificate, leaf: leaf.certificate, crls }
+  for (const key of Object.keys(files) as Array<keyof typeof files>) await writeFile(files[key], contents[key])
+  return await opensslVerdict(files, check)
 }
 
 t.test('a certificate carries its distribution points; a shard carries its own, critical, as openssl prints them', async t => {
@@ -144,18 +150,16 @@ t.test('the CLI issues with --crl-dp, records the points of a revoked file, and 
   t.same(await cli('crl', '--dir', dir, '--idp', SHARD_1, '--out', shardFile), { code: EXIT.ok, stdout: `CRL with 1 revoked certificate(s) written to ${shardFile}\n`, stderr: '' })
   t.match((await cli('inspect', shardFile)).stdout, `  shard of:       ${SHARD_1}\n`)
   t.notMatch((await cli('inspect', join(dir, 'crl.pem'))).stdout, 'shard of')
-  const verify = async (name: string): Promise<string> => {
-    const args = ['verify', '-crl_check_all', '-CRLfile', shardFile, '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'intermediate.pem'), join(dir, `${name}.pem`)]
-    const { stdout, stderr } = await run('/usr/bin/openssl', args).catch((err: { stdout: string, stderr: string }) => err)
-    return /: OK$/m.test(stdout) ? 'OK' : (/^error \d+ at \d+ depth lookup: .*$/m.exec(stderr)?.[0] ?? stderr)
-  }
+  const verify = async (name: string): Promise<string> =>
+    await opensslVerdict({ crls: shardFile, root: join(dir, 'root.pem'), intermediate: join(dir, 'intermediate.pem'), leaf: join(dir, `${name}.pem`) }, '-crl_check_all')
   t.equal(await verify('bad'), 'error 23 at 0 depth lookup: certificate revoked')
   t.equal(await verify('good'), 'OK')
   t.equal(await verify('other'), 'error 44 at 0 depth lookup: different CRL scope', 'revoked under shard 2, which this file is not')
 
-  // The points are kept in revoked.json, so a later run makes the same shard.
-  await cli('crl', '--dir', dir, '--idp', SHARD_2, '--out', join(dir, 'shard-2.pem'))
-  t.same(serials(await readFile(join(dir, 'shard-2.pem'), 'utf8')).length, 1)
+  // Each command reads the CA directory afresh: the points came back from revoked.json.
+  t.equal((await cli('crl', '--dir', dir, '--idp', SHARD_2, '--out', join(dir, 'shard-2.pem'))).code, EXIT.ok)
+  const shard2 = (await readFile(join(dir, 'shard-2.pem'), 'utf8')).split(/(?<=-----END X509 CRL-----\n)/)[0] as string
+  t.same(serials(shard2), [new X509Certificate(await readFile(join(dir, 'other.pem'))).serialNumber], 'shard 2 lists only the certificate under it')
 })
 
 t.test('the CLI refuses a distribution point that is not a URL, and a shard without --out', async t => {
