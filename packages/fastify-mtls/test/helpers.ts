@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
@@ -92,4 +93,22 @@ export async function serverFilesWithCrl (t: Teardown, root: CertificateAuthorit
   await writeFile(files.caFile, root.certificate)
   await writeFile(files.crlFile, (await intermediate.createCrls()).join(''))
   return files
+}
+
+/** A kept-alive HTTP/1.1 connection (resuming `session` when given); `ask` sends a GET and resolves with the status line and body, or `(closed)`. */
+export async function keptAlive (t: Teardown, port: number, ca: string, client: { chain: string, key: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, closed: () => boolean, ask: (path?: string) => Promise<string> }> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  let closed = false
+  socket.on('close', () => { closed = true })
+  await once(socket, 'secureConnect')
+  const ask = async (path = '/record'): Promise<string> => {
+    if (closed) return '(closed)'
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`)
+    const [chunk] = await Promise.race([once(socket, 'data'), once(socket, 'close').then(() => ['(closed)'])]) as [Buffer | string]
+    const [head = '', body = ''] = String(chunk).split('\r\n\r\n')
+    return `${head.split('\r\n')[0] ?? ''} ${body}`.trim()
+  }
+  return { socket, closed: () => closed, ask }
 }

@@ -12,28 +12,12 @@ import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
 import { startFastifyServer, tempDir, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls } from '../../src/index.js'
-import { sessionFrom } from '../helpers.js'
+import { keptAlive, sessionFrom } from '../helpers.js'
 
 const pki = await createTestPki()
 
-// A kept-alive connection, resuming `session` when given, asking GET /record.
-async function keptAlive (t: Parameters<typeof tempDir>[0], port: number, ca: string, client: { chain: string, key: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, ask: () => Promise<string>, closed: () => boolean }> {
-  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
-  t.teardown(() => socket.destroy())
-  socket.on('error', () => {})
-  let closed = false
-  socket.on('close', () => { closed = true })
-  await once(socket, 'secureConnect')
-  return {
-    socket,
-    closed: () => closed,
-    ask: async () => {
-      socket.write('GET /record HTTP/1.1\r\nHost: localhost\r\n\r\n')
-      const [chunk] = await Promise.race([once(socket, 'data'), once(socket, 'close').then(() => ['(closed)'])]) as [Buffer | string]
-      return String(chunk).split('\r\n\r\n')[1] ?? String(chunk)
-    }
-  }
-}
+// The JSON body of an answer `keptAlive().ask()` gave (its status line first).
+const body = (answer: string): unknown => JSON.parse(answer.slice(answer.indexOf('{')))
 
 const recordRoute = (app: import('fastify').FastifyInstance): void => {
   app.get('/record', async request => {
@@ -52,11 +36,11 @@ t.test('optional mode: a connection OpenSSL refused stays refused when a later t
     recordRoute(app)
   })
   const stranger = await keptAlive(t, port, pki.ca, pki.otherCa)
-  t.same(JSON.parse(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'OpenSSL\'s verdict')
+  t.same(body(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'OpenSSL\'s verdict')
   const before = app.mtls.stats().reloads.succeeded
   await writeFile(caFile, pki.ca + pki.otherCaAuthority.parent!.certificate)
   await until(() => app.mtls.stats().reloads.succeeded > before, 'the other root trusted too')
-  t.same(JSON.parse(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'still refused: nothing verified it')
+  t.same(body(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'still refused: nothing verified it')
 })
 
 t.test('a session made by a replica sharing the ticket keys resumes; a change of trust it cannot judge here closes it', async t => {
@@ -83,8 +67,8 @@ t.test('a session made by a replica sharing the ticket keys resumes; a change of
   const [first, second] = replicas as [typeof replicas[0], typeof replicas[0]]
   const resumedForeign = await keptAlive(t, second.port, root.certificate, foreign, await sessionFrom(first.port, foreign, root.certificate))
   const resumedLocal = await keptAlive(t, second.port, root.certificate, local, await sessionFrom(first.port, local, root.certificate))
-  t.same(JSON.parse(await resumedForeign.ask()), { verified: true, refusal: null, resumed: true }, 'the other replica\'s session resumes')
-  t.same(JSON.parse(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'and one of the replicas\' own CA')
+  t.same(body(await resumedForeign.ask()), { verified: true, refusal: null, resumed: true }, 'the other replica\'s session resumes')
+  t.same(body(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'and one of the replicas\' own CA')
 
   // The root's CRL is renewed: every chain's intermediate is judged again, and this replica never saw the foreign one.
   const before = second.app.mtls.stats().reloads.succeeded
@@ -92,16 +76,18 @@ t.test('a session made by a replica sharing the ticket keys resumes; a change of
   await until(() => second.app.mtls.stats().reloads.succeeded > before, 'the renewed CRLs applied')
   await until(resumedForeign.closed, 'the foreign client\'s resumed connection closed: its chain is not on record here')
   t.equal(second.app.mtls.stats().failures.other, 1, 'counted (ERR_MTLS_CHAIN_NOT_RECORDED)')
-  t.same(JSON.parse(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'the chain of the other is the replicas\' own CAs: judged, kept')
+  t.same(body(await resumedLocal.ask()), { verified: true, refusal: null, resumed: true }, 'the chain of the other is the replicas\' own CAs: judged, kept')
   const reconnected = await keptAlive(t, second.port, root.certificate, foreign)
-  t.same(JSON.parse(await reconnected.ask()), { verified: true, refusal: null, resumed: false }, 'the client reconnects, and OpenSSL judges it')
+  t.same(body(await reconnected.ask()), { verified: true, refusal: null, resumed: false }, 'the client reconnects, and OpenSSL judges it')
 })
 
 t.test('the record is found through an HTTP/2 stream\'s socket, and is nobody\'s for a socket the plugin never saw', async t => {
   const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
+  const streamSockets: object[] = []
   const { app: served, url } = await startFastifyServer(t, { https: { ...serverTls.httpsOptions, allowHTTP1: true }, fastify: { http2: true } }, async app => {
     await app.register(fastifyMtls, { tls: serverTls })
     recordRoute(app)
+    app.addHook('onRequest', async request => { streamSockets.push(request.raw.socket) })
   })
   const session = http2.connect(url, { ca: pki.ca, servername: 'localhost', cert: pki.orderService.chain, key: pki.orderService.key })
   t.teardown(() => session.close())
@@ -113,5 +99,9 @@ t.test('the record is found through an HTTP/2 stream\'s socket, and is nobody\'s
   t.same(JSON.parse(body), { verified: true, refusal: null, resumed: false }, 'found through the stream\'s socket')
   t.equal(served.mtls.connection(new tls.TLSSocket(null as unknown as import('node:net').Socket)), null, 'a TLS socket it never saw')
   t.equal(served.mtls.connection({}), null, 'something else')
+  session.close()
+  await once(session, 'close')
+  await until(() => served.mtls.connection(streamSockets[0]) === null, 'the stream\'s socket of a closed session')
+  t.pass('a closed HTTP/2 session\'s stream socket (which throws when read) finds nothing')
   t.equal(served.mtls.connection(null), null, 'nothing')
 })

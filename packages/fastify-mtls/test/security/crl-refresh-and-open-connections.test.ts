@@ -4,36 +4,21 @@
 // newest CRL of the issuer decided). Open connections are now judged from the record of what OpenSSL verified at
 // their handshake: a refresh that revokes nothing keeps every one, one that revokes a certificate closes exactly
 // that certificate's connections, HTTP/1.1, HTTP/2 and resumed sessions alike.
-import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import http2 from 'node:http2'
 import { join } from 'node:path'
-import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, type CertificateAuthority, type IssuedCertificate } from 'mtls-pki'
 import { startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type MtlsMode } from '../../src/index.js'
-import { attempt, sessionFrom } from '../helpers.js'
+import { attempt, keptAlive, sessionFrom } from '../helpers.js'
 
 interface Open { name: string, closed: () => boolean, ask: () => Promise<string> }
 
-// A kept-alive HTTP/1.1 connection (resuming `session` when given) that has had one request answered.
 async function http1 (t: Teardown, name: string, port: number, ca: string, client: IssuedCertificate, session?: Buffer): Promise<Open> {
-  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
-  t.teardown(() => socket.destroy())
-  socket.on('error', () => {})
-  let closed = false
-  socket.on('close', () => { closed = true })
-  await once(socket, 'secureConnect')
-  if (session !== undefined && !socket.isSessionReused()) throw new Error(`${name}: the session was not resumed`)
-  const ask = async (): Promise<string> => {
-    if (closed) return '(closed)'
-    socket.write('GET /record HTTP/1.1\r\nHost: localhost\r\n\r\n')
-    const [chunk] = await Promise.race([once(socket, 'data'), once(socket, 'close').then(() => ['(closed)'])]) as [Buffer | string]
-    const text = String(chunk)
-    return `${text.split('\r\n')[0] ?? ''} ${text.split('\r\n\r\n')[1] ?? ''}`.trim()
-  }
-  return { name, closed: () => closed, ask }
+  const connection = await keptAlive(t, port, ca, client, session)
+  if (session !== undefined && !connection.socket.isSessionReused()) throw new Error(`${name}: the session was not resumed`)
+  return { name, closed: connection.closed, ask: async () => await connection.ask() }
 }
 
 // An HTTP/2 session that has had one request answered.
