@@ -1,8 +1,11 @@
-import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
-import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
+import { X509Certificate, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { chooseCrls, crlCurrent, CRL_SCORE, type LoadedCrl } from './crl-choice.js'
+import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, canonicalName, checkStrictDer, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
+import { akidMismatch, keyTypeOf, type ChainEntry } from './issuer-match.js'
 import type { Material } from './material-validate.js'
 import { readPemBlocks } from './pem.js'
+import { keyProblem, signatureAlgorithm, verifiesWith, type AllowedAlgorithm, type RefusedAlgorithm } from './signature-allowlist.js'
 import { parseSpiffeId } from './spiffe-id.js'
 
 type PemInput = string | Buffer
@@ -29,35 +32,39 @@ export interface VerifyOptions {
   purpose: 'client' | 'server'
   /** Default: now. */
   now?: number
-  /** CA certificates (DER) the peer presented with its leaf: they may complete its chain, trusted by nothing. */
+  /** CA certificates (DER) the peer presented with its leaf: they may complete its chain and sign its CRLs, trusted by nothing. */
   intermediates?: readonly Uint8Array[]
 }
 
 /** A certificate the verifier knows (a CA of its pool, or the leaf being verified), read once. */
-interface Known {
-  readonly der: Uint8Array
-  readonly fields: CertificateFields
+interface Known extends ChainEntry {
   readonly signedParts: SignedParts
-  /** Subject and issuer names as bytes, to compare. */
+  /** Subject and issuer names as bytes, to compare (`issuedChainExpiry` links CAs by them). */
   readonly subject: string
   readonly issuer: string
+  /** The signature algorithm, if the allowlist has it. */
+  readonly algorithm: AllowedAlgorithm | RefusedAlgorithm
   readonly trusted: boolean
-  /** The public key of a CA of the pool; a leaf's is never needed but to check a self-signature. */
+  /** The public key of a CA of the pool or of a certificate the peer presented; the leaf's, when it is self-issued. */
   readonly publicKey: KeyObject | null
   readonly selfSigned: boolean
+  /** The encoding is strict DER (`checkStrictDer`): every certificate of an accepted chain must be. */
+  readonly strictDer: boolean
 }
 
-interface Crl {
-  readonly fields: CrlFields
-  /** The certificates whose key signed it: only those CAs' certificates are judged by it. */
-  readonly signers: ReadonlySet<Known>
+interface Crl extends LoadedCrl {
+  readonly algorithm: AllowedAlgorithm | RefusedAlgorithm
+  /** Whether the CRL's signature verifies with a key (by its SubjectPublicKeyInfo): checked once per key. */
+  readonly signedBy: Map<string, boolean>
 }
 
 const MAX_DEPTH = 8
-// Signatures OpenSSL refuses at its default security level: MD5 and SHA-1, with RSA, DSA or ECDSA.
-const WEAK_SIGNATURES = new Set(['1.2.840.113549.1.1.4', '1.2.840.113549.1.1.5', '1.2.840.10040.4.3', '1.2.840.10045.4.1', '1.3.14.3.2.29'])
+// How many chains a certificate may have (several CAs fit one link: OpenSSL may take any of them, so each must do).
+const MAX_CHAINS = 8
+// How many certificates a peer may present with its leaf.
+const MAX_PRESENTED = 16
 // Signature algorithms, for node:crypto's verify: the digest, or null where the key type implies it. Others
-// (RSA-PSS) are left to Node's certificate object for certificates, and vouch for nothing in a CRL.
+// (RSA-PSS) are left to Node's certificate object: issuedChainExpiry follows links OpenSSL already verified.
 const SIGNATURE_DIGESTS: Record<string, string | null> = {
   '1.2.840.10045.4.3.2': 'sha256',
   '1.2.840.10045.4.3.3': 'sha384',
@@ -70,18 +77,24 @@ const SIGNATURE_DIGESTS: Record<string, string | null> = {
 }
 
 /**
- * Verifies a certificate that did not arrive through a TLS handshake (one a proxy forwarded) as OpenSSL
- * verifies a handshake's: a chain of CA certificates, each within its validity and allowed to sign, to a
- * trusted self-signed root; revocation by CRL when CRLs are given; the extended key usage of its side.
- * Built once per trust (parsing and CRL signatures checked here), then pure and synchronous per call.
- * Name constraints and certificate policies are not evaluated.
+ * Verifies a certificate that did not arrive through a TLS handshake (one a proxy forwarded) as OpenSSL verifies
+ * a handshake's, and refuses whatever it does not evaluate as OpenSSL would: an allowlist that fails closed. A chain
+ * of CA certificates, each within its validity and allowed to sign, to a trusted self-signed root; the checks of
+ * `openssl verify -x509_strict` (key identifiers, critical basic constraints, key usage of CAs, names, algorithm
+ * identifiers); signatures and keys of the allowlist (signature-allowlist.ts) only; strict DER; revocation by the
+ * CRL OpenSSL would choose for each certificate when CRLs are given (crl-choice.ts); the extended key usage of its
+ * side. Name constraints, policies, RFC 3779 resources, proxy certificates and Netscape certificate types are
+ * refused, not evaluated. Built once per trust, then pure and synchronous per call.
  */
 export class ChainVerifier {
   readonly #bySubject = new Map<string, Known[]>()
+  // The same CAs, by canonical subject name: how OpenSSL finds a certificate's issuer.
+  readonly #byName = new Map<string, Known[]>()
+  // Every CRL, by canonical issuer name.
   readonly #crls = new Map<string, Crl[]>()
   readonly #checkCrls: boolean
-  // Which CA certificate of the pool issued which: its signature is checked once, not for every leaf below it.
-  readonly #issuers = new WeakMap<Known, Known>()
+  // Signatures checked between two CAs of the pool, once: the issuer's verdict per certificate.
+  readonly #links = new WeakMap<Known, Map<Known, boolean>>()
   readonly #caExpiries = new WeakMap<Known, number>()
   // The trust domains whose bundle holds each root, when the trust is kept by trust domain.
   readonly #rootDomains: Map<Known, Set<string>> | null
@@ -132,6 +145,8 @@ export class ChainVerifier {
     this.intermediates = Object.freeze(intermediates.map(cert => cert.raw))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
     this.#checkCrls = crls.length > 0
+    // The newest CRL of each issuer name (as bytes) says until when the trust serves.
+    const byIssuerBytes = new Map<string, CrlFields[]>()
     crls.forEach((block, index) => {
       let fields: CrlFields
       try {
@@ -139,26 +154,27 @@ export class ChainVerifier {
       } catch (err) {
         throw new MaterialError('ERR_MTLS_MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
       }
+      const crl: Crl = { der: block.der, fields, issuerName: canonicalName(block.der, fields.issuer), algorithm: signatureAlgorithm(fields.algorithmIdentifier), signedBy: new Map() }
+      const list = this.#crls.get(crl.issuerName)
+      if (list === undefined) this.#crls.set(crl.issuerName, [crl])
+      else list.push(crl)
       const issuer = nameKey(block.der, fields.issuer)
-      const signers = new Set((this.#bySubject.get(issuer) ?? []).filter(ca => signedBy(fields, ca.publicKey as KeyObject)))
-      const list = this.#crls.get(issuer)
-      if (list === undefined) this.#crls.set(issuer, [{ fields, signers }])
-      else list.push({ fields, signers })
+      byIssuerBytes.set(issuer, [...(byIssuerBytes.get(issuer) ?? []), fields])
     })
-    // The newest CRL of each issuer decides (an older one beside it is superseded, not a reason to stop).
     let freshUntil = Infinity
-    for (const list of this.#crls.values()) {
-      const newest = list.reduce((a, b) => b.fields.thisUpdate > a.fields.thisUpdate ? b : a)
-      freshUntil = Math.min(freshUntil, newest.fields.nextUpdate?.getTime() ?? Infinity)
+    for (const list of byIssuerBytes.values()) {
+      const newest = list.reduce((a, b) => b.thisUpdate > a.thisUpdate ? b : a)
+      freshUntil = Math.min(freshUntil, newest.nextUpdate?.getTime() ?? Infinity)
     }
     this.freshUntil = freshUntil
   }
 
   /**
    * Throws VerificationError, with OpenSSL's name for the reason as `code` (`CERT_HAS_EXPIRED`,
-   * `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `CERT_REVOKED`, `INVALID_PURPOSE`, ...), unless the certificate
-   * verifies. Reads the DER itself: a forwarded certificate costs no Node certificate object. Returns the
-   * time (ms) until which the verdict holds: the earliest expiry of the chain and of the CRLs it was checked against.
+   * `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `CERT_REVOKED`, `INVALID_PURPOSE`, ...) or an `ERR_MTLS_*` code for what the
+   * verifier refuses and OpenSSL might not, unless the certificate verifies. Reads the DER itself: a forwarded
+   * certificate costs no Node certificate object. Returns the time (ms) until which the verdict holds: the earliest
+   * expiry of the chain and of the CRLs it was checked against.
    */
   verify (certificate: X509Certificate | Uint8Array, options: VerifyOptions): number {
     const now = options.now ?? Date.now()
@@ -166,32 +182,39 @@ export class ChainVerifier {
     const purpose = TLS_EXTENDED_KEY_USAGE[options.purpose]
     if (purpose === undefined) throw new TypeError(`purpose must be 'client' or 'server'; got ${JSON.stringify(options.purpose)}`)
     const leaf = leafOf(certificate instanceof X509Certificate ? certificate.raw : certificate)
-    const presented = (options.intermediates ?? []).map(der => presentedOf(der))
-    // In OpenSSL's order, so that a certificate with several faults gets the verdict a handshake gives it:
-    // build the chain, then check extensions, then revocation, then validity periods.
-    const chain = this.#buildChain(leaf, now, presented)
-    if (this.#rootDomains !== null) this.#checkTrustDomain(leaf, chain[chain.length - 1] as Known)
+    const given = options.intermediates ?? []
+    if (given.length > MAX_PRESENTED) throw fail('CERT_CHAIN_TOO_LONG', `the peer presented ${given.length} certificates with its leaf (${MAX_PRESENTED} at most)`)
+    const presented = given.map(der => presentedOf(der))
+    // The leaf's key first, as OpenSSL checks it before it builds a chain.
+    checkKey(leaf, 0)
+    // Every chain OpenSSL might build must verify: each is checked in OpenSSL's order, so that a certificate with
+    // several faults gets the verdict a handshake gives it (chain, extensions, key and digest strength, revocation,
+    // signatures and validity periods).
+    let validUntil = Infinity
+    for (const chain of this.#chains(leaf, now, presented)) validUntil = Math.min(validUntil, this.#verifyChain(chain, purpose, now))
+    return validUntil
+  }
+
+  #verifyChain (chain: readonly Known[], purpose: string, now: number): number {
+    const root = chain[chain.length - 1] as Known
+    if (this.#rootDomains !== null) this.#checkTrustDomain(chain[0] as Known, root)
+    for (const entry of chain) checkEvaluated(entry)
+    chain.forEach((entry, index) => checkExtensions(entry, index, chain, purpose))
     chain.forEach((entry, index) => {
-      // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to. Checked
-      // first: RFC 5280 makes them critical, and they are not a critical extension OpenSSL fails to handle.
-      if (entry.fields.nameConstraints) throw fail('ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
-      if (entry.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
-      if (index < chain.length - 1 && WEAK_SIGNATURES.has(entry.signedParts.signatureAlgorithm)) throw fail('CA_MD_TOO_WEAK', `${describe(entry)} is signed with MD5 or SHA-1`)
-      checkPurpose(entry, purpose, index > 0)
-      if (index === 0) return
-      if (!entry.fields.isCa || (entry.fields.keyUsage !== null && (entry.fields.keyUsage & KEY_USAGE.keyCertSign) === 0)) {
-        throw fail('INVALID_CA', `${describe(entry)} issued ${describe(chain[index - 1] as Known)} but is not allowed to sign certificates`)
-      }
-      // pathLenConstraint counts the CA certificates below this one, the leaf not included.
-      if (entry.fields.pathLength !== null && index - 1 > entry.fields.pathLength) {
-        throw fail('PATH_LENGTH_EXCEEDED', `${describe(entry)} allows ${entry.fields.pathLength} CA certificate(s) below it; the chain has ${index - 1}`)
-      }
+      if (index > 0) checkKey(entry, index)
+      // The trust anchor's own signature vouches for nothing: OpenSSL does not look at it.
+      if (entry !== root) checkSignatureAlgorithm(entry)
     })
     let validUntil = Infinity
     if (this.#checkCrls) {
-      for (let index = 0; index < chain.length - 1; index++) validUntil = Math.min(validUntil, this.#checkRevocation(chain[index] as Known, chain[index + 1] as Known, now))
+      for (let index = 0; index < chain.length; index++) validUntil = Math.min(validUntil, this.#checkRevocation(chain, index, now))
     }
-    chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : index === chain.length - 1 ? 'the trusted root' : 'a CA certificate of its chain'))
+    for (let index = 0; index < chain.length - 1; index++) {
+      if (!this.#signed(chain[index] as Known, chain[index + 1] as Known)) {
+        throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(chain[index] as Known)} does not verify with the key of ${describe(chain[index + 1] as Known)}`)
+      }
+    }
+    chain.forEach((entry, index) => checkTime(entry, now, index === 0 ? 'the certificate' : entry === root ? 'the trusted root' : 'a CA certificate of its chain'))
     for (const entry of chain) validUntil = Math.min(validUntil, entry.fields.notAfter.getTime())
     return validUntil
   }
@@ -220,16 +243,71 @@ export class ChainVerifier {
     }
   }
 
-  /** The leaf, the CAs above it, and the trusted self-signed root that ends it. */
-  #buildChain (leaf: Known, now: number, presented: readonly Known[]): Known[] {
-    const chain: Known[] = [leaf]
-    for (let current = leaf; ;) {
-      const issuer = this.#issuerOf(current, chain, now, presented)
-      chain.push(issuer)
-      if (issuer.trusted && issuer.selfSigned) return chain
+  /** The chains from the leaf to a trusted self-signed root that OpenSSL might build: at most MAX_CHAINS. */
+  #chains (leaf: Known, now: number, presented: readonly Known[]): Known[][] {
+    const chains: Known[][] = []
+    const extend = (chain: Known[]): void => {
+      const current = chain[chain.length - 1] as Known
+      if (current.trusted && current.selfSigned) {
+        if (chains.push(chain) > MAX_CHAINS) throw fail('CERT_CHAIN_TOO_LONG', `more than ${MAX_CHAINS} chains from ${describe(leaf)} to a trusted root`)
+        return
+      }
       if (chain.length > MAX_DEPTH) throw fail('CERT_CHAIN_TOO_LONG', `no trusted root within ${MAX_DEPTH} certificates`)
-      current = issuer
+      for (const issuer of this.#issuers(current, chain, now, presented)) extend([...chain, issuer])
     }
+    extend([leaf])
+    return chains
+  }
+
+  /**
+   * The certificates OpenSSL may take as the issuer of `current` (x509_vfy.c build_chain): those whose name, key
+   * identifiers and key type fit it (check_issued); trusted ones if any fit, else the peer's and the pool's
+   * intermediates; of those, the ones within their validity, else the latest-lasting.
+   */
+  #issuers (current: Known, chain: readonly Known[], now: number, presented: readonly Known[]): Known[] {
+    const named = [...(this.#byName.get(current.issuerName) ?? []), ...presented.filter(entry => entry.subjectName === current.issuerName)]
+      .filter(candidate => !chain.includes(candidate))
+    const fitting = named.filter(candidate => akidMismatch(current.fields.authorityKeyIdentifier, current.der, candidate) === null &&
+      ('refused' in current.algorithm || current.algorithm.keyType === keyTypeOf(candidate.fields)))
+    if (fitting.length === 0) throw this.#noIssuer(current, chain, named)
+    const trusted = fitting.filter(candidate => candidate.trusted)
+    let candidates = trusted.length > 0 ? trusted : fitting
+    const valid = candidates.filter(candidate => withinValidity(candidate, now))
+    if (valid.length > 0) candidates = valid
+    else {
+      const latest = Math.max(...candidates.map(candidate => candidate.fields.notAfter.getTime()))
+      candidates = candidates.filter(candidate => candidate.fields.notAfter.getTime() === latest)
+    }
+    // The same certificate from the pool and from the peer is one candidate.
+    return candidates.filter((candidate, index) => candidates.findIndex(other => sameBytes(other.der, candidate.der)) === index)
+  }
+
+  #noIssuer (current: Known, chain: readonly Known[], named: readonly Known[]): VerificationError {
+    const issuerName = JSON.stringify(formatName(current.der, current.fields.issuer))
+    const mismatch = named.map(candidate => akidMismatch(current.fields.authorityKeyIdentifier, current.der, candidate)).find(code => code !== null)
+    if (mismatch !== undefined) return fail(mismatch, `the authority key identifier of ${describe(current)} fits no CA named ${issuerName}`)
+    if (named.length > 0) return fail('CERT_SIGNATURE_FAILURE', `${describe(current)} is signed with ${(current.algorithm as AllowedAlgorithm).name}, which no key of a CA named ${issuerName} makes`)
+    if (current.selfSigned) {
+      return fail(chain.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN', `${describe(current)} is self-signed and not a trusted root`)
+    }
+    return fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${issuerName})`)
+  }
+
+  // Whether `issuer`'s key made the signature on `entry`, in an algorithm of the allowlist; once per pair of the pool.
+  #signed (entry: Known, issuer: Known): boolean {
+    const links = this.#links.get(entry)
+    const known = links?.get(issuer)
+    if (known !== undefined) return known
+    const verdict = !('refused' in entry.algorithm) && issuer.publicKey !== null && verifiesWith(entry.signedParts, entry.algorithm, issuer.publicKey)
+    if (this.#pooled(entry) && this.#pooled(issuer)) {
+      if (links === undefined) this.#links.set(entry, new Map([[issuer, verdict]]))
+      else links.set(issuer, verdict)
+    }
+    return verdict
+  }
+
+  #pooled (entry: Known): boolean {
+    return this.#bySubject.get(entry.subject)?.includes(entry) === true
   }
 
   /**
@@ -293,43 +371,47 @@ export class ChainVerifier {
     const list = this.#bySubject.get(entry.subject)
     if (list === undefined) this.#bySubject.set(entry.subject, [entry])
     else list.push(entry)
+    const named = this.#byName.get(entry.subjectName)
+    if (named === undefined) this.#byName.set(entry.subjectName, [entry])
+    else named.push(entry)
   }
 
-  #issuerOf (current: Known, chain: readonly Known[], now: number, presented: readonly Known[]): Known {
-    const cachedIssuer = this.#issuers.get(current)
-    if (cachedIssuer !== undefined && !chain.includes(cachedIssuer) && withinValidity(cachedIssuer, now)) return cachedIssuer
-    const issuer = this.#findIssuer(current, chain, now, presented)
-    // Links between certificates of the pool are remembered; those through a peer's own certificates are not.
-    if (current !== chain[0] && !presented.includes(current) && !presented.includes(issuer)) this.#issuers.set(current, issuer)
-    return issuer
-  }
-
-  #findIssuer (current: Known, chain: readonly Known[], now: number, presented: readonly Known[]): Known {
-    const candidates = [...(this.#bySubject.get(current.issuer) ?? []), ...presented.filter(entry => entry.subject === current.issuer)].filter(candidate => !chain.includes(candidate))
-    // Trusted certificates first, as OpenSSL looks in its trust store before the untrusted ones; of several
-    // with one name (a renewed CA), one within its validity first.
-    candidates.sort((a, b) => Number(b.trusted) - Number(a.trusted) || Number(withinValidity(b, now)) - Number(withinValidity(a, now)))
-    const issuer = candidates.find(candidate => signedBy(current.signedParts, candidate.publicKey as KeyObject, current.der))
-    if (issuer !== undefined) return issuer
-    if (candidates.length > 0) throw fail('CERT_SIGNATURE_FAILURE', `the signature on ${describe(current)} does not verify with the key of any CA named ${JSON.stringify(formatName(current.der, current.fields.issuer))}`)
-    if (current.selfSigned) {
-      throw fail(chain.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN', `${describe(current)} is self-signed and not a trusted root`)
+  /**
+   * Revocation of `chain[index]` (the root included, as CRL_CHECK_ALL checks it): the CRL OpenSSL would choose must
+   * be in scope, current, signed by a CA allowed to sign CRLs, free of critical extensions OpenSSL does not handle,
+   * and must not list it; and no CRL of its issuer may list it. Returns when the CRL falls due.
+   */
+  #checkRevocation (chain: readonly Known[], index: number, now: number): number {
+    const cert = chain[index] as Known
+    const crls = this.#crls.get(cert.issuerName) ?? []
+    let choices
+    try {
+      // OpenSSL 3.0 takes a delta CRL for a complete one, later versions ignore it: a CRL either would choose is checked, and each must find one.
+      const complete = chooseCrls(crls, chain, index, now, false)
+      const withDeltas = chooseCrls(crls, chain, index, now, true)
+      choices = complete.length === 0 || withDeltas.length === 0 ? [] : [...complete, ...withDeltas.filter(choice => !complete.some(other => other.crl === choice.crl))]
+    } catch (err) {
+      // UndecidableScope: a name OpenSSL would compare and the verifier does not.
+      throw fail('ERR_MTLS_EXTENSION_UNSUPPORTED', `the CRLs for ${describe(cert)} cannot be chosen as OpenSSL would: ${(err as Error).message}`)
     }
-    throw fail('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', `no trusted CA issued ${describe(current)} (issuer ${JSON.stringify(formatName(current.der, current.fields.issuer))})`)
-  }
-
-  // The newest CRL the issuer signed decides, as OpenSSL picks it; returns when it falls due.
-  #checkRevocation (cert: Known, issuer: Known, now: number): number {
-    const crl = (this.#crls.get(issuer.subject) ?? [])
-      .filter(candidate => candidate.signers.has(issuer))
-      .reduce<Crl | null>((newest, candidate) => newest === null || candidate.fields.thisUpdate > newest.fields.thisUpdate ? candidate : newest, null)
-    if (crl === null) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer)} is loaded, so ${describe(cert)} cannot be checked for revocation`)
-    if (crl.fields.thisUpdate.getTime() > now) throw fail('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
-    if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) {
-      throw fail('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
+    if (choices.length === 0) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(chain[Math.min(index + 1, chain.length - 1)] as Known)} is loaded, so ${describe(cert)} cannot be checked for revocation`)
+    let due = Infinity
+    for (const { crl, score, issuer } of choices) {
+      const usage = issuer.fields.keyUsage
+      if (usage !== null && (usage & KEY_USAGE.cRLSign) === 0) throw fail('KEYUSAGE_NO_CRL_SIGN', `a CRL for ${describe(cert)} is issued by ${describe(issuer)}, whose key usage does not allow signing CRLs`)
+      // A CRL whose scope leaves the certificate out: Node reports UNABLE_TO_GET_CRL (openssl verify, DIFFERENT_CRL_SCOPE).
+      if ((score & CRL_SCORE.scope) === 0) throw fail('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer)} covers ${describe(cert)} (its CRLs are scoped to other certificates)`)
+      if (!crlCurrent(crl.fields, now)) {
+        if (crl.fields.thisUpdate.getTime() > now) throw fail('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
+        throw fail('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer)} was due for renewal at ${(crl.fields.nextUpdate as Date).toISOString()}`)
+      }
+      if (!crlSigned(crl, issuer)) throw fail('CRL_SIGNATURE_FAILURE', `the CRL of ${describe(issuer)} for ${describe(cert)} is not validly signed by its key in an allowed algorithm`)
+      if (crl.fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_CRL_EXTENSION', `the CRL of ${describe(issuer)} has a critical extension OpenSSL does not handle`)
+      due = Math.min(due, crl.fields.nextUpdate?.getTime() ?? Infinity)
     }
-    if (crl.fields.revoked.has(cert.fields.serialNumber)) throw fail('CERT_REVOKED', `${describe(cert)} (serial ${cert.fields.serialNumber}) is revoked`)
-    return crl.fields.nextUpdate?.getTime() ?? Infinity
+    // A listing in any CRL of the issuer's name counts, chosen or not: stricter than OpenSSL, never more lenient.
+    if (crls.some(crl => crl.fields.revoked.has(cert.fields.serialNumber))) throw fail('CERT_REVOKED', `${describe(cert)} (serial ${cert.fields.serialNumber}) is revoked`)
+    return due
   }
 }
 
@@ -348,18 +430,57 @@ const byTrust = new Map<string, ChainVerifier>()
 
 function pooled (cert: X509Certificate, trusted: boolean): Known {
   const entry = read(cert.raw)
-  return { ...entry, trusted, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, entry.der) }
+  return { ...entry, trusted, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, entry.der), strictDer: strict(cert.raw) }
 }
 
 // The leaf is read from the DER as given: Node's `raw` would drop bytes glued after the certificate.
 function leafOf (der: Uint8Array): Known {
-  const entry = read(der)
+  const entry = checked(der)
   // Only a self-issued leaf needs its own key, to tell a self-signed certificate from an unknown issuer.
-  const selfSigned = entry.subject === entry.issuer && signedBy(entry.signedParts, parse(der).publicKey, der)
-  return { ...entry, trusted: false, publicKey: null, selfSigned }
+  const publicKey = entry.subjectName === entry.issuerName ? keyOf(der, entry.fields) : null
+  return { ...entry, trusted: false, publicKey, selfSigned: publicKey !== null && selfSigned(entry, publicKey) }
 }
 
-function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 'subject' | 'issuer'> {
+// A certificate the peer presented: a candidate issuer like an intermediate of the pool, trusted by nothing.
+function presentedOf (der: Uint8Array): Known {
+  const entry = checked(der)
+  const publicKey = keyOf(der, entry.fields)
+  return { ...entry, trusted: false, publicKey, selfSigned: selfSigned(entry, publicKey) }
+}
+
+// A certificate that came with the request: strict DER, or nothing.
+function checked (der: Uint8Array): Omit<Known, 'trusted' | 'publicKey' | 'selfSigned'> {
+  const entry = read(der)
+  try {
+    checkStrictDer(der)
+  } catch (err) {
+    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `not a strict DER certificate (${(err as Error).message})`)
+  }
+  return { ...entry, strictDer: true }
+}
+
+function strict (der: Uint8Array): boolean {
+  try {
+    checkStrictDer(der)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function keyOf (der: Uint8Array, fields: CertificateFields): KeyObject {
+  try {
+    return createPublicKey({ key: Buffer.from(der.subarray(fields.publicKey.start, fields.publicKey.end)), format: 'der', type: 'spki' })
+  } catch (err) {
+    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `a public key OpenSSL cannot read (${(err as Error).message})`)
+  }
+}
+
+function selfSigned (entry: Omit<Known, 'trusted' | 'publicKey' | 'selfSigned'>, publicKey: KeyObject): boolean {
+  return entry.subjectName === entry.issuerName && !('refused' in entry.algorithm) && verifiesWith(entry.signedParts, entry.algorithm, publicKey)
+}
+
+function read (der: Uint8Array): Omit<Known, 'trusted' | 'publicKey' | 'selfSigned' | 'strictDer'> {
   let fields: CertificateFields
   try {
     fields = readCertificateFields(der)
@@ -372,22 +493,30 @@ function read (der: Uint8Array): Pick<Known, 'der' | 'fields' | 'signedParts' | 
   } catch (err) {
     throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', (err as Error).message)
   }
-  return { der, fields, signedParts, subject: nameKey(der, fields.subject), issuer: nameKey(der, fields.issuer) }
-}
-
-// A certificate the peer presented: a candidate issuer like an intermediate of the pool, trusted by nothing.
-function presentedOf (der: Uint8Array): Known {
-  const cert = parse(der)
-  const entry = read(der)
-  return { ...entry, trusted: false, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, der) }
-}
-
-function parse (der: Uint8Array): X509Certificate {
-  try {
-    return new X509Certificate(der)
-  } catch (err) {
-    throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `not a DER X.509 certificate (${(err as Error).message})`)
+  return {
+    der,
+    fields,
+    signedParts,
+    subject: nameKey(der, fields.subject),
+    issuer: nameKey(der, fields.issuer),
+    subjectName: canonicalName(der, fields.subject),
+    issuerName: canonicalName(der, fields.issuer),
+    algorithm: signatureAlgorithm(signedParts.algorithmIdentifier)
   }
+}
+
+// Whether a CRL is validly signed by `issuer`'s key in an allowed algorithm, with the same algorithm inside and out.
+function crlSigned (crl: Crl, issuer: Known): boolean {
+  if ('refused' in crl.algorithm || crl.fields.unusedBits !== 0 || !sameBytes(crl.fields.algorithmIdentifier, crl.der.subarray(crl.fields.innerAlgorithm.start, crl.fields.innerAlgorithm.end))) return false
+  const key = Buffer.from(issuer.der.buffer, issuer.der.byteOffset + issuer.fields.publicKey.start, issuer.fields.publicKey.end - issuer.fields.publicKey.start).toString('latin1')
+  let verdict = crl.signedBy.get(key)
+  if (verdict === undefined) {
+    verdict = issuer.publicKey !== null && verifiesWith(crl.fields, crl.algorithm, issuer.publicKey)
+    // Bounded: the peer's own intermediates come and go.
+    if (crl.signedBy.size >= 64) crl.signedBy.delete(crl.signedBy.keys().next().value as string)
+    crl.signedBy.set(key, verdict)
+  }
+  return verdict
 }
 
 function withinValidity (entry: Known, now: number): boolean {
@@ -397,6 +526,71 @@ function withinValidity (entry: Known, now: number): boolean {
 function checkTime (entry: Known, now: number, what: string): void {
   if (entry.fields.notBefore.getTime() > now) throw fail('CERT_NOT_YET_VALID', `${what} (${describe(entry)}) is not valid until ${entry.fields.notBefore.toISOString()}`)
   if (entry.fields.notAfter.getTime() < now) throw fail('CERT_HAS_EXPIRED', `${what} (${describe(entry)}) expired at ${entry.fields.notAfter.toISOString()}`)
+}
+
+// What the verifier does not evaluate, and so refuses wherever it appears in a chain: checked for every certificate
+// before anything else.
+function checkEvaluated (entry: Known): void {
+  const { fields } = entry
+  if (!entry.strictDer) throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `${describe(entry)} is not encoded in strict DER`)
+  // Name constraints are OpenSSL's to evaluate; the verifier does not, so it does not pretend to. Checked
+  // first: RFC 5280 makes them critical, and they are not a critical extension OpenSSL fails to handle.
+  if (fields.nameConstraints) throw fail('ERR_MTLS_NAME_CONSTRAINTS_UNSUPPORTED', `${describe(entry)} has name constraints, which forwarded certificates are not checked against: refused`)
+  if (fields.unhandledCritical) throw fail('UNHANDLED_CRITICAL_EXTENSION', `${describe(entry)} has a critical extension OpenSSL does not handle`)
+  if (fields.evaluatedElsewhere.includes('proxyCertInfo')) throw fail('PROXY_CERTIFICATES_NOT_ALLOWED', `${describe(entry)} is a proxy certificate`)
+  if (fields.evaluatedElsewhere.length > 0) throw fail('ERR_MTLS_EXTENSION_UNSUPPORTED', `${describe(entry)} has ${fields.evaluatedElsewhere.join(', ')}, which OpenSSL evaluates and forwarded certificates are not checked against: refused`)
+}
+
+// The extensions of `chain[index]`, as OpenSSL's check_extensions checks them with X509_V_FLAG_X509_STRICT.
+function checkExtensions (entry: Known, index: number, chain: readonly Known[], purpose: string): void {
+  const { fields } = entry
+  const ca = index > 0
+  if (ca && (!fields.isCa || (fields.keyUsage !== null && (fields.keyUsage & KEY_USAGE.keyCertSign) === 0))) {
+    throw fail('INVALID_CA', `${describe(entry)} issued ${describe(chain[index - 1] as Known)} but is not allowed to sign certificates`)
+  }
+  if (fields.isCa && !fields.basicConstraintsCritical) throw fail('CA_BCONS_NOT_CRITICAL', `${describe(entry)} is a CA whose basic constraints are not critical`)
+  if (fields.pathLength !== null && !fields.isCa) throw fail('PATHLEN_INVALID_FOR_NON_CA', `${describe(entry)} has a path length but is not a CA`)
+  if (fields.pathLength !== null && (fields.keyUsage === null || (fields.keyUsage & KEY_USAGE.keyCertSign) === 0)) throw fail('PATHLEN_WITHOUT_KU_KEY_CERT_SIGN', `${describe(entry)} has a path length without keyCertSign`)
+  if (fields.isCa && fields.keyUsage === null) throw fail('CA_CERT_MISSING_KEY_USAGE', `${describe(entry)} is a CA without key usage`)
+  if (!fields.isCa && fields.keyUsage !== null && (fields.keyUsage & KEY_USAGE.keyCertSign) !== 0) throw fail('KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA', `${describe(entry)} has keyCertSign but is not a CA`)
+  if (fields.issuer.start === fields.issuer.end) throw fail('ISSUER_NAME_EMPTY', `${describe(entry)} has an empty issuer name`)
+  const subjectEmpty = fields.subject.start === fields.subject.end
+  if (subjectEmpty && (fields.isCa || (fields.keyUsage !== null && (fields.keyUsage & KEY_USAGE.cRLSign) !== 0) || !fields.subjectAltName)) throw fail('SUBJECT_NAME_EMPTY', `${describe(entry)} has an empty subject name`)
+  if (subjectEmpty && !fields.subjectAltNameCritical) throw fail('EMPTY_SUBJECT_SAN_NOT_CRITICAL', `${describe(entry)} has an empty subject and a subject alternative name that is not critical`)
+  if (fields.subjectAltName && fields.sanCount === 0) throw fail('EMPTY_SUBJECT_ALT_NAME', `${describe(entry)} has an empty subject alternative name`)
+  if (!sameBytes(entry.der.subarray(fields.innerAlgorithm.start, fields.innerAlgorithm.end), entry.signedParts.algorithmIdentifier)) {
+    throw fail('SIGNATURE_ALGORITHM_INCONSISTENCY', `${describe(entry)} names one signature algorithm inside its signed part and another outside`)
+  }
+  if (fields.version !== 2) throw fail('EXTENSIONS_REQUIRE_VERSION_3', `${describe(entry)} is not a version 3 certificate`)
+  // Below the root, every certificate but a self-signed one names its issuer's key.
+  if (entry !== chain[chain.length - 1] && !entry.selfSigned && fields.authorityKeyIdentifier === null) throw fail('MISSING_AUTHORITY_KEY_IDENTIFIER', `${describe(entry)} has no authority key identifier`)
+  if (fields.isCa && fields.subjectKeyIdentifier === null) throw fail('MISSING_SUBJECT_KEY_IDENTIFIER', `${describe(entry)} is a CA without a subject key identifier`)
+  checkPurpose(entry, purpose, ca)
+  // pathLenConstraint counts the CA certificates below this one, the leaf not included.
+  if (ca && fields.pathLength !== null && index - 1 > fields.pathLength) {
+    throw fail('PATH_LENGTH_EXCEEDED', `${describe(entry)} allows ${fields.pathLength} CA certificate(s) below it; the chain has ${index - 1}`)
+  }
+}
+
+// The key of `chain[index]`, as OpenSSL's security level checks it (EE_KEY_TOO_SMALL, CA_KEY_TOO_SMALL,
+// EC_KEY_EXPLICIT_PARAMS), and the allowlist.
+function checkKey (entry: Known, index: number): void {
+  const problem = keyProblem(entry.der, entry.fields)
+  if (problem === null) return
+  const message = `${describe(entry)} has ${problem.description}`
+  if (problem.problem === 'too-small') throw fail(index === 0 ? 'EE_KEY_TOO_SMALL' : 'CA_KEY_TOO_SMALL', message)
+  throw fail(problem.problem === 'explicit-parameters' ? 'EC_KEY_EXPLICIT_PARAMS' : 'ERR_MTLS_KEY_UNSUPPORTED', message)
+}
+
+// The algorithm of a signature below the trust anchor: MD5 and SHA-1 as OpenSSL refuses them (CA_MD_TOO_WEAK),
+// anything else off the allowlist with a code of the verifier's own.
+function checkSignatureAlgorithm (entry: Known): void {
+  const algorithm = entry.algorithm
+  if ('refused' in algorithm) {
+    if (algorithm.refused === 'weak') throw fail('CA_MD_TOO_WEAK', `${describe(entry)} is signed with ${algorithm.name}: MD5 and SHA-1 are refused`)
+    throw fail('ERR_MTLS_SIGNATURE_ALGORITHM_UNSUPPORTED', `${describe(entry)} is signed with ${algorithm.name}, which is not on the allowlist`)
+  }
+  if (entry.signedParts.unusedBits !== 0) throw fail('ERR_MTLS_CERTIFICATE_MALFORMED', `the signature BIT STRING of ${describe(entry)} has unused bits`)
 }
 
 // OpenSSL's TLS purposes: an extended key usage, when present, must allow the side (for CAs too), and a
@@ -444,6 +638,10 @@ function pems (input: PemInput | readonly PemInput[] | undefined): string[] {
 }
 
 // Names are compared by their DER bytes, as certificates from one CA encode them identically.
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
 function nameKey (der: Uint8Array, range: NameRange): string {
   return Buffer.from(der.buffer, der.byteOffset + range.start, range.end - range.start).toString('latin1')
 }

@@ -64,7 +64,7 @@ t.test('RSA and Ed25519 chains verify too, by the same rules', async t => {
     const typed = new ChainVerifier({ ca: other.ca, crl: other.crl, intermediates: other.intermediate.certificate })
     t.equal(codeOf(() => typed.verify(der(other.orderService), { purpose: 'client' })), null, `${keyType}: good`)
     t.equal(codeOf(() => typed.verify(der(other.revoked), { purpose: 'client' })), 'CERT_REVOKED', `${keyType}: revoked`)
-    t.equal(codeOf(() => typed.verify(der(pki.orderService), { purpose: 'client' })), 'CERT_SIGNATURE_FAILURE', `${keyType}: same names, another key`)
+    t.equal(codeOf(() => typed.verify(der(pki.orderService), { purpose: 'client' })), 'AKID_SKID_MISMATCH', `${keyType}: same names, another key (its key identifier tells)`)
   }
 })
 
@@ -125,4 +125,11 @@ t.test('forMaterial builds one verifier per trust, with its own intermediates', 
   t.not(ChainVerifier.forMaterial({ ...material, ca: [pki.ca, pki.intermediate.certificate] }), one, 'other CAs: another verifier')
   t.equal(codeOf(() => one.verify(der(pki.orderService), { purpose: 'client' })), null)
   t.equal(codeOf(() => one.verify(der(pki.revoked), { purpose: 'client' })), 'CERT_REVOKED')
+})
+
+t.test('issuedChainExpiry: until when the chain above a certificate lasts, through the CAs whose keys signed it', async t => {
+  const intermediateUntil = pki.intermediate.notAfter.getTime()
+  t.equal(verifier.issuedChainExpiry(der(pki.orderService)), Math.min(intermediateUntil, pki.root.notAfter.getTime()), 'the intermediate and the root')
+  t.equal(verifier.issuedChainExpiry(der(pki.otherCa)), null, 'no CA of the trust signed it')
+  t.equal(verifier.issuedChainExpiry(der(pki.orderService)), Math.min(intermediateUntil, pki.root.notAfter.getTime()), 'again, from what was found once')
 })

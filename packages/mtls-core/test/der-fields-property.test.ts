@@ -180,13 +180,25 @@ function reference (der: Uint8Array): Record<string, unknown> {
     pathLength: basic?.pathLength === undefined ? null : Number(basic.pathLength),
     extendedKeyUsages: eku === null ? null : Array.from(eku.usages, String),
     unhandledCritical: certificate.extensions.some(extension => extension.critical && !HANDLED_CRITICAL.has(extension.type)),
-    nameConstraints: certificate.extensions.some(extension => extension.type === OID_NAME_CONSTRAINTS)
+    nameConstraints: certificate.extensions.some(extension => extension.type === OID_NAME_CONSTRAINTS),
+    version: 2,
+    keyAlgorithm: '1.2.840.10045.2.1',
+    keyParameters: native.publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? '1.2.840.10045.3.1.7' : 'other',
+    basicConstraints: basic !== null,
+    basicConstraintsCritical: basic?.critical ?? false,
+    subjectAltName: certificate.getExtension(x509.SubjectAlternativeNameExtension) !== null,
+    subjectAltNameCritical: certificate.getExtension(x509.SubjectAlternativeNameExtension)?.critical ?? false
   }
 }
 
 function read (der: Uint8Array): Record<string, unknown> {
   const fields = readCertificateFields(der)
-  const { subject, issuer, notBefore, notAfter, ...rest } = fields
+  // Positions in the DER and what the generator never varies (the key, the key identifiers, CRL distribution points)
+  // are the verifier's business, tested with the certificates of test/security/chain-verifier-differential.test.ts.
+  const {
+    subject, issuer, notBefore, notAfter, innerAlgorithm, publicKey, publicKeyBits, rsaModulusBits, subjectKeyIdentifier,
+    authorityKeyIdentifier, crlDistributionPoints, evaluatedElsewhere, ...rest
+  } = fields
   return { ...rest, subject: formatName(der, subject), issuer: formatName(der, issuer), notBefore: notBefore.getTime(), notAfter: notAfter.getTime() }
 }
 
