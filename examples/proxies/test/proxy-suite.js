@@ -30,6 +30,9 @@ const CLIENTS = [
   { name: 'invalidSpiffeId', error: 'ERR_MTLS_SVID_INVALID_SPIFFE_ID' },
   { name: 'caAsLeaf', error: 'ERR_MTLS_CERTIFICATE_IS_CA' },
   { name: 'revoked', error: 'CERT_REVOKED', refused: 'crl' },
+  // Revoked in its CRL shard; the other shard is newer. OpenSSL reads the shard in scope, and so must the service.
+  { name: 'revokedInShard', error: 'CERT_REVOKED', refused: 'crl' },
+  { name: 'inShardB', id: spiffe('production/in-shard-b'), read: 200, charge: 403 },
   { name: 'expired', refused: true },
   { name: 'notYetValid', refused: true },
   { name: 'otherCa', refused: true },

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import fp from 'fastify-plugin'
 import type { FastifyMtls } from 'fastify-mtls'
 import { toPeerIdentity, type ChainVerifier, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
-import { isTrustDomainTls, peerCertificateDer, presentedCertificates, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { isMtlsServer, isTrustDomainTls, peerCertificateDer, presentedCertificates, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
@@ -97,6 +97,11 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     // domain, and only fastify-mtls holds a peer to its own. Without it here, a federated CA could speak for us.
     if (owner === null && isTrustDomainTls(fastify.server)) {
       throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('this server trusts SPIFFE bundles by trust domain (loadServerTls with x509Source or trustDomains): register fastify-mtls where this plugin can see it (it holds each peer to its own trust domain, and applies the rotations)')
+    }
+    // fastify-mtls serves this server from a context this plugin cannot see: its verdicts (a certificate a new CRL
+    // revoked, a trust domain refused) would go unread, and OpenSSL's verdict at the handshake believed instead.
+    if (owner === null && isMtlsServer(fastify.server)) {
+      throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('fastify-mtls serves this server from an encapsulated context this plugin cannot see: register it where fastify-mtls-identity can see it (at the root, or above this plugin), or it would not read fastify-mtls\'s verdict on each connection')
     }
     // Forwarded certificates are verified against fastify-mtls's trust unless `ca` names another.
     if (owner === null && forwarded !== null && verifyForwarded && ownVerifier === null) {

@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { peerCertificateDer, presentedCertificates, readCertificateFields, type CertificateFields, type ChainRecord, type Trust, type TrustRefusal } from 'mtls-core/internal'
+import { Trust, peerCertificateDer, presentedCertificates, readCertificateFields, type CertificateFields, type ChainRecord, type TrustRefusal } from 'mtls-core/internal'
 
 /**
  * What fastify-mtls knows of a TLS connection's client certificate, kept current: the one record of the
@@ -137,7 +137,7 @@ export class ConnectionRecord implements MtlsConnection {
     if (change.none) return null
     // Only the CRLs of the certificate's own issuer changed: the certificate alone decides, when the trust holds its issuer.
     let verdict: TrustRefusal | null | undefined
-    if (!change.whole && [...change.crlIssuers].every(issuer => issuer === this.#issuerKey())) verdict = trust.judgeLeaf(certificate, now)
+    if (!change.whole && this.fields !== null && [...change.crlIssuers].every(issuer => issuer === Trust.issuerKey(certificate))) verdict = trust.judgeLeaf(certificate, now)
     if (verdict === undefined) {
       const chain = this.chain()
       verdict = chain === null ? NOT_RECORDED : trust.judge(chain, now)
@@ -160,12 +160,6 @@ export class ConnectionRecord implements MtlsConnection {
     const expired = now > this.validUntil ? 'CERT_HAS_EXPIRED' : now > trust.freshUntil ? 'CRL_HAS_EXPIRED' : null
     this.verified = expired === null
     this.refusal = expired
-  }
-
-  #issuerKey (): string | null {
-    const certificate = this.certificate
-    if (certificate === null || this.fields === null) return null
-    return certificate.subarray(this.fields.issuer.start, this.fields.issuer.end).toString('latin1')
   }
 
   get socket (): TLSSocket {

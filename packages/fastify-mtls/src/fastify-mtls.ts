@@ -2,7 +2,7 @@ import type { TLSSocket, Server as TlsServer } from 'node:tls'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
-import { DAY_MS, Trust, codeOf, daysToExpiry, describeThrown, secondsToExpiry, snapshotOptions, unknownOption, type TrustRefusal } from 'mtls-core/internal'
+import { DAY_MS, Trust, codeOf, daysToExpiry, describeThrown, markMtlsServer, secondsToExpiry, snapshotOptions, unknownOption, type TrustRefusal } from 'mtls-core/internal'
 import { ConnectionRecords, type ConnectionRecord, type MtlsConnection } from './connection-records.js'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
@@ -181,6 +181,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   }
   server.prependListener('connection', onConnection)
   server.prependListener('secureConnection', onSecureConnection)
+  markMtlsServer(server) // fastify-mtls-identity refuses to start where it cannot read these records
   server.on('tlsClientError', onTlsClientError)
   fastify.addHook('onClose', async () => { refusals.close() })
 
@@ -346,6 +347,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
     process.removeListener('SIGHUP', onSighup)
+    markMtlsServer(server, false)
     server.removeListener('connection', onConnection)
     server.removeListener('secureConnection', onSecureConnection)
     server.removeListener('tlsClientError', onTlsClientError)

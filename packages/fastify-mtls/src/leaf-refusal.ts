@@ -27,8 +27,10 @@ export function leafRefusal (record: ConnectionRecord, trust: Trust): HandshakeF
  * chain must end in the bundle of its own trust domain, or a federated CA could speak for ours. One bundle holding
  * every root: a look at the SPIFFE ID. Federated bundles: the anchor of the chain, found through the CAs of the
  * trust whose keys signed it (checked once per certificate and trust), else through what the peer sent. A resumed
- * session whose chain this process cannot tell was held to its trust domain by the full handshake that made its
- * ticket: the ticket keys are derived from the trust, so that handshake was judged under this very trust.
+ * session shows no chain: it is held to its trust domain by the chain recorded from the full handshake that made it
+ * here, or by the CAs of the trust that signed it; when neither tells, it is refused (`ERR_MTLS_CHAIN_NOT_RECORDED`):
+ * the ticket proves only that a server of this trust issued it, not that its handshake was not refused (optional
+ * mode lets a refused connection go on, with its ticket).
  */
 export function trustDomainRefusal (record: ConnectionRecord, trust: Trust): TrustRefusal | null {
   const fields = record.fields
@@ -36,6 +38,5 @@ export function trustDomainRefusal (record: ConnectionRecord, trust: Trust): Tru
   const { trustDomain, refusal } = trust.peerTrustDomain(fields)
   if (refusal !== null || trustDomain === trust.soleTrustDomain) return refusal
   const chain = trust.chainFromTrust(record.certificate as Buffer) ?? record.chain()
-  if (chain === null) return record.resumed ? null : NOT_RECORDED
-  return trust.trustDomainRefusal(chain)
+  return chain === null ? NOT_RECORDED : trust.trustDomainRefusal(chain)
 }

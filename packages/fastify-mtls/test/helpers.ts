@@ -5,7 +5,7 @@ import * as tls from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { CertificateAuthority, IssuedCertificate, TestPki } from 'mtls-pki'
 import { startFastifyServer, tempDir, type Teardown } from 'mtls-test-support'
-import { fastifyMtls, loadServerTls, type FastifyMtlsOptions, type ServerTls, type ServerTlsOptions } from '../src/index.js'
+import { fastifyMtls, loadServerTls, type FastifyMtlsOptions, type MtlsConnection, type ServerTls, type ServerTlsOptions } from '../src/index.js'
 
 export { capturedLogger, tempDir, type Teardown } from 'mtls-test-support'
 
@@ -95,7 +95,7 @@ export async function serverFilesWithCrl (t: Teardown, root: CertificateAuthorit
   return files
 }
 
-/** A kept-alive HTTP/1.1 connection (resuming `session` when given); `ask` sends a GET and resolves with the status line and body, or `(closed)`. */
+/** A kept-alive HTTP/1.1 connection (resuming `session` when given); `ask` sends a GET and resolves with the body of the answer, or `(closed)`. */
 export async function keptAlive (t: Teardown, port: number, ca: string, client: { chain: string, key: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, closed: () => boolean, ask: (path?: string) => Promise<string> }> {
   const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
   t.teardown(() => socket.destroy())
@@ -107,8 +107,15 @@ export async function keptAlive (t: Teardown, port: number, ca: string, client: 
     if (closed) return '(closed)'
     socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`)
     const [chunk] = await Promise.race([once(socket, 'data'), once(socket, 'close').then(() => ['(closed)'])]) as [Buffer | string]
-    const [head = '', body = ''] = String(chunk).split('\r\n\r\n')
-    return `${head.split('\r\n')[0] ?? ''} ${body}`.trim()
+    return String(chunk).split('\r\n\r\n')[1] ?? String(chunk)
   }
   return { socket, closed: () => closed, ask }
+}
+
+/** GET /record: what `app.mtls.connection()` says of the request's connection (`{ record: null }` for none). */
+export function recordRoute (app: FastifyInstance, extra: (record: MtlsConnection) => Record<string, unknown> = () => ({})): void {
+  app.get('/record', async request => {
+    const record = app.mtls.connection(request.raw.socket)
+    return record === null ? { record: null } : { verified: record.verified, refusal: record.refusal, ...extra(record) }
+  })
 }

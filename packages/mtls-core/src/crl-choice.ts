@@ -77,9 +77,12 @@ function score<C extends LoadedCrl, E extends ChainEntry> (crl: C, chain: readon
   return { crl, score: value, issuer }
 }
 
-// OpenSSL's crl_crldp_check: the certificate's kind against the CRL's "only" flags, then a distribution point of the
-// certificate whose name matches the CRL's; a CRL without a distribution point name covers every certificate.
-function inScope (crl: LoadedCrl, cert: ChainEntry): boolean {
+/**
+ * Whether a CRL's scope covers a certificate (OpenSSL's crl_crldp_check): the certificate's kind against the CRL's
+ * "only" flags, then a distribution point of the certificate whose name matches the CRL's; a CRL without a
+ * distribution point name covers every certificate. Throws UndecidableScope where the comparison cannot be made here.
+ */
+export function inScope (crl: LoadedCrl, cert: ChainEntry): boolean {
   const points = cert.fields.crlDistributionPoints ?? []
   // A point's reasons narrow what any CRL covers, and a cRLIssuer asks for indirect CRLs: neither is evaluated here.
   if (points.some(point => point.crlIssuer || point.reasons)) throw new UndecidableScope('a CRL distribution point with cRLIssuer or reasons')

@@ -36,3 +36,18 @@ export function isTrustDomainTls (server: object): boolean {
   const ca = (server as { ca?: unknown }).ca
   return typeof ca === 'object' && ca !== null && trustDomainCas.has(ca)
 }
+
+// Servers fastify-mtls serves: fastify-mtls-identity refuses to start on one where it cannot see fastify-mtls (its
+// records of each connection's verdict would go unread).
+const mtlsServers = new WeakSet<object>()
+
+/** Marks a server as one whose connections fastify-mtls keeps records of; `false` takes the mark away. */
+export function markMtlsServer (server: object, served = true): void {
+  if (served) mtlsServers.add(server)
+  else mtlsServers.delete(server)
+}
+
+/** Whether fastify-mtls keeps records of this server's connections. */
+export function isMtlsServer (server: object): boolean {
+  return mtlsServers.has(server)
+}

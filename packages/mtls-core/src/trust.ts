@@ -1,7 +1,10 @@
-import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
-import { KEY_USAGE, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields, type NameRange } from './der.js'
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto'
+import { UndecidableScope, crlCurrent, inScope, type LoadedCrl } from './crl-choice.js'
+import { KEY_USAGE, canonicalName, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields } from './der.js'
 import { MaterialError, type VerificationErrorCode } from './errors.js'
+import type { ChainEntry } from './issuer-match.js'
 import { readPemBlocks } from './pem.js'
+import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 import { parseSpiffeId } from './spiffe-id.js'
 
 type PemInput = string | Buffer
@@ -20,10 +23,9 @@ export interface TrustOptions {
   intermediates?: PemInput | readonly PemInput[]
 }
 
-/** A certificate of a chain record, read once. */
-export interface ChainCertificate {
+/** A certificate of a chain record, read once, with its names in the form OpenSSL compares them. */
+export interface ChainCertificate extends ChainEntry {
   readonly der: Buffer
-  readonly fields: CertificateFields
 }
 
 /**
@@ -57,35 +59,16 @@ export interface TrustChange {
   readonly crlIssuers: ReadonlySet<string>
 }
 
-interface Authority {
-  readonly der: Buffer
-  readonly fields: CertificateFields
-  readonly subject: string
+interface Authority extends ChainCertificate {
   readonly key: KeyObject
   readonly selfSigned: boolean
   readonly trusted: boolean
 }
 
-interface Crl {
-  readonly der: Buffer
-  readonly fields: CrlFields
-}
+type Crl = LoadedCrl
 
 const MAX_DEPTH = 8
 const MAX_REMEMBERED = 4096
-// The CRL signature algorithms a CRL may vouch with, for node:crypto's verify: the digest, or null where the key
-// implies it. Any other algorithm vouches for nothing (the CRL is not the issuer's, and its issuer has none).
-const CRL_SIGNATURE_DIGESTS: Readonly<Record<string, string | null>> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null,
-  '1.3.101.113': null
-}
-
 /**
  * A trust as OpenSSL holds it for a TLS context (its CA certificates, by SPIFFE trust domain or not, and its CRLs),
  * for what OpenSSL does not do: keep each connection's verdict current when the trust changes, and hold a peer to
@@ -117,6 +100,7 @@ export class Trust {
   // Whose key signed a certificate or CRL: checked once per certificate and trust (bounded; leaves are many).
   readonly #issuers = new Map<string, Authority | null>()
   readonly #crlSigners = new Map<Crl, Map<string, boolean>>()
+  readonly #signatures = new Map<string, boolean>()
   readonly #ca: readonly PemInput[]
   readonly #bundles: ReadonlyMap<string, PemInput | readonly PemInput[]> | null
   readonly #crlPems: readonly PemInput[]
@@ -147,10 +131,10 @@ export class Trust {
       } catch (err) {
         throw new MaterialError('ERR_MTLS_MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
       }
-      const issuer = nameKey(block.der, fields.issuer)
-      const crls = this.#crls.get(issuer)
-      if (crls === undefined) this.#crls.set(issuer, [{ der: block.der, fields }])
-      else crls.push({ der: block.der, fields })
+      const crl = { der: block.der, fields, issuerName: canonicalName(block.der, fields.issuer) }
+      const crls = this.#crls.get(crl.issuerName)
+      if (crls === undefined) this.#crls.set(crl.issuerName, [crl])
+      else crls.push(crl)
       freshUntil = Math.min(freshUntil, fields.nextUpdate?.getTime() ?? Infinity)
     })
     this.checksCrls = this.#crls.size > 0
@@ -159,21 +143,26 @@ export class Trust {
   }
 
   /**
-   * The chain OpenSSL verified, from what the peer sent (`presented`: its certificate first, as Node shows the
-   * chain of a full handshake), ended at the root of this trust that signed its top certificate: one signature
-   * check per top certificate and trust, no path built. `null` when no root of this trust signed it.
+   * The chain OpenSSL verified on a full handshake, from what the peer sent (`presented`: its certificate first, as
+   * Node shows the chain): built as OpenSSL builds it, from the peer's certificate up, at each link a CA of this
+   * trust first (OpenSSL's default, X509_V_FLAG_TRUSTED_FIRST), else one the peer sent, each the one whose key
+   * signed the link (checked by OpenSSL, `X509Certificate#verify`, once per pair and trust), to a trusted
+   * self-signed root. Node links what it shows by names only, and a peer may send anything: nothing it sent is
+   * taken on its word. `null` when no such chain exists here.
    */
   presentedChain (presented: readonly Uint8Array[]): ChainRecord | null {
-    const certificates: ChainCertificate[] = []
-    for (const der of presented.slice(0, MAX_DEPTH)) {
-      const certificate = chainCertificate(der)
-      if (certificate === null) return null
-      certificates.push(certificate)
-      // What Node shows may run up to a root of the trust the handshake was verified against: there it ends.
-      if (this.#trusted.get(key(der))?.selfSigned === true) return record(certificates, 'presented')
+    const leaf = presented[0] === undefined ? null : chainCertificate(presented[0])
+    if (leaf === null) return null
+    const sent = presented.slice(1, MAX_DEPTH + 1).map(chainCertificate).filter((certificate): certificate is ChainCertificate => certificate !== null)
+    const certificates: ChainCertificate[] = [leaf]
+    for (let current: ChainCertificate = leaf; certificates.length <= MAX_DEPTH;) {
+      const issuer: ChainCertificate | null = this.#issuerOf(current, true) ?? sent.find(candidate => !certificates.includes(candidate) && this.#signed(current, candidate)) ?? null
+      if (issuer === null) return null
+      certificates.push(issuer)
+      if ((issuer as Partial<Authority>).trusted === true && (issuer as Authority).selfSigned) return record(certificates, 'presented')
+      current = issuer
     }
-    if (certificates.length === 0) return null
-    return this.#anchored(certificates, true, 'presented')
+    return null
   }
 
   /**
@@ -257,7 +246,7 @@ export class Trust {
 
   /** The issuer name key of a certificate, as `changeSince(...).crlIssuers` holds them. */
   static issuerKey (certificate: Uint8Array): string {
-    return nameKey(certificate, readCertificateFields(certificate).issuer)
+    return canonicalName(certificate, readCertificateFields(certificate).issuer)
   }
 
   /**
@@ -309,14 +298,13 @@ export class Trust {
   #add (der: Buffer, trusted: boolean): Authority {
     const existing = this.#known.get(key(der))
     if (existing !== undefined) return existing
-    const fields = readCertificateFields(der)
+    const { fields, subjectName, issuerName } = chainCertificate(der) as ChainCertificate
     const x509 = new X509Certificate(der)
-    const subject = nameKey(der, fields.subject)
-    const authority: Authority = { der, fields, subject, key: x509.publicKey, trusted, selfSigned: subject === nameKey(der, fields.issuer) && x509.verify(x509.publicKey) }
+    const authority: Authority = { der, fields, subjectName, issuerName, key: x509.publicKey, trusted, selfSigned: subjectName === issuerName && x509.verify(x509.publicKey) }
     this.#known.set(key(der), authority)
     if (trusted) this.#trusted.set(key(der), authority)
-    const named = this.#bySubject.get(subject)
-    if (named === undefined) this.#bySubject.set(subject, [authority])
+    const named = this.#bySubject.get(subjectName)
+    if (named === undefined) this.#bySubject.set(subjectName, [authority])
     else named.push(authority)
     return authority
   }
@@ -328,7 +316,7 @@ export class Trust {
     const known = this.#issuers.get(remembered)
     if (known !== undefined) return known
     const now = Date.now()
-    const candidates = (this.#bySubject.get(nameKey(certificate.der, certificate.fields.issuer)) ?? [])
+    const candidates = (this.#bySubject.get(certificate.issuerName) ?? [])
       .filter(authority => (authority.trusted || !trustedOnly) && !authority.der.equals(certificate.der))
       .sort((a, b) => Number(b.trusted) - Number(a.trusted) || Number(within(b.fields, now)) - Number(within(a.fields, now)))
     let issuer: Authority | null = null
@@ -341,22 +329,44 @@ export class Trust {
     return issuer
   }
 
+  // Whether `issuer` (a certificate the peer sent) names and signed `certificate`: once per pair and trust.
+  #signed (certificate: ChainCertificate, issuer: ChainCertificate): boolean {
+    if (issuer.subjectName !== certificate.issuerName) return false
+    const pair = `${key(certificate.der)}\u0000${key(issuer.der)}`
+    let signed = this.#signatures.get(pair)
+    if (signed === undefined) {
+      try {
+        signed = new X509Certificate(certificate.der).verify(new X509Certificate(issuer.der).publicKey)
+      } catch {
+        signed = false
+      }
+      if (this.#signatures.size >= MAX_REMEMBERED) this.#signatures.delete(this.#signatures.keys().next().value as string)
+      this.#signatures.set(pair, signed)
+    }
+    return signed
+  }
+
   // Revocation of `certificate` by the CRLs its issuer signed, as OpenSSL with CRL_CHECK_ALL would find it, or stricter.
   #revocationRefusal (certificate: ChainCertificate, issuer: ChainCertificate, now: number): TrustRefusal | null {
-    const own = (this.#crls.get(nameKey(certificate.der, certificate.fields.issuer)) ?? []).filter(crl => this.#signedBy(crl, issuer))
+    const own = (this.#crls.get(certificate.issuerName) ?? []).filter(crl => this.#signedBy(crl, issuer))
     if (own.length === 0) return refusal('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer.fields)} is loaded, so ${describe(certificate.fields)} cannot be checked for revocation`)
     if (issuer.fields.keyUsage !== null && (issuer.fields.keyUsage & KEY_USAGE.cRLSign) === 0) {
       return refusal('KEYUSAGE_NO_CRL_SIGN', `${describe(issuer.fields)} signed a CRL, but its key usage does not allow cRLSign`)
     }
     for (const crl of own) {
-      if (crlUnhandledCritical(crl.fields)) return refusal('UNHANDLED_CRITICAL_CRL_EXTENSION', `a CRL of ${describe(issuer.fields)} has a critical extension OpenSSL does not handle`)
-      if (crl.fields.thisUpdate.getTime() > now) return refusal('CRL_NOT_YET_VALID', `a CRL of ${describe(issuer.fields)} is not valid until ${crl.fields.thisUpdate.toISOString()}`)
-      if (crl.fields.nextUpdate !== null && crl.fields.nextUpdate.getTime() < now) return refusal('CRL_HAS_EXPIRED', `a CRL of ${describe(issuer.fields)} was due for renewal at ${crl.fields.nextUpdate.toISOString()}`)
+      if (crl.fields.unhandledCritical) return refusal('UNHANDLED_CRITICAL_CRL_EXTENSION', `a CRL of ${describe(issuer.fields)} has a critical extension OpenSSL does not handle`)
+      // A listing counts in any CRL of the issuer, whatever its scope: stricter than OpenSSL, which reads the one in scope.
       if (crl.fields.revoked.has(certificate.fields.serialNumber)) return refusal('CERT_REVOKED', `${describe(certificate.fields)} (serial ${certificate.fields.serialNumber}) is revoked`)
     }
-    // A CRL scoped to a distribution point (a shard) covers only part of what its issuer issued: without one
-    // covering everything, OpenSSL may find no CRL for this certificate. Treated as none.
-    if (own.every(crl => crlScoped(crl.fields))) return refusal('UNABLE_TO_GET_CRL', `the CRLs of ${describe(issuer.fields)} are each scoped to a distribution point; none covers ${describe(certificate.fields)}`)
+    // OpenSSL wants a complete CRL whose scope covers the certificate (a shard covers the certificates that name it).
+    const covering = own.filter(crl => !crl.fields.deltaCrlIndicator && covers(crl, certificate))
+    if (covering.length === 0) return refusal('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer.fields)} covers ${describe(certificate.fields)} (its CRLs are scoped to other certificates)`)
+    if (!covering.some(crl => crlCurrent(crl.fields, now))) {
+      const newest = covering.reduce((a, b) => b.fields.thisUpdate > a.fields.thisUpdate ? b : a)
+      return newest.fields.thisUpdate.getTime() > now
+        ? refusal('CRL_NOT_YET_VALID', `the CRL of ${describe(issuer.fields)} is not valid until ${newest.fields.thisUpdate.toISOString()}`)
+        : refusal('CRL_HAS_EXPIRED', `the CRL of ${describe(issuer.fields)} was due for renewal at ${(newest.fields.nextUpdate as Date).toISOString()}`)
+    }
     return null
   }
 
@@ -367,7 +377,9 @@ export class Trust {
     const issuerKey = key(issuer.der)
     let signed = byIssuer.get(issuerKey)
     if (signed === undefined) {
-      signed = crlSignedBy(crl.fields, new X509Certificate(issuer.der).publicKey)
+      const algorithm = signatureAlgorithm(crl.fields.algorithmIdentifier)
+      signed = !('refused' in algorithm) && Buffer.compare(crl.fields.algorithmIdentifier, crl.der.subarray(crl.fields.innerAlgorithm.start, crl.fields.innerAlgorithm.end)) === 0 &&
+        verifiesWith(crl.fields, algorithm, new X509Certificate(issuer.der).publicKey)
       byIssuer.set(issuerKey, signed)
     }
     return signed
@@ -404,7 +416,8 @@ function record (certificates: ChainCertificate[], source: ChainRecord['source']
 function chainCertificate (der: Uint8Array): ChainCertificate | null {
   try {
     const buffer = Buffer.isBuffer(der) ? der : Buffer.from(der)
-    return { der: buffer, fields: readCertificateFields(buffer) }
+    const fields = readCertificateFields(buffer)
+    return { der: buffer, fields, subjectName: canonicalName(buffer, fields.subject), issuerName: canonicalName(buffer, fields.issuer) }
   } catch {
     return null
   }
@@ -422,25 +435,14 @@ function sameSet (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): b
   return a !== undefined && a.size === b.size && [...b].every(item => a.has(item))
 }
 
-// CRL extensions OpenSSL handles when critical: CRL number, delta CRL indicator, issuing distribution point, AKI.
-const HANDLED_CRITICAL_CRL_EXTENSIONS = new Set(['2.5.29.20', '2.5.29.27', '2.5.29.28', '2.5.29.35'])
-
-function crlUnhandledCritical (fields: CrlFields): boolean {
-  const critical = (fields as CrlFields & { criticalExtensions?: readonly string[] }).criticalExtensions
-  return critical?.some(oid => !HANDLED_CRITICAL_CRL_EXTENSIONS.has(oid)) ?? false
-}
-
-function crlScoped (fields: CrlFields): boolean {
-  return (fields as CrlFields & { issuingDistributionPoint?: unknown }).issuingDistributionPoint != null
-}
-
-function crlSignedBy (fields: CrlFields, publicKey: KeyObject): boolean {
-  const digest = CRL_SIGNATURE_DIGESTS[fields.signatureAlgorithm]
-  if (digest === undefined) return false
+// Whether a CRL's scope covers the certificate; a scope that cannot be compared here covers nothing (the certificate
+// then has no CRL, and is refused, as ChainVerifier refuses it).
+function covers (crl: Crl, certificate: ChainCertificate): boolean {
   try {
-    return verifySignature(digest, fields.signed, publicKey, fields.signature)
-  } catch {
-    return false
+    return inScope(crl, certificate)
+  } catch (err) {
+    if (err instanceof UndecidableScope) return false
+    throw err
   }
 }
 
@@ -477,11 +479,6 @@ function digestOf (lists: ReadonlyArray<readonly string[]>): string {
 
 function key (der: Uint8Array): string {
   return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')
-}
-
-// Names are compared by their DER bytes, as OpenSSL's lookups by name find certificates from one CA.
-function nameKey (der: Uint8Array, range: NameRange): string {
-  return Buffer.from(der.buffer, der.byteOffset + range.start, range.end - range.start).toString('latin1')
 }
 
 function describe (fields: CertificateFields): string {

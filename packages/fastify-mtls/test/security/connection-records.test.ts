@@ -12,19 +12,12 @@ import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
 import { startFastifyServer, tempDir, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls } from '../../src/index.js'
-import { keptAlive, sessionFrom } from '../helpers.js'
+import { keptAlive, recordRoute, sessionFrom } from '../helpers.js'
 
 const pki = await createTestPki()
 
 // The JSON body of an answer `keptAlive().ask()` gave (its status line first).
 const body = (answer: string): unknown => JSON.parse(answer.slice(answer.indexOf('{')))
-
-const recordRoute = (app: import('fastify').FastifyInstance): void => {
-  app.get('/record', async request => {
-    const record = app.mtls.connection(request.raw.socket)
-    return record === null ? { record: null } : { verified: record.verified, refusal: record.refusal, resumed: record.resumed }
-  })
-}
 
 t.test('optional mode: a connection OpenSSL refused stays refused when a later trust would take its certificate', async t => {
   const dir = await tempDir(t)
@@ -33,7 +26,7 @@ t.test('optional mode: a connection OpenSSL refused stays refused when a later t
   const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, caFile, mode: 'optional' })
   const { app, port } = await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
     await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
-    recordRoute(app)
+    recordRoute(app, record => ({ resumed: record.resumed }))
   })
   const stranger = await keptAlive(t, port, pki.ca, pki.otherCa)
   t.same(body(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'OpenSSL\'s verdict')
@@ -61,7 +54,7 @@ t.test('a session made by a replica sharing the ticket keys resumes; a change of
     const serverTls = await loadServerTls({ ...files, ticketKeys })
     replicas.push(await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
       await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
-      recordRoute(app)
+      recordRoute(app, record => ({ resumed: record.resumed }))
     }))
   }
   const [first, second] = replicas as [typeof replicas[0], typeof replicas[0]]
@@ -86,7 +79,7 @@ t.test('the record is found through an HTTP/2 stream\'s socket, and is nobody\'s
   const streamSockets: object[] = []
   const { app: served, url } = await startFastifyServer(t, { https: { ...serverTls.httpsOptions, allowHTTP1: true }, fastify: { http2: true } }, async app => {
     await app.register(fastifyMtls, { tls: serverTls })
-    recordRoute(app)
+    recordRoute(app, record => ({ resumed: record.resumed }))
     app.addHook('onRequest', async request => { streamSockets.push(request.raw.socket) })
   })
   const session = http2.connect(url, { ca: pki.ca, servername: 'localhost', cert: pki.orderService.chain, key: pki.orderService.key })

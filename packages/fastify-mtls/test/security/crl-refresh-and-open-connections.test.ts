@@ -11,7 +11,7 @@ import t from 'tap'
 import { createRootCa, type CertificateAuthority, type IssuedCertificate } from 'mtls-pki'
 import { startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type MtlsMode } from '../../src/index.js'
-import { attempt, keptAlive, sessionFrom } from '../helpers.js'
+import { attempt, keptAlive, recordRoute, sessionFrom } from '../helpers.js'
 
 interface Open { name: string, closed: () => boolean, ask: () => Promise<string> }
 
@@ -68,10 +68,7 @@ async function mesh (t: Teardown, mode: MtlsMode, clientCa: CertificateAuthority
   const serverTls = await loadServerTls({ ...files, mode })
   const { app, port } = await startFastifyServer(t, { https: { ...serverTls.httpsOptions, allowHTTP1: true }, fastify: { http2: true } }, async app => {
     await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
-    app.get('/record', async request => {
-      const record = app.mtls.connection(request.raw.socket)
-      return { verified: record?.verified ?? null, refusal: record?.refusal ?? null }
-    })
+    recordRoute(app)
   })
   const writeCrls = async (next: string[]): Promise<void> => {
     const before = app.mtls.stats().reloads.succeeded
