@@ -75,7 +75,9 @@ async function anyEkuClient (ca: CertificateAuthority): Promise<{ certificate: s
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(['2.5.29.37.0']),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://mycompany.com/production/admin' }])
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://mycompany.com/production/admin' }]),
+      // Conforming but for its extended key usage: the authority key identifier x509_strict asks for, so that the usage is its one fault.
+      new x509.AuthorityKeyIdentifierExtension(new x509.X509Certificate(ca.certificate).getExtension(x509.SubjectKeyIdentifierExtension)!.keyId)
     ]
   })
   const certificate = toPem(cert.rawData, 'CERTIFICATE')
