@@ -60,8 +60,7 @@ export class ConnectionRecord implements MtlsConnection {
     this.certificate = peerCertificateDer(socket)
     // Node 20 calls a resumed session without a certificate authorized: there was nothing to verify.
     const authorized = socket.authorized && this.certificate !== null
-    const verdict = socket.authorizationError as unknown
-    this.#opensslRefusal = authorized || this.certificate === null ? null : typeof verdict === 'string' && verdict !== '' ? verdict : 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED'
+    this.#opensslRefusal = authorized || this.certificate === null ? null : String(socket.authorizationError || 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED')
     this.verified = authorized
     this.refusal = this.#opensslRefusal
   }
@@ -88,12 +87,14 @@ export class ConnectionRecord implements MtlsConnection {
    * the sessions this connection makes) only when the trust does not hold the CAs above the certificate.
    */
   settle (): void {
-    if (this.#until === undefined) {
-      const leaf = this.fields?.notAfter.getTime() ?? Infinity
-      // The CAs above it as the trust holds them (one signature check per certificate and trust), else the chain itself.
-      const chain = this.#chain ?? (this.certificate === null ? null : this.#verifiedUnder.chainFromTrust(this.certificate)) ?? this.chain()
-      this.#until = Math.min(leaf, chain?.until ?? Infinity)
+    if (this.#until !== undefined) return
+    if (this.certificate === null || this.fields === null) {
+      this.#until = Infinity // nothing verified: nothing to expire
+      return
     }
+    // The CAs above it as the trust holds them (one signature check per certificate and trust), else the chain itself.
+    const chain = this.#chain ?? this.#verifiedUnder.chainFromTrust(this.certificate) ?? this.chain()
+    this.#until = chain?.until ?? this.fields.notAfter.getTime()
   }
 
   /**
@@ -108,8 +109,8 @@ export class ConnectionRecord implements MtlsConnection {
       if (certificate !== null) {
         const leafKey = certificate.toString('latin1')
         if (!this.resumed) {
-          const presented = presentedCertificates(this.#socket)
-          chain = this.#verifiedUnder.presentedChain(presented.length > 0 ? presented : [certificate])
+          // The leaf as the session holds it, and what Node shows above it.
+          chain = this.#verifiedUnder.presentedChain([certificate, ...presentedCertificates(this.#socket).slice(1)])
           if (chain !== null) remember(this.#recall, leafKey, chain)
         } else {
           chain = this.#recall.get(leafKey) ?? null
@@ -117,7 +118,8 @@ export class ConnectionRecord implements MtlsConnection {
         chain ??= this.#verifiedUnder.chainFromTrust(certificate)
       }
       this.#chain = chain
-      if (chain !== null && this.#until !== undefined) this.#until = Math.min(this.fields?.notAfter.getTime() ?? Infinity, chain.until)
+      // The chain itself, once read, says until when (its certificate's expiry included).
+      if (chain !== null && this.#until !== undefined) this.#until = chain.until
     }
     return this.#chain
   }
@@ -137,7 +139,7 @@ export class ConnectionRecord implements MtlsConnection {
     if (change.none) return null
     // Only the CRLs of the certificate's own issuer changed: the certificate alone decides, when the trust holds its issuer.
     let verdict: TrustRefusal | null | undefined
-    if (!change.whole && this.fields !== null && [...change.crlIssuers].every(issuer => issuer === Trust.issuerKey(certificate))) verdict = trust.judgeLeaf(certificate, now)
+    if (!change.whole && [...change.crlIssuers].every(issuer => issuer === Trust.issuerKey(certificate))) verdict = trust.judgeLeaf(certificate, now)
     if (verdict === undefined) {
       const chain = this.chain()
       verdict = chain === null ? NOT_RECORDED : trust.judge(chain, now)

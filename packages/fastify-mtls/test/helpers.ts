@@ -95,9 +95,9 @@ export async function serverFilesWithCrl (t: Teardown, root: CertificateAuthorit
   return files
 }
 
-/** A kept-alive HTTP/1.1 connection (resuming `session` when given); `ask` sends a GET and resolves with the body of the answer, or `(closed)`. */
-export async function keptAlive (t: Teardown, port: number, ca: string, client: { chain: string, key: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, closed: () => boolean, ask: (path?: string) => Promise<string> }> {
-  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert: client.chain, key: client.key, ...(session === undefined ? {} : { session }) })
+/** A kept-alive HTTP/1.1 connection (with the client's certificate when given, resuming `session` when given); `ask` sends a GET and resolves with the body of the answer, or `(closed)`. */
+export async function keptAlive (t: Teardown, port: number, ca: string, client: { chain?: string, key?: string }, session?: Buffer): Promise<{ socket: tls.TLSSocket, closed: () => boolean, ask: (path?: string) => Promise<string> }> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ...(client.chain === undefined ? {} : { cert: client.chain, key: client.key }), ...(session === undefined ? {} : { session }) })
   t.teardown(() => socket.destroy())
   socket.on('error', () => {})
   let closed = false

@@ -244,9 +244,9 @@ export class Trust {
     return { none: !whole && (crlIssuers.size === 0 || !this.checksCrls), crlIssuers, whole }
   }
 
-  /** The issuer name key of a certificate, as `changeSince(...).crlIssuers` holds them. */
-  static issuerKey (certificate: Uint8Array): string {
-    return canonicalName(certificate, readCertificateFields(certificate).issuer)
+  /** The issuer name key of a certificate, as `changeSince(...).crlIssuers` holds them; `null` for bytes that are not one. */
+  static issuerKey (certificate: Uint8Array): string | null {
+    return chainCertificate(certificate)?.issuerName ?? null
   }
 
   /**

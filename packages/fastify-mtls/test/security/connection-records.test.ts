@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
-import { startFastifyServer, tempDir, until } from 'mtls-test-support'
+import { PemFeed, startFastifyServer, tempDir, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls } from '../../src/index.js'
 import { keptAlive, recordRoute, sessionFrom } from '../helpers.js'
 
@@ -26,10 +26,12 @@ t.test('optional mode: a connection OpenSSL refused stays refused when a later t
   const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, caFile, mode: 'optional' })
   const { app, port } = await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
     await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } })
-    recordRoute(app, record => ({ resumed: record.resumed }))
+    recordRoute(app, record => ({ resumed: record.resumed, ...(record.certificate === null ? { certificate: null, validUntil: record.validUntil } : {}) }))
   })
   const stranger = await keptAlive(t, port, pki.ca, pki.otherCa)
   t.same(body(await stranger.ask()), { verified: false, refusal: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', resumed: false }, 'OpenSSL\'s verdict')
+  const anonymous = await keptAlive(t, port, pki.ca, {})
+  t.same(body(await anonymous.ask()), { verified: false, refusal: null, resumed: false, certificate: null, validUntil: null }, 'no certificate: nothing verified, nothing refused, nothing to expire')
   const before = app.mtls.stats().reloads.succeeded
   await writeFile(caFile, pki.ca + pki.otherCaAuthority.parent!.certificate)
   await until(() => app.mtls.stats().reloads.succeeded > before, 'the other root trusted too')
@@ -97,4 +99,44 @@ t.test('the record is found through an HTTP/2 stream\'s socket, and is nobody\'s
   await until(() => served.mtls.connection(streamSockets[0]) === null, 'the stream\'s socket of a closed session')
   t.pass('a closed HTTP/2 session\'s stream socket (which throws when read) finds nothing')
   t.equal(served.mtls.connection(null), null, 'nothing')
+})
+
+t.test('with federated bundles, a session another replica made for a partner\'s client resumes only where its root can be found', async t => {
+  const partner = await createTestPki({ trustDomain: 'partner.example' })
+  const ticketKeys = randomBytes(48)
+  const replicas = []
+  for (let i = 0; i < 2; i++) {
+    const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': partner.ca } })
+    const serverTls = await loadServerTls({ x509Source: feed, ticketKeys })
+    replicas.push(await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
+      await app.register(fastifyMtls, { tls: serverTls })
+      recordRoute(app, record => ({ resumed: record.resumed }))
+    }))
+  }
+  const [first, second] = replicas as [typeof replicas[0], typeof replicas[0]]
+  const ours = await sessionFrom(first.port, pki.orderService, pki.ca)
+  const theirs = await sessionFrom(first.port, partner.orderService, pki.ca)
+  t.same(body(await (await keptAlive(t, second.port, pki.ca, pki.orderService, ours)).ask()), { verified: true, refusal: null, resumed: true }, 'ours: the replicas hold its CAs, its root is found')
+  t.same(body(await (await keptAlive(t, first.port, pki.ca, partner.orderService, theirs)).ask()), { verified: true, refusal: null, resumed: true }, 'the partner\'s, where its full handshake was recorded')
+  const elsewhere = await keptAlive(t, second.port, pki.ca, partner.orderService, theirs)
+  await until(elsewhere.closed, 'the partner\'s resumed session refused on the other replica')
+  t.equal(second.app.mtls.stats().failures.other, 1, 'counted (ERR_MTLS_CHAIN_NOT_RECORDED)')
+  t.same(body(await (await keptAlive(t, second.port, pki.ca, partner.orderService)).ask()), { verified: true, refusal: null, resumed: false }, 'its full handshake is taken')
+})
+
+t.test('a connection\'s record says CRL_HAS_EXPIRED once the trust\'s CRLs are past their next update', async t => {
+  const root = await createRootCa({ commonName: 'stale root' })
+  const intermediate = await root.createIntermediate({ commonName: 'stale intermediate' })
+  const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
+  const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/stale' })
+  const nextUpdate = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
+  const serverTls = await loadServerTls({ cert: server.chain, key: server.key, ca: root.certificate, crl: (await intermediate.createCrls({ nextUpdate })).join('') })
+  const { port } = await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls })
+    recordRoute(app)
+  })
+  const open = await keptAlive(t, port, root.certificate, client)
+  t.same(body(await open.ask()), { verified: true, refusal: null }, 'while the CRLs are current')
+  await until(() => Date.now() > nextUpdate.getTime() + 1000, 'the CRLs\' next update')
+  t.same(body(await open.ask()), { verified: false, refusal: 'CRL_HAS_EXPIRED' }, 'after it')
 })
