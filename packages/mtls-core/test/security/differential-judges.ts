@@ -4,12 +4,11 @@
 // run and one TLS server per group, so thousands of cases cost seconds. The verifier must never accept what either
 // OpenSSL judge refuses; `disagreement` says so and shows the chain and CRLs as PEM.
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
+import { Worker } from 'node:worker_threads'
 import { toPem, type ForgeKey } from 'mtls-test-support/certificate-forge'
 import { ChainVerifier, MaterialError, VerificationError } from '../../src/index.js'
 
@@ -48,12 +47,17 @@ export interface JudgeOptions {
 
 /** Judges every case of every group; verdicts in the order of the groups' cases. */
 export async function judge (groups: readonly DifferentialGroup[], options: JudgeOptions): Promise<Verdicts[][]> {
-  return await inPool(groups, options.groupConcurrency ?? 4, async group => {
-    // openssl runs in its own process while this one shakes hands.
-    const [openssl, handshake] = await Promise.all([opensslVerdicts(group), handshakeVerdicts(group, options)])
-    const verifier = verifierVerdicts(group)
-    return group.cases.map((_, index) => ({ verifier: verifier[index] as string | null, openssl: openssl[index] as string | null, handshake: handshake[index] as string | null }))
-  })
+  const servers = new ServerThread()
+  try {
+    return await inPool(groups, options.groupConcurrency ?? 4, async group => {
+      // openssl runs in its own process, the servers in their thread, while this one shakes hands as the clients.
+      const [openssl, handshake] = await Promise.all([opensslVerdicts(group), handshakeVerdicts(group, options, servers)])
+      const verifier = verifierVerdicts(group)
+      return group.cases.map((_, index) => ({ verifier: verifier[index] as string | null, openssl: openssl[index] as string | null, handshake: handshake[index] as string | null }))
+    })
+  } finally {
+    await servers.stop()
+  }
 }
 
 // `work` on each item, `width` at a time; results in the items' order.
@@ -174,30 +178,76 @@ async function opensslVerdicts (group: DifferentialGroup): Promise<Array<string 
   }
 }
 
-/** One TLS server for the group; each case connects with its chain and key, and the server answers with its verdict. */
-async function handshakeVerdicts (group: DifferentialGroup, options: JudgeOptions): Promise<Array<string | null>> {
-  let server: tls.Server
+// The TLS servers run in a worker thread, so that their side of each handshake (the verification being judged) and
+// the clients' side share two cores, or get a fairer share of a busy machine. Messages: { id, open: tls options } is
+// answered { id, port } or { id, error }; { id, close } closes that server.
+const SERVERS = `
+const { parentPort } = require('node:worker_threads')
+const tls = require('node:tls')
+const servers = new Map()
+parentPort.on('message', ({ id, open, close }) => {
+  if (close) {
+    servers.get(id)?.close()
+    servers.delete(id)
+    return
+  }
+  let server
   try {
-    server = tls.createServer({
-      cert: options.server.cert,
-      key: options.server.key,
-      ca: group.roots.map(der => toPem(der)),
-      ...(group.crls.length === 0 ? {} : { crl: group.crls.map(der => toPem(der, 'X509 CRL')) }),
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3'
-    }, socket => {
+    server = tls.createServer({ ...open, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, socket => {
       socket.on('error', () => {})
       socket.end(socket.authorized ? 'OK' : String(socket.authorizationError))
     })
-  } catch {
-    // OpenSSL would not load the trust (a CRL it cannot read): it accepts no one.
-    return group.cases.map(() => 'SERVER_REFUSED_TRUST')
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err) })
+    return
   }
   server.on('tlsClientError', () => {})
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as AddressInfo).port
+  servers.set(id, server)
+  server.listen(0, '127.0.0.1', () => parentPort.postMessage({ id, port: server.address().port }))
+})
+`
+
+/** A worker thread that serves TLS for the groups of one `judge` call. */
+class ServerThread {
+  readonly #worker = new Worker(SERVERS, { eval: true })
+  readonly #waiting = new Map<number, (answer: { port?: number, error?: string }) => void>()
+  #next = 0
+
+  constructor () {
+    this.#worker.on('message', (answer: { id: number, port?: number, error?: string }) => {
+      this.#waiting.get(answer.id)?.(answer)
+      this.#waiting.delete(answer.id)
+    })
+  }
+
+  /** A server with `options` (tls.createServer's, less what every judge server sets): its port and its id, or its error. */
+  async open (options: tls.TlsOptions): Promise<{ id: number, port?: number, error?: string }> {
+    const id = this.#next++
+    const answer = new Promise<{ port?: number, error?: string }>(resolve => this.#waiting.set(id, resolve))
+    this.#worker.postMessage({ id, open: options })
+    return { id, ...await answer }
+  }
+
+  close (id: number): void {
+    this.#worker.postMessage({ id, close: true })
+  }
+
+  async stop (): Promise<void> {
+    await this.#worker.terminate()
+  }
+}
+
+/** One TLS server for the group (in `servers`); each case connects with its chain and key, and the server answers with its verdict. */
+async function handshakeVerdicts (group: DifferentialGroup, options: JudgeOptions, servers: ServerThread): Promise<Array<string | null>> {
+  const server = await servers.open({
+    cert: options.server.cert,
+    key: options.server.key,
+    ca: group.roots.map(der => toPem(der)),
+    ...(group.crls.length === 0 ? {} : { crl: group.crls.map(der => toPem(der, 'X509 CRL')) })
+  })
+  // OpenSSL would not load the trust (a CRL it cannot read): it accepts no one.
+  if (server.port === undefined) return group.cases.map(() => 'SERVER_REFUSED_TRUST')
+  const port = server.port
   try {
     return await inPool(group.cases, options.concurrency ?? 8, async testCase => {
       const verdict = await handshake(port, testCase)
@@ -205,7 +255,7 @@ async function handshakeVerdicts (group: DifferentialGroup, options: JudgeOption
       return verdict === TIMED_OUT ? await handshake(port, testCase) : verdict
     })
   } finally {
-    server.close()
+    servers.close(server.id)
   }
 }
 
