@@ -36,10 +36,11 @@ const MAX_RECALLED = 10_000
 export class ConnectionRecord implements MtlsConnection {
   readonly certificate: Buffer | null
   readonly resumed: boolean
-  verified: boolean
-  refusal: string | null
-  /** The trust the verdict stands under: the one the connection was accepted under, then each it was judged against. */
-  trust: Trust
+  // Read through getters: what fastify-mtls hands out as an MtlsConnection cannot be written to, typed or not.
+  #verified: boolean
+  #refusal: string | null
+  // The trust the verdict stands under: the one the connection was accepted under, then each it was judged against.
+  #trust: Trust
   // The trust OpenSSL verified the certificate against (a resumed session's ticket was sealed with keys of it).
   readonly #verifiedUnder: Trust
   readonly #socket: TLSSocket
@@ -54,15 +55,23 @@ export class ConnectionRecord implements MtlsConnection {
   constructor (socket: TLSSocket, acceptedUnder: Trust, recall: Map<string, ChainRecord>) {
     this.#socket = socket
     this.#recall = recall
-    this.trust = acceptedUnder
+    this.#trust = acceptedUnder
     this.#verifiedUnder = acceptedUnder
     this.resumed = socket.isSessionReused()
     this.certificate = peerCertificateDer(socket)
     // Node 20 calls a resumed session without a certificate authorized: there was nothing to verify.
     const authorized = socket.authorized && this.certificate !== null
     this.#opensslRefusal = authorized || this.certificate === null ? null : String(socket.authorizationError || 'ERR_MTLS_CERTIFICATE_NOT_VERIFIED')
-    this.verified = authorized
-    this.refusal = this.#opensslRefusal
+    this.#verified = authorized
+    this.#refusal = this.#opensslRefusal
+  }
+
+  get verified (): boolean {
+    return this.#verified
+  }
+
+  get refusal (): string | null {
+    return this.#refusal
   }
 
   /** The certificate's fields (read once per content by mtls-core); `null` without a certificate, or for bytes that are not one. */
@@ -130,10 +139,10 @@ export class ConnectionRecord implements MtlsConnection {
    * refusal, or `null`. A certificate OpenSSL did not verify, or already withdrawn, has nothing left to lose.
    */
   judge (trust: Trust, now: number): TrustRefusal | null {
-    if (trust === this.trust) return null
-    const previous = this.trust
+    if (trust === this.#trust) return null
+    const previous = this.#trust
     const certificate = this.certificate
-    this.trust = trust
+    this.#trust = trust
     if (this.#withdrawn !== null || this.#opensslRefusal !== null || certificate === null) return null
     const change = trust.changeSince(previous)
     if (change.none) return null
@@ -151,8 +160,8 @@ export class ConnectionRecord implements MtlsConnection {
   /** Withdraws the certificate: fastify-mtls refused it after OpenSSL let it through. */
   withdraw (code: string): void {
     this.#withdrawn ??= code
-    this.verified = false
-    this.refusal = this.#withdrawn
+    this.#verified = false
+    this.#refusal = this.#withdrawn
   }
 
   /** Brings `verified` and `refusal` up to date: judged under the trust in force, its chain current, the trust's CRLs current. */
@@ -160,8 +169,8 @@ export class ConnectionRecord implements MtlsConnection {
     this.judge(trust, now)
     if (this.#withdrawn !== null || this.#opensslRefusal !== null || this.certificate === null) return
     const expired = now > this.validUntil ? 'CERT_HAS_EXPIRED' : now > trust.freshUntil ? 'CRL_HAS_EXPIRED' : null
-    this.verified = expired === null
-    this.refusal = expired
+    this.#verified = expired === null
+    this.#refusal = expired
   }
 
   get socket (): TLSSocket {

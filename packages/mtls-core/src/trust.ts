@@ -155,8 +155,11 @@ export class Trust {
     if (leaf === null) return null
     const sent = presented.slice(1, MAX_DEPTH + 1).map(chainCertificate).filter((certificate): certificate is ChainCertificate => certificate !== null)
     const certificates: ChainCertificate[] = [leaf]
+    const now = Date.now()
     for (let current: ChainCertificate = leaf; certificates.length <= MAX_DEPTH;) {
-      const issuer: ChainCertificate | null = this.#issuerOf(current, true) ?? sent.find(candidate => !certificates.includes(candidate) && this.#signed(current, candidate)) ?? null
+      // Of several the peer sent, one within its validity first, as OpenSSL's find_issuer takes it.
+      const issuer: ChainCertificate | null = this.#issuerOf(current, true) ??
+        [...sent].sort((a, b) => Number(within(b.fields, now)) - Number(within(a.fields, now))).find(candidate => !certificates.includes(candidate) && this.#signed(current, candidate)) ?? null
       if (issuer === null) return null
       certificates.push(issuer)
       if ((issuer as Partial<Authority>).trusted === true && (issuer as Authority).selfSigned) return record(certificates, 'presented')
@@ -233,7 +236,9 @@ export class Trust {
     if (previous === this || previous.digest === this.digest) return { none: true, crlIssuers: new Set(), whole: false }
     const anchorsKept = [...previous.#trusted.keys()].every(der => this.#trusted.has(der))
     const domainsKept = [...previous.#domains].every(([authority, names]) => sameSet(this.#domains.get(this.#trusted.get(key(authority.der)) as Authority), names))
-    const whole = !anchorsKept || !domainsKept || (this.checksCrls && !previous.checksCrls)
+    // Trust kept by trust domain, or no longer so: every chain is held to (or let go of) its trust domain's bundle.
+    const modeKept = (this.trustDomains === null) === (previous.trustDomains === null)
+    const whole = !anchorsKept || !domainsKept || !modeKept || (this.checksCrls && !previous.checksCrls)
     const crlIssuers = new Set<string>()
     for (const issuer of new Set([...previous.#crls.keys(), ...this.#crls.keys()])) {
       const before = (previous.#crls.get(issuer) ?? []).map(crl => key(crl.der)).sort()

@@ -121,6 +121,7 @@ t.test('what changed between two trusts', async t => {
   t.same(none.changeSince(checked).none, true, 'turned off: nothing can be refused for it')
   t.same(new Trust({ ca: pki.ca }).changeSince(none).whole, true, 'a root withdrawn')
   t.same(new Trust({ ca: [root.certificate, pki.ca] }).changeSince(none).none, true, 'a root added')
+  t.same(new Trust({ trustDomains: new Map([['example.org', root.certificate]]) }).changeSince(none).whole, true, 'the same root, now by trust domain: every chain is held to its bundle')
   const refreshed = new Trust({ ca: root.certificate, crl: [(await intermediate.createCrl()), crls[1] as string], intermediates: intermediate.certificate })
   const change = refreshed.changeSince(checked)
   t.same([change.none, change.whole, [...change.crlIssuers].length], [false, false, 1], 'a CRL refresh: one issuer\'s CRLs changed')
