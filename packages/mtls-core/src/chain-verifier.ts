@@ -1,12 +1,11 @@
-import { X509Certificate, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
+import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto'
 import { chooseCrls, crlCurrent, CRL_SCORE, type LoadedCrl } from './crl-choice.js'
-import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, canonicalName, checkStrictDer, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type NameRange, type SignedParts } from './der.js'
+import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, canonicalName, checkStrictDer, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
 import { akidMismatch, keyTypeOf, type ChainEntry } from './issuer-match.js'
-import type { Material } from './material-validate.js'
 import { readPemBlocks } from './pem.js'
 import { keyProblem, signatureAlgorithm, verifiesWith, type AllowedAlgorithm, type RefusedAlgorithm } from './signature-allowlist.js'
-import { parseSpiffeId } from './spiffe-id.js'
+import { peerTrustDomain } from './peer-trust-domain.js'
 
 type PemInput = string | Buffer
 
@@ -39,9 +38,6 @@ export interface VerifyOptions {
 /** A certificate the verifier knows (a CA of its pool, or the leaf being verified), read once. */
 interface Known extends ChainEntry {
   readonly signedParts: SignedParts
-  /** Subject and issuer names as bytes, to compare (`issuedChainExpiry` links CAs by them). */
-  readonly subject: string
-  readonly issuer: string
   /** The signature algorithm, if the allowlist has it. */
   readonly algorithm: AllowedAlgorithm | RefusedAlgorithm
   readonly trusted: boolean
@@ -63,19 +59,6 @@ const MAX_DEPTH = 8
 const MAX_CHAINS = 8
 // How many certificates a peer may present with its leaf.
 const MAX_PRESENTED = 16
-// Signature algorithms, for node:crypto's verify: the digest, or null where the key type implies it. Others
-// (RSA-PSS) are left to Node's certificate object: issuedChainExpiry follows links OpenSSL already verified.
-const SIGNATURE_DIGESTS: Record<string, string | null> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null,
-  '1.3.101.113': null
-}
-
 /**
  * Verifies a certificate that did not arrive through a TLS handshake (one a proxy forwarded) as OpenSSL verifies
  * a handshake's, and refuses whatever it does not evaluate as OpenSSL would: an allowlist that fails closed. A chain
@@ -87,7 +70,7 @@ const SIGNATURE_DIGESTS: Record<string, string | null> = {
  * refused, not evaluated. Built once per trust, then pure and synchronous per call.
  */
 export class ChainVerifier {
-  readonly #bySubject = new Map<string, Known[]>()
+  readonly #pool = new Set<Known>()
   // The same CAs, by canonical subject name: how OpenSSL finds a certificate's issuer.
   readonly #byName = new Map<string, Known[]>()
   // Every CRL, by canonical issuer name.
@@ -95,20 +78,11 @@ export class ChainVerifier {
   readonly #checkCrls: boolean
   // Signatures checked between two CAs of the pool, once: the issuer's verdict per certificate.
   readonly #links = new WeakMap<Known, Map<Known, boolean>>()
-  readonly #caExpiries = new WeakMap<Known, number>()
   // The trust domains whose bundle holds each root, when the trust is kept by trust domain.
   readonly #rootDomains: Map<Known, Set<string>> | null
 
-  /** The CA certificates (DER) that may complete a chain without being trusted: the `intermediates` option. */
-  readonly intermediates: readonly Buffer[]
-
   /** The SPIFFE trust domains the trust holds bundles for, or `null` when it is not kept by trust domain. */
   readonly trustDomains: ReadonlySet<string> | null
-  /**
-   * The one trust domain whose bundle holds every root of the trust, or `null`: a chain OpenSSL verified against
-   * the whole trust then ends in that trust domain's bundle, and only the peer's trust domain is left to check.
-   */
-  readonly soleTrustDomain: string | null
 
   constructor (options: ChainVerifierOptions) {
     if (options.trustDomains !== undefined && options.ca !== undefined) throw new MaterialError('ERR_MTLS_MATERIAL_OPTION_INVALID', 'give ca or trustDomains, not both')
@@ -124,7 +98,6 @@ export class ChainVerifier {
     for (const entry of pool.values()) this.#add(entry)
     this.#rootDomains = null
     this.trustDomains = null
-    this.soleTrustDomain = null
     if (byDomain !== null) {
       const rootDomains = new Map<Known, Set<string>>()
       for (const { name, anchors } of byDomain) {
@@ -138,15 +111,11 @@ export class ChainVerifier {
       const domains = byDomain.map(bundle => bundle.name)
       this.#rootDomains = rootDomains
       this.trustDomains = new Set(domains)
-      this.soleTrustDomain = domains.find(name => [...rootDomains.values()].every(names => names.has(name))) ?? null
     }
     const intermediates = certificates(options.intermediates, 'intermediates')
     for (const cert of intermediates) this.#add(pooled(cert, false))
-    this.intermediates = Object.freeze(intermediates.map(cert => cert.raw))
     const crls = pems(options.crl).flatMap(text => readPemBlocks(text).filter(block => block.label === 'X509 CRL'))
     this.#checkCrls = crls.length > 0
-    // The newest CRL of each issuer name (as bytes) says until when the trust serves.
-    const byIssuerBytes = new Map<string, CrlFields[]>()
     crls.forEach((block, index) => {
       let fields: CrlFields
       try {
@@ -158,13 +127,12 @@ export class ChainVerifier {
       const list = this.#crls.get(crl.issuerName)
       if (list === undefined) this.#crls.set(crl.issuerName, [crl])
       else list.push(crl)
-      const issuer = nameKey(block.der, fields.issuer)
-      byIssuerBytes.set(issuer, [...(byIssuerBytes.get(issuer) ?? []), fields])
     })
+    // The newest CRL of each issuer says until when the trust serves.
     let freshUntil = Infinity
-    for (const list of byIssuerBytes.values()) {
-      const newest = list.reduce((a, b) => b.thisUpdate > a.thisUpdate ? b : a)
-      freshUntil = Math.min(freshUntil, newest.nextUpdate?.getTime() ?? Infinity)
+    for (const list of this.#crls.values()) {
+      const newest = list.reduce((a, b) => b.fields.thisUpdate > a.fields.thisUpdate ? b : a)
+      freshUntil = Math.min(freshUntil, newest.fields.nextUpdate?.getTime() ?? Infinity)
     }
     this.freshUntil = freshUntil
   }
@@ -224,16 +192,9 @@ export class ChainVerifier {
    * `ERR_MTLS_TRUST_DOMAIN_UNTRUSTED` when the leaf has no SPIFFE ID (or several) or its trust domain has no bundle.
    */
   peerTrustDomain (fields: Pick<CertificateFields, 'uris'>): string {
-    const ids = fields.uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
-    if (ids.length !== 1) throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the trust is kept by SPIFFE trust domain, and the certificate has ${ids.length} SPIFFE IDs: an X.509-SVID has one`)
-    let trustDomain: string
-    try {
-      trustDomain = parseSpiffeId(ids[0]).trustDomain
-    } catch (err) {
-      throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the certificate's SPIFFE ID is invalid (${(err as Error).message})`)
-    }
-    if (this.trustDomains?.has(trustDomain) !== true) throw fail('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `no trust bundle for the trust domain ${trustDomain}`)
-    return trustDomain
+    const { trustDomain, refusal } = peerTrustDomain(fields, this.trustDomains ?? new Set<string>())
+    if (refusal !== null) throw fail(refusal.code, refusal.message)
+    return trustDomain as string
   }
 
   #checkTrustDomain (leaf: Known, root: Known): void {
@@ -307,70 +268,14 @@ export class ChainVerifier {
   }
 
   #pooled (entry: Known): boolean {
-    return this.#bySubject.get(entry.subject)?.includes(entry) === true
-  }
-
-  /**
-   * Until when a chain from `certificate` (DER) through the CAs this trust knows lasts: the earliest
-   * `notAfter` above it, along the CAs whose keys signed each link (of several with one name and one key, a
-   * CA renewed, the latest-lasting). Found without the chain the peer sent, which a resumed session does not
-   * show; the certificate's own `notAfter` is not included. `null` when no CA of the trust signed it. Each
-   * link's signature is checked once per CA; the certificate's own, on every call (callers keep the answer).
-   * Throws VerificationError `ERR_MTLS_CERTIFICATE_MALFORMED` for bytes that are not a certificate.
-   */
-  issuedChainExpiry (certificate: Uint8Array): number | null {
-    return this.#expiryAbove(read(certificate), 0)
-  }
-
-  #expiryAbove (entry: Pick<Known, 'der' | 'signedParts' | 'issuer' | 'subject'>, depth: number): number | null {
-    if (depth > MAX_DEPTH) return null
-    let best: number | null = null
-    for (const ca of this.#bySubject.get(entry.issuer) ?? []) {
-      if (ca.der === entry.der || !signedBy(entry.signedParts, ca.publicKey as KeyObject, entry.der)) continue
-      best = Math.max(best ?? -Infinity, this.#expiryOf(ca, depth))
-    }
-    return best
-  }
-
-  // Until when the chain from a CA of the pool up lasts (a self-signed one: its own notAfter), once per CA.
-  #expiryOf (ca: Known, depth: number): number {
-    let until = this.#caExpiries.get(ca)
-    if (until === undefined) {
-      const above = ca.selfSigned ? null : this.#expiryAbove(ca, depth + 1)
-      until = Math.min(ca.fields.notAfter.getTime(), above ?? Infinity)
-      this.#caExpiries.set(ca, until)
-    }
-    return until
+    return this.#pool.has(entry)
   }
 
   /** Until when the trust itself serves: the earliest next update of its CRLs (OpenSSL refuses every peer after it). */
   readonly freshUntil: number
 
-  /** A verifier for the trust of some material: its CAs and CRLs, with its own intermediates to complete chains. Cached per material. */
-  static forMaterial (material: Pick<Material, 'ca' | 'crl' | 'cert'> & Partial<Pick<Material, 'trustDomains'>>): ChainVerifier {
-    let verifier = byMaterial.get(material)
-    if (verifier === undefined) {
-      // Keyed by the trust too: a certificate-only rotation keeps the verifier, so nothing verified against it
-      // (open connections, forwarded verdicts) is judged again.
-      const intermediates = readPemBlocks(material.cert).slice(1).map(block => block.pem)
-      const trustDomains = material.trustDomains ?? null
-      const byDomain = trustDomains === null ? [] : [...trustDomains].flatMap(([name, pems]) => [[name], pems])
-      const trust = trustDigest([material.ca, material.crl, intermediates, [String(trustDomains !== null)], ...byDomain])
-      verifier = byTrust.get(trust)
-      if (verifier === undefined) {
-        verifier = new ChainVerifier({ ...(trustDomains === null ? { ca: material.ca } : { trustDomains }), crl: material.crl, intermediates })
-        if (byTrust.size >= 8) byTrust.delete(byTrust.keys().next().value as string)
-        byTrust.set(trust, verifier)
-      }
-      byMaterial.set(material, verifier)
-    }
-    return verifier
-  }
-
   #add (entry: Known): void {
-    const list = this.#bySubject.get(entry.subject)
-    if (list === undefined) this.#bySubject.set(entry.subject, [entry])
-    else list.push(entry)
+    this.#pool.add(entry)
     const named = this.#byName.get(entry.subjectName)
     if (named === undefined) this.#byName.set(entry.subjectName, [entry])
     else named.push(entry)
@@ -415,22 +320,10 @@ export class ChainVerifier {
   }
 }
 
-const byMaterial = new WeakMap<object, ChainVerifier>()
-
-// Each list's length and each element's length go into the digest, so no two trusts share one.
-function trustDigest (lists: ReadonlyArray<readonly string[]>): string {
-  const hash = createHash('sha256')
-  for (const list of lists) {
-    hash.update(`${list.length}:`)
-    for (const item of list) hash.update(`${Buffer.byteLength(item)}:`).update(item)
-  }
-  return hash.digest('hex')
-}
-const byTrust = new Map<string, ChainVerifier>()
-
 function pooled (cert: X509Certificate, trusted: boolean): Known {
   const entry = read(cert.raw)
-  return { ...entry, trusted, publicKey: cert.publicKey, selfSigned: entry.subject === entry.issuer && signedBy(entry.signedParts, cert.publicKey, entry.der), strictDer: strict(cert.raw) }
+  // A root's own signature is OpenSSL's to judge (it does not check it by default): any algorithm tells self-signed.
+  return { ...entry, trusted, publicKey: cert.publicKey, selfSigned: entry.subjectName === entry.issuerName && cert.verify(cert.publicKey), strictDer: strict(cert.raw) }
 }
 
 // The leaf is read from the DER as given: Node's `raw` would drop bytes glued after the certificate.
@@ -497,8 +390,6 @@ function read (der: Uint8Array): Omit<Known, 'trusted' | 'publicKey' | 'selfSign
     der,
     fields,
     signedParts,
-    subject: nameKey(der, fields.subject),
-    issuer: nameKey(der, fields.issuer),
     subjectName: canonicalName(der, fields.subject),
     issuerName: canonicalName(der, fields.issuer),
     algorithm: signatureAlgorithm(signedParts.algorithmIdentifier)
@@ -606,18 +497,6 @@ function checkPurpose (entry: Known, purpose: string, ca: boolean): void {
   }
 }
 
-// Whether `parts` (of a certificate or CRL) carry a valid signature by `publicKey`. A certificate in an
-// algorithm without a digest entry is checked by Node's certificate object; a CRL in one vouches for nothing.
-function signedBy (parts: SignedParts, publicKey: KeyObject, certificate?: Uint8Array): boolean {
-  const digest = SIGNATURE_DIGESTS[parts.signatureAlgorithm]
-  try {
-    if (digest !== undefined) return verifySignature(digest, parts.signed, publicKey, parts.signature)
-    return certificate !== undefined && new X509Certificate(certificate).verify(publicKey)
-  } catch {
-    return false
-  }
-}
-
 function certificates (input: PemInput | readonly PemInput[] | undefined, name: string): X509Certificate[] {
   return pems(input).flatMap(text => readPemBlocks(text).filter(block => block.label === 'CERTIFICATE')).map((block, index) => {
     try {
@@ -640,10 +519,6 @@ function pems (input: PemInput | readonly PemInput[] | undefined): string[] {
 // Names are compared by their DER bytes, as certificates from one CA encode them identically.
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
-}
-
-function nameKey (der: Uint8Array, range: NameRange): string {
-  return Buffer.from(der.buffer, der.byteOffset + range.start, range.end - range.start).toString('latin1')
 }
 
 function describe (entry: Known): string {

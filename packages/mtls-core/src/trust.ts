@@ -5,7 +5,7 @@ import { MaterialError, type VerificationErrorCode } from './errors.js'
 import type { ChainEntry } from './issuer-match.js'
 import { readPemBlocks } from './pem.js'
 import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
-import { parseSpiffeId } from './spiffe-id.js'
+import { peerTrustDomain } from './peer-trust-domain.js'
 
 type PemInput = string | Buffer
 
@@ -259,17 +259,7 @@ export class Trust {
    * when it has no SPIFFE ID (or several), or its trust domain has no bundle. For a trust not kept by trust domain: `null`, no refusal.
    */
   peerTrustDomain (fields: Pick<CertificateFields, 'uris'>): { trustDomain: string | null, refusal: TrustRefusal | null } {
-    if (this.trustDomains === null) return { trustDomain: null, refusal: null }
-    const ids = fields.uris.filter(uri => uri.toLowerCase().startsWith('spiffe://'))
-    if (ids.length !== 1) return { trustDomain: null, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the trust is kept by SPIFFE trust domain, and the certificate has ${ids.length} SPIFFE IDs: an X.509-SVID has one`) }
-    let trustDomain: string
-    try {
-      trustDomain = parseSpiffeId(ids[0] as string).trustDomain
-    } catch (err) {
-      return { trustDomain: null, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `the certificate's SPIFFE ID is invalid (${(err as Error).message})`) }
-    }
-    if (!this.trustDomains.has(trustDomain)) return { trustDomain, refusal: refusal('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', `no trust bundle for the trust domain ${trustDomain}`) }
-    return { trustDomain, refusal: null }
+    return this.trustDomains === null ? { trustDomain: null, refusal: null } : peerTrustDomain(fields, this.trustDomains)
   }
 
   /**

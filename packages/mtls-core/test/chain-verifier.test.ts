@@ -115,21 +115,3 @@ t.test('glued certificates, junk and wrong options are refused with codes', asyn
   t.throws(() => new ChainVerifier({ ca: pki.ca, crl: '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }), { code: 'ERR_MTLS_MATERIAL_CRL_MALFORMED' })
   t.throws(() => new ChainVerifier({ ca: 42 as unknown as string }), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID' })
 })
-
-t.test('forMaterial builds one verifier per trust, with its own intermediates', async t => {
-  const material = { ca: [pki.ca], crl: [...pki.crl], cert: pki.server.chain }
-  const one = ChainVerifier.forMaterial(material)
-  t.equal(ChainVerifier.forMaterial(material), one)
-  t.equal(ChainVerifier.forMaterial({ ...material }), one, 'the same trust and intermediates: the same verifier (a certificate-only rotation keeps it)')
-  t.not(ChainVerifier.forMaterial({ ...material, crl: [] }), one, 'other CRLs: another verifier')
-  t.not(ChainVerifier.forMaterial({ ...material, ca: [pki.ca, pki.intermediate.certificate] }), one, 'other CAs: another verifier')
-  t.equal(codeOf(() => one.verify(der(pki.orderService), { purpose: 'client' })), null)
-  t.equal(codeOf(() => one.verify(der(pki.revoked), { purpose: 'client' })), 'CERT_REVOKED')
-})
-
-t.test('issuedChainExpiry: until when the chain above a certificate lasts, through the CAs whose keys signed it', async t => {
-  const intermediateUntil = pki.intermediate.notAfter.getTime()
-  t.equal(verifier.issuedChainExpiry(der(pki.orderService)), Math.min(intermediateUntil, pki.root.notAfter.getTime()), 'the intermediate and the root')
-  t.equal(verifier.issuedChainExpiry(der(pki.otherCa)), null, 'no CA of the trust signed it')
-  t.equal(verifier.issuedChainExpiry(der(pki.orderService)), Math.min(intermediateUntil, pki.root.notAfter.getTime()), 'again, from what was found once')
-})

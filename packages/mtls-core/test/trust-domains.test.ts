@@ -3,7 +3,7 @@
 import t from 'tap'
 import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { ChainVerifier, MaterialError, VerificationError, loadMaterial, readMaterial, type MaterialInput } from '../src/index.js'
-import { readPemBlocks, verdictCategory } from '../src/internal.js'
+import { Trust, readPemBlocks, verdictCategory } from '../src/internal.js'
 
 const [pki, partner] = await Promise.all([createTestPki(), createTestPki({ trustDomain: 'partner.example' })])
 const der = (issued: IssuedCertificate | string): Buffer => readPemBlocks(typeof issued === 'string' ? issued : issued.certificate)[0]!.der
@@ -154,7 +154,7 @@ t.test('ChainVerifier with trustDomains: a chain must end in the bundle of its l
   t.equal(verdict(shared, pki.orderService), null)
 })
 
-t.test('ChainVerifier: peerTrustDomain, trustDomains, soleTrustDomain and intermediates', async t => {
+t.test('ChainVerifier: peerTrustDomain and trustDomains', async t => {
   const map = (entries: Array<[string, string | string[]]>): Map<string, string | string[]> => new Map(entries)
   const verifier = new ChainVerifier({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', partner.ca]]), intermediates: [pki.intermediate.certificate, partner.intermediate.certificate] })
   t.equal(verifier.peerTrustDomain({ uris: ['spiffe://partner.example/a/b'] }), 'partner.example')
@@ -163,22 +163,19 @@ t.test('ChainVerifier: peerTrustDomain, trustDomains, soleTrustDomain and interm
   t.throws(() => verifier.peerTrustDomain({ uris: ['SPIFFE://mycompany.com/a', 'spiffe://mycompany.com/b'] }), { code: 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', message: /has 2 SPIFFE IDs/ }, 'the scheme in any case counts')
   t.throws(() => verifier.peerTrustDomain({ uris: [] }), VerificationError)
   t.same([...verifier.trustDomains!], ['mycompany.com', 'partner.example'])
-  t.equal(verifier.soleTrustDomain, null, 'two trust domains, each with its own root')
-  t.same(verifier.intermediates.map(d => d.toString('base64')), [der(pki.intermediate.certificate), der(partner.intermediate.certificate)].map(d => d.toString('base64')))
-
-  const one = new ChainVerifier({ trustDomains: map([['mycompany.com', pki.ca]]) })
-  t.equal(one.soleTrustDomain, 'mycompany.com')
-  t.same(one.intermediates, [])
-  t.equal(new ChainVerifier({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', []]]) }).soleTrustDomain, 'mycompany.com', 'an empty bundle holds no root')
-  t.equal(new ChainVerifier({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', pki.ca]]) }).soleTrustDomain, 'mycompany.com', 'the same root in two bundles: either is sole; the first')
-  t.equal(new ChainVerifier({ trustDomains: map([['partner.example', pki.ca], ['mycompany.com', pki.ca]]) }).soleTrustDomain, 'partner.example')
-  t.equal(new ChainVerifier({ trustDomains: map([['mycompany.com', [pki.ca, partner.ca]], ['partner.example', partner.ca]]) }).soleTrustDomain, 'mycompany.com', 'a shared root counts for both: mycompany.com holds every root')
-  t.equal(new ChainVerifier({ trustDomains: map([['partner.example', partner.ca], ['mycompany.com', [pki.ca, partner.ca]]]) }).soleTrustDomain, 'mycompany.com', 'whatever the order')
 
   const plain = new ChainVerifier({ ca: pki.ca, intermediates: pki.intermediate.certificate })
   t.equal(plain.trustDomains, null)
-  t.equal(plain.soleTrustDomain, null)
-  t.equal(plain.intermediates.length, 1)
+
+  // The one trust domain whose bundle holds every root (mtls-core's Trust: a look at the SPIFFE ID then does).
+  t.equal(new Trust({ trustDomains: map([['mycompany.com', pki.ca]]) }).soleTrustDomain, 'mycompany.com')
+  t.equal(new Trust({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', partner.ca]]) }).soleTrustDomain, null, 'two trust domains, each with its own root')
+  t.equal(new Trust({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', []]]) }).soleTrustDomain, 'mycompany.com', 'an empty bundle holds no root')
+  t.equal(new Trust({ trustDomains: map([['mycompany.com', pki.ca], ['partner.example', pki.ca]]) }).soleTrustDomain, 'mycompany.com', 'the same root in two bundles: either is sole; the first')
+  t.equal(new Trust({ trustDomains: map([['partner.example', pki.ca], ['mycompany.com', pki.ca]]) }).soleTrustDomain, 'partner.example')
+  t.equal(new Trust({ trustDomains: map([['mycompany.com', [pki.ca, partner.ca]], ['partner.example', partner.ca]]) }).soleTrustDomain, 'mycompany.com', 'a shared root counts for both: mycompany.com holds every root')
+  t.equal(new Trust({ trustDomains: map([['partner.example', partner.ca], ['mycompany.com', [pki.ca, partner.ca]]]) }).soleTrustDomain, 'mycompany.com', 'whatever the order')
+  t.equal(new Trust({ ca: pki.ca }).soleTrustDomain, null)
 
   t.throws(() => new ChainVerifier({ ca: pki.ca, trustDomains: map([['mycompany.com', pki.ca]]) }), { code: 'ERR_MTLS_MATERIAL_OPTION_INVALID', message: 'give ca or trustDomains, not both' })
   t.throws(() => new ChainVerifier({ trustDomains: map([['mycompany.com', []]]) }), { code: 'ERR_MTLS_MATERIAL_CA_EMPTY' })
@@ -187,33 +184,38 @@ t.test('ChainVerifier: peerTrustDomain, trustDomains, soleTrustDomain and interm
   t.equal(verdictCategory('ERR_MTLS_TRUST_DOMAIN_UNTRUSTED'), 'unknown_ca')
 })
 
-t.test('ChainVerifier.forMaterial: the trust domain a bundle is filed under is part of the trust', async t => {
+t.test('Trust.forMaterial: the trust domain a bundle is filed under is part of the trust', async t => {
   const base = { ca: [pki.ca, partner.ca], crl: [] as string[], cert: pki.server.chain }
   const ours = { ...base, trustDomains: new Map([['mycompany.com', [pki.ca]], ['partner.example', [partner.ca]]]) }
   const swapped = { ...base, trustDomains: new Map([['mycompany.com', [partner.ca]], ['partner.example', [pki.ca]]]) }
-  const one = ChainVerifier.forMaterial(ours)
-  t.equal(ChainVerifier.forMaterial({ ...ours, trustDomains: new Map(ours.trustDomains) }), one, 'the same trust domains: the same verifier')
-  const other = ChainVerifier.forMaterial(swapped)
-  t.not(other, one, 'bundles filed under other trust domains: another verifier')
-  t.equal(verdict(one, pki.orderService), null)
-  t.match(verdict(other, pki.orderService), { code: 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED' }, 'which judges by its own filing')
-  const merged = ChainVerifier.forMaterial({ ...base, trustDomains: new Map([['mycompany.com', [pki.ca, partner.ca]], ['partner.example', []]]) })
+  // The chain above order-service's certificate as the trust holds it (the server's own intermediate issued it), held to its trust domain.
+  const domainVerdict = (trust: Trust, issued: IssuedCertificate): string | null => {
+    const chain = trust.chainFromTrust(der(issued))
+    return chain === null ? 'no chain' : trust.trustDomainRefusal(chain)?.code ?? null
+  }
+  const one = Trust.forMaterial(ours)
+  t.equal(Trust.forMaterial({ ...ours, trustDomains: new Map(ours.trustDomains) }), one, 'the same trust domains: the same trust')
+  const other = Trust.forMaterial(swapped)
+  t.not(other, one, 'bundles filed under other trust domains: another trust')
+  t.same(other.changeSince(one).whole, true, 'and every chain is judged whole again')
+  t.equal(domainVerdict(one, pki.orderService), null)
+  t.equal(domainVerdict(other, pki.orderService), 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED', 'which judges by its own filing')
+  const merged = Trust.forMaterial({ ...base, trustDomains: new Map([['mycompany.com', [pki.ca, partner.ca]], ['partner.example', []]]) })
   t.not(merged, one)
   t.not(merged, other)
   t.equal(merged.soleTrustDomain, 'mycompany.com')
 
-  const plain = ChainVerifier.forMaterial(base)
-  t.not(plain, one, 'the same CAs without trust domains: another verifier')
+  const plain = Trust.forMaterial(base)
+  t.not(plain, one, 'the same CAs without trust domains: another trust')
   t.equal(plain.trustDomains, null)
-  t.equal(ChainVerifier.forMaterial({ ...base, trustDomains: null }), plain, 'trustDomains: null is no trust domains')
+  t.equal(Trust.forMaterial({ ...base, trustDomains: null }), plain, 'trustDomains: null is no trust domains')
   t.same([...one.trustDomains!], ['mycompany.com', 'partner.example'])
-  t.same(one.intermediates.map(d => d.toString('base64')), [der(pki.intermediate.certificate).toString('base64')], 'the material\'s own intermediates')
 
   // From loaded material, as the plugins call it.
   const material = await loadMaterial({ ...own, trustDomains: federated }, { side: 'server' })
-  const fromMaterial = ChainVerifier.forMaterial(material)
+  const fromMaterial = Trust.forMaterial(material)
   t.same([...fromMaterial.trustDomains!], ['mycompany.com', 'partner.example'])
-  t.equal(verdict(fromMaterial, partner.orderService), null)
+  t.equal(Trust.forMaterial(material), fromMaterial, 'built once per material')
 })
 
 t.test('the own chain refused by trust domain names that domain\'s bundle alone; an empty bundle counts in the digest', async t => {
