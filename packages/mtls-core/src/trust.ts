@@ -194,9 +194,9 @@ export class Trust {
   /**
    * Whether a chain OpenSSL verified, under this trust or an earlier one, stands under this trust at `now`:
    * `null`, or what a new handshake would be refused for. Judges the record only: its anchor still trusted (and in
-   * the bundle of the peer's own trust domain), each certificate below the anchor neither listed by a CRL of its
-   * issuer (in any shard: stricter than OpenSSL) nor without a CRL of its issuer when the trust holds CRLs, no CRL
-   * of those issuers that OpenSSL would refuse, and every certificate within its validity.
+   * the bundle of the peer's own trust domain), each certificate (the anchor too) neither listed by a CRL of its
+   * issuer (in any shard: stricter than OpenSSL) nor without a CRL of its issuer covering it when the trust holds
+   * CRLs, no CRL of those issuers that OpenSSL would refuse, and every certificate within its validity.
    */
   judge (chain: ChainRecord, now: number = Date.now()): TrustRefusal | null {
     const certificates = chain.certificates
@@ -206,8 +206,9 @@ export class Trust {
     const domainRefusal = this.#trustDomainRefusal(certificates[0] as ChainCertificate, trusted)
     if (domainRefusal !== null) return domainRefusal
     if (this.checksCrls) {
-      for (let index = 0; index < certificates.length - 1; index++) {
-        const crlRefusal = this.#revocationRefusal(certificates[index] as ChainCertificate, certificates[index + 1] as ChainCertificate, now)
+      // Every certificate, the root included (its own CRL judges it), as CRL_CHECK_ALL has OpenSSL do.
+      for (let index = 0; index < certificates.length; index++) {
+        const crlRefusal = this.#revocationRefusal(certificates[index] as ChainCertificate, (certificates[index + 1] ?? anchor) as ChainCertificate, now)
         if (crlRefusal !== null) return crlRefusal
       }
     }
