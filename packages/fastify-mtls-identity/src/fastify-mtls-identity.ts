@@ -57,6 +57,8 @@ interface ConnectionState extends Resolved {
   until: number
   /** The socket fastify-mtls's record of the connection is found by (an HTTP/2 stream's socket proxy stands for its TLS socket). */
   socket: object | null
+  /** Not kept for the connection: fastify-mtls's record did not take the certificate when asked. */
+  askAgain?: boolean
 }
 
 const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
@@ -123,7 +125,8 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     if (state === undefined) {
       state = fromSocket(socket, identityOptions, owner)
       state.trustedProxy = isTrustedProxy?.(state.identity, socket.remoteAddress) ?? false
-      connections.set(key, state)
+      // fastify-mtls's verdict may change (the CRLs past their next update, then renewed): asked again next time.
+      if (!state.askAgain) connections.set(key, state)
     }
     return state
   }
@@ -204,7 +207,7 @@ function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, owner: Fas
   const der = record === undefined ? peerCertificateDer(socket) : record.certificate
   if (der === null) return { ...state, error: PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE }
   // In optional mode a certificate that did not verify still arrives; OpenSSL's verdict (or fastify-mtls's) says why.
-  if (record !== undefined && !record.verified) return { ...state, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError }
+  if (record !== undefined && !record.verified) return { ...state, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError, askAgain: true }
   if (record === undefined && socket.authorized !== true) return { ...state, error: (socket.authorizationError as unknown as OpenSslVerifyCode | undefined) ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED }
   try {
     const identity = toPeerIdentity(der, options)

@@ -156,3 +156,32 @@ t.test('a CA:TRUE client leaf has no identity on a resumed session in optional m
   t.ok(resumed.reused)
   t.match(resumed.answer, /"id":null/, 'resumed: no identity')
 })
+
+t.test('a connection whose first request came while the CRLs were past their next update has its identity once they are renewed', async t => {
+  const root = await createRootCa({ commonName: 'renewed CRL root' })
+  const intermediate = await root.createIntermediate({ commonName: 'renewed CRL intermediate' })
+  const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
+  const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/patient' })
+  const nextUpdate = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
+  const material = { cert: server.chain, key: server.key, ca: root.certificate }
+  const serverTls = await loadServerTls({ ...material, crl: (await intermediate.createCrls({ nextUpdate })).join('') })
+  const app = Fastify({ https: serverTls.httpsOptions })
+  await app.register(fastifyMtls, { tls: serverTls, watch: false })
+  await app.register(fastifyMtlsIdentity)
+  app.get('/who', async request => ({ id: request.peerIdentity?.id ?? null, error: request.peerCertificateError }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  // The connection is made now; its first request waits for the CRLs to fall due.
+  const socket = tls.connect({ host: '127.0.0.1', port: (app.server.address() as AddressInfo).port, servername: 'localhost', ca: root.certificate, cert: client.chain, key: client.key })
+  t.teardown(() => socket.destroy())
+  await once(socket, 'secureConnect')
+  const who = async (): Promise<Who> => {
+    socket.write('GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    const [chunk] = await once(socket, 'data') as [Buffer]
+    return JSON.parse(String(chunk).split('\r\n\r\n')[1] ?? '') as Who
+  }
+  while (Date.now() <= nextUpdate.getTime() + 1000) await new Promise(resolve => setTimeout(resolve, 100))
+  t.same(await who(), { id: null, error: 'CRL_HAS_EXPIRED' }, 'past their next update: no identity')
+  await serverTls.source.reload({ ...material, crl: (await intermediate.createCrls()).join('') })
+  t.same(await who(), { id: 'spiffe://mycompany.com/production/patient', error: null }, 'renewed: the same connection has its identity')
+})
