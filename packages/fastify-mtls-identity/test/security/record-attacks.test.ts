@@ -1,7 +1,6 @@
 // Attacks on the identity read from fastify-mtls's record of the connection (fastify.mtls.connection()), from the
 // outside: what `request.peerIdentity` says for a chain the client arranged, and for an application whose
 // fastify-mtls lives in another encapsulation context than the identity plugin.
-import { webcrypto } from 'node:crypto'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,37 +9,10 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from 'fastify-mtls'
 import { createTestPki } from 'mtls-pki'
-import { x509 } from 'mtls-pki/x509'
-import { PemFeed, startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
+import { PemFeed, decoyCertificate, startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtlsIdentity } from '../../src/index.js'
 
 const ORDER = 'spiffe://mycompany.com/production/order-service'
-
-// A CA certificate with the subject, key and key identifier of `as`, "issued" by `by`, signed by a throwaway key.
-async function decoy (as: string, by: string): Promise<string> {
-  const subject = new x509.X509Certificate(as)
-  const issuer = new x509.X509Certificate(by)
-  const throwaway = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-  const ski = subject.getExtension(x509.SubjectKeyIdentifierExtension)
-  const issuerSki = issuer.getExtension(x509.SubjectKeyIdentifierExtension)
-  const made = await x509.X509CertificateGenerator.create({
-    serialNumber: '0badc0de',
-    subject: subject.subjectName,
-    issuer: issuer.subjectName,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    publicKey: subject.publicKey,
-    signingKey: throwaway.privateKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      ...(ski === null ? [] : [ski]),
-      ...(issuerSki === null ? [] : [new x509.AuthorityKeyIdentifierExtension(issuerSki.keyId)])
-    ]
-  })
-  return made.toString('pem') + '\n'
-}
 
 // One kept-alive connection asking GET /who; '(closed)' once the server closed it.
 async function keptAlive (t: Teardown, port: number, ca: string, chain: string, key: string): Promise<() => Promise<string>> {
@@ -77,7 +49,7 @@ t.test('trust kept by trust domain: a federated CA\'s certificate for our trust 
     const honest = await keptAlive(t, port, pki.ca, forged.chain, forged.key)
     t.equal(await honest(), mode === 'require' ? '(closed)' : '{"id":null,"error":"ERR_MTLS_TRUST_DOMAIN_UNTRUSTED"}', `${mode}: its own chain gets nothing`)
     // Above the partner's intermediate: a decoy carrying the partner root's name and key "issued" by our root, then our root.
-    const lured = await keptAlive(t, port, pki.ca, forged.chain + await decoy(partner.ca, pki.ca) + pki.ca, forged.key)
+    const lured = await keptAlive(t, port, pki.ca, forged.chain + await decoyCertificate(partner.ca, pki.ca) + pki.ca, forged.key)
     // This got through before the fix (found by review): fastify-mtls takes the chain Node shows (linked by names) and ends it at our root, which the client
     // sent (mtls-core trust.ts presentedChain, line 173; fastify-mtls leaf-refusal.ts), while OpenSSL verified it
     // under the partner's root: the partner's CA speaks for mycompany.com.

@@ -9,36 +9,9 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createRootCa, createTestPki } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
-import { PemFeed, startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
+import { PemFeed, decoyCertificate, startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../../src/index.js'
 import { attempt, keptAlive, recordRoute } from '../helpers.js'
-
-// A CA certificate with the subject, key and key identifier of `as`, "issued" by `by` (its subject and key identifier):
-// signed by a throwaway key, so neither CA made it and no verifier takes it. Anyone can make one from two public roots.
-async function decoy (as: string, by: string, validity: { notBefore?: Date, notAfter?: Date } = {}): Promise<string> {
-  const subject = new x509.X509Certificate(as)
-  const issuer = new x509.X509Certificate(by)
-  const throwaway = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-  const ski = subject.getExtension(x509.SubjectKeyIdentifierExtension)
-  const issuerSki = issuer.getExtension(x509.SubjectKeyIdentifierExtension)
-  const made = await x509.X509CertificateGenerator.create({
-    serialNumber: '0badc0de',
-    subject: subject.subjectName,
-    issuer: issuer.subjectName,
-    notBefore: validity.notBefore ?? new Date(Date.now() - 60_000),
-    notAfter: validity.notAfter ?? new Date(Date.now() + 86_400_000),
-    publicKey: subject.publicKey,
-    signingKey: throwaway.privateKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      ...(ski === null ? [] : [ski]),
-      ...(issuerSki === null ? [] : [new x509.AuthorityKeyIdentifierExtension(issuerSki.keyId)])
-    ]
-  })
-  return made.toString('pem') + '\n'
-}
 
 async function server (t: Teardown, files: ServerTlsOptions): Promise<{ app: FastifyInstance, port: number, reloaded: (write: () => Promise<void>) => Promise<void> }> {
   const serverTls = await loadServerTls(files)
@@ -68,7 +41,7 @@ t.test('a root withdrawn closes its clients\' connections, even when the client 
 
   // OpenSSL looks in the trusted store first and verifies the leaf under the withdrawn root; Node shows the leaf's
   // issuer from what the client sent (the decoy, first by name), then the kept root the client also sent.
-  const lure = client.certificate + await decoy(withdrawn.certificate, kept.certificate) + kept.certificate
+  const lure = client.certificate + await decoyCertificate(withdrawn.certificate, kept.certificate) + kept.certificate
   const plain = await keptAlive(t, port, kept.certificate, { chain: client.certificate, key: client.key })
   const lured = await keptAlive(t, port, kept.certificate, { chain: lure, key: client.key })
   t.equal(await plain.ask(), VERIFIED, 'the plain chain is served')
@@ -96,7 +69,7 @@ t.test('trust kept by trust domain: a federated CA\'s certificate for our trust 
   t.equal((await attempt(port, { chain: forged.chain, key: forged.key, ca: pki.ca }, {}, '/record')).status, null, 'the forged certificate with its own chain is refused')
   // OpenSSL completes the chain from the partner's intermediate to the partner's root in its store; Node shows, above
   // the intermediate, the decoy (named as the partner's root) and then our root, which the client also sent.
-  const lure = forged.chain + await decoy(partner.ca, pki.ca) + pki.ca
+  const lure = forged.chain + await decoyCertificate(partner.ca, pki.ca) + pki.ca
   const lured = await attempt(port, { chain: lure, key: forged.key, ca: pki.ca }, {}, '/record')
   // This got through before the fix (found by review): leaf-refusal.ts trustDomainRefusal takes record.chain(), whose presented chain (trust.ts
   // presentedChain, line 173) ends at our root because the client put it there: the anchor is never checked to have
@@ -130,7 +103,7 @@ t.test('trust kept by trust domain: a federated CA\'s certificate refused at its
   const ORDER = 'spiffe://mycompany.com/production/order-service'
   const forged = await partner.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
   // Node shows the decoy above the partner's intermediate, and nothing above the decoy: no chain to record.
-  const lure = forged.chain + await decoy(partner.ca, nobody.certificate)
+  const lure = forged.chain + await decoyCertificate(partner.ca, nobody.certificate)
   for (const mode of ['optional', 'require'] as const) {
     const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': partner.ca } })
     const { port } = await server(t, { x509Source: feed, mode })
@@ -259,7 +232,7 @@ t.test('an intermediate revoked closes its clients\' connections, even when the 
   const { app, port, reloaded } = await server(t, { cert: serverCert.chain, key: serverCert.key, ca: root.certificate + clientCa.certificate, crlFile })
   const plain = await keptAlive(t, port, root.certificate, { chain: client.certificate, key: client.key })
   // Node shows the decoy (first by name among what the client sent) as the leaf's issuer, then the root from the store.
-  const lure = client.certificate + await decoy(clientCa.certificate, root.certificate)
+  const lure = client.certificate + await decoyCertificate(clientCa.certificate, root.certificate)
   const lured = await keptAlive(t, port, root.certificate, { chain: lure, key: client.key })
   t.equal(await plain.ask(), VERIFIED, 'the plain chain is served')
   t.equal(await lured.ask(), VERIFIED, 'the lure too: OpenSSL verified it through the bundle\'s intermediate')

@@ -1,42 +1,14 @@
 // Attack on the trust-domain check of undici-mtls's connector (mtls-core's Trust): with federated bundles, OpenSSL
 // verifies the server's chain against every bundle at once, and the connector must hold the server to its own trust
 // domain's bundle. The chain it judges is the one Node shows, which the server arranges.
-import { webcrypto } from 'node:crypto'
 import { once } from 'node:events'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { x509 } from 'mtls-pki/x509'
-import { PemFeed } from 'mtls-test-support'
+import { PemFeed, decoyCertificate } from 'mtls-test-support'
 import { request } from 'undici'
 import { createMtlsAgent } from '../../src/index.js'
-
-// A CA certificate with the subject, key and key identifier of `as`, "issued" by `by`, signed by a throwaway key.
-async function decoy (as: string, by: string): Promise<string> {
-  const subject = new x509.X509Certificate(as)
-  const issuer = new x509.X509Certificate(by)
-  const throwaway = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-  const ski = subject.getExtension(x509.SubjectKeyIdentifierExtension)
-  const issuerSki = issuer.getExtension(x509.SubjectKeyIdentifierExtension)
-  const made = await x509.X509CertificateGenerator.create({
-    serialNumber: '0badc0de',
-    subject: subject.subjectName,
-    issuer: issuer.subjectName,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    publicKey: subject.publicKey,
-    signingKey: throwaway.privateKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      ...(ski === null ? [] : [ski]),
-      ...(issuerSki === null ? [] : [new x509.AuthorityKeyIdentifierExtension(issuerSki.keyId)])
-    ]
-  })
-  return made.toString('pem') + '\n'
-}
 
 t.test('with federated bundles, a partner-issued server certificate for our trust domain is refused, even with a decoy naming our root above its CA', async t => {
   const [pki, partner] = await Promise.all([createTestPki(), createTestPki({ trustDomain: 'partner.example' })])
@@ -58,7 +30,7 @@ t.test('with federated bundles, a partner-issued server certificate for our trus
   // shows, above the intermediate, the decoy and then our root, both sent by the server.
   // This got through before the fix (found by review): connector.ts trustDomainProblem takes trust.presentedChain() of what Node shows (mtls-core trust.ts
   // ends it at the first trusted root present, no signature checked): the partner's CA passes for mycompany.com.
-  t.equal(await attempt(forged.chain + await decoy(partner.ca, pki.ca) + pki.ca), 'ERR_MTLS_SERVER_CERT_UNTRUSTED', 'the lured chain is refused as well')
+  t.equal(await attempt(forged.chain + await decoyCertificate(partner.ca, pki.ca) + pki.ca), 'ERR_MTLS_SERVER_CERT_UNTRUSTED', 'the lured chain is refused as well')
   // Node's client side shows the chain in the order the server sent it: our root alone, right after the leaf.
   t.equal(await attempt(forged.certificate + pki.ca + partner.intermediate.certificate), 'ERR_MTLS_SERVER_CERT_UNTRUSTED', 'and so is our root sent right after the leaf')
 })
