@@ -6,22 +6,16 @@ import type { ChainEntry } from './issuer-match.js'
 import { readPemBlocks } from './pem.js'
 import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 import { peerTrustDomain } from './peer-trust-domain.js'
+import type { ChainVerifierOptions } from './chain-verifier.js'
 
 type PemInput = string | Buffer
 
-export interface TrustOptions {
-  /** Trusted CA certificates, PEM: what OpenSSL verifies peers against. */
-  ca?: PemInput | readonly PemInput[]
-  /** The same by SPIFFE trust domain, instead of `ca`: a peer's chain must end at a root of its own trust domain's bundle. */
-  trustDomains?: ReadonlyMap<string, PemInput | readonly PemInput[]>
-  /** CRLs, PEM: with any, OpenSSL wants a current CRL from the issuer of every certificate of a chain (Node sets CRL_CHECK_ALL). */
-  crl?: PemInput | readonly PemInput[]
-  /**
-   * CA certificates this process holds but does not trust by themselves (a server's own intermediates): they name
-   * the CAs above a client certificate when its chain is not at hand (a resumed session), by the key that signed it.
-   */
-  intermediates?: PemInput | readonly PemInput[]
-}
+/**
+ * A trust's inputs, as ChainVerifier takes them (the one description of a trust): `ca` or `trustDomains`, `crl`, and
+ * `intermediates`, the CAs this process holds without trusting them (a server's own), which here name the CAs above
+ * a client certificate when its chain is not at hand (a resumed session), by the key that signed it.
+ */
+export type TrustOptions = ChainVerifierOptions
 
 /** A certificate of a chain record, read once, with its names in the form OpenSSL compares them. */
 export interface ChainCertificate extends ChainEntry {
