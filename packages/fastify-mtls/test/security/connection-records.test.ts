@@ -143,3 +143,24 @@ t.test('a connection\'s record says CRL_HAS_EXPIRED once the trust\'s CRLs are p
   await until(() => Date.now() > nextUpdate.getTime() + 1000, 'the CRLs\' next update')
   t.same(body(await open.ask()), { verified: false, refusal: 'CRL_HAS_EXPIRED' }, 'after it')
 })
+
+t.test('the verifier of forwarded certificates is built for the trust in force, once per trust', async t => {
+  const dir = await tempDir(t)
+  const caFile = join(dir, 'ca.pem')
+  await writeFile(caFile, pki.ca)
+  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, caFile })
+  const { app } = await startFastifyServer(t, { https: serverTls.httpsOptions }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls, watch: false })
+  })
+  const first = app.mtls.verifier()
+  t.equal(app.mtls.verifier(), first, 'asked again under the same trust: the same verifier')
+  const leaf = (pem: string): Buffer => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')
+  t.ok(first.verify(leaf(pki.orderService.certificate), { purpose: 'client' }) > Date.now(), 'it verifies a certificate of the trust')
+  t.throws(() => first.verify(leaf(pki.otherCa.certificate), { purpose: 'client' }), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' })
+  // The other root, and its intermediate: a forwarded header carries the leaf alone.
+  await writeFile(caFile, pki.ca + pki.otherCaAuthority.parent!.certificate + pki.otherCaAuthority.certificate)
+  await app.mtls.reload()
+  const next = app.mtls.verifier()
+  t.not(next, first, 'another trust: another verifier')
+  t.ok(next.verify(leaf(pki.otherCa.certificate), { purpose: 'client' }) > Date.now(), 'which takes the other CA\'s certificates')
+})
