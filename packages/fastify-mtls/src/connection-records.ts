@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { Trust, peerCertificateDer, presentedCertificates, readCertificateFields, type CertificateFields, type ChainRecord, type TrustRefusal } from 'mtls-core/internal'
+import { Trust, peerCertificateDer, presentedCertificates, readCertificateFields, type CertificateFields, type ChainCertificate, type ChainRecord, type TrustRefusal } from 'mtls-core/internal'
 
 /**
  * What fastify-mtls knows of a TLS connection's client certificate, kept current: the one record of the
@@ -31,6 +31,7 @@ export const NOT_RECORDED: TrustRefusal = Object.freeze({
 })
 
 const MAX_RECALLED = 10_000
+const MAX_CHAINS_PER_CERTIFICATE = 4
 
 /** One connection's record; read through `MtlsConnection`. */
 export class ConnectionRecord implements MtlsConnection {
@@ -44,15 +45,15 @@ export class ConnectionRecord implements MtlsConnection {
   // The trust OpenSSL verified the certificate against (a resumed session's ticket was sealed with keys of it).
   readonly #verifiedUnder: Trust
   readonly #socket: TLSSocket
-  readonly #recall: Map<string, ChainRecord>
+  readonly #recall: Map<string, ChainRecord[]>
   // OpenSSL's verdict at the handshake, and what fastify-mtls withdrew since (for good: a later trust does not restore it).
   readonly #opensslRefusal: string | null
   #withdrawn: string | null = null
   #fields: CertificateFields | null | undefined
-  #chain: ChainRecord | null | undefined
+  #chains: readonly ChainRecord[] | undefined
   #until: number | undefined
 
-  constructor (socket: TLSSocket, acceptedUnder: Trust, recall: Map<string, ChainRecord>) {
+  constructor (socket: TLSSocket, acceptedUnder: Trust, recall: Map<string, ChainRecord[]>) {
     this.#socket = socket
     this.#recall = recall
     this.#trust = acceptedUnder
@@ -93,44 +94,52 @@ export class ConnectionRecord implements MtlsConnection {
 
   /**
    * Finds until when the verdict holds, right after the handshake: the chain the peer sent is read (and recalled for
-   * the sessions this connection makes) only when the trust does not hold the CAs above the certificate.
+   * the sessions this connection makes) only when the trust does not hold the CAs above the certificate. `false` for a
+   * full handshake whose chain cannot be told (OpenSSL built one this process cannot rebuild): nothing would bound
+   * it but its certificate's own expiry. A resumed session shows no chain: its certificate's expiry bounds it then.
    */
-  settle (): void {
-    if (this.#until !== undefined) return
+  settle (): boolean {
+    if (this.#until !== undefined) return true
     if (this.certificate === null || this.fields === null) {
       this.#until = Infinity // nothing verified: nothing to expire
-      return
+      return true
     }
     // The CAs above it as the trust holds them (one signature check per certificate and trust), else the chain itself.
-    const chain = this.#chain ?? this.#verifiedUnder.chainFromTrust(this.certificate) ?? this.chain()
-    this.#until = chain?.until ?? this.fields.notAfter.getTime()
+    const fromTrust = this.#chains === undefined ? this.#verifiedUnder.chainFromTrust(this.certificate) : null
+    const chains = fromTrust === null ? this.chains() : [fromTrust]
+    this.#until = chains.length === 0 ? this.fields.notAfter.getTime() : earliest(chains)
+    return chains.length > 0 || this.resumed
   }
 
   /**
    * The chain OpenSSL verified, read once: from what the peer sent on a full handshake (Node shows it until the
-   * connection ends), recalled from the full handshake of this process that made a resumed session, else the CAs of
-   * the trust it was verified under that signed it. `null` when none of these can tell.
+   * connection ends); for a resumed session, each chain this process recorded for its certificate (which of them its
+   * full handshake had is not known: every one is judged); else the CAs of the trust it was verified under that
+   * signed it. Empty when none of these can tell.
    */
-  chain (): ChainRecord | null {
-    if (this.#chain === undefined) {
+  chains (): readonly ChainRecord[] {
+    if (this.#chains === undefined) {
       const certificate = this.certificate
-      let chain: ChainRecord | null = null
+      let chains: readonly ChainRecord[] = []
       if (certificate !== null) {
         const leafKey = certificate.toString('latin1')
         if (!this.resumed) {
           // The leaf as the session holds it, and what Node shows above it.
-          chain = this.#verifiedUnder.presentedChain([certificate, ...presentedCertificates(this.#socket).slice(1)])
-          if (chain !== null) remember(this.#recall, leafKey, chain)
+          const chain = this.#verifiedUnder.presentedChain([certificate, ...presentedCertificates(this.#socket).slice(1)])
+          if (chain !== null) chains = [remember(this.#recall, leafKey, chain)]
         } else {
-          chain = this.#recall.get(leafKey) ?? null
+          chains = this.#recall.get(leafKey) ?? []
         }
-        chain ??= this.#verifiedUnder.chainFromTrust(certificate)
+        if (chains.length === 0) {
+          const fromTrust = this.#verifiedUnder.chainFromTrust(certificate)
+          if (fromTrust !== null) chains = [fromTrust]
+        }
       }
-      this.#chain = chain
-      // The chain itself, once read, says until when (its certificate's expiry included).
-      if (chain !== null && this.#until !== undefined) this.#until = chain.until
+      this.#chains = chains
+      // The chains themselves, once read, say until when (the certificate's expiry included).
+      if (chains.length > 0 && this.#until !== undefined) this.#until = earliest(chains)
     }
-    return this.#chain
+    return this.#chains
   }
 
   /**
@@ -150,8 +159,8 @@ export class ConnectionRecord implements MtlsConnection {
     let verdict: TrustRefusal | null | undefined
     if (!change.whole && [...change.crlIssuers].every(issuer => issuer === Trust.issuerKey(certificate))) verdict = trust.judgeLeaf(certificate, now)
     if (verdict === undefined) {
-      const chain = this.chain()
-      verdict = chain === null ? NOT_RECORDED : trust.judge(chain, now)
+      const chains = this.chains()
+      verdict = chains.length === 0 ? NOT_RECORDED : firstRefusal(chains, chain => trust.judge(chain, now))
     }
     if (verdict !== null) this.withdraw(verdict.code)
     return verdict
@@ -186,7 +195,7 @@ export class ConnectionRecord implements MtlsConnection {
 export class ConnectionRecords {
   readonly #key = Symbol('fastify-mtls.connection')
   readonly #open = new Set<ConnectionRecord>()
-  readonly #recall = new Map<string, ChainRecord>()
+  readonly #recall = new Map<string, ChainRecord[]>()
   #sweepAt = 1024
 
   /** A record for a connection whose handshake just ended, accepted under `trust`. */
@@ -231,8 +240,26 @@ export class ConnectionRecords {
   }
 }
 
-function remember (recall: Map<string, ChainRecord>, leaf: string, chain: ChainRecord): void {
+// Recalls a chain for the sessions its full handshake made, beside the other chains the same certificate came with
+// (a client may send another copy of a CA each time): a few per certificate, the newest kept. Returns the chain.
+function remember (recall: Map<string, ChainRecord[]>, leaf: string, chain: ChainRecord): ChainRecord {
+  const same = (a: ChainRecord): boolean => a.certificates.length === chain.certificates.length && a.certificates.every((c, i) => c.der.equals((chain.certificates[i] as ChainCertificate).der))
+  const chains = (recall.get(leaf) ?? []).filter(other => !same(other))
   recall.delete(leaf)
-  recall.set(leaf, chain)
+  recall.set(leaf, [...chains.slice(-(MAX_CHAINS_PER_CERTIFICATE - 1)), chain])
   if (recall.size > MAX_RECALLED) recall.delete(recall.keys().next().value as string)
+  return chain
+}
+
+function earliest (chains: readonly ChainRecord[]): number {
+  return Math.min(...chains.map(chain => chain.until))
+}
+
+/** The first refusal `judge` gives any of the chains, or `null`. */
+export function firstRefusal (chains: readonly ChainRecord[], judge: (chain: ChainRecord) => TrustRefusal | null): TrustRefusal | null {
+  for (const chain of chains) {
+    const refusal = judge(chain)
+    if (refusal !== null) return refusal
+  }
+  return null
 }

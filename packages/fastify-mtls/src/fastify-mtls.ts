@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChainVerifier, type CertificateSummary, type Material, type MaterialFeedReport, type ReloadStatus } from 'mtls-core'
 import { DAY_MS, Trust, codeOf, daysToExpiry, describeThrown, markMtlsServer, secondsToExpiry, snapshotOptions, unknownOption, type TrustRefusal } from 'mtls-core/internal'
-import { ConnectionRecords, type ConnectionRecord, type MtlsConnection } from './connection-records.js'
+import { ConnectionRecords, NOT_RECORDED, type ConnectionRecord, type MtlsConnection } from './connection-records.js'
 import { codes } from './errors.js'
 import { ExpiryWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
@@ -150,8 +150,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // another server (an optional-mode one sharing the keys) must not pass.
     const refusal = mode === 'require' ? leafRefusal(record, trust) : null
     // What OpenSSL did not check of a verified peer: the trust in force, when the handshake began under another,
-    // and the peer's own trust domain, when the trust is kept by trust domain.
-    const problem = refusal === null && record.verified ? trustRefusal(record) : null
+    // and the peer's own trust domain, when the trust is kept by trust domain; and until when its chain lasts, found
+    // now, while the handshake still shows what the peer sent (a chain that cannot be told is refused).
+    const problem = refusal === null && record.verified ? trustRefusal(record) ?? (record.settle() ? null : NOT_RECORDED) : null
     if (mode === 'require' && (refusal !== null || problem !== null)) {
       // The verdict goes to the log line, as OpenSSL's does for a handshake it refused.
       if (problem !== null) refused(verdictReason(problem.code), problem.code)
@@ -161,10 +162,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     }
     // Optional mode leaves it to the routes, without an identity: fastify-mtls-identity reads the record.
     if (problem !== null) record.withdraw(problem.code)
-    if (record.verified) {
-      record.settle() // while the handshake still shows what the peer sent
-      records.track(record)
-    }
+    if (record.verified) records.track(record)
     stats.handshakes++
     if (record.resumed) stats.resumed++
     if (!record.verified) stats.unverified++

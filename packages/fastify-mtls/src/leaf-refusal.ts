@@ -1,5 +1,5 @@
 import type { Trust, TrustRefusal } from 'mtls-core/internal'
-import { NOT_RECORDED, type ConnectionRecord } from './connection-records.js'
+import { NOT_RECORDED, firstRefusal, type ConnectionRecord } from './connection-records.js'
 import type { HandshakeFailureReason } from './handshake-stats.js'
 
 /**
@@ -27,8 +27,8 @@ export function leafRefusal (record: ConnectionRecord, trust: Trust): HandshakeF
  * chain must end in the bundle of its own trust domain, or a federated CA could speak for ours. One bundle holding
  * every root: a look at the SPIFFE ID. Federated bundles: the anchor of the chain, found through the CAs of the
  * trust whose keys signed it (checked once per certificate and trust), else through what the peer sent. A resumed
- * session shows no chain: it is held to its trust domain by the chain recorded from the full handshake that made it
- * here, or by the CAs of the trust that signed it; when neither tells, it is refused (`ERR_MTLS_CHAIN_NOT_RECORDED`):
+ * session shows no chain: it is held to its trust domain by the chains recorded for its certificate here (each of
+ * them), or by the CAs of the trust that signed it; when neither tells, it is refused (`ERR_MTLS_CHAIN_NOT_RECORDED`):
  * the ticket proves only that a server of this trust issued it, not that its handshake was not refused (optional
  * mode lets a refused connection go on, with its ticket).
  */
@@ -37,6 +37,7 @@ export function trustDomainRefusal (record: ConnectionRecord, trust: Trust): Tru
   if (trust.trustDomains === null || fields === null) return null
   const { trustDomain, refusal } = trust.peerTrustDomain(fields)
   if (refusal !== null || trustDomain === trust.soleTrustDomain) return refusal
-  const chain = trust.chainFromTrust(record.certificate as Buffer) ?? record.chain()
-  return chain === null ? NOT_RECORDED : trust.trustDomainRefusal(chain)
+  const fromTrust = trust.chainFromTrust(record.certificate as Buffer)
+  const chains = fromTrust === null ? record.chains() : [fromTrust]
+  return chains.length === 0 ? NOT_RECORDED : firstRefusal(chains, chain => trust.trustDomainRefusal(chain))
 }

@@ -47,6 +47,15 @@ export function chooseCrls<C extends LoadedCrl, E extends ChainEntry> (crls: rea
   return best
 }
 
+/**
+ * Whether OpenSSL (without extended CRL support, as Node runs it) can use the CRL at all: not an indirect CRL, not
+ * one scoped by reasons, not one whose issuing distribution point claims more than one kind of certificate.
+ */
+export function crlUsable (fields: CrlFields): boolean {
+  const idp = fields.issuingDistributionPoint
+  return idp === null || !(Number(idp.onlyUserCerts) + Number(idp.onlyCaCerts) + Number(idp.onlyAttributeCerts) > 1 || idp.indirectCrl || idp.onlySomeReasons)
+}
+
 /** Whether the CRL's times hold at `now` (OpenSSL's check_crl_time). */
 export function crlCurrent (fields: CrlFields, now: number): boolean {
   return fields.thisUpdate.getTime() <= now && (fields.nextUpdate === null || fields.nextUpdate.getTime() >= now)
@@ -55,8 +64,7 @@ export function crlCurrent (fields: CrlFields, now: number): boolean {
 function score<C extends LoadedCrl, E extends ChainEntry> (crl: C, chain: readonly E[], index: number, now: number): CrlChoice<C, E> | null {
   const cert = chain[index] as E
   const { fields } = crl
-  const idp = fields.issuingDistributionPoint
-  if (idp !== null && (Number(idp.onlyUserCerts) + Number(idp.onlyCaCerts) + Number(idp.onlyAttributeCerts) > 1 || idp.indirectCrl || idp.onlySomeReasons)) return null
+  if (!crlUsable(fields)) return null
   // Every CRL given names the certificate's issuer (ChainVerifier keeps them by issuer name).
   let value = CRL_SCORE.issuerName
   if (!fields.unhandledCritical) value |= CRL_SCORE.noCritical

@@ -2,6 +2,9 @@ import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import { tlv } from './der.js'
 
+// OpenSSL's default verify depth: a chain it verified may be as long.
+const MAX_CHAIN = 100
+
 /**
  * The peer's certificate as DER, copied out of the TLS session Node holds for the connection (`getSession()`:
  * OpenSSL keeps the certificate's bytes, and encoding a session copies them) instead of through a Node certificate
@@ -55,7 +58,7 @@ export function presentedCertificates (socket: Pick<TLSSocket, 'getPeerCertifica
   const certificates: Buffer[] = []
   let certificate: { raw?: unknown, issuerCertificate?: unknown } | undefined = socket.getPeerCertificate(true)
   // A self-signed top certificate is its own issuer: the walk ends there.
-  while (certificate !== undefined && Buffer.isBuffer(certificate.raw) && certificates.length < 10) {
+  while (certificate !== undefined && Buffer.isBuffer(certificate.raw) && certificates.length <= MAX_CHAIN) {
     const raw = certificate.raw
     if (certificates.some(seen => seen.equals(raw))) break
     certificates.push(raw)
@@ -72,7 +75,7 @@ export function presentedChain (certificate: X509Certificate): { intermediates: 
   const intermediates: Buffer[] = []
   let until = Date.parse(certificate.validTo)
   let previous = certificate.raw
-  for (let issuer = certificate.issuerCertificate; issuer !== undefined && intermediates.length < 8; issuer = issuer.issuerCertificate) {
+  for (let issuer = certificate.issuerCertificate; issuer !== undefined && intermediates.length < MAX_CHAIN; issuer = issuer.issuerCertificate) {
     const raw = issuer.raw
     if (raw.equals(previous)) break
     intermediates.push(raw)

@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto'
-import { UndecidableScope, crlCurrent, inScope, type LoadedCrl } from './crl-choice.js'
+import { UndecidableScope, crlCurrent, crlUsable, inScope, type LoadedCrl } from './crl-choice.js'
 import { KEY_USAGE, canonicalName, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields } from './der.js'
 import { MaterialError, type VerificationErrorCode } from './errors.js'
 import type { ChainEntry } from './issuer-match.js'
@@ -61,7 +61,8 @@ interface Authority extends ChainCertificate {
 
 type Crl = LoadedCrl
 
-const MAX_DEPTH = 8
+// OpenSSL's default verify depth: chains as long as it takes.
+const MAX_DEPTH = 100
 const MAX_REMEMBERED = 4096
 /**
  * A trust as OpenSSL holds it for a TLS context (its CA certificates, by SPIFFE trust domain or not, and its CRLs),
@@ -222,7 +223,8 @@ export class Trust {
     const leaf = chainCertificate(certificate)
     if (leaf === null) return undefined
     const issuer = this.#issuerOf(leaf, false)
-    if (issuer === null) return undefined
+    // A self-issued issuer (a root, or a link certificate of a renewed CA) is judged by the same CRLs: the whole chain decides.
+    if (issuer === null || issuer.subjectName === issuer.issuerName) return undefined
     return this.#revocationRefusal(leaf, issuer, now)
   }
 
@@ -349,7 +351,7 @@ export class Trust {
       if (crl.fields.revoked.has(certificate.fields.serialNumber)) return refusal('CERT_REVOKED', `${describe(certificate.fields)} (serial ${certificate.fields.serialNumber}) is revoked`)
     }
     // OpenSSL wants a complete CRL whose scope covers the certificate (a shard covers the certificates that name it).
-    const covering = own.filter(crl => !crl.fields.deltaCrlIndicator && covers(crl, certificate))
+    const covering = own.filter(crl => !crl.fields.deltaCrlIndicator && crlUsable(crl.fields) && covers(crl, certificate))
     if (covering.length === 0) return refusal('UNABLE_TO_GET_CRL', `no CRL of ${describe(issuer.fields)} covers ${describe(certificate.fields)} (its CRLs are scoped to other certificates)`)
     if (!covering.some(crl => crlCurrent(crl.fields, now))) {
       const newest = covering.reduce((a, b) => b.fields.thisUpdate > a.fields.thisUpdate ? b : a)
