@@ -357,7 +357,7 @@ for (const [scope, idp] of [['onlySomeReasons (keyCompromise)', [0x83, 0x02, 0x0
   })
 }
 
-t.test('a resumed session is judged by the chain its own full handshake verified, not by another connection\'s chain of the same leaf', async t => {
+t.test('a resumed session is judged against every chain its certificate came with here, not the last one only', async t => {
   // The client's CA is cross-signed: one copy under the root about to be withdrawn, one under the root kept.
   const kept = await createRootCa({ commonName: 'recall kept root' })
   const withdrawn = await createRootCa({ commonName: 'recall withdrawn root' })
