@@ -137,7 +137,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   const stillValid = (connection: ConnectionState): Resolved => {
     if (owner === null) return Date.now() > connection.until ? EXPIRED : connection
     const record = owner.connection(connection.socket)
-    if (record === null) return NOT_RECORDED
+    if (record === null) return UNSEEN
     return record.verified ? connection : { identity: null, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError }
   }
 
@@ -195,13 +195,13 @@ function notTls (): ConnectionState {
 }
 
 // A connection fastify-mtls did not see complete its handshake (it cannot happen once the server listens): not taken.
-const NOT_RECORDED: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED })
+const UNSEEN: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED })
 
 function fromSocket (socket: TLSSocket, options: PeerIdentityOptions, owner: FastifyMtls | null): ConnectionState {
   if (typeof socket.getPeerCertificate !== 'function') return notTls()
   const state: ConnectionState = { identity: null, error: null, trustedProxy: false, until: Infinity, socket }
   const record = owner === null ? undefined : owner.connection(socket)
-  if (record === null) return { ...state, ...NOT_RECORDED }
+  if (record === null) return { ...state, ...UNSEEN }
   // Read from the TLS session once per connection (fastify-mtls's record holds it): no Node certificate object is
   // built (on Node 20 that alone costs about 200 µs a connection).
   const der = record === undefined ? peerCertificateDer(socket) : record.certificate

@@ -157,7 +157,8 @@ export class ConnectionRecord implements MtlsConnection {
     if (change.none) return null
     // Only the CRLs of the certificate's own issuer changed: the certificate alone decides, when the trust holds its issuer.
     let verdict: TrustRefusal | null | undefined
-    if (!change.whole && [...change.crlIssuers].every(issuer => issuer === Trust.issuerKey(certificate))) verdict = trust.judgeLeaf(certificate, now)
+    const issuerKey = Trust.issuerKey(certificate)
+    if (!change.whole && [...change.crlIssuers].every(issuer => issuer === issuerKey)) verdict = trust.judgeLeaf(certificate, now)
     if (verdict === undefined) {
       const chains = this.chains()
       verdict = chains.length === 0 ? NOT_RECORDED : firstRefusal(chains, chain => trust.judge(chain, now))

@@ -1,5 +1,5 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto'
-import { chooseCrls, crlCurrent, CRL_SCORE, type LoadedCrl } from './crl-choice.js'
+import { chooseCrls, crlCurrent, crlSignedWith, CRL_SCORE, type LoadedCrl } from './crl-choice.js'
 import { KEY_USAGE, TLS_EXTENDED_KEY_USAGE, canonicalName, checkStrictDer, formatName, readCertificateFields, readCrlFields, readSignedParts, type CertificateFields, type CrlFields, type SignedParts } from './der.js'
 import { MaterialError, VerificationError, type VerificationErrorCode } from './errors.js'
 import { akidMismatch, keyTypeOf, type ChainEntry } from './issuer-match.js'
@@ -49,7 +49,6 @@ interface Known extends ChainEntry {
 }
 
 interface Crl extends LoadedCrl {
-  readonly algorithm: AllowedAlgorithm | RefusedAlgorithm
   /** Whether the CRL's signature verifies with a key (by its SubjectPublicKeyInfo): checked once per key. */
   readonly signedBy: Map<string, boolean>
 }
@@ -123,7 +122,7 @@ export class ChainVerifier {
       } catch (err) {
         throw new MaterialError('ERR_MTLS_MATERIAL_CRL_MALFORMED', `crl: CRL ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
       }
-      const crl: Crl = { der: block.der, fields, issuerName: canonicalName(block.der, fields.issuer), algorithm: signatureAlgorithm(fields.algorithmIdentifier), signedBy: new Map() }
+      const crl: Crl = { der: block.der, fields, issuerName: canonicalName(block.der, fields.issuer), signedBy: new Map() }
       const list = this.#crls.get(crl.issuerName)
       if (list === undefined) this.#crls.set(crl.issuerName, [crl])
       else list.push(crl)
@@ -398,11 +397,10 @@ function read (der: Uint8Array): Omit<Known, 'trusted' | 'publicKey' | 'selfSign
 
 // Whether a CRL is validly signed by `issuer`'s key in an allowed algorithm, with the same algorithm inside and out.
 function crlSigned (crl: Crl, issuer: Known): boolean {
-  if ('refused' in crl.algorithm || crl.fields.unusedBits !== 0 || !sameBytes(crl.fields.algorithmIdentifier, crl.der.subarray(crl.fields.innerAlgorithm.start, crl.fields.innerAlgorithm.end))) return false
   const key = Buffer.from(issuer.der.buffer, issuer.der.byteOffset + issuer.fields.publicKey.start, issuer.fields.publicKey.end - issuer.fields.publicKey.start).toString('latin1')
   let verdict = crl.signedBy.get(key)
   if (verdict === undefined) {
-    verdict = issuer.publicKey !== null && verifiesWith(crl.fields, crl.algorithm, issuer.publicKey)
+    verdict = issuer.publicKey !== null && crlSignedWith(crl, issuer.publicKey)
     // Bounded: the peer's own intermediates come and go.
     if (crl.signedBy.size >= 64) crl.signedBy.delete(crl.signedBy.keys().next().value as string)
     crl.signedBy.set(key, verdict)

@@ -5,8 +5,10 @@
 // the newest. Indirect CRLs, CRLs scoped by reason and CRLs with an invalid issuing distribution point score nothing;
 // so do delta CRLs, since OpenSSL 3.1 (3.0 takes a delta CRL for a complete one: ChainVerifier asks both ways). A certificate's CRL distribution points and a CRL's issuing distribution point match when they share
 // a name; so shards of one issuer each cover their own certificates, and a newer shard does not hide an older one.
+import type { KeyObject } from 'node:crypto'
 import { canonicalName, tlv, type ByteRange, type CrlFields, type DistributionPoint } from './der.js'
 import { akidMismatch, type ChainEntry } from './issuer-match.js'
+import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 
 /** A CRL as ChainVerifier keeps it. */
 export interface LoadedCrl {
@@ -54,6 +56,18 @@ export function chooseCrls<C extends LoadedCrl, E extends ChainEntry> (crls: rea
 export function crlUsable (fields: CrlFields): boolean {
   const idp = fields.issuingDistributionPoint
   return idp === null || !(Number(idp.onlyUserCerts) + Number(idp.onlyCaCerts) + Number(idp.onlyAttributeCerts) > 1 || idp.indirectCrl || idp.onlySomeReasons)
+}
+
+/**
+ * Whether `publicKey` made the CRL's signature, in an algorithm of the allowlist, with the same algorithm identifier
+ * inside the signed part and out, and no unused bits in the signature: what OpenSSL takes, or stricter.
+ */
+export function crlSignedWith (crl: LoadedCrl, publicKey: KeyObject): boolean {
+  const { fields, der } = crl
+  const algorithm = signatureAlgorithm(fields.algorithmIdentifier)
+  if ('refused' in algorithm || fields.unusedBits !== 0) return false
+  if (Buffer.compare(fields.algorithmIdentifier, der.subarray(fields.innerAlgorithm.start, fields.innerAlgorithm.end)) !== 0) return false
+  return verifiesWith(fields, algorithm, publicKey)
 }
 
 /** Whether the CRL's times hold at `now` (OpenSSL's check_crl_time). */

@@ -1,10 +1,9 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto'
-import { UndecidableScope, crlCurrent, crlUsable, inScope, type LoadedCrl } from './crl-choice.js'
+import { UndecidableScope, crlCurrent, crlSignedWith, crlUsable, inScope, type LoadedCrl } from './crl-choice.js'
 import { KEY_USAGE, canonicalName, readCertificateFields, readCrlFields, type CertificateFields, type CrlFields } from './der.js'
 import { MaterialError, type VerificationErrorCode } from './errors.js'
 import type { ChainEntry } from './issuer-match.js'
 import { readPemBlocks } from './pem.js'
-import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 import { peerTrustDomain } from './peer-trust-domain.js'
 import type { ChainVerifierOptions } from './chain-verifier.js'
 
@@ -109,13 +108,13 @@ export class Trust {
     this.#intermediatePems = list(options.intermediates)
     const bundles = this.#bundles === null ? [{ name: null, pems: this.#ca }] : [...this.#bundles].map(([name, pems]) => ({ name, pems: list(pems) }))
     for (const { name, pems } of bundles) {
-      for (const der of certificateDers(pems, name === null ? 'ca' : `trust bundle of ${name}`)) {
-        const authority = this.#add(der, true)
+      for (const x509 of certificates(pems, name === null ? 'ca' : `trust bundle of ${name}`)) {
+        const authority = this.#add(x509, true)
         if (name !== null) this.#domains.set(authority, new Set([...(this.#domains.get(authority) ?? []), name]))
       }
     }
     if (this.#trusted.size === 0) throw new MaterialError('ERR_MTLS_MATERIAL_CA_EMPTY', 'ca: no CA certificate (-----BEGIN CERTIFICATE-----) found')
-    for (const der of certificateDers(this.#intermediatePems, 'intermediates')) this.#add(der, false)
+    for (const x509 of certificates(this.#intermediatePems, 'intermediates')) this.#add(x509, false)
     this.trustDomains = this.#bundles === null ? null : new Set(this.#bundles.keys())
     this.soleTrustDomain = [...this.trustDomains ?? []].find(name => [...this.#trusted.values()].every(root => this.#domains.get(root)?.has(name) === true)) ?? null
     let freshUntil = Infinity
@@ -287,11 +286,11 @@ export class Trust {
     }
   }
 
-  #add (der: Buffer, trusted: boolean): Authority {
+  #add (x509: X509Certificate, trusted: boolean): Authority {
+    const der = x509.raw
     const existing = this.#known.get(key(der))
     if (existing !== undefined) return existing
     const { fields, subjectName, issuerName } = chainCertificate(der) as ChainCertificate
-    const x509 = new X509Certificate(der)
     const authority: Authority = { der, fields, subjectName, issuerName, key: x509.publicKey, trusted, selfSigned: subjectName === issuerName && x509.verify(x509.publicKey) }
     this.#known.set(key(der), authority)
     if (trusted) this.#trusted.set(key(der), authority)
@@ -369,9 +368,7 @@ export class Trust {
     const issuerKey = key(issuer.der)
     let signed = byIssuer.get(issuerKey)
     if (signed === undefined) {
-      const algorithm = signatureAlgorithm(crl.fields.algorithmIdentifier)
-      signed = !('refused' in algorithm) && Buffer.compare(crl.fields.algorithmIdentifier, crl.der.subarray(crl.fields.innerAlgorithm.start, crl.fields.innerAlgorithm.end)) === 0 &&
-        verifiesWith(crl.fields, algorithm, new X509Certificate(issuer.der).publicKey)
+      signed = crlSignedWith(crl, (issuer as Partial<Authority>).key ?? new X509Certificate(issuer.der).publicKey)
       byIssuer.set(issuerKey, signed)
     }
     return signed
@@ -447,12 +444,12 @@ function list (input: PemInput | readonly PemInput[] | undefined): readonly PemI
   return Object.freeze([...items])
 }
 
-function certificateDers (pems: readonly PemInput[], name: string): Buffer[] {
+// The certificates of PEM inputs, each read by mtls-core's DER reader and by Node (OpenSSL): one neither reads is refused.
+function certificates (pems: readonly PemInput[], name: string): X509Certificate[] {
   return pems.flatMap(text => readPemBlocks(String(text)).filter(block => block.label === 'CERTIFICATE')).map((block, index) => {
     try {
       readCertificateFields(block.der)
-      new X509Certificate(block.der) // eslint-disable-line no-new
-      return block.der
+      return new X509Certificate(block.der)
     } catch (err) {
       throw new MaterialError('ERR_MTLS_MATERIAL_CERT_MALFORMED', `${name}: certificate ${index + 1} is malformed (${(err as Error).message})`, { cause: err })
     }
