@@ -3,6 +3,7 @@
 // fastify-mtls lives in another encapsulation context than the identity plugin.
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
+import http2 from 'node:http2'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
 import t from 'tap'
@@ -94,4 +95,31 @@ t.test('fastify-mtls registered in an encapsulated context: the identity plugin 
   // finding it, it reads OpenSSL's verdict from the socket and keeps the identity that fastify-mtls's
   // record of the same connection has withdrawn (CERT_REVOKED), with no warning.
   t.equal(await ask(), '{"id":null,"error":"CERT_REVOKED"}', 'the revoked certificate has no identity any more')
+})
+
+t.test('identity registered before fastify-mtls, neither awaited, over HTTP/2: a certificate a new CRL revokes loses its identity on the session it holds', async t => {
+  const pki = await createTestPki()
+  const dir = await tempDir(t)
+  const crlFile = join(dir, 'crl.pem')
+  await writeFile(crlFile, pki.crl.join(''))
+  const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, crlFile, mode: 'optional' })
+  const { app, url } = await startFastifyServer(t, { https: { ...serverTls.httpsOptions, allowHTTP1: true }, fastify: { http2: true } }, async app => {
+    void app.register(fastifyMtlsIdentity) // eslint-disable-line no-void
+    void app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 20 } }) // eslint-disable-line no-void
+    whoRoute(app)
+  })
+  const session = http2.connect(url, { ca: pki.ca, servername: 'localhost', cert: pki.inventoryService.chain, key: pki.inventoryService.key })
+  t.teardown(() => session.close())
+  session.on('error', () => {})
+  const who = async (): Promise<unknown> => await new Promise((resolve, reject) => {
+    const stream = session.request({ ':path': '/who' })
+    let body = ''
+    stream.setEncoding('utf8').on('data', chunk => { body += chunk }).on('end', () => resolve(JSON.parse(body))).on('error', reject)
+  })
+  t.same(await who(), { id: 'spiffe://mycompany.com/production/inventory-service', error: null }, 'before the revocation')
+  pki.intermediate.revoke(pki.inventoryService)
+  const before = app.mtls.stats().reloads.succeeded
+  await writeFile(crlFile, (await pki.intermediate.createCrls()).join(''))
+  await until(() => app.mtls.stats().reloads.succeeded > before, 'the new CRL applied')
+  t.same(await who(), { id: null, error: 'CERT_REVOKED' }, 'the same HTTP/2 session, after it')
 })
