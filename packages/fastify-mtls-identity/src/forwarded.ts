@@ -30,8 +30,11 @@ export const FORWARDED_FORMATS: readonly ForwardedFormat[] = ['rfc9440', 'xfcc',
 
 /** A forwarded header that cannot be turned into a certificate; `code` is one of PEER_ERRORS. */
 export class ForwardedHeaderError extends Error {
-  constructor (readonly code: PeerCertificateError, message: string) {
+  readonly code: PeerCertificateError
+
+  constructor (code: PeerCertificateError, message: string) {
     super(message)
+    this.code = code
   }
 }
 

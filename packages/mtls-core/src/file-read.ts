@@ -4,8 +4,11 @@ import { codeOf, describeThrown } from './errors.js'
 
 /** A file that is not a regular file, or larger than allowed: `code` says which, the message what it is (`is a FIFO, not a regular file`). */
 export class FileReadError extends Error {
-  constructor (readonly code: 'NOT_A_FILE' | 'TOO_LARGE', message: string) {
+  readonly code: 'NOT_A_FILE' | 'TOO_LARGE'
+
+  constructor (code: 'NOT_A_FILE' | 'TOO_LARGE', message: string) {
     super(message)
+    this.code = code
   }
 }
 
