@@ -85,8 +85,9 @@ ${Object.entries(CA_DIRECTORY_FILES).map(([key, file]) => `  ${file.padEnd(22)}$
                     [--email ADDR]... [--cn NAME] [--client] [--server] [--key-type TYPE]
                     [--days N | --not-after DATE] [--not-before DATE] [--crl-dp URL]...`,
     description: `Writes OUT/NAME.pem (leaf), OUT/NAME-key.pem (0600), OUT/NAME-chain.pem (leaf + intermediate)
-and OUT/NAME-ca.pem (root). Each file is written whole and renamed into place; a symbolic link, or
-anything but a regular file, where a file goes is refused, as is an OUT that is a symbolic link.
+and OUT/NAME-ca.pem (root). Existing files of those names are replaced (run it again to renew NAME;
+the old certificate is not revoked). Each file is written whole and renamed into place; a symbolic
+link, or anything but a regular file, where a file goes is refused, as is an OUT that is a symbolic link.
 
 Validity: ${DEFAULT_LEAF_DAYS} days from now unless told otherwise. DATE is ISO 8601: 2020-01-01 (midnight UTC),
 2020-01-01T12:00:00Z or 2020-01-01T14:00:00+02:00. Dates may be past or future, for expired and not yet

@@ -208,6 +208,7 @@ t.test('the installed mtls-pki bin runs the CLI with its exit codes', async t =>
   const help = await cliProcess('issue', '--help')
   t.equal(help.code, 0)
   t.match(help.stdout, /^mtls-pki issue NAME --dir DIR/)
+  t.match(help.stdout, 'Existing files of those names are replaced')
   t.same(await cliProcess('inspect'), { code: 2, stdout: '', stderr: usageError('inspect', 'missing FILE') })
   const dir = await tempDir(t)
   t.same(await cliProcess('crl', '--dir', join(dir, 'nowhere')), {
