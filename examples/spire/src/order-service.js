@@ -10,6 +10,7 @@ import { createMtlsAgent } from 'undici-mtls'
 import { routeRules } from '../../payment-mesh/src/policy.js'
 import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID } from './identities.js'
 import { closeOnSignals } from './shutdown.js'
+import { startOrExit, workloadApiTimeoutMs } from './startup.js'
 import { log, logUpdates } from './svid-log.js'
 
 const paymentsUrl = process.env.PAYMENTS_URL ?? 'https://127.0.0.1:8443'
@@ -28,8 +29,10 @@ const stopping = closeOnSignals('order-service', async () => {
   }
 })
 
-source = await createX509Source({ pick: ORDER_SERVICE_ID })
-agent = await createMtlsAgent({ x509Source: source, verifyHostname: false, server: PAYMENT_SERVICE_ID })
+await startOrExit('order-service', async () => {
+  source = await createX509Source({ pick: ORDER_SERVICE_ID, timeoutMs: workloadApiTimeoutMs })
+  agent = await createMtlsAgent({ x509Source: source, verifyHostname: false, server: PAYMENT_SERVICE_ID })
+})
 logUpdates('order-service', source, () => agent.status().x509Source)
 
 let orders = 0

@@ -12,13 +12,14 @@ import fastifyMtlsAuthz from 'fastify-mtls-authz'
 import { chargeSchema, policy, routeRules } from '../../payment-mesh/src/policy.js'
 import { PAYMENT_SERVICE_ID } from './identities.js'
 import { closeOnSignals } from './shutdown.js'
+import { startOrExit, workloadApiTimeoutMs } from './startup.js'
 import { log, logUpdates } from './svid-log.js'
 
 const host = process.env.HOST ?? '127.0.0.1'
 const port = Number(process.env.PORT ?? 8443)
 
-// createX509Source waits (30 s by default) for the agent to attest this container and send its SVID; `pick`
-// refuses to serve under any other identity than the one register.sh gives payment-service.
+// createX509Source waits (30 s by default, WORKLOAD_API_TIMEOUT_MS) for the agent to attest this container and
+// send its SVID; `pick` refuses to serve under any other identity than the one register.sh gives payment-service.
 let source = null
 let app = null
 closeOnSignals('payment-service', async () => {
@@ -29,21 +30,23 @@ closeOnSignals('payment-service', async () => {
   }
 })
 
-source = await createX509Source({ pick: PAYMENT_SERVICE_ID })
+await startOrExit('payment-service', async () => {
+  source = await createX509Source({ pick: PAYMENT_SERVICE_ID, timeoutMs: workloadApiTimeoutMs })
 
-const tls = await loadServerTls({ x509Source: source, mode: 'require' })
-app = Fastify({ https: tls.httpsOptions, logger: false })
-await app.register(fastifyMtls, { tls })
-await app.register(fastifyMtlsIdentity)
-await app.register(fastifyMtlsAuthz, { policy })
-logUpdates('payment-service', source, () => app.mtls.status().x509Source)
+  const tls = await loadServerTls({ x509Source: source, mode: 'require' })
+  app = Fastify({ https: tls.httpsOptions, logger: false })
+  await app.register(fastifyMtls, { tls })
+  await app.register(fastifyMtlsIdentity)
+  await app.register(fastifyMtlsAuthz, { policy })
+  logUpdates('payment-service', source, () => app.mtls.status().x509Source)
 
-let charged = 0
-app.post(routeRules.charge.url, { schema: chargeSchema, config: { mtls: routeRules.charge.mtls } }, async request => {
-  charged += 1
-  return { id: String(charged), ...request.body, status: 'charged', requestedBy: request.peerIdentity.id }
+  let charged = 0
+  app.post(routeRules.charge.url, { schema: chargeSchema, config: { mtls: routeRules.charge.mtls } }, async request => {
+    charged += 1
+    return { id: String(charged), ...request.body, status: 'charged', requestedBy: request.peerIdentity.id }
+  })
+  app.get(routeRules.health.url, { config: { mtls: routeRules.health.mtls } }, async () => ({ status: 'ok' }))
+
+  await app.listen({ host, port })
 })
-app.get(routeRules.health.url, { config: { mtls: routeRules.health.mtls } }, async () => ({ status: 'ok' }))
-
-await app.listen({ host, port })
 log(`payment-service: listening on https://${host}:${app.server.address().port} as ${source.current.svid.spiffeId}`)

@@ -5,6 +5,10 @@ export function log (message) {
   console.log(`${new Date().toISOString()} ${message}`)
 }
 
+export function logError (message) {
+  console.error(`${new Date().toISOString()} ${message}`)
+}
+
 /** The SVID's SPIFFE ID, its leaf's serial number and expiry, and the trust domains of the bundles. */
 export function describe ({ svid, bundles }) {
   const leaf = new X509Certificate(svid.certificates[0])
