@@ -6,8 +6,8 @@ import * as tls from 'node:tls'
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
 
-/** Runs `concurrency` loops for `durationMs`, or until `maxConnections` were made (both bounds), and counts them. */
-export async function newConnections ({ port, secure, credentials, resume, durationMs, maxConnections = Infinity, concurrency = 8 }) {
+/** Runs `concurrency` loops for `durationMs`, or until `maxConnections` were made (either bound or both), and counts them. */
+export async function newConnections ({ port, secure, credentials, resume, durationMs = Infinity, maxConnections = Infinity, concurrency = 8 }) {
   const context = secure ? tls.createSecureContext({ ca: credentials.ca, ...(credentials.cert === undefined ? {} : { cert: credentials.cert, key: credentials.key }), minVersion: 'TLSv1.3' }) : null
   const counts = { completed: 0, full: 0, resumed: 0, errors: 0 }
   const started = Date.now()

@@ -1,6 +1,6 @@
 // `pnpm bench` (several minutes), `pnpm bench --quick` (about a minute), `pnpm bench --smoke` (the pnpm test
 // check, seconds), `pnpm bench --node 24` (the server scenarios on Node 24 too, side by side; any major of
-// scripts/runtimes.mjs), `--scenarios a,b` (only those), `--out DIR`. Each server runs in a process of its own
+// scripts/runtimes.mjs), `--scenarios a,b` (only those), `--out DIR`, `--help`. Each server runs in a process of its own
 // (a proxy scenario: the proxy and the app behind it), pinned to core 0 where taskset exists, while the load
 // runs here on core 1. The headline figure is the server's own CPU time per operation (read
 // from the server process around each measured window): on two cores one load process cannot saturate a
@@ -20,18 +20,7 @@ import { createMtlsAgent } from 'undici-mtls'
 import { nodeBinary } from '../../scripts/runtimes.mjs'
 import { chartSvg } from './chart.js'
 import { newConnections } from './new-connections.js'
-
-const args = readArguments(process.argv.slice(2))
-const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
-const outDir = args.out ?? fileURLToPath(new URL('../results', import.meta.url))
-const extraNodes = args.node ?? []
-// Windows are bounded in time and in count; smoke windows are counted only, so every scenario is measured in seconds.
-const PLANS = {
-  smoke: { rounds: 1, warmUp: null, keepAlive: { amount: 200, sampleInt: 50 }, connections: { maxConnections: 24, durationMs: 5000 }, client: null, loadConnections: 8, importSamples: 1 },
-  quick: { rounds: 1, warmUp: null, keepAlive: { duration: 1 }, connections: { durationMs: 700 }, client: 700, loadConnections: 20, importSamples: 3 },
-  full: { rounds: 3, warmUp: { duration: 1 }, keepAlive: { duration: 5 }, connections: { durationMs: 3000 }, client: 3000, loadConnections: 50, importSamples: 5 }
-}
-const plan = PLANS[mode]
+import { BASELINES, HEADLINE, calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
 const NGINX = 'nginx-mtls'
 const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
@@ -43,18 +32,55 @@ const PROXIES = {
   'nginx-mtls->fastify-identity': { proxy: 'nginx', app: 'behind-nginx' },
   'haproxy-mtls->fastify-identity': { proxy: 'haproxy', app: 'behind-haproxy' }
 }
+const SCENARIO_NAMES = [...NODE_SCENARIOS, ...Object.keys(PROXIES)]
+// A misspelt name would leave a scenario without its ratio, silently.
+for (const [scenario, baseline] of Object.entries(BASELINES)) if (!SCENARIO_NAMES.includes(scenario) || !SCENARIO_NAMES.includes(baseline)) throw new Error(`bench: baseline ${scenario} -> ${baseline} names no scenario`)
+const USAGE = 'usage: pnpm bench [--quick | --smoke] [--node MAJOR]... [--scenarios a,b] [--out DIR] [--help]'
+const HELP = `${USAGE}
+
+Server CPU per operation (keep-alive request, full and resumed handshake + request) of each scenario, in rounds
+that alternate their order; each scenario's ratio to its baseline is paired round by round.
+
+  (no flag)         the full run: 3 rounds, about 7 minutes per Node; writes results/latest.{json,md,svg}
+  --quick           one short round, about a minute, noisy; writes results/quick.*
+  --smoke           seconds, fixed counts of work (what pnpm test runs); writes results/smoke.*
+  --node MAJOR      the Node server scenarios again on that Node major, side by side (repeatable)
+  --scenarios a,b   only those scenarios (quote names with >), no client or import figures;
+                    a full run of some scenarios writes results/partial.*, never latest.*
+  --out DIR         write into DIR instead of bench/results
+  -h, --help        this text
+
+scenarios: ${SCENARIO_NAMES.join(', ')}`
+
+const args = readArguments(process.argv.slice(2))
+const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
+const outDir = args.out ?? fileURLToPath(new URL('../results', import.meta.url))
+const extraNodes = args.node ?? []
+// Windows are bounded in time and in count; smoke windows are counted only (however busy the machine, each
+// scenario does the same work, and a slow request is waited for, not an error), so every scenario is measured in
+// seconds. `verifies`: the calibration's batch.
+const PLANS = {
+  smoke: { rounds: 1, warmUp: null, keepAlive: { amount: 200, sampleInt: 50, timeout: 60 }, connections: { maxConnections: 12, concurrency: 4 }, client: null, loadConnections: 8, importSamples: 1, verifies: 20 },
+  quick: { rounds: 1, warmUp: null, keepAlive: { duration: 1 }, connections: { durationMs: 700 }, client: 700, loadConnections: 20, importSamples: 3, verifies: 200 },
+  full: { rounds: 3, warmUp: { duration: 1 }, keepAlive: { duration: 5 }, connections: { durationMs: 3000 }, client: 3000, loadConnections: 50, importSamples: 5, verifies: 500 }
+}
+const plan = PLANS[mode]
+// A run of some scenarios only measures those: no client comparison, no import times, and not `latest`.
+const partial = args.scenarios !== undefined
+const outName = resultsName(mode, partial)
+
 const isProxy = scenario => Object.hasOwn(PROXIES, scenario)
 const binaryOnPath = name => { try { return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null } catch { return null } }
 const proxyBinaries = { nginx: binaryOnPath('nginx'), haproxy: binaryOnPath('haproxy') }
 const only = args.scenarios?.split(',')
 const unknown = only?.filter(scenario => !NODE_SCENARIOS.includes(scenario) && !isProxy(scenario)) ?? []
 if (unknown.length > 0) {
-  console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${[...NODE_SCENARIOS, ...Object.keys(PROXIES)].join(', ')}`)
+  console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${SCENARIO_NAMES.join(', ')}`)
   process.exit(2)
 }
 const wanted = scenario => only === undefined || only.includes(scenario)
 const installed = scenario => !isProxy(scenario) || proxyBinaries[PROXIES[scenario].proxy] !== null
-const SCENARIOS = [...NODE_SCENARIOS, ...Object.keys(PROXIES)].filter(scenario => wanted(scenario) && installed(scenario))
+const SCENARIOS = SCENARIO_NAMES.filter(scenario => wanted(scenario) && installed(scenario))
 const skipped = Object.keys(PROXIES).filter(scenario => wanted(scenario) && !installed(scenario))
   .map(scenario => ({ scenario, reason: `no ${PROXIES[scenario].proxy} binary on the PATH (apt-get install ${PROXIES[scenario].proxy})` }))
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
@@ -75,8 +101,8 @@ await writeFile(join(dir, 'partner-ca.pem'), (await createTestPki({ trustDomain:
 const credentials = { ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key }
 const CLIENT_ID = 'spiffe://mycompany.com/production/order-service'
 
-const perRound = runtimes.length * SCENARIOS.length - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null ? 0 : 1)
-const steps = plan.rounds * perRound + 1
+const perRound = runtimes.length * SCENARIOS.length - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null || partial ? 0 : 1)
+const steps = plan.rounds * perRound + (partial ? 0 : 1)
 let done = 0
 const progress = label => {
   done++
@@ -92,7 +118,10 @@ async function startNode (scenario, runtime) {
   const child = hasTaskset
     ? fork(script, argv, { execPath: 'taskset', execArgv: ['-c', '0', runtime.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : fork(script, argv, { execPath: runtime.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const [{ port, node, openssl }] = await once(child, 'message')
+  // A server that fails to start exits: reported at once rather than awaited for ever.
+  const exited = once(child, 'exit').then(([code, signal]) => { throw new Error(`${scenario}: the server exited (${signal ?? code}) before it listened`) })
+  exited.catch(() => {}) // after a start, its stop() is what ends the child
+  const [{ port, node, openssl }] = await Promise.race([once(child, 'message'), exited])
   const cpu = async () => {
     child.send('cpu')
     for (;;) {
@@ -122,9 +151,11 @@ async function processTreeCpu (pid) {
   return cpu
 }
 
-// Until the proxy accepts connections; the caller stops it on failure (SIGTERM, so nginx takes its worker along).
+// Until the proxy accepts connections or exits; the caller stops it on failure (SIGTERM, so nginx takes its worker
+// along). The limit only turns a hang into an error: a busy machine may take seconds to start it.
 async function waitForPort (port, child, output, label) {
-  for (let i = 0; i < 100; i++) {
+  const hang = Date.now() + 60_000
+  while (Date.now() < hang) {
     if (child.exitCode !== null) break
     const up = await new Promise(resolve => {
       const socket = netConnect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
@@ -312,12 +343,15 @@ async function importTimes () {
   return times
 }
 
-const median = values => values.length === 0 ? null : [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+// Every round's figure, by round: samples.get(key)[round].
 const samples = new Map()
-const record = (key, value) => { if (!samples.has(key)) samples.set(key, []); samples.get(key).push(value) }
+const record = (key, round, value) => { if (!samples.has(key)) samples.set(key, []); samples.get(key)[round] = value }
 const versions = new Map()
+const calibrations = []
 
 for (let round = 0; round < plan.rounds; round++) {
+  // Before the round's servers start, so nothing else of the bench's runs beside it.
+  calibrations[round] = calibrate(plan.verifies)
   for (const runtime of runtimes) {
     // nginx answering itself does not depend on Node: measured with the first runtime only.
     const order = (round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse()).filter(scenario => scenario !== NGINX || runtime === runtimes[0])
@@ -335,15 +369,15 @@ for (let round = 0; round < plan.rounds; round++) {
         const server = servers[index]
         const key = `${scenario}|${runtime.execPath}`
         versions.set(key, { node: server.node, openssl: server.openssl })
-        record(`${key}|keepAlive`, await keepAlive(scenario, server))
-        record(`${key}|full`, await connections(scenario, server, false))
-        if (scenario !== 'http') record(`${key}|resumed`, await connections(scenario, server, true))
+        record(`${key}|keepAlive`, round, await keepAlive(scenario, server))
+        record(`${key}|full`, round, await connections(scenario, server, false))
+        if (scenario !== 'http') record(`${key}|resumed`, round, await connections(scenario, server, true))
       }
     } finally {
       await Promise.all(servers.map(server => server.stop()))
     }
   }
-  if (plan.client !== null) {
+  if (plan.client !== null && !partial) {
     progress(`round ${round + 1}: undici clients`)
     const server = await startNode('mtls', runtimes[0])
     const plain = new Agent({ connections: 16, connect: { ...credentials, servername: 'localhost' } })
@@ -351,7 +385,7 @@ for (let round = 0; round < plan.rounds; round++) {
     try {
       const clients = round % 2 === 0 ? [['undici', plain], ['undici-mtls', mtls]] : [['undici-mtls', mtls], ['undici', plain]]
       for (const [, dispatcher] of clients) await clientThroughput(server.port, dispatcher, 300) // warm-up: connections and JIT
-      for (const [name, dispatcher] of clients) record(`client|${name}`, await clientThroughput(server.port, dispatcher, plan.client))
+      for (const [name, dispatcher] of clients) record(`client|${name}`, round, await clientThroughput(server.port, dispatcher, plan.client))
     } finally {
       await plain.close()
       await mtls.close()
@@ -359,23 +393,50 @@ for (let round = 0; round < plan.rounds; round++) {
     }
   }
 }
-progress('import times')
-const importMs = await importTimes()
+let importMs = null
+if (!partial) {
+  progress('import times')
+  importMs = await importTimes()
+}
 process.stderr.write('\n')
 await rm(dir, { recursive: true, force: true })
 
-const field = (key, name) => samples.has(key) ? median(samples.get(key).map(sample => sample[name]).filter(value => value !== null)) : null
+// Figures kept to 0.01 µs (the JSON is read by people too); ratios to 0.0001.
+const round2 = value => value === null ? null : Math.round(value * 100) / 100
+const round4 = value => value === null ? null : Math.round(value * 10000) / 10000
+const roundSpread = (summary, by) => summary === null ? null : { min: by(summary.min), median: by(summary.median), max: by(summary.max) }
+const roundsOf = (key, name) => Array.from({ length: plan.rounds }, (_, round) => samples.get(key)?.[round]?.[name] ?? null)
+const field = (key, name) => spread(roundsOf(key, name))?.median ?? null
+const METRICS = { keepAlive: 'keepAlive', fullHandshake: 'full', resumedHandshake: 'resumed' }
+const perMetric = build => Object.fromEntries(Object.entries(METRICS).map(([metric, window]) => [metric, build(window)]))
+const cpuRounds = (scenario, runtime) => perMetric(window => roundsOf(`${scenario}|${runtime.execPath}|${window}`, 'cpuUsPerOperation'))
 const rows = runtimes.flatMap(runtime => SCENARIOS.flatMap(scenario => {
   const key = `${scenario}|${runtime.execPath}`
   if (!versions.has(key)) return []
+  const rounds = cpuRounds(scenario, runtime)
+  // The baseline on the same Node (nginx answering itself: the first runtime's), paired round by round.
+  const baseline = BASELINES[scenario]
+  const baselineRuntime = versions.has(`${baseline}|${runtime.execPath}`) ? runtime : scenario === NGINX ? runtimes[0] : null
+  const baselineRounds = baseline === undefined || baselineRuntime === null || !versions.has(`${baseline}|${baselineRuntime.execPath}`) ? null : cpuRounds(baseline, baselineRuntime)
   return [{
     scenario,
     ...versions.get(key),
-    serverCpuUs: { keepAlive: field(`${key}|keepAlive`, 'cpuUsPerOperation'), fullHandshake: field(`${key}|full`, 'cpuUsPerOperation'), resumedHandshake: field(`${key}|resumed`, 'cpuUsPerOperation') },
+    // Medians over the rounds; every round's figure (index = round, null where not measured) and their spread below.
+    serverCpuUs: perMetric(window => round2(field(`${key}|${window}`, 'cpuUsPerOperation'))),
+    serverCpuUsRounds: Object.fromEntries(Object.entries(rounds).map(([metric, values]) => [metric, values.map(round2)])),
+    serverCpuUsSpread: Object.fromEntries(Object.entries(rounds).map(([metric, values]) => [metric, roundSpread(spread(values), round2)])),
+    // This scenario's CPU over its baseline's, measured in the same round on the same Node: the figure to compare across runs.
+    vsBaseline: baselineRounds === null
+      ? null
+      : {
+          baseline,
+          ...Object.fromEntries(Object.keys(METRICS).map(metric => {
+            const ratios = pairedRatios(rounds[metric], baselineRounds[metric])
+            return [metric, ratios === null ? null : { rounds: ratios.rounds.map(round4), ...roundSpread(ratios, round4) }]
+          }))
+        },
     // Of serverCpuUs, the proxy's own part (the rest is the app's), for a proxy with an app behind it.
-    proxyCpuUs: isProxy(scenario) && PROXIES[scenario].app !== null
-      ? { keepAlive: field(`${key}|keepAlive`, 'proxyCpuUsPerOperation'), fullHandshake: field(`${key}|full`, 'proxyCpuUsPerOperation'), resumedHandshake: field(`${key}|resumed`, 'proxyCpuUsPerOperation') }
-      : null,
+    proxyCpuUs: isProxy(scenario) && PROXIES[scenario].app !== null ? perMetric(window => round2(field(`${key}|${window}`, 'proxyCpuUsPerOperation'))) : null,
     keepAlive: { requestsPerSecond: field(`${key}|keepAlive`, 'requestsPerSecond'), p50: field(`${key}|keepAlive`, 'p50'), p99: field(`${key}|keepAlive`, 'p99'), errors: field(`${key}|keepAlive`, 'errors'), requests: field(`${key}|keepAlive`, 'operations') },
     fullHandshakesPerSecond: field(`${key}|full`, 'perSecond'),
     resumedPerSecond: field(`${key}|resumed`, 'perSecond'),
@@ -383,9 +444,14 @@ const rows = runtimes.flatMap(runtime => SCENARIOS.flatMap(scenario => {
     connectionErrors: (field(`${key}|full`, 'errors') ?? 0) + (field(`${key}|resumed`, 'errors') ?? 0)
   }]
 }))
-const client = plan.client === null ? null : { undici: median(samples.get('client|undici')), undiciMtls: median(samples.get('client|undici-mtls')) }
-if (client !== null) client.ratio = client.undiciMtls / client.undici
+let client = null
+if (samples.has('client|undici')) {
+  const rounds = { undici: samples.get('client|undici'), undiciMtls: samples.get('client|undici-mtls') }
+  const ratio = pairedRatios(rounds.undiciMtls, rounds.undici)
+  client = { undici: median(rounds.undici), undiciMtls: median(rounds.undiciMtls), ratio: round4(ratio.median), ratioSpread: roundSpread(ratio, round4), rounds }
+}
 
+const calibrationSpread = spread(calibrations)
 const machine = {
   date: new Date().toISOString(),
   cpu: cpus()[0]?.model ?? 'unknown',
@@ -394,46 +460,73 @@ const machine = {
   openssl: process.versions.openssl,
   pinned: hasTaskset ? 'server on core 0, load on core 1' : 'not pinned',
   mode,
-  plan
+  plan,
+  // This machine's speed during the run, measured in the bench process at the start of each round.
+  calibration: {
+    measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in the bench process (the load core)',
+    rounds: calibrations.map(round2),
+    ...roundSpread(calibrationSpread, round2)
+  }
 }
 const results = { machine, scenarios: rows, client, importMs, skipped }
 
 const us = value => value === null || value === undefined ? '–' : Math.round(value).toLocaleString('en-US')
 const fmt = value => value === null ? '–' : Math.round(value).toLocaleString('en-US')
-const floor = node => rows.find(row => row.scenario === 'node-mtls' && row.node === node)
-const ratioTo = (row, base, metric) => base === undefined || row.serverCpuUs[metric] === null || base.serverCpuUs[metric] === null ? '–' : (row.serverCpuUs[metric] / base.serverCpuUs[metric]).toFixed(2)
+// A median with its range over the rounds, where there are several.
+const withSpread = (summary, format) => summary === null ? '–' : plan.rounds > 1 ? `${format(summary.median)} (${format(summary.min)}–${format(summary.max)})` : format(summary.median)
+const ratio = value => value.toFixed(2)
+const byNode = row => runtimes.length > 1 && row.node !== null ? ` (Node ${row.node})` : ''
 // One line: how much of each proxy scenario's CPU is the proxy's own (the rest is the app's).
 const proxySplit = split => split.length === 0
   ? []
-  : [`Of that CPU, the proxy's own part, µs per keep-alive / full / resumed (the rest is the app's): ${split.map(row => `${row.scenario}${runtimes.length > 1 ? ` (Node ${row.node})` : ''} ${us(row.proxyCpuUs.keepAlive)} / ${us(row.proxyCpuUs.fullHandshake)} / ${us(row.proxyCpuUs.resumedHandshake)}`).join('; ')}.`, '']
+  : [`Of that CPU, the proxy's own part, µs per keep-alive / full / resumed (the rest is the app's): ${split.map(row => `${row.scenario}${byNode(row)} ${us(row.proxyCpuUs.keepAlive)} / ${us(row.proxyCpuUs.fullHandshake)} / ${us(row.proxyCpuUs.resumedHandshake)}`).join('; ')}.`, '']
+const compared = rows.filter(row => row.vsBaseline !== null)
+const headlineRow = rows.find(row => row.scenario === HEADLINE.scenario && row.vsBaseline !== null)
+const rangeNote = plan.rounds > 1 ? `median (min–max) of ${plan.rounds} rounds` : 'one round: no spread'
+const headline = headlineRow === undefined
+  ? []
+  : [`**${HEADLINE.scenario} vs ${HEADLINE.baseline}, server CPU per operation, paired round by round (${rangeNote}): full handshake + request ${withSpread(headlineRow.vsBaseline.fullHandshake, ratio)} ×, keep-alive request ${withSpread(headlineRow.vsBaseline.keepAlive, ratio)} ×, resumed + request ${withSpread(headlineRow.vsBaseline.resumedHandshake, ratio)} ×.**`, '']
 const markdown = [
-  `Measured ${machine.date.slice(0, 10)} on ${machine.cpu} (${machine.cores} cores); load generator Node ${machine.node}; ${machine.pinned}; ${mode} run (${plan.rounds} alternating round(s)). Server CPU µs per operation is the headline figure: requests per second are bound by the one load process here.`,
+  `Measured ${machine.date.slice(0, 10)} on ${machine.cpu} (${machine.cores} cores); load generator Node ${machine.node}; ${machine.pinned}; ${mode} run (${plan.rounds} alternating round(s)). Server CPU µs per operation is the figure: requests per second are bound by the one load process here.`,
   '',
-  '| scenario | server | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | full vs node-mtls | keep-alive req/s | full conn/s | resumed conn/s | resumed share |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map(row => `| ${row.scenario} | ${isProxy(row.scenario) ? row.openssl : `Node ${row.node}, OpenSSL ${row.openssl}`} | ${us(row.serverCpuUs.keepAlive)} | ${us(row.serverCpuUs.fullHandshake)} | ${us(row.serverCpuUs.resumedHandshake)} | ${ratioTo(row, floor(row.node ?? machine.node), 'fullHandshake')} | ${fmt(row.keepAlive.requestsPerSecond)} | ${fmt(row.fullHandshakesPerSecond)} | ${fmt(row.resumedPerSecond)} | ${row.resumedShare === null ? '–' : `${Math.round(row.resumedShare * 100)}%`} |`),
-  ...skipped.map(skip => `| ${skip.scenario} | skipped: ${skip.reason} | | | | | | | | |`),
+  `Calibration: a P-256 ECDSA verification took ${withSpread(calibrationSpread, value => value.toFixed(1))} µs of CPU in the bench process (node:crypto, OpenSSL ${machine.openssl}); divide by it to compare figures across days.`,
+  '',
+  ...headline,
+  '| scenario | server | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | keep-alive req/s | full conn/s | resumed conn/s | resumed share |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map(row => `| ${row.scenario} | ${isProxy(row.scenario) ? row.openssl : `Node ${row.node}, OpenSSL ${row.openssl}`} | ${withSpread(row.serverCpuUsSpread.keepAlive, us)} | ${withSpread(row.serverCpuUsSpread.fullHandshake, us)} | ${withSpread(row.serverCpuUsSpread.resumedHandshake, us)} | ${fmt(row.keepAlive.requestsPerSecond)} | ${fmt(row.fullHandshakesPerSecond)} | ${fmt(row.resumedPerSecond)} | ${row.resumedShare === null ? '–' : `${Math.round(row.resumedShare * 100)}%`} |`),
+  ...skipped.map(skip => `| ${skip.scenario} | skipped: ${skip.reason} | | | | | | | |`),
   '',
   ...proxySplit(rows.filter(row => row.proxyCpuUs !== null)),
-  client === null ? '' : `Client: undici-mtls ${fmt(client.undiciMtls)} req/s vs plain undici ${fmt(client.undici)} req/s (ratio ${client.ratio.toFixed(2)}), keep-alive against the mtls server.`,
-  '',
-  `Import time of each built package, fresh process, ms: ${Object.entries(importMs).map(([name, ms]) => `${name} ${ms}`).join(', ')}.`,
-  ''
+  ...(compared.length === 0
+    ? []
+    : [
+        `Each scenario's server CPU over its baseline's, measured in the same round on the same Node (${rangeNote}):`,
+        '',
+        '| scenario | baseline | keep-alive req | full handshake + req | resumed + req |',
+        '| --- | --- | ---: | ---: | ---: |',
+        ...compared.map(row => `| ${row.scenario}${byNode(row)} | ${row.vsBaseline.baseline} | ${withSpread(row.vsBaseline.keepAlive, ratio)} | ${withSpread(row.vsBaseline.fullHandshake, ratio)} | ${withSpread(row.vsBaseline.resumedHandshake, ratio)} |`),
+        ''
+      ]),
+  ...(client === null ? [] : [`Client: undici-mtls ${fmt(client.undiciMtls)} req/s vs plain undici ${fmt(client.undici)} req/s (ratio ${withSpread(client.ratioSpread, ratio)}), keep-alive against the mtls server.`, '']),
+  ...(importMs === null ? [] : [`Import time of each built package, fresh process, ms: ${Object.entries(importMs).map(([name, ms]) => `${name} ${ms}`).join(', ')}.`, ''])
 ].join('\n')
 
 await mkdir(outDir, { recursive: true })
-await writeFile(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n')
-await writeFile(join(outDir, 'latest.md'), markdown)
-await writeFile(join(outDir, 'latest.svg'), chartSvg(rows, machine))
+await writeFile(join(outDir, `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
+await writeFile(join(outDir, `${outName}.md`), markdown)
+await writeFile(join(outDir, `${outName}.svg`), chartSvg(rows, machine))
 console.log(markdown)
-console.log(`results in ${outDir}: latest.json, latest.md, latest.svg`)
+console.log(`results in ${outDir}: ${outName}.json, ${outName}.md, ${outName}.svg`)
 
 // The bench's flags, strictly: a misspelt one is an error, not a full run with defaults.
 function readArguments (argv) {
+  let values
   try {
-    return parseArgs({
+    values = parseArgs({
       args: argv.filter(arg => arg !== '--'), // pnpm passes on a separator given before the flags
       options: {
+        help: { type: 'boolean', short: 'h' },
         smoke: { type: 'boolean' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
@@ -442,7 +535,12 @@ function readArguments (argv) {
       }
     }).values
   } catch (err) {
-    console.error(`bench: ${err.message}\nusage: pnpm bench [--quick | --smoke] [--node MAJOR]... [--scenarios a,b] [--out DIR]`)
+    console.error(`bench: ${err.message}\n${USAGE}`)
     process.exit(2)
   }
+  if (values.help) {
+    console.log(HELP)
+    process.exit(0)
+  }
+  return values
 }

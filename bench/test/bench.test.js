@@ -1,23 +1,52 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 
+// Time limits here only turn a hang into a failure, never a speed target: written for a quiet two-core machine
+// with room to spare and multiplied by MTLS_TEST_TIME_FACTOR, test-support's hangLimit rule (this package's tests
+// are JavaScript and cannot load it). No assertion reads a clock: smoke windows count their work.
+const TIME_FACTOR = (value => {
+  if (value === undefined || value === '') return 1
+  const factor = Number(value)
+  if (!Number.isFinite(factor) || factor < 1) throw new Error(`MTLS_TEST_TIME_FACTOR must be a number of at least 1, got ${JSON.stringify(value)}`)
+  return factor
+})(process.env.MTLS_TEST_TIME_FACTOR)
+const hangLimit = ms => Math.round(ms * TIME_FACTOR)
+// The smoke run of every scenario takes 10 to 40 s as the machine gets busier; tap's own 30 s per file would be a speed target.
+t.setTimeout(hangLimit(600_000))
+
 const run = promisify(execFile)
 const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
 const PROXY_SCENARIOS = ['nginx-mtls', 'nginx-mtls->http', 'nginx-mtls->fastify-identity', 'haproxy-mtls->fastify-identity']
-const runBench = (args, options = {}) => run(process.execPath, [fileURLToPath(new URL('../src/run.js', import.meta.url)), ...args], { timeout: 60_000, ...options })
+const runBench = (args, options = {}) => run(process.execPath, [fileURLToPath(new URL('../src/run.js', import.meta.url)), ...args], { timeout: hangLimit(240_000), ...options })
 const PACKAGES = ['mtls-core', 'mtls-pki', 'fastify-mtls', 'fastify-mtls-identity', 'fastify-mtls-authz', 'undici-mtls']
+const METRICS = ['keepAlive', 'fullHandshake', 'resumedHandshake']
 
-t.test('pnpm bench --smoke measures every scenario by server CPU and writes JSON, Markdown and SVG', async t => {
+t.test('--help prints the usage and exits 0 (pnpm bench --help passes the flag on)', async t => {
+  const { stdout, stderr } = await runBench(['--help'])
+  t.match(stdout, /^usage: pnpm bench \[--quick \| --smoke\]/)
+  t.match(stdout, 'results/latest.{json,md,svg}')
+  t.match(stdout, 'haproxy-mtls->fastify-identity', 'the scenarios are listed')
+  t.equal(stderr, '')
+})
+
+t.test('a misspelt scenario is an error, not a run without it', async t => {
+  const error = await runBench(['--smoke', '--scenarios', 'mtls,nginx-mtls->fastify']).then(() => null, err => err)
+  t.equal(error?.code, 2)
+  t.match(error?.stderr, 'unknown scenario nginx-mtls->fastify')
+})
+
+t.test('pnpm bench --smoke measures every scenario by server CPU and writes smoke.json, .md and .svg, never latest.*', async t => {
   const out = await mkdtemp(join(tmpdir(), 'mtls-bench-test-'))
   t.teardown(() => rm(out, { recursive: true, force: true }))
   const { stdout } = await runBench(['--smoke', '--out', out])
-  const results = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8'))
+  t.same((await readdir(out)).sort(), ['smoke.json', 'smoke.md', 'smoke.svg'], 'latest.* is a full run\'s alone')
+  const results = JSON.parse(await readFile(join(out, 'smoke.json'), 'utf8'))
   t.same(results.scenarios.map(row => row.scenario).slice(0, NODE_SCENARIOS.length), NODE_SCENARIOS)
   t.same([...results.scenarios, ...results.skipped].map(row => row.scenario).slice(NODE_SCENARIOS.length).sort(), [...PROXY_SCENARIOS].sort(), 'every proxy scenario either ran or is listed as skipped')
   for (const row of results.scenarios) {
@@ -26,6 +55,12 @@ t.test('pnpm bench --smoke measures every scenario by server CPU and writes JSON
     if (row.scenario !== 'nginx-mtls') t.equal(row.node, process.versions.node, `${row.scenario}: the server (or the app behind the proxy) ran on this Node`)
     // A proxy's CPU time comes in clock ticks of 10 ms: a smoke window may read none of them.
     for (const metric of ['keepAlive', 'fullHandshake']) t.ok(proxy ? row.serverCpuUs[metric] >= 0 : row.serverCpuUs[metric] > 0, `${row.scenario}: server CPU per ${metric} measured (${row.serverCpuUs[metric]})`)
+    // Every round's figure is kept, with the spread: one round here, so min = median = max = that round.
+    for (const metric of METRICS) {
+      const figure = row.serverCpuUs[metric]
+      t.same(row.serverCpuUsRounds[metric], [figure], `${row.scenario}: the round's ${metric} figure kept`)
+      t.same(row.serverCpuUsSpread[metric], figure === null ? null : { min: figure, median: figure, max: figure }, `${row.scenario}: the ${metric} spread`)
+    }
     t.equal(row.keepAlive.requests, 200, `${row.scenario}: every keep-alive request answered`)
     // Behind a proxy, authz allows a request only when the app read the client's identity from the forwarded certificate.
     t.equal(row.keepAlive.errors, 0, `${row.scenario}: without errors or refusals`)
@@ -37,18 +72,30 @@ t.test('pnpm bench --smoke measures every scenario by server CPU and writes JSON
       t.ok(row.resumedShare > 0.5, `${row.scenario}: resumed connections really resumed (${row.resumedShare})`)
     }
   }
-  const mtls = results.scenarios.find(row => row.scenario === 'mtls')
-  const http = results.scenarios.find(row => row.scenario === 'http')
-  t.ok(mtls.serverCpuUs.fullHandshake > http.serverCpuUs.fullHandshake, 'an mTLS handshake costs the server more than a plain connection')
+  const byName = name => results.scenarios.find(row => row.scenario === name)
+  t.ok(byName('mtls').serverCpuUs.fullHandshake > byName('http').serverCpuUs.fullHandshake, 'an mTLS handshake costs the server more than a plain connection')
+  // The full stack against Fastify with the same TLS options: the paired ratio of the round's two figures.
+  const stack = byName('mtls+identity+authz')
+  const base = byName('fastify-tls-options')
+  t.equal(stack.vsBaseline.baseline, 'fastify-tls-options')
+  const ratio = stack.serverCpuUs.fullHandshake / base.serverCpuUs.fullHandshake
+  t.ok(Math.abs(stack.vsBaseline.fullHandshake.median - ratio) < 0.001, `the full-handshake ratio is the round's pair (${stack.vsBaseline.fullHandshake.median})`)
+  t.same(stack.vsBaseline.fullHandshake.rounds, [stack.vsBaseline.fullHandshake.median])
+  t.equal(byName('node-mtls').vsBaseline, null, 'node:https is the floor: no baseline')
+  t.match(results.machine.calibration, { measure: /P-256 ECDSA/, rounds: [Number], median: Number }, 'a calibration measured in the same run')
+  t.ok(results.machine.calibration.median > 0)
   t.same(Object.keys(results.importMs).sort(), [...PACKAGES].sort())
   for (const name of PACKAGES) t.ok(results.importMs[name] > 0, `import time of ${name} measured`)
   for (const skip of results.skipped) t.match(skip.reason, /^no (nginx|haproxy) binary on the PATH \(apt-get install (nginx|haproxy)\)$/, `${skip.scenario}: skipped with its reason`)
   t.match(results.machine, { node: process.versions.node, mode: 'smoke' })
-  const markdown = await readFile(join(out, 'latest.md'), 'utf8')
+  const markdown = await readFile(join(out, 'smoke.md'), 'utf8')
   t.match(markdown, /\| mtls\+identity\+authz \| Node [\d.]+, OpenSSL [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \|/)
-  const svg = await readFile(join(out, 'latest.svg'), 'utf8')
+  t.match(markdown, /\*\*mtls\+identity\+authz vs fastify-tls-options, .*full handshake \+ request \d+\.\d\d ×/, 'the headline is a ratio')
+  t.match(markdown, /\| mtls\+identity\+authz \| fastify-tls-options \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|/, 'each ratio in the table')
+  t.match(markdown, /Calibration: a P-256 ECDSA verification took [\d.]+ µs/)
+  const svg = await readFile(join(out, 'smoke.svg'), 'utf8')
   t.match(svg, /^<svg [^>]+>[\s\S]*per keep-alive request[\s\S]*per new connection[\s\S]*per resumed connection[\s\S]*<\/svg>\n$/, 'one panel per metric')
-  t.match(stdout, 'results in')
+  t.match(stdout, `results in ${out}: smoke.json, smoke.md, smoke.svg`)
 })
 
 t.test('a proxy scenario whose binary is not on the PATH is listed as skipped, with the reason, and the rest still runs', async t => {
@@ -58,18 +105,14 @@ t.test('a proxy scenario whose binary is not on the PATH is listed as skipped, w
   if (missing.length > 0) return t.skip(`${missing.join(', ')} live beside nginx or haproxy here`)
   const out = await mkdtemp(join(tmpdir(), 'mtls-bench-test-'))
   t.teardown(() => rm(out, { recursive: true, force: true }))
+  // Some scenarios only: no import times (the smoke test above measures them), and still smoke.*, not partial.*.
   await runBench(['--smoke', '--scenarios', 'http,nginx-mtls->fastify-identity,haproxy-mtls->fastify-identity', '--out', out], { env: { ...process.env, PATH: path } })
-  const results = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8'))
+  const results = JSON.parse(await readFile(join(out, 'smoke.json'), 'utf8'))
   t.same(results.scenarios.map(row => row.scenario), ['http'])
   t.same(results.skipped, [
     { scenario: 'nginx-mtls->fastify-identity', reason: 'no nginx binary on the PATH (apt-get install nginx)' },
     { scenario: 'haproxy-mtls->fastify-identity', reason: 'no haproxy binary on the PATH (apt-get install haproxy)' }
   ])
-  t.match(await readFile(join(out, 'latest.md'), 'utf8'), '| haproxy-mtls->fastify-identity | skipped: no haproxy binary on the PATH (apt-get install haproxy) |')
-})
-
-t.test('a misspelt scenario is an error, not a run without it', async t => {
-  const error = await runBench(['--smoke', '--scenarios', 'mtls,nginx-mtls->fastify']).then(() => null, err => err)
-  t.equal(error?.code, 2)
-  t.match(error?.stderr, 'unknown scenario nginx-mtls->fastify')
+  t.equal(results.importMs, null, 'a run of some scenarios measures only those')
+  t.match(await readFile(join(out, 'smoke.md'), 'utf8'), '| haproxy-mtls->fastify-identity | skipped: no haproxy binary on the PATH (apt-get install haproxy) |')
 })
