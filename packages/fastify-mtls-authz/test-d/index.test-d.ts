@@ -1,6 +1,6 @@
-import Fastify from 'fastify'
-import { expectAssignable, expectError, expectType } from 'tsd'
-import fastifyMtlsAuthzDefault, { fastifyMtlsAuthz, type AuthzDecision, type Explanation, type MtlsAuthorizeHook, type MtlsRole } from 'fastify-mtls-authz'
+import Fastify, { type FastifyContextConfig } from 'fastify'
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
+import fastifyMtlsAuthzDefault, { fastifyMtlsAuthz, type AuthzDecision, type Explanation, type MtlsAuthorizeHook, type MtlsRole, type OneOfMtlsRoles, type RouteMtlsConfig } from 'fastify-mtls-authz'
 import type { PeerIdentity } from 'fastify-mtls-identity'
 
 // A user who declares their roles gets a compile error for a misspelt one.
@@ -44,6 +44,19 @@ await app.register(fastifyMtlsAuthz, { getClaims: request => request.headers.aut
 expectError(app.register(fastifyMtlsAuthz, { getClaims: 'user' }))
 expectError(app.post('/typo', { config: { mtls: { roles: ['payments:chrage'] } } }, async () => 'ok'))
 expectError(app.get('/typo2', { config: { mtls: { allRoles: ['admin'] } } }, async () => 'ok'))
+expectError(app.post('/typo3', { config: { mtls: { roles: ['payments:charge', 'payments:chrage'] } } }, async () => 'ok'))
+expectError(app.route({ method: 'POST', url: '/typo4', config: { mtls: { roles: ['payments:chrage'] } }, handler: async () => 'ok' }))
+expectAssignable<NonNullable<FastifyContextConfig['mtls']>>({ roles: ['payments:charge'], allRoles: ['payments:read'] })
+expectNotAssignable<NonNullable<FastifyContextConfig['mtls']>>({ roles: ['payments:chrage'] })
+expectAssignable<RouteMtlsConfig>({ roles: ['payments:read'] })
+expectNotAssignable<RouteMtlsConfig>({ allRoles: ['payments:reed'] })
+// Fastify infers a route's config from the literal and intersects it with FastifyContextConfig: a misspelt role is
+// checked against this type, which the error prints, declared roles included: `Type '"payments:chrage"' is not
+// assignable to type 'OneOfMtlsRoles<"payments:charge" | "payments:read"> & "payments:chrage"'` (not `never`).
+type RouteRole = NonNullable<NonNullable<FastifyContextConfig['mtls']>['roles']>[number]
+expectType<OneOfMtlsRoles<'payments:charge' | 'payments:read'> & 'payments:chrage'>({} as RouteRole & 'payments:chrage')
+expectAssignable<RouteRole & 'payments:charge'>('payments:charge')
+expectType<'payments:charge' | 'payments:read'>({} as OneOfMtlsRoles<MtlsRole>['a role declared in MtlsRoles'])
 
 expectType<MtlsAuthorizeHook>(app.mtlsAuthorize({ roles: ['payments:read'] }))
 expectError(app.mtlsAuthorize({ roles: ['payments:write'] }))
