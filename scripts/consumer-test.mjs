@@ -2,20 +2,24 @@
 // tarball carries, installs the tarballs with npm into a fresh app outside the workspace, compiles the code of
 // every package README's `## Usage` section there (strict, NodeNext, skipLibCheck off), and runs a Fastify
 // server (fastify-mtls, -identity, -authz) and undici-mtls clients against each other, with certificates made
-// by the installed mtls-pki, on this Node and on Node 24 (runtimes.mjs). Prints `ok`/`not ok` per check and ends
-// with `consumer test: N passed, N failed`. MTLS_TEST_NODE24=0 skips the Node 24 run; MTLS_CONSUMER_KEEP=1
-// keeps the temporary app. npm's cache lives beside runtimes.mjs's (MTLS_TOOLKIT_CACHE), so a rerun is offline.
+// by the installed mtls-pki, on each pinned Node of runtimes.mjs's CONSUMER_MAJORS (20, 22, 24, 26;
+// MTLS_CONSUMER_MAJORS=24,26 for some). Prints `ok`/`not ok` per check and ends with `consumer test: N passed,
+// N failed`. MTLS_CONSUMER_KEEP=1 keeps the temporary app. npm's cache lives beside runtimes.mjs's (MTLS_TOOLKIT_CACHE), so a rerun is offline.
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
-import { RUNTIMES, nodeBinary } from './runtimes.mjs'
+import { CONSUMER_MAJORS, describeNode, nodeBinary } from './runtimes.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const packagesDir = join(root, 'packages')
 const cache = process.env.MTLS_TOOLKIT_CACHE ?? join(homedir(), '.cache', 'mtls-toolkit')
 const started = Date.now()
+
+// Limits on the commands below are hang limits only, multiplied by MTLS_TEST_TIME_FACTOR (as the tests' are).
+const TIME_FACTOR = Number(process.env.MTLS_TEST_TIME_FACTOR) >= 1 ? Number(process.env.MTLS_TEST_TIME_FACTOR) : 1
+const hangLimit = ms => Math.round(ms * TIME_FACTOR)
 
 // Names a README leaves to the reader (its files, its handlers, its port), declared so that the README's own code
 // compiles as it is written; everything else a snippet uses must come from the snippet.
@@ -51,12 +55,6 @@ function report (name, problems) {
     console.log(`not ok ${number} - ${name}`)
     for (const problem of problems) console.log(`  # ${problem.replaceAll('\n', '\n  # ')}`)
   }
-}
-
-function skip (name, reason) {
-  number += 1
-  results.skipped += 1
-  console.log(`ok ${number} - ${name} # SKIP ${reason}`)
 }
 
 function step (label) {
@@ -204,10 +202,12 @@ import { createTestPki } from 'mtls-pki'
 import { createMtlsAgent } from 'undici-mtls'
 import { Agent, request, type Dispatcher } from 'undici'
 
+// A hang limit, multiplied by MTLS_TEST_TIME_FACTOR like every other (the runner kills this process a little later).
+const hangSeconds = 30 * (Number(process.env.MTLS_TEST_TIME_FACTOR) >= 1 ? Number(process.env.MTLS_TEST_TIME_FACTOR) : 1)
 setTimeout(() => {
-  console.log('not ok - the server and the clients did not finish within 30 s')
+  console.log(\`not ok - the server and the clients did not finish within \${hangSeconds} s\`)
   process.exit(1)
-}, 30_000).unref()
+}, hangSeconds * 1000).unref()
 
 const node = \`Node \${process.versions.node}\`
 let failures = 0
@@ -299,7 +299,7 @@ async function main () {
     step(`packing ${names.join(', ')} into ${tarballs}`)
     await mkdir(tarballs)
     const packed = await Promise.all(names.map(async name => {
-      const result = await exec('pnpm', ['pack', '--pack-destination', tarballs, '--json'], { cwd: join(packagesDir, name), timeout: 60_000 })
+      const result = await exec('pnpm', ['pack', '--pack-destination', tarballs, '--json', '--config.ignore-scripts=true'], { cwd: join(packagesDir, name), timeout: hangLimit(60_000) })
       if (result.code !== 0) return { name, error: `pnpm pack exited ${result.code}: ${tail(result.stderr || result.stdout)}` }
       return { name, tarball: JSON.parse(result.stdout).filename }
     }))
@@ -310,7 +310,7 @@ async function main () {
       }
       const unpacked = join(work, 'unpacked', name)
       await mkdir(unpacked, { recursive: true })
-      const untar = await exec('tar', ['xzf', tarball, '-C', unpacked], { timeout: 30_000 })
+      const untar = await exec('tar', ['xzf', tarball, '-C', unpacked], { timeout: hangLimit(30_000) })
       report(`${name}: the tarball publishes cleanly (LICENSE, no .tsbuildinfo, source maps with their sources, entry points present)`,
         untar.code === 0 ? checkTarball(join(unpacked, 'package'), join(packagesDir, name)) : [`tar: ${tail(untar.stderr)}`])
     }
@@ -324,9 +324,9 @@ async function main () {
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'mtls-consumer-app', private: true, type: 'module', overrides }, null, 2) + '\n')
     const install = await exec('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--engine-strict', '--save-exact',
       '--loglevel=error', '--cache', join(cache, 'npm'), ...packed.map(({ tarball }) => tarball), ...extras],
-    { cwd: app, env: npmEnvironment(), timeout: 240_000 })
+    { cwd: app, env: npmEnvironment(), timeout: hangLimit(240_000) })
     if (install.code !== 0) {
-      report('npm installs the tarballs', [install.timedOut ? 'npm install did not finish within 240 s' : `npm install exited ${install.code}: ${tail(install.stderr || install.stdout)}`])
+      report('npm installs the tarballs', [install.timedOut ? `npm install did not finish within ${hangLimit(240)} s` : `npm install exited ${install.code}: ${tail(install.stderr || install.stdout)}`])
       throw new Error('npm install failed')
     }
     const lock = JSON.parse(await readFile(join(app, 'package-lock.json'), 'utf8'))
@@ -354,31 +354,32 @@ async function main () {
     await writeFile(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2) + '\n')
     for (const source of sources) await writeFile(join(app, source.file), source.text)
     const compile = await exec(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--pretty', 'false'],
-      { cwd: app, timeout: 120_000 })
-    if (compile.timedOut) report('tsc', ['tsc did not finish within 120 s'])
+      { cwd: app, timeout: hangLimit(120_000) })
+    if (compile.timedOut) report('tsc', [`tsc did not finish within ${hangLimit(120)} s`])
     else reportCompilation(compile.stdout + compile.stderr, sources)
     if (!existsSync(join(app, 'out', 'smoke.js'))) throw new Error('the smoke test was not compiled')
 
-    const runtimes = [{ label: `Node ${process.versions.node}`, binary: process.execPath }]
-    if (process.env.MTLS_TEST_NODE24 === '0') {
-      skip('Node 24: 200, 401 and 403 from a real server', 'MTLS_TEST_NODE24=0')
-    } else if (process.versions.node.split('.')[0] !== '24') {
+    // Each pinned Node the smoke test runs on (MTLS_CONSUMER_MAJORS, from test-all.mjs; all of them when unset).
+    const majors = (process.env.MTLS_CONSUMER_MAJORS || CONSUMER_MAJORS.join(',')).split(',').map(Number)
+    const runtimes = []
+    for (const major of majors) {
       try {
-        runtimes.push({ label: `Node ${RUNTIMES.node24.version}`, binary: await nodeBinary(24) })
+        const binary = await nodeBinary(major)
+        runtimes.push({ label: await describeNode(binary), binary })
       } catch (err) {
-        report('Node 24: fetched from the npm registry', [err.message.split('\n')[0]])
+        report(`Node ${major}: fetched from the npm registry`, [err.message.split('\n')[0]])
       }
     }
     for (const { label, binary } of runtimes) {
       step(`${label}: a Fastify server with fastify-mtls, -identity and -authz, and undici-mtls clients`)
-      const run = await exec(binary, [join(app, 'out', 'smoke.js')], { cwd: app, timeout: 45_000 })
+      const run = await exec(binary, [join(app, 'out', 'smoke.js')], { cwd: app, timeout: hangLimit(45_000) })
       const lines = run.stdout.split('\n').filter(line => /^(not )?ok - /.test(line))
       for (const line of lines) {
         const [, failed, name, reason] = /^(not )?ok - (.*?\))(?:: (.*))?$/.exec(line) ?? [null, 'not ', line, '']
         report(name, failed === undefined ? [] : [reason || line])
       }
       if (run.code !== 0 && !lines.some(line => line.startsWith('not ok'))) {
-        report(`${label}: the server and the clients`, [run.timedOut ? 'killed after 45 s' : `exited ${run.code}: ${tail(run.stderr || run.stdout)}`])
+        report(`${label}: the server and the clients`, [run.timedOut ? `killed after ${hangLimit(45)} s` : `exited ${run.code}: ${tail(run.stderr || run.stdout)}`])
       } else if (lines.length === 0) {
         report(`${label}: the server and the clients`, ['printed no results'])
       }

@@ -1,5 +1,6 @@
-// The other runtimes the tests run on, fetched from the npm registry once into a local cache (no global
-// change): Node 24 (the official binary, published as node-<platform>-<arch>) and undici 8, which needs it.
+// The runtimes the tests run on, fetched from the npm registry once into a local cache (no global change): the
+// official Node binaries (published as node-<platform>-<arch>) and undici 8. Pinned, so that a run is repeatable
+// and names the same runtimes whatever `node` is first on PATH.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
@@ -9,19 +10,30 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-// Pinned, so that a run is repeatable; the Node majors users run.
-const NODE_VERSIONS = Object.freeze({ 22: '22.23.5', 24: '24.22.3', 26: '26.12.1' })
+// The Node majors users run: 22 and 24 (LTS), 26 (current), and 20 (past its end of life, still in `engines`).
+const NODE_VERSIONS = Object.freeze({ 20: '20.20.2', 22: '22.23.5', 24: '24.22.3', 26: '26.12.1' })
+const UNDICI_8 = Object.freeze({ name: 'undici', version: '8.13.1' })
 
-export const RUNTIMES = Object.freeze({
-  node24: { name: `node-${process.platform}-${process.arch}`, version: NODE_VERSIONS[24] },
-  undici8: { name: 'undici', version: '8.13.1' }
-})
+/**
+ * Where each test runs. The whole tap suite on both LTS lines (OpenSSL 3.0 and 3.5), with undici 7 (the
+ * workspace's) on one and undici 8 on the other; the consumer test (packed packages, a real server and clients)
+ * also on the oldest and newest Node that `engines` admits.
+ */
+export const TAP_RUNTIMES = Object.freeze([{ major: 22, undici: null }, { major: 24, undici: UNDICI_8 }])
+export const CONSUMER_MAJORS = Object.freeze([20, 22, 24, 26])
 
-/** The path of a Node binary of that major (22, 24 or 26), fetched once into the cache. */
+/** The path of a Node binary of that major (20, 22, 24 or 26), fetched once into the cache. */
 export async function nodeBinary (major) {
   const version = NODE_VERSIONS[major]
   if (version === undefined) throw new Error(`no pinned Node ${major}; known: ${Object.keys(NODE_VERSIONS).join(', ')}`)
   return join(await ensurePackage({ name: `node-${process.platform}-${process.arch}`, version }), 'bin', 'node')
+}
+
+/** What a Node binary says it is: `Node 22.23.5 (OpenSSL 3.0.17)`, read from the binary itself. */
+export async function describeNode (binary) {
+  const { stdout } = await run(binary, ['-p', 'process.versions.node + " " + process.versions.openssl'])
+  const [node, openssl] = stdout.trim().split(' ')
+  return `Node ${node} (OpenSSL ${openssl.replace(/\+.*$/, '')})`
 }
 
 const cache = process.env.MTLS_TOOLKIT_CACHE ?? join(homedir(), '.cache', 'mtls-toolkit')
@@ -44,14 +56,16 @@ export async function ensurePackage ({ name, version }) {
 }
 
 /**
- * How to run tap on Node 24 with undici 8 in place of the workspace's undici 7: the environment (Node 24
- * first on PATH) and tap's arguments (the resolve hook goes in after tap's own loaders, so it sees imports first).
+ * How to run tap on one of TAP_RUNTIMES: its label, the environment (that Node first on PATH, Node's own type
+ * stripping instead of a TypeScript compiler in every test process, undici 8 where asked) and tap's arguments
+ * (test-hooks.mjs goes in after tap's own loaders, so it sees imports first).
  */
-export async function node24Run () {
-  const [node, undici] = await Promise.all([ensurePackage(RUNTIMES.node24), ensurePackage(RUNTIMES.undici8)])
-  const hook = new URL('./undici-8-hook.mjs', import.meta.url).pathname
-  return {
-    env: { ...process.env, PATH: `${join(node, 'bin')}:${process.env.PATH}`, MTLS_TEST_UNDICI: join(undici, 'index.js') },
-    tapArgs: [`--node-arg=--import=${hook}`]
-  }
+export async function tapRun ({ major, undici }) {
+  const [node, undiciDir] = await Promise.all([nodeBinary(major), undici === null ? null : ensurePackage(undici)])
+  const hooks = new URL('./test-hooks.mjs', import.meta.url).pathname
+  const env = { ...process.env, PATH: `${join(node, '..')}:${process.env.PATH}`, TAP_TYPE_STRIP_ONLY: '1' }
+  delete env.MTLS_TEST_UNDICI
+  if (undiciDir !== null) env.MTLS_TEST_UNDICI = join(undiciDir, 'index.js')
+  const label = `${await describeNode(node)}${undici === null ? '' : `, undici ${undici.version}`}`
+  return { label, env, tapArgs: [`--node-arg=--import=${hooks}`] }
 }

@@ -1,14 +1,19 @@
-// Runs every workspace package's tests (tap, then tsd) one package at a time on the Node running it, then
-// every package's tap tests again on Node 24 with undici 8 (both fetched once into a local cache; see
-// runtimes.mjs), then the consumer test (consumer-test.mjs: the packed packages installed with npm in an app
-// outside the workspace). Ends with a line counting tests, not assertions: tap tests and subtests (once per Node
-// version), tsd assertions and consumer-test checks. Exits non-zero if anything failed, coverage included.
-// MTLS_TEST_NODE24=0 skips the Node 24 runs, MTLS_TEST_CONSUMER=0 the consumer test (for a quick local check).
+// Runs every workspace package's tests: tap on each of TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node
+// 24 with undici 8; both pinned and fetched once into a local cache, see runtimes.mjs), tsd once, and the consumer
+// test (consumer-test.mjs: the packed packages installed with npm in an app outside the workspace, run on Node 20,
+// 22, 24 and 26). Runs are spread over lanes (one per core, at most 4; MTLS_TEST_LANES=N), never two of one package
+// at a time (tap keeps its coverage data in the package's .tap folder); each run's output is printed whole when it
+// ends. Ends with a line counting tests, not assertions: tap tests and subtests (once per runtime), tsd assertions
+// and consumer-test checks, naming each runtime as its binary reports itself. Exits non-zero if anything failed,
+// coverage included. MTLS_TEST_RUNTIMES=24 (a comma-separated list of Node majors) runs only those, and
+// MTLS_TEST_CONSUMER=0 skips the consumer test, for a quick local check. MTLS_TEST_TIME_FACTOR=N multiplies every
+// hang limit (tap's per-file limit here, the tests' own through mtls-test-support) on a slow or busy machine.
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join, relative } from 'node:path'
 import ts from 'typescript'
-import { RUNTIMES, node24Run } from './runtimes.mjs'
+import { CONSUMER_MAJORS, TAP_RUNTIMES, tapRun } from './runtimes.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const workspaceDirs = ['packages', 'examples']
@@ -22,14 +27,16 @@ const assertions = { passed: 0, failed: 0 }
 const counted = [] // what the closing line adds up
 const problems = []
 
+/** Runs a command to its end, keeping its output (printed by the caller when the run ends, whole). */
 function run (cwd, command, args = [], env = process.env) {
   return new Promise(resolve => {
     let stdout = ''
     let stderr = ''
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stdout.on('data', chunk => { stdout += chunk; process.stdout.write(chunk) })
-    child.stderr.on('data', chunk => { stderr += chunk; process.stderr.write(chunk) })
-    child.on('close', code => resolve({ code, stdout, stderr }))
+    child.stdout.on('data', chunk => { stdout += chunk })
+    child.stderr.on('data', chunk => { stderr += chunk })
+    child.on('error', err => { stderr += `${err.message}\n` })
+    child.on('close', code => resolve({ code: code ?? 1, stdout, stderr }))
   })
 }
 
@@ -105,10 +112,17 @@ function countTapTests (output) {
   return counts
 }
 
+/** Prints a finished run's output in one piece, under a header naming it and its wall time. */
+function printRun (title, started, { stdout, stderr }) {
+  process.stdout.write(`\n=== ${title} (${((Date.now() - started) / 1000).toFixed(1)} s) ===\n${stdout}${stderr}`)
+}
+
 async function tap (dir, pkg, runtime, args, env) {
-  console.log(`\n=== ${pkg.name}: tap (${runtime}) ===`)
+  const started = Date.now()
   // Raw TAP (what tap prints anyway when its output is not a terminal), so the tests can be counted.
-  const { code, stdout } = await script(dir, 'test:unit', ['--reporter=tap', ...args], env)
+  const result = await script(dir, 'test:unit', ['--reporter=tap', `--timeout=${FILE_HANG_LIMIT}`, ...args], env)
+  printRun(`${pkg.name}: tap (${runtime})`, started, result)
+  const { code, stdout } = result
   const counts = countTapTests(stdout)
   totals.passed += counts.passed
   totals.failed += counts.failed
@@ -167,9 +181,11 @@ function tsdAssertions (dir, pkg) {
 }
 
 async function tsd (dir, pkg) {
-  console.log(`\n=== ${pkg.name}: tsd ===`)
+  const started = Date.now()
   const calls = tsdAssertions(dir, pkg)
-  const { code, stdout, stderr } = await script(dir, 'test:types')
+  const result = await script(dir, 'test:types')
+  printRun(`${pkg.name}: tsd`, started, result)
+  const { code, stdout, stderr } = result
   if (code === 0 && calls.length > 0) {
     totals.passed += calls.length
     console.log(`${calls.length} type assertions of ${pkg.name} passed`)
@@ -201,57 +217,116 @@ async function tsd (dir, pkg) {
     (outside > 0 ? `, and ${outside} type error(s) outside any assertion` : '') + ' (see above)')
 }
 
-const packages = workspaceDirs.map(dir => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
-const runtimes = [`Node ${process.versions.node}`]
-const notRun = [] // runs skipped on purpose, named on the closing line
-for (const { dir, pkg } of packages) {
-  const scripts = pkg.scripts ?? {}
-  if (scripts['test:unit'] !== undefined) await tap(dir, pkg, runtimes[0], [], process.env)
-  if (scripts['test:types'] !== undefined) await tsd(dir, pkg)
+/** MTLS_TEST_TIME_FACTOR, as mtls-test-support reads it: a number of at least 1, 1 when unset. */
+function timeFactor (value) {
+  if (value === undefined || value === '') return 1
+  const factor = Number(value)
+  if (!Number.isFinite(factor) || factor < 1) throw new Error(`MTLS_TEST_TIME_FACTOR must be a number of at least 1, got ${JSON.stringify(value)}`)
+  return factor
 }
 
-if (process.env.MTLS_TEST_NODE24 !== '0') {
-  const runtime = `Node ${RUNTIMES.node24.version}, undici ${RUNTIMES.undici8.version}`
-  let node24 = null
-  try {
-    node24 = await node24Run()
-  } catch (err) {
-    totals.failed += 1
-    problems.push(`${runtime}: could not be fetched from the npm registry (${err.message.split('\n')[0]})`)
-  }
-  if (node24 !== null) {
-    runtimes.push(`Node ${RUNTIMES.node24.version}`)
-    for (const { dir, pkg } of packages) {
-      if (pkg.scripts?.['test:unit'] !== undefined) await tap(dir, pkg, runtime, node24.tapArgs, node24.env)
-    }
-  }
-} else {
-  notRun.push('the Node 24 runs (MTLS_TEST_NODE24=0)')
-}
-counted.push(`tap tests and subtests on ${runtimes.join(' and ')}`, 'tsd assertions')
+// tap's limit for one test file, in seconds: a hang limit only. The slowest file takes about 40 s on a quiet
+// two-core machine and three times that with both cores busy elsewhere.
+const FILE_HANG_LIMIT = Math.round(300 * timeFactor(process.env.MTLS_TEST_TIME_FACTOR))
 
-if (process.env.MTLS_TEST_CONSUMER === '0') {
-  console.log('\n=== consumer test: skipped (MTLS_TEST_CONSUMER=0) ===')
-  notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
-} else {
-  console.log('\n=== consumer test: the packed packages installed with npm outside the workspace ===')
-  const { code, stdout } = await run(root, process.execPath, [join(root, 'scripts', 'consumer-test.mjs')])
+/** The Node majors asked for with MTLS_TEST_RUNTIMES (all when unset). */
+function chosen (major) {
+  const wanted = process.env.MTLS_TEST_RUNTIMES
+  return wanted === undefined || wanted === '' || wanted.split(',').map(Number).includes(major)
+}
+
+async function consumerTest () {
+  const started = Date.now()
+  const env = { ...process.env, MTLS_CONSUMER_MAJORS: CONSUMER_MAJORS.filter(chosen).join(',') }
+  const result = await run(root, process.execPath, [join(root, 'scripts', 'consumer-test.mjs')], env)
+  printRun('consumer test: the packed packages installed with npm outside the workspace', started, result)
+  const { code, stdout } = result
   const summary = /^consumer test: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/m.exec(stdout)
-  counted.push('consumer-test checks')
   if (summary === null) {
     totals.failed += 1
     problems.push(`consumer test: exited ${code} without its closing line (see above)`)
-  } else {
-    totals.passed += Number(summary[1])
-    totals.failed += Number(summary[2])
-    totals.skipped += Number(summary[3] ?? 0)
-    if (code !== 0) {
-      const failing = stdout.split('\n').filter(line => line.startsWith('not ok')).map(line => line.replace(/^not ok \d+ - /, ''))
-      totals.failed += Number(summary[2]) === 0 ? 1 : 0
-      problems.push(`consumer test: ${failing.length > 0 ? failing.join('; ') : `exited ${code}`}`)
-    }
+    return
+  }
+  totals.passed += Number(summary[1])
+  totals.failed += Number(summary[2])
+  totals.skipped += Number(summary[3] ?? 0)
+  if (code !== 0) {
+    const failing = stdout.split('\n').filter(line => line.startsWith('not ok')).map(line => line.replace(/^not ok \d+ - /, ''))
+    totals.failed += Number(summary[2]) === 0 ? 1 : 0
+    problems.push(`consumer test: ${failing.length > 0 ? failing.join('; ') : `exited ${code}`}`)
   }
 }
+
+/**
+ * Runs the jobs over `lanes` at once, biggest first, never two jobs of one package together (tap keeps its
+ * coverage data in the package's .tap folder, and tests may write beside themselves).
+ */
+async function runJobs (jobs, lanes) {
+  const waiting = [...jobs].sort((a, b) => b.weight - a.weight)
+  const busy = new Set()
+  const asleep = [] // lanes waiting for a package to come free
+  const wake = () => { for (const resolve of asleep.splice(0)) resolve() }
+  const lane = async () => {
+    while (waiting.length > 0) {
+      const index = waiting.findIndex(job => !busy.has(job.key))
+      if (index === -1) {
+        await new Promise(resolve => asleep.push(resolve))
+        continue
+      }
+      const [job] = waiting.splice(index, 1)
+      busy.add(job.key)
+      try {
+        await job.run()
+      } finally {
+        busy.delete(job.key)
+        wake()
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: lanes }, lane))
+}
+
+const packages = workspaceDirs.map(dir => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
+// How long a package's run takes, roughly: its test files.
+const weight = dir => existsSync(join(dir, 'test')) ? readdirSync(join(dir, 'test'), { recursive: true }).filter(file => /\.test\.[mc]?[jt]s$/.test(file)).length : 0
+const runtimes = []
+const notRun = [] // runs skipped on purpose, named on the closing line
+const jobs = []
+
+for (const runtime of TAP_RUNTIMES) {
+  if (!chosen(runtime.major)) {
+    notRun.push(`the Node ${runtime.major} tap runs (MTLS_TEST_RUNTIMES)`)
+    continue
+  }
+  let setup
+  try {
+    setup = await tapRun(runtime)
+  } catch (err) {
+    totals.failed += 1
+    problems.push(`Node ${runtime.major}: could not be fetched from the npm registry (${err.message.split('\n')[0]})`)
+    continue
+  }
+  runtimes.push(setup.label)
+  for (const { dir, pkg } of packages) {
+    if (pkg.scripts?.['test:unit'] === undefined) continue
+    jobs.push({ key: dir, weight: weight(dir), run: () => tap(dir, pkg, setup.label, setup.tapArgs, setup.env) })
+  }
+}
+for (const { dir, pkg } of packages) {
+  if (pkg.scripts?.['test:types'] !== undefined) jobs.push({ key: dir, weight: 1, run: () => tsd(dir, pkg) })
+}
+counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}`, 'tsd assertions')
+if (process.env.MTLS_TEST_CONSUMER === '0') {
+  notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
+} else {
+  counted.push('consumer-test checks')
+  // First: it waits on npm and the disk more than it computes.
+  jobs.push({ key: root, weight: Infinity, run: consumerTest })
+}
+
+const lanes = Number(process.env.MTLS_TEST_LANES) > 0 ? Math.floor(Number(process.env.MTLS_TEST_LANES)) : Math.min(4, availableParallelism())
+console.log(`test-all: ${jobs.length} runs over ${lanes} lanes; tap's hang limit per file ${FILE_HANG_LIMIT} s`)
+await runJobs(jobs, lanes)
 
 console.log('')
 for (const problem of problems) console.log(`FAILED ${problem}`)
