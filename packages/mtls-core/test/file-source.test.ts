@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { until } from 'mtls-test-support'
 import { createFileSource, createMaterialSource, type FileSource, type FileSourceSpec } from '../src/index.js'
 import { within } from './helpers.js'
 
@@ -80,7 +81,7 @@ t.test('a validation failure is told once per distinct content; going back to wh
   await t.rejects(source.reload(), { code: 'NO_VERSION' })
   t.equal(errors.length, 1)
   const since = source.lastFailure!.since
-  await new Promise(resolve => setTimeout(resolve, 5))
+  await until(() => Date.now() > since.getTime(), 'the clock to move on')
   await writeFile(file, '{"other":1}')
   await t.rejects(source.reload(), { code: 'NO_VERSION' })
   t.equal(errors.length, 2, 'other bytes failing are told again')

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
+import { until } from 'mtls-test-support'
 import { MaterialError, MaterialSource, createMaterialSource, type Material, type MaterialFeed, type MaterialFeedStatus, type MaterialInput } from '../src/index.js'
 import { within } from './helpers.js'
 
@@ -179,9 +180,12 @@ t.test('close() stops following the feed: an update after it changes nothing', a
   source.close()
   t.equal(feed.listenerCount('update'), 0, 'the listener is gone')
   t.doesNotThrow(() => source.close(), 'closing twice is fine')
+  // A second source still following the feed: once it has taken the update, the closed one would have too.
+  const witness = await MaterialSource.fromFeed(feed, { side: 'server' })
+  t.teardown(() => witness.close())
   const rotated = await pki.intermediate.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service' })
   feed.push(svid(rotated))
-  await new Promise(resolve => setTimeout(resolve, 100))
+  await until(() => witness.current.leaf.fingerprint256 === rotated.fingerprint256, 'the open source to take the update')
   t.equal(updates, 0)
   t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, 'the material stays readable, and unchanged')
   t.equal(source.feed, feed)
@@ -227,8 +231,7 @@ t.test('an update announced while the first material is read is read once the so
   })
   const source = await MaterialSource.fromFeed(feed, { side: 'server' })
   t.teardown(() => source.close())
-  const deadline = Date.now() + 5000
-  while (source.current.leaf.fingerprint256 !== rotated.fingerprint256 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  await until(() => source.current.leaf.fingerprint256 === rotated.fingerprint256, 'the rotation pushed during the first read').catch(() => {})
   t.equal(source.current.leaf.fingerprint256, rotated.fingerprint256, 'the rotation pushed during the first read is in force')
 })
 

@@ -6,6 +6,7 @@
 // OpenSSL 3.0 can give a TLS client's chain with these flags (SECURITY.md lists them, and which cannot occur), and
 // the attacks of issue 24: weak algorithms and keys, extensions OpenSSL evaluates, encodings, CRL shards.
 import t from 'tap'
+import { hangLimit } from 'mtls-test-support'
 import { createTestPki } from 'mtls-pki'
 import {
   CLIENT_AUTH, KU, KeyPool, SERVER_AUTH, algorithms, authorityFromPem, caExtensions, certificateParts, clientExtensions, extensions as ext, forgeCertificate,
@@ -15,7 +16,7 @@ import {
 import { toPeerIdentity } from '../../src/index.js'
 import { disagreement, judge, type DifferentialCase, type DifferentialGroup, type Verdicts } from './differential-judges.js'
 
-t.setTimeout(300_000)
+t.setTimeout(hangLimit(300_000))
 
 const pki = await createTestPki()
 const root = authorityFromPem(pki.root.certificate, pki.root.key)

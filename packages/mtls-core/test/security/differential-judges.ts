@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
 import { Worker } from 'node:worker_threads'
+import { hangLimit } from 'mtls-test-support'
 import { toPem, type ForgeKey } from 'mtls-test-support/certificate-forge'
 import { ChainVerifier, MaterialError, VerificationError } from '../../src/index.js'
 
@@ -284,7 +285,7 @@ async function handshake (port: number, testCase: DifferentialCase): Promise<str
     socket.setEncoding('utf8')
     socket.on('data', chunk => { answer += chunk })
     socket.on('error', err => { failure ??= (err as NodeJS.ErrnoException).code ?? err.message })
-    socket.setTimeout(60_000, () => {
+    socket.setTimeout(hangLimit(60_000), () => {
       failure = 'TIMEOUT'
       socket.destroy()
     })

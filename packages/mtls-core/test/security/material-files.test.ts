@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit } from 'mtls-test-support'
 import { createMaterialSource, loadMaterial } from '../../src/index.js'
 import { readPemBlocks } from '../../src/internal.js'
 
@@ -19,7 +20,8 @@ const pki = await createTestPki()
 const dir = await mkdtemp(join(tmpdir(), 'review-material-files-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 
-async function settled<T> (promise: Promise<T>, ms: number): Promise<'pending' | 'resolved' | 'rejected'> {
+// 'pending' after a hang limit: these promises settle at once when the files are refused, and never when a read blocks.
+async function settled<T> (promise: Promise<T>, ms = hangLimit(20_000)): Promise<'pending' | 'resolved' | 'rejected'> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'pending'>(resolve => { timer = setTimeout(() => resolve('pending'), ms) })
   try {
@@ -46,10 +48,10 @@ t.test('a FIFO in place of a material file is refused, not waited on forever', a
   for (const fifo of fifos) await promisify(execFile)('mkfifo', [fifo])
   t.teardown(() => { for (const fifo of fifos) release(fifo) })
   const reload = source.reload({ certFile: fifos[0], keyFile: fifos[1], caFile: fifos[2], crlFile: fifos[3] })
-  const outcome = await settled(reload, 2000)
+  const outcome = await settled(reload)
   // Meanwhile the thread pool is full: any fs call of the process waits too.
-  const otherWork = await settled(readFile(files.caFile), 1000)
-  const plainReload = await settled(source.reload(), 500)
+  const otherWork = await settled(readFile(files.caFile))
+  const plainReload = await settled(source.reload())
   for (const fifo of fifos) release(fifo)
   await reload.catch(() => {})
   // This got through before the fix: 'pending' for all three: material.ts readText() open()s the file blocking, without checking it is
@@ -61,7 +63,7 @@ t.test('a FIFO in place of a material file is refused, not waited on forever', a
 
 t.test('/dev/zero and /dev/urandom as material files are refused at once', async t => {
   for (const device of ['/dev/zero', '/dev/urandom']) {
-    t.equal(await settled(loadMaterial({ certFile: device, key: pki.server.key, ca: pki.ca }, { side: 'server' }), 2000), 'rejected', device)
+    t.equal(await settled(loadMaterial({ certFile: device, key: pki.server.key, ca: pki.ca }, { side: 'server' })), 'rejected', device)
     await t.rejects(loadMaterial({ cert: pki.server.chain, key: pki.server.key, caFile: device }, { side: 'server' }), { code: /^ERR_MTLS_MATERIAL_/g }, `${device} as the CA file`)
   }
 })
