@@ -4,12 +4,12 @@ import { codes } from './errors.js'
 import { PIN_CANNOT_DENY, isCertificatePin, type CompiledPolicy } from './policy.js'
 import type { MtlsRole, OneOfMtlsRoles } from './roles.js'
 
-/** What a route needs, in `config: { mtls: ... }` or `fastify.mtlsAuthorize(...)`. */
 // A role in `config.mtls` is `MtlsRole | (string & OneOfMtlsRoles<MtlsRole>)`, written out (an alias would be what
 // errors print). Fastify infers a route's config type from the literal and intersects it with FastifyContextConfig,
 // so a misspelt role met `MtlsRole & 'payments:chrage'`, which is `never`, and the error named no role. No string
 // literal is a `string & OneOfMtlsRoles<...>`, but that member survives the intersection, so the error reads
 // `Type '"payments:chrage"' is not assignable to type 'OneOfMtlsRoles<"payments:charge" | "payments:read"> & "payments:chrage"'`.
+/** What a route needs, in `config: { mtls: ... }` or `fastify.mtlsAuthorize(...)`. */
 export interface RouteMtlsConfig {
   /** Open to anyone, certificate or not (health checks). */
   public?: boolean
