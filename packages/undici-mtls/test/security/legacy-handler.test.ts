@@ -4,21 +4,22 @@ import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { Agent } from 'undici'
+import { hangLimit, until } from 'mtls-test-support'
+import { Agent, request } from 'undici'
 import { createMtlsAgent } from '../../src/index.js'
 
 const pki = await createTestPki()
 const client = { cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }
 
-// A real mTLS server that answers every request with the given raw bytes.
-async function rawServer (t: { teardown: (fn: () => unknown) => void }, answer: (socket: tls.TLSSocket) => void): Promise<string> {
+// A real mTLS server that answers every request with the given raw bytes; `head` is the request's head.
+async function rawServer (t: { teardown: (fn: () => unknown) => void }, answer: (socket: tls.TLSSocket, head: string) => void): Promise<string> {
   const sockets = new Set<tls.TLSSocket>()
   const server = tls.createServer({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, socket => {
     sockets.add(socket)
     let seen = ''
     socket.on('data', chunk => {
       seen += String(chunk)
-      if (seen.includes('\r\n\r\n')) { seen = ''; answer(socket) }
+      if (seen.includes('\r\n\r\n')) { const head = seen; seen = ''; answer(socket, head) }
     })
     socket.on('error', () => {})
   })
@@ -49,8 +50,14 @@ t.test('response header bytes reach fetch as the server sent them', async t => {
 })
 
 t.test('a legacy handler without onError is refused at dispatch, as undici refuses it, not thrown from the error path', async t => {
-  const url = await rawServer(t, socket => { socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial'); setTimeout(() => socket.destroy(), 50) })
-  const agent = await createMtlsAgent(client)
+  // GET /next is answered whole; anything else is closed mid-body, once part of the body is out.
+  const url = await rawServer(t, (socket, head) => {
+    if (head.startsWith('GET /next ')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial', () => socket.destroy())
+  })
+  // One connection, one request at a time: a request dispatched after the handler's waits until the handler's has
+  // ended, its error path run, so its answer is the sign that anything that was to escape has escaped.
+  const agent = await createMtlsAgent({ ...client, agent: { connections: 1 } })
   t.teardown(() => agent.close())
   const plain = new Agent({ connect: client })
   t.teardown(() => plain.close())
@@ -63,12 +70,15 @@ t.test('a legacy handler without onError is refused at dispatch, as undici refus
   t.teardown(() => process.off('uncaughtException', onUncaught))
   let thrown: unknown = null
   try { agent.dispatch({ origin, path: '/', method: 'GET' }, handler() as never) } catch (err) { thrown = err }
-  await new Promise(resolve => setTimeout(resolve, 500))
+  let next: string | null = null
+  request(`${url}/next`, { dispatcher: agent }).then(async response => { next = await response.body.text() }, (err: Error) => { next = err.message })
+  await until(() => next !== null || uncaught.length > 0, 'the request sent after it to end, or an uncaught exception', hangLimit(10_000))
   // This got through before the fix: the agent takes the handler (its translation always has onRequestStart and onResponseError, so
   // undici's check is skipped), and when the server closes mid-body onResponseError rethrows the error
   // (legacy-handler.ts), which escapes as an uncaught exception: "other side closed" kills the process.
   t.same(uncaught.map(e => e.message), [], 'nothing escapes as an uncaught exception')
   t.ok(thrown !== null, 'the agent refuses it at dispatch too')
+  t.equal(next, 'ok', 'and serves the next request')
 })
 
 t.test('CONNECT with a legacy handler without onUpgrade is refused, not left hanging with its socket', async t => {
@@ -91,9 +101,10 @@ t.test('CONNECT with a legacy handler without onUpgrade is refused, not left han
   const events: string[] = []
   let refused = false
   try { agent.dispatch({ origin, path: 'example.com:443', method: 'CONNECT' }, handler(events) as never) } catch { refused = true }
-  await new Promise(resolve => setTimeout(resolve, 500))
   t.same(plainEvents, ['error: invalid onUpgrade method'], 'undici refuses it at once')
   // This got through before the fix: the agent takes it; the tunnel is established and handed to nobody (onRequestUpgrade calls
-  // legacy.onUpgrade?.() and drops the socket): the handler hears 'connect' and then nothing, ever.
-  t.ok(refused || events.some(e => e === 'complete' || e.startsWith('error')), `the request ends one way or another (saw: ${events.join(', ')})`)
+  // legacy.onUpgrade?.() and drops the socket): the handler hears 'connect' and then nothing, ever. The hang is the failure.
+  const ended = (): boolean => refused || events.some(e => e === 'complete' || e.startsWith('error'))
+  await until(ended, `the request to end one way or another (saw: ${events.join(', ')})`, hangLimit(10_000))
+  t.ok(ended(), `the request ends one way or another (saw: ${events.join(', ')})`)
 })

@@ -6,6 +6,7 @@ import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createRootCa, createTestPki } from 'mtls-pki'
 import { request } from 'undici'
 import { createMtlsAgent, type MtlsAgent } from '../../src/index.js'
+import { beforeExpiry, pastExpiry } from '../helpers.js'
 
 const pki = await createTestPki()
 const client = { cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }
@@ -31,17 +32,20 @@ async function get (url: string, agent: MtlsAgent): Promise<{ status: number, re
 
 t.test('a session is not offered once the server chain it was verified with has expired (an intermediate, not the leaf)', async t => {
   const root = await createRootCa({ commonName: 'server chain root' })
-  const notAfter = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const shortCa = await root.createIntermediate({ commonName: 'short-lived server CA', notBefore: new Date(Date.now() - 60_000), notAfter })
-  const server = await shortCa.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
-  const url = await serve(t, { cert: server.chain, key: server.key, ca: pki.ca + root.certificate })
-  const agent = await createMtlsAgent({ ...client, ca: root.certificate + pki.ca, server: 'spiffe://mycompany.com/production/payment-service' })
-  t.teardown(() => agent.close())
-  await get(url, agent)
-  t.same(await get(url, agent), { status: 200, resumed: true }, 'while the chain is valid, sessions resume')
+  const ca = root.certificate + pki.ca
+  const { notAfter, result: { url, agent, resumed } } = await beforeExpiry(async notAfter => {
+    const shortCa = await root.createIntermediate({ commonName: 'short-lived server CA', notBefore: new Date(Date.now() - 60_000), notAfter })
+    const server = await shortCa.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
+    const url = await serve(t, { cert: server.chain, key: server.key, ca: pki.ca + root.certificate })
+    const agent = await createMtlsAgent({ ...client, ca, server: 'spiffe://mycompany.com/production/payment-service' })
+    t.teardown(() => agent.close())
+    await get(url, agent)
+    return { url, agent, resumed: await get(url, agent) }
+  })
+  t.same(resumed, { status: 200, resumed: true }, 'while the chain is valid, sessions resume')
 
-  await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
-  const other = await createMtlsAgent({ ...client, ca: root.certificate + pki.ca, server: 'spiffe://mycompany.com/production/payment-service' })
+  await pastExpiry(notAfter)
+  const other = await createMtlsAgent({ ...client, ca, server: 'spiffe://mycompany.com/production/payment-service' })
   t.teardown(() => other.close())
   t.match(await get(url, other), { error: /CERT|EXPIRED/ }, 'a full handshake refuses the server: its intermediate has expired')
   // This got through before the fix: { status: 200, resumed: true }: session-cache.ts get() compares against the leaf's notAfter only,

@@ -12,7 +12,7 @@ import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { interceptors, request } from 'undici'
 import { MtlsAgent, createMtlsAgent } from '../../src/index.js'
-import { startServer } from '../helpers.js'
+import { beforeExpiry, pastExpiry, startServer } from '../helpers.js'
 
 const pki = await createTestPki()
 const client = { cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca }
@@ -55,14 +55,16 @@ t.test('a session does not resume into a server that has become another service'
 })
 
 t.test('a session is not offered once the server certificate it was verified with has expired', async t => {
-  const notAfter = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const server = await serve(t, await asService('payment-service', { notBefore: new Date(Date.now() - 60_000), notAfter }))
-  const agent = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service' })
-  t.teardown(() => agent.close())
-  await get(server.url, agent)
-  t.same(await get(server.url, agent), { status: 200, resumed: true })
-  await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
-  await t.rejects(get(server.url, agent), { code: 'ERR_MTLS_SERVER_CERT_EXPIRED' }, 'a full handshake, which finds the certificate expired')
+  const { notAfter, result: { url, agent, resumed } } = await beforeExpiry(async notAfter => {
+    const server = await serve(t, await asService('payment-service', { notBefore: new Date(Date.now() - 60_000), notAfter }))
+    const agent = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service' })
+    t.teardown(() => agent.close())
+    await get(server.url, agent)
+    return { url: server.url, agent, resumed: await get(server.url, agent) }
+  })
+  t.same(resumed, { status: 200, resumed: true })
+  await pastExpiry(notAfter)
+  await t.rejects(get(url, agent), { code: 'ERR_MTLS_SERVER_CERT_EXPIRED' }, 'a full handshake, which finds the certificate expired')
 })
 
 t.test('one secure context per client material, shared by every new connection', async t => {

@@ -5,7 +5,7 @@
 //   authorizer: every server was refused as "no certificate".
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { PemFeed, stallingRelay } from 'mtls-test-support'
+import { PemFeed, stallingRelay, until } from 'mtls-test-support'
 import { request } from 'undici'
 import { createMtlsAgent } from '../../src/index.js'
 import { startServer } from '../helpers.js'
@@ -30,15 +30,18 @@ t.test('with federated bundles, servers of either trust domain are reached and a
 
 t.test('a server that stalls its handshake while the partner\'s bundle is withdrawn is judged by the trust its connection began with', async t => {
   const forged = await partner.intermediate.issue({ spiffeId: PAYMENT, dnsNames: ['localhost'], usage: 'server' })
-  const { url, hits } = await startServer(t, { cert: forged.chain, key: forged.key, ca: [pki.ca, partner.ca] })
+  const { app, url, hits } = await startServer(t, { cert: forged.chain, key: forged.key, ca: [pki.ca, partner.ca] })
+  let connections = 0
+  app.server.on('connection', () => { connections++ })
   const relay = await stallingRelay(t, Number(new URL(url).port), 'server')
   const feed = new PemFeed({ cert: pki.orderService.chain, key: pki.orderService.key, trustDomains: bothBundles })
   const agent = await createMtlsAgent({ x509Source: feed, verifyHostname: false, server: PAYMENT })
   t.teardown(() => agent.close())
   const outcome = request(`https://127.0.0.1:${relay.port}/whoami`, { dispatcher: agent }).then(response => response.statusCode, (err: { code?: string }) => err.code)
-  await new Promise(resolve => setTimeout(resolve, 200))
+  // The relay dials the server once the agent has connected to it: the connection has begun, and its trust is set.
+  await until(() => connections === 1, 'the connection to reach the server')
   feed.push({ cert: pki.orderService.chain, key: pki.orderService.key, trustDomains: { 'mycompany.com': pki.ca } })
-  await new Promise(resolve => setTimeout(resolve, 100))
+  await until(() => agent.status().authorities.length === 1, 'the agent to take the bundle without the partner\'s')
   relay.release()
   t.equal(await outcome, 'ERR_MTLS_SERVER_CERT_UNTRUSTED', 'refused: the partner\'s CA does not speak for our trust domain')
   t.equal(hits.count, 0, 'nothing was sent')
