@@ -1,4 +1,4 @@
-// The by-hand run (README, "Run it without docker"): `start:local` is `node src/local.js`, which starts the test
+// The by-hand run (README, "Run it without docker"): `start:local` runs `node src/local.js`, which starts the test
 // Workload API server and both services, reaches a successful mTLS call between them, and leaves nothing behind:
 // after `--once`, and after Ctrl-C.
 import { existsSync, readFileSync } from 'node:fs'
