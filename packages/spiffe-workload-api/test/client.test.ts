@@ -1,13 +1,16 @@
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit } from 'mtls-test-support'
 import { Backoff } from '../src/backoff.js'
 import { WorkloadApiClient, WorkloadApiError, derToPem, type X509BundlesUpdate } from '../src/index.js'
 import { TestWorkloadApi, pemToDer, svidMessage } from './workload-api-server.js'
 
 const pki = await createTestPki()
 const ORDER = 'spiffe://mycompany.com/production/order-service'
+// Hang limits of the subtests that wait on the test Workload API: each ends in well under a second on a quiet machine.
+const LIMIT = { timeout: hangLimit(30_000) }
 
-t.test('watchX509Bundles streams bundle changes over tcp on 127.0.0.1', { timeout: 10_000 }, async t => {
+t.test('watchX509Bundles streams bundle changes over tcp on 127.0.0.1', LIMIT, async t => {
   const api = await TestWorkloadApi.start(t, { tcp: true })
   t.match(api.endpoint, /^tcp:\/\/127\.0\.0\.1:\d+$/)
   const own = Buffer.concat(pemToDer(pki.ca))
@@ -35,7 +38,7 @@ t.test('watchX509Bundles streams bundle changes over tcp on 127.0.0.1', { timeou
   t.equal(watch.connected, false)
 })
 
-t.test('fetchX509Context gives the first context and closes its stream; errors and timeouts reject', { timeout: 10_000 }, async t => {
+t.test('fetchX509Context gives the first context and closes its stream; errors and timeouts reject', LIMIT, async t => {
   const api = await TestWorkloadApi.start(t)
   const client = new WorkloadApiClient({ endpoint: api.endpoint })
   t.teardown(() => client.close())
@@ -61,7 +64,7 @@ t.test('SPIFFE_ENDPOINT_SOCKET is used when no endpoint is given', async t => {
   t.throws(() => new WorkloadApiClient(null as never), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
 })
 
-t.test('InvalidArgument stops the watch: the agent would refuse the same request again', { timeout: 10_000 }, async t => {
+t.test('InvalidArgument stops the watch: the agent would refuse the same request again', LIMIT, async t => {
   const api = await TestWorkloadApi.start(t)
   api.deny({ code: 3, details: 'bad request' })
   const client = new WorkloadApiClient({ endpoint: api.endpoint })
@@ -76,7 +79,7 @@ t.test('InvalidArgument stops the watch: the agent would refuse the same request
   t.notOk((null as unknown) instanceof WorkloadApiError)
 })
 
-t.test('other gRPC statuses become ERR_MTLS_WORKLOAD_RPC_FAILED and are retried', { timeout: 10_000 }, async t => {
+t.test('other gRPC statuses become ERR_MTLS_WORKLOAD_RPC_FAILED and are retried', LIMIT, async t => {
   const api = await TestWorkloadApi.start(t)
   api.deny({ code: 13, details: 'internal' })
   const client = new WorkloadApiClient({ endpoint: api.endpoint, backoff: { initialMs: 10, maxMs: 20 } })

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit } from 'mtls-test-support'
 import { createX509Source } from '../src/index.js'
 import { SECURITY_HEADER, workloadServiceDefinition } from '../src/proto.js'
 import { TestWorkloadApi, pemToDer, svidMessage } from '../src/testing.js'
@@ -44,7 +45,7 @@ t.test('tcp: the agent comes back on the same port; a socket path of your own is
   await api.listen()
   await api.listen()
   t.equal(api.endpoint, endpoint, 'same address')
-  const source = await createX509Source({ endpoint, timeoutMs: 5000 })
+  const source = await createX509Source({ endpoint, timeoutMs: hangLimit(30_000) })
   t.teardown(() => source.close())
   t.equal(source.current.svid.spiffeId, ORDER)
 
