@@ -13,10 +13,6 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
-import autocannon from 'autocannon'
-import { createTestPki, writeCertificateFiles } from 'mtls-pki'
-import { Agent, request } from 'undici'
-import { createMtlsAgent } from 'undici-mtls'
 import { nodeBinary } from '../../scripts/runtimes.mjs'
 import { chartSvg } from './chart.js'
 import { newConnections } from './new-connections.js'
@@ -78,6 +74,9 @@ if (unknown.length > 0) {
   console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${SCENARIO_NAMES.join(', ')}`)
   process.exit(2)
 }
+// Loaded once the flags are read: --help and a misspelt flag or scenario answer without them (a second on a busy machine).
+const [{ default: autocannon }, { createTestPki, writeCertificateFiles }, { Agent, request }, { createMtlsAgent }] =
+  await Promise.all([import('autocannon'), import('mtls-pki'), import('undici'), import('undici-mtls')])
 const wanted = scenario => only === undefined || only.includes(scenario)
 const installed = scenario => !isProxy(scenario) || proxyBinaries[PROXIES[scenario].proxy] !== null
 const SCENARIOS = SCENARIO_NAMES.filter(scenario => wanted(scenario) && installed(scenario))
