@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit } from 'mtls-test-support'
 import { loadServerTls, type ServerTlsOptions } from '../../src/index.js'
 import { attempt, clientOf, startServer } from '../helpers.js'
 
@@ -50,7 +51,7 @@ t.test('correctly refused: a CA:TRUE client leaf in require mode, on a resumed T
   socket.on('session', ticket => { session = ticket })
   socket.on('secureConnect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n'))
   socket.on('error', () => {})
-  socket.setTimeout(5000, () => socket.destroy())
+  socket.setTimeout(hangLimit(30_000), () => socket.destroy()) // the server closes it at once; this only ends a hang
   await once(socket, 'close')
   const fresh = await attempt(port, clientOf(pki, pki.caAsLeaf))
   t.equal(fresh.status, null, 'a full handshake with a CA leaf gets no answer')

@@ -36,6 +36,11 @@ t.test('a second apply listener that refuses: the server gets the previous conte
 t.test('an update listener that throws after the commit does not turn an applied reload into a failure', async t => {
   const f = await files(t)
   const { app, port, serverTls } = await startServer(t, f, { watch: false })
+  // The throw is shown as a warning, which this test provokes: it is caught here rather than printed.
+  const emitWarning = process.emitWarning
+  const warned = t.capture(process, 'emitWarning', (warning: string | Error, options?: { code?: string }) => {
+    if (options?.code !== 'MTLS_UPDATE_LISTENER_THREW') emitWarning.call(process, warning, options)
+  })
   serverTls.source.on('update', () => { throw new Error('a notification hook failed') })
   const next = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   await writeFile(f.certFile, next.chain)
@@ -51,4 +56,5 @@ t.test('an update listener that throws after the commit does not turn an applied
   t.equal(result, next.fingerprint256, 'reload() resolves with what serves')
   t.match(app.mtls.status().lastReload, { ok: true }, 'lastReload says it was applied')
   t.equal(app.mtls.stats().reloads.failed, 0, 'no failure counted')
+  t.match(warned().map(call => call.args), [['an update listener of a FileSource threw: a notification hook failed', { code: 'MTLS_UPDATE_LISTENER_THREW' }]], 'the listener\'s throw is warned about')
 })

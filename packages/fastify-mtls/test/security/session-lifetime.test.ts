@@ -5,19 +5,20 @@ import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { createRootCa, createTestPki } from 'mtls-pki'
-import { attempt, capturedLogger, clientOf, nextUpdate, serverFilesWithCrl, sessionFrom, startServer, tempDir } from '../helpers.js'
+import { attempt, beforeExpiry, capturedLogger, clientOf, nextUpdate, pastExpiry, serverFilesWithCrl, sessionFrom, startServer, tempDir } from '../helpers.js'
 
 const pki = await createTestPki()
 
 t.test('no session resumes after the client certificate it was verified with has expired', async t => {
-  const notAfter = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const shortLived = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job', notBefore: new Date(Date.now() - 60_000), notAfter })
-  const { app, port } = await startServer(t, { cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
-  const session = await sessionFrom(port, shortLived, pki.ca)
-  const before = await attempt(port, clientOf(pki, shortLived), { session })
+  const { app, port, shortLived, session, before, expiry } = await beforeExpiry(t, async notAfter => {
+    const shortLived = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job', notBefore: new Date(Date.now() - 60_000), notAfter })
+    const { app, port } = await startServer(t, { cert: pki.server.chain, key: pki.server.key, ca: pki.ca })
+    const session = await sessionFrom(port, shortLived, pki.ca)
+    return { app, port, shortLived, session, before: await attempt(port, clientOf(pki, shortLived), { session }) }
+  })
   t.same([before.status, before.reused], [200, true], 'while valid, the session resumes')
 
-  await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
+  await pastExpiry(expiry)
   const resumed = await attempt(port, clientOf(pki, shortLived), { session })
   t.equal(resumed.status, null, 'after notAfter the resumed connection is refused')
   t.equal(resumed.reused, true, 'it was a resumption, which OpenSSL alone would have let through')

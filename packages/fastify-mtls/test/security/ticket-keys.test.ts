@@ -13,6 +13,7 @@ import * as tls from 'node:tls'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit } from 'mtls-test-support'
 import { attempt, clientOf, sessionFrom, startServer, tempDir } from '../helpers.js'
 
 const pki = await createTestPki()
@@ -77,7 +78,8 @@ t.test('a FIFO in place of the ticket keys file does not hang mtls.reload()', as
   t.teardown(release)
   const reload = app.mtls.reload()
   let timer: NodeJS.Timeout | undefined
-  const outcome = await Promise.race([reload.then(() => 'settled', () => 'settled'), new Promise(resolve => { timer = setTimeout(() => resolve('pending'), 2000) })])
+  // Settling is immediate; only a hang waits out the limit.
+  const outcome = await Promise.race([reload.then(() => 'settled', () => 'settled'), new Promise(resolve => { timer = setTimeout(() => resolve('pending'), hangLimit(30_000)) })])
   clearTimeout(timer)
   release()
   await reload.catch(() => {})
