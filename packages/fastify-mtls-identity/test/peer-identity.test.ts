@@ -3,10 +3,10 @@ import { connect } from 'node:tls'
 import t from 'tap'
 import Fastify from 'fastify'
 import { createRootCa, createTestPki } from 'mtls-pki'
-import { startFastifyServer, until } from 'mtls-test-support'
+import { startFastifyServer } from 'mtls-test-support'
 import { request } from 'undici'
 import defaultExport, { fastifyMtlsIdentity, PEER_ERRORS } from '../src/index.js'
-import { agentFor, startServer, who } from './helpers.js'
+import { agentFor, beforeExpiry, pastExpiry, startServer, who } from './helpers.js'
 
 const pki = await createTestPki()
 
@@ -125,20 +125,22 @@ t.test('wrong options fail registration with FST_MTLS_IDENTITY_INVALID_OPTION', 
 
 t.test('without fastify-mtls (plain https options), OpenSSL\'s verdict comes from the socket and the chain\'s expiry from what the client sent', async t => {
   const root = await createRootCa({ commonName: 'plain root' })
-  // An intermediate that ends in a few seconds, issuing a leaf that outlives it (a CA rotation gone wrong).
-  const soon = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const shortCa = await root.createIntermediate({ commonName: 'short plain CA', notBefore: new Date(Date.now() - 60_000), notAfter: soon })
-  const client = await shortCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short' })
   const server = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
-  const { url } = await startFastifyServer(t, { https: { cert: server.chain, key: server.key, ca: [pki.ca, root.certificate], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' } }, async app => {
-    await app.register(fastifyMtlsIdentity)
-    app.get('/who', async request => ({ id: request.peerIdentity?.id ?? null, error: request.peerCertificateError }))
+  // An intermediate that ends in a second or two, issuing a leaf that outlives it (a CA rotation gone wrong).
+  const { url, kept, before, expiry } = await beforeExpiry(t, async soon => {
+    const shortCa = await root.createIntermediate({ commonName: 'short plain CA', notBefore: new Date(Date.now() - 60_000), notAfter: soon })
+    const client = await shortCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short' })
+    const { url } = await startFastifyServer(t, { https: { cert: server.chain, key: server.key, ca: [pki.ca, root.certificate], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' } }, async app => {
+      await app.register(fastifyMtlsIdentity)
+      app.get('/who', async request => ({ id: request.peerIdentity?.id ?? null, error: request.peerCertificateError }))
+    })
+    const kept = agentFor(t, { ca: pki.ca }, { chain: client.chain, key: client.key })
+    return { url, kept, before: await (await request(`${url}/who`, { dispatcher: kept })).body.json() as unknown }
   })
   const ask = async (dispatcher: ReturnType<typeof agentFor>): Promise<unknown> => await (await request(`${url}/who`, { dispatcher })).body.json()
   t.same(await ask(agentFor(t, { ca: pki.ca }, pki.otherCa)), { id: null, error: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, 'OpenSSL\'s verdict on another CA\'s certificate')
   t.same(await ask(agentFor(t, { ca: pki.ca })), { id: null, error: 'ERR_MTLS_NO_PEER_CERTIFICATE' }, 'no certificate')
-  const kept = agentFor(t, { ca: pki.ca }, { chain: client.chain, key: client.key })
-  t.same(await ask(kept), { id: 'spiffe://mycompany.com/production/short', error: null }, 'verified, on a kept-alive connection')
-  await until(() => Date.now() > soon.getTime() + 1000, 'the intermediate\'s expiry')
+  t.same(before, { id: 'spiffe://mycompany.com/production/short', error: null }, 'verified, on a kept-alive connection')
+  await pastExpiry(expiry)
   t.same(await ask(kept), { id: null, error: 'CERT_HAS_EXPIRED' }, 'the same connection, past the expiry of the intermediate its client sent')
 })

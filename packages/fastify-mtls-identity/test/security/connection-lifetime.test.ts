@@ -14,7 +14,9 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { fastifyMtls, loadServerTls, type MtlsMode, type ServerTlsOptions } from 'fastify-mtls'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
 import { Agent, request } from 'undici'
+import { hangLimit, until } from 'mtls-test-support'
 import { fastifyMtlsIdentity } from '../../src/index.js'
+import { beforeExpiry, pastExpiry } from '../helpers.js'
 
 interface Who { id: string | null, error: string | null }
 
@@ -51,7 +53,7 @@ for (const mode of ['optional', 'require'] as const) {
     const { app, port } = await serve(t, { cert: server.chain, key: server.key, ca: root.certificate, crlFile, mode }, true)
     const url = `https://127.0.0.1:${port}`
 
-    const agent = new Agent({ connect: { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key }, keepAliveTimeout: 30_000 })
+    const agent = new Agent({ connect: { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key }, keepAliveTimeout: hangLimit(30_000) })
     t.teardown(() => agent.close())
     let connections = 0
     agent.on('connect', () => { connections++ })
@@ -76,8 +78,8 @@ for (const mode of ['optional', 'require'] as const) {
     } else {
       // Require mode closes them at the reload: nothing more arrives on them, and a new one is refused.
       await t.rejects(h1(), 'HTTP/1.1: the kept-alive connection is closed, a new one refused at the handshake')
-      if (!session.closed && !session.destroyed) await Promise.race([once(session, 'close'), new Promise(resolve => setTimeout(resolve, 3000))])
-      t.ok(session.closed || session.destroyed, 'HTTP/2: the session is closed')
+      await until(() => session.closed || session.destroyed, 'the HTTP/2 session closed')
+      t.pass('HTTP/2: the session is closed')
       t.ok(app.mtls.stats().failures.revoked >= 1, 'counted as revoked')
     }
   })
@@ -87,25 +89,27 @@ t.test('an identity ends when the intermediate that issued it expires (kept aliv
   const root = await createRootCa({ commonName: 'intermediate expiry root' })
   const serverCa = await root.createIntermediate({ commonName: 'server CA' })
   const server = await serverCa.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
-  const notAfter = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const shortCa = await root.createIntermediate({ commonName: 'short-lived client CA', notBefore: new Date(Date.now() - 60_000), notAfter })
-  const client: IssuedCertificate = await shortCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job' })
   const mode: MtlsMode = 'optional'
-  const { port } = await serve(t, { cert: server.chain, key: server.key, ca: root.certificate, mode })
-  const url = `https://127.0.0.1:${port}`
-  const agent = new Agent({ connect: { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000 })
-  t.teardown(() => agent.close())
-  const h1 = async (): Promise<Who> => await (await request(`${url}/who`, { dispatcher: agent })).body.json() as Who
-  t.equal((await h1()).id, 'spiffe://mycompany.com/production/batch-job')
+  const idle = hangLimit(30_000) // kept alive while the test waits for the expiry: only a hang reaches it
+  const { port, client, h1, before, ticket, expiry } = await beforeExpiry(t, async notAfter => {
+    const shortCa = await root.createIntermediate({ commonName: 'short-lived client CA', notBefore: new Date(Date.now() - 60_000), notAfter })
+    const client: IssuedCertificate = await shortCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job' })
+    const { port } = await serve(t, { cert: server.chain, key: server.key, ca: root.certificate, mode })
+    const agent = new Agent({ connect: { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key }, keepAliveTimeout: idle, keepAliveMaxTimeout: idle })
+    t.teardown(() => agent.close())
+    const h1 = async (): Promise<Who> => await (await request(`https://127.0.0.1:${port}/who`, { dispatcher: agent })).body.json() as Who
+    const before = await h1()
+    const first = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: root.certificate, cert: client.chain, key: client.key })
+    let ticket: Buffer | undefined
+    first.on('session', s => { ticket = s })
+    first.on('secureConnect', () => first.end('GET /who HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'))
+    first.resume()
+    await once(first, 'close')
+    return { port, client, h1, before, ticket }
+  })
+  t.equal(before.id, 'spiffe://mycompany.com/production/batch-job')
 
-  const first = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: root.certificate, cert: client.chain, key: client.key })
-  let ticket: Buffer | undefined
-  first.on('session', s => { ticket = s })
-  first.on('secureConnect', () => first.end('GET /who HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'))
-  first.resume()
-  await once(first, 'close')
-
-  await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
+  await pastExpiry(expiry)
   // This got through before the fix: the kept-alive connection still answers { id: 'spiffe://…/batch-job', error: null }: only the
   // leaf's notAfter is checked (plugin.ts resolve()), not the chain's.
   t.equal((await h1()).id, null, 'kept alive past the intermediate\'s expiry: no identity')
@@ -125,13 +129,16 @@ t.test('an HTTP/2 session kept open past its client certificate\'s notAfter has 
   const root = await createRootCa({ commonName: 'h2 expiry root' })
   const intermediate = await root.createIntermediate({ commonName: 'h2 expiry intermediate' })
   const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
-  const notAfter = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
-  const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job', notBefore: new Date(Date.now() - 60_000), notAfter })
-  const { port } = await serve(t, { cert: server.chain, key: server.key, ca: root.certificate, mode: 'require' }, true)
-  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key })
-  t.teardown(() => session.close())
-  t.equal((await h2Who(session)).id, 'spiffe://mycompany.com/production/batch-job')
-  await new Promise(resolve => setTimeout(resolve, notAfter.getTime() - Date.now() + 1200))
+  const { session, before, expiry } = await beforeExpiry(t, async notAfter => {
+    const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/batch-job', notBefore: new Date(Date.now() - 60_000), notAfter })
+    const { port } = await serve(t, { cert: server.chain, key: server.key, ca: root.certificate, mode: 'require' }, true)
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: root.certificate, servername: 'localhost', cert: client.chain, key: client.key })
+    session.on('error', () => {}) // a session refused (a setup past the expiry) fails its stream
+    t.teardown(() => session.close())
+    return { session, before: await h2Who(session) }
+  })
+  t.equal(before.id, 'spiffe://mycompany.com/production/batch-job')
+  await pastExpiry(expiry)
   t.same(await h2Who(session), { id: null, error: 'CERT_HAS_EXPIRED' }, 'the same HTTP/2 session, after notAfter')
 })
 
@@ -162,25 +169,28 @@ t.test('a connection whose first request came while the CRLs were past their nex
   const intermediate = await root.createIntermediate({ commonName: 'renewed CRL intermediate' })
   const server = await intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
   const client = await intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/patient' })
-  const nextUpdate = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000)
   const material = { cert: server.chain, key: server.key, ca: root.certificate }
-  const serverTls = await loadServerTls({ ...material, crl: (await intermediate.createCrls({ nextUpdate })).join('') })
-  const app = Fastify({ https: serverTls.httpsOptions })
-  await app.register(fastifyMtls, { tls: serverTls, watch: false })
-  await app.register(fastifyMtlsIdentity)
-  app.get('/who', async request => ({ id: request.peerIdentity?.id ?? null, error: request.peerCertificateError }))
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  // The connection is made now; its first request waits for the CRLs to fall due.
-  const socket = tls.connect({ host: '127.0.0.1', port: (app.server.address() as AddressInfo).port, servername: 'localhost', ca: root.certificate, cert: client.chain, key: client.key })
-  t.teardown(() => socket.destroy())
-  await once(socket, 'secureConnect')
+  const { serverTls, socket, expiry } = await beforeExpiry(t, async nextUpdate => {
+    const serverTls = await loadServerTls({ ...material, crl: (await intermediate.createCrls({ nextUpdate })).join('') })
+    const app = Fastify({ https: serverTls.httpsOptions })
+    await app.register(fastifyMtls, { tls: serverTls, watch: false })
+    await app.register(fastifyMtlsIdentity)
+    app.get('/who', async request => ({ id: request.peerIdentity?.id ?? null, error: request.peerCertificateError }))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    // The connection is made now (OpenSSL verifies it while the CRLs are current); its first request waits for them to fall due.
+    const accepted = new Promise((resolve, reject) => { app.server.once('secureConnection', resolve).once('tlsClientError', reject) })
+    const socket = tls.connect({ host: '127.0.0.1', port: (app.server.address() as AddressInfo).port, servername: 'localhost', ca: root.certificate, cert: client.chain, key: client.key })
+    t.teardown(() => socket.destroy())
+    await Promise.all([once(socket, 'secureConnect'), accepted])
+    return { serverTls, socket }
+  })
   const who = async (): Promise<Who> => {
     socket.write('GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n')
     const [chunk] = await once(socket, 'data') as [Buffer]
     return JSON.parse(String(chunk).split('\r\n\r\n')[1] ?? '') as Who
   }
-  while (Date.now() <= nextUpdate.getTime() + 1000) await new Promise(resolve => setTimeout(resolve, 100))
+  await pastExpiry(expiry)
   t.same(await who(), { id: null, error: 'CRL_HAS_EXPIRED' }, 'past their next update: no identity')
   await serverTls.source.reload({ ...material, crl: (await intermediate.createCrls()).join('') })
   t.same(await who(), { id: 'spiffe://mycompany.com/production/patient', error: null }, 'renewed: the same connection has its identity')

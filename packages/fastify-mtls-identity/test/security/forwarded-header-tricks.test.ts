@@ -3,14 +3,14 @@
 import { once } from 'node:events'
 import { webcrypto } from 'node:crypto'
 import * as tls from 'node:tls'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createTestPki, type CertificateAuthority } from 'mtls-pki'
 import { readPemBlocks, toPem } from 'mtls-core/internal'
 import { x509 } from 'mtls-pki/x509'
+import { hangLimit } from 'mtls-test-support'
 import { PEER_ERRORS } from '../../src/index.js'
 import { compileTrustedProxies } from '../../src/trusted-proxies.js'
-import { agentFor, startServer, who } from '../helpers.js'
+import { agentFor, beforeExpiry, pastExpiry, startServer, who } from '../helpers.js'
 
 const pki = await createTestPki()
 const proxy = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/infra/envoy' })
@@ -21,7 +21,7 @@ const aspnet = (pem: string): string[] => ['x-client-cert', base64(pem)]
 // An HTTP/1.1 request written byte for byte by the trusted proxy, for header spellings no client library sends.
 async function rawRequest (url: string, head: string): Promise<{ status: number, body: string }> {
   const socket = tls.connect({ port: Number(new URL(url).port), host: '127.0.0.1', ca: pki.ca, servername: 'localhost', cert: proxy.chain, key: proxy.key })
-  socket.setTimeout(5000, () => socket.destroy())
+  socket.setTimeout(hangLimit(30_000), () => socket.destroy()) // only a hang: the answer ends the connection
   await once(socket, 'secureConnect')
   let out = ''
   socket.on('data', chunk => { out += String(chunk) })
@@ -31,22 +31,24 @@ async function rawRequest (url: string, head: string): Promise<{ status: number,
 }
 
 t.test('a remembered verdict does not outlive the intermediate CA or the CRL it was judged with', async t => {
-  const now = Date.now()
-  // Both end about three seconds from now; certificate and CRL times have one-second resolution.
-  const shortLived = await pki.root.createIntermediate({ commonName: 'short-lived intermediate', notAfter: new Date(now + 3000) })
-  const client = await shortLived.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short-lived-issuer' })
   const crlClient = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/crl-checked' })
-  // Two more of each, never shown before the deadline: their headers are judged afresh after it.
-  const client2 = await shortLived.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short-lived-issuer-2' })
+  // A second of each (crlClient2, client2), never shown before the deadline: their headers are judged afresh after it.
   const crlClient2 = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/crl-checked-2' })
-  const [intermediateCrl, rootCrl] = await pki.intermediate.createCrls({ nextUpdate: new Date(now + 3000) })
-  const expiring = await startServer(t, pki, { trustedProxies, forwarded: 'aspnet', ca: [pki.ca, shortLived.certificate] })
-  const crlDue = await startServer(t, pki, { trustedProxies, forwarded: 'aspnet', ca: [pki.ca, pki.intermediate.certificate], crl: [intermediateCrl as string, rootCrl as string] })
   const viaProxy = agentFor(t, pki, proxy)
-  t.equal((await who(expiring.url, viaProxy, aspnet(client.certificate))).body.source, 'forwarded', 'believed while its intermediate is valid')
-  t.equal((await who(crlDue.url, viaProxy, aspnet(crlClient.certificate))).body.source, 'forwarded', 'believed while the CRL is current')
+  // The intermediate and the CRL end together.
+  const { expiring, crlDue, client, client2, before, expiry } = await beforeExpiry(t, async deadline => {
+    const shortLived = await pki.root.createIntermediate({ commonName: 'short-lived intermediate', notAfter: deadline })
+    const client = await shortLived.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short-lived-issuer' })
+    const client2 = await shortLived.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/short-lived-issuer-2' })
+    const [intermediateCrl, rootCrl] = await pki.intermediate.createCrls({ nextUpdate: deadline })
+    const expiring = await startServer(t, pki, { trustedProxies, forwarded: 'aspnet', ca: [pki.ca, shortLived.certificate] })
+    const crlDue = await startServer(t, pki, { trustedProxies, forwarded: 'aspnet', ca: [pki.ca, pki.intermediate.certificate], crl: [intermediateCrl as string, rootCrl as string] })
+    const before = [(await who(expiring.url, viaProxy, aspnet(client.certificate))).body.source, (await who(crlDue.url, viaProxy, aspnet(crlClient.certificate))).body.source]
+    return { expiring, crlDue, client, client2, before }
+  })
+  t.same(before, ['forwarded', 'forwarded'], 'believed while its intermediate is valid, and while the CRL is current')
 
-  await sleep(Math.max(0, now + 4200 - Date.now()))
+  await pastExpiry(expiry)
   // A header not seen before is judged afresh: the verifier refuses it now.
   t.equal((await who(expiring.url, viaProxy, aspnet(client2.certificate))).body.error, 'CERT_HAS_EXPIRED', 'judged afresh: the intermediate has expired')
   t.equal((await who(crlDue.url, viaProxy, aspnet(crlClient2.certificate))).body.error, 'CRL_HAS_EXPIRED', 'judged afresh: the CRL is overdue')

@@ -14,6 +14,8 @@ import { PemFeed, decoyCertificate, startFastifyServer, tempDir, until, type Tea
 import { fastifyMtlsIdentity } from '../../src/index.js'
 
 const ORDER = 'spiffe://mycompany.com/production/order-service'
+// One test set for every test (each revokes a certificate of its own), and a federated partner's.
+const [pki, partner] = await Promise.all([createTestPki(), createTestPki({ trustDomain: 'partner.example' })])
 
 // One kept-alive connection asking GET /who; '(closed)' once the server closed it.
 async function keptAlive (t: Teardown, port: number, ca: string, chain: string, key: string): Promise<() => Promise<string>> {
@@ -36,8 +38,6 @@ const whoRoute = (app: FastifyInstance): void => {
 }
 
 t.test('trust kept by trust domain: a federated CA\'s certificate for our trust domain gets no identity, even with a decoy naming our root above its CA', async t => {
-  const pki = await createTestPki()
-  const partner = await createTestPki({ trustDomain: 'partner.example' })
   const forged = await partner.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
   for (const mode of ['require', 'optional'] as const) {
     const feed = new PemFeed({ cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': partner.ca } })
@@ -61,7 +61,6 @@ t.test('trust kept by trust domain: a federated CA\'s certificate for our trust 
 })
 
 t.test('fastify-mtls registered in an encapsulated context: the identity plugin at the root follows its records or refuses to start', async t => {
-  const pki = await createTestPki()
   const doomed = await pki.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
   const dir = await tempDir(t)
   const crlFile = join(dir, 'crl.pem')
@@ -98,7 +97,6 @@ t.test('fastify-mtls registered in an encapsulated context: the identity plugin 
 })
 
 t.test('identity registered before fastify-mtls, neither awaited, over HTTP/2: a certificate a new CRL revokes loses its identity on the session it holds', async t => {
-  const pki = await createTestPki()
   const dir = await tempDir(t)
   const crlFile = join(dir, 'crl.pem')
   await writeFile(crlFile, pki.crl.join(''))

@@ -17,7 +17,6 @@ const ORDER = 'spiffe://mycompany.com/production/order-service'
 const forged = await partner.intermediate.issue({ spiffeId: ORDER, usage: 'client' })
 const federated = { cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': partner.ca } }
 const ownOnly = { cert: pki.server.chain, key: pki.server.key, trustDomains: { 'mycompany.com': pki.ca } }
-const wait = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 async function start (t: Teardown, mode: MtlsMode, material: PemFeedMaterial, http2Server = false) {
   const feed = new PemFeed(material)
@@ -34,6 +33,8 @@ for (const mode of ['require', 'optional'] as const) {
   t.test(`${mode}: a handshake begun under federation and finished after the partner's bundle was withdrawn`, async t => {
     const { app, port, feed } = await start(t, mode, federated)
     const relay = await stallingRelay(t, port, 'client')
+    // The server logs the handshake's keys once it has read the ClientHello and sent its flight.
+    const begun = new Promise(resolve => app.server.once('keylog', resolve))
     const answer = new Promise<string>(resolve => {
       const call = https.request({ host: '127.0.0.1', port: relay.port, path: '/who', ca: pki.ca, servername: 'localhost', cert: forged.chain, key: forged.key, agent: false }, response => {
         let body = ''
@@ -42,7 +43,7 @@ for (const mode of ['require', 'optional'] as const) {
       call.on('error', (err: NodeJS.ErrnoException) => resolve(`refused: ${err.code ?? ''}`))
       call.end()
     })
-    await wait(200) // the server's flight is out; the client's Certificate and Finished are held
+    await begun // the server's flight is out; the client's Certificate and Finished are held
     feed.push(ownOnly)
     await until(() => app.mtls.status().authorities.length === 1, 'the partner\'s bundle withdrawn')
     relay.release()
