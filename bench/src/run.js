@@ -9,7 +9,7 @@ import { execFile, execFileSync, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, connect as netConnect } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
@@ -89,6 +89,8 @@ const CLOCK_TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encodi
 const runtimes = [{ node: process.versions.node, execPath: process.execPath }]
 for (const major of extraNodes) runtimes.push({ major, execPath: await nodeBinary(major) })
 
+// How busy the machine was around the run (other jobs share it), and how long the run took.
+const startedAt = { time: Date.now(), loadAverage: loadavg() }
 const dir = await mkdtemp(join(tmpdir(), 'mtls-bench-'))
 const pki = await createTestPki()
 await writeCertificateFiles(dir, 'server', pki.server)
@@ -460,6 +462,9 @@ const machine = {
   pinned: hasTaskset ? 'server on core 0, load on core 1' : 'not pinned',
   mode,
   plan,
+  durationS: Math.round((Date.now() - startedAt.time) / 1000),
+  // 1, 5 and 15 minute load averages at the start and at the end: above the core count, other jobs competed.
+  loadAverage: { start: startedAt.loadAverage.map(round2), end: loadavg().map(round2) },
   // This machine's speed during the run, measured in the bench process at the start of each round.
   calibration: {
     measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in the bench process (the load core)',
@@ -488,7 +493,7 @@ const headline = headlineRow === undefined
 const markdown = [
   `Measured ${machine.date.slice(0, 10)} on ${machine.cpu} (${machine.cores} cores); load generator Node ${machine.node}; ${machine.pinned}; ${mode} run (${plan.rounds} alternating round(s)). Server CPU µs per operation is the figure: requests per second are bound by the one load process here.`,
   '',
-  `Calibration: a P-256 ECDSA verification took ${withSpread(calibrationSpread, value => value.toFixed(1))} µs of CPU in the bench process (node:crypto, OpenSSL ${machine.openssl}); divide by it to compare figures across days.`,
+  `Calibration: a P-256 ECDSA verification took ${withSpread(calibrationSpread, value => value.toFixed(1))} µs of CPU in the bench process (node:crypto, OpenSSL ${machine.openssl}); divide by it to compare figures across days. Load average (1 min) ${machine.loadAverage.start[0]} at the start, ${machine.loadAverage.end[0]} at the end, on ${machine.cores} cores; the run took ${machine.durationS < 120 ? `${machine.durationS} s` : `${Math.round(machine.durationS / 60)} min`}.`,
   '',
   ...headline,
   '| scenario | server | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | keep-alive req/s | full conn/s | resumed conn/s | resumed share |',
