@@ -5,10 +5,11 @@ import t from 'tap'
 import Fastify from 'fastify'
 import fastifyAuth from '@fastify/auth'
 import { createTestPki } from 'mtls-pki'
+import { hangLimit, until } from 'mtls-test-support'
 import { toPeerIdentity } from 'mtls-core'
 import { readPemBlocks } from 'mtls-core/internal'
 import defaultExport, { fastifyMtlsAuthz, type AuthzDecision } from '../src/index.js'
-import { agentFor, call, startServer } from './helpers.js'
+import { agentFor, call, countOpens, fileReplacer, startServer } from './helpers.js'
 
 const pki = await createTestPki()
 const identityOf = (pem: string) => toPeerIdentity(readPemBlocks(pem)[0]!.der)
@@ -136,7 +137,8 @@ t.test('setPolicy swaps the whole policy atomically under load: every answer is 
   const SWAPS = 40
   const WORKERS = 4
   const TAIL = 10 // requests per worker after the last swap
-  const deadline = Date.now() + 20_000
+  // Only a bound for a run that went wrong: each swap waits for a request, and the check below says if one was missed.
+  const deadline = Date.now() + hangLimit(60_000)
   // epoch n has policies[n % 2] in force; a request that starts and ends in one epoch was decided by that policy.
   let epoch = 0
   let probes = 0
@@ -196,29 +198,31 @@ t.test('a watched policy file: valid changes are swapped in, invalid ones logged
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const policyFile = join(dir, 'policy.json')
   await writeFile(policyFile, JSON.stringify({ acl: [] }))
+  const replace = await fileReplacer(t, policyFile)
   const lines: Array<Record<string, unknown>> = []
   const logger = { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
   const { app, url } = await startServer(t, pki, { policyFile }, app => {
     app.get('/read', { config: { mtls: { roles: ['payments:read'] } } }, async () => 'ok')
   }, { logger })
+  const opens = countOpens(t, policyFile)
   const agent = agentFor(t, pki, pki.orderService)
   t.equal((await call(url, agent, 'GET', '/read')).status, 403)
-  const logged = async (msg: string): Promise<void> => {
-    for (let i = 0; i < 200 && !lines.some(line => String(line.msg).startsWith(msg)); i++) await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  await writeFile(policyFile, JSON.stringify(policy))
+  const logged = async (msg: string): Promise<void> => { await until(() => lines.some(line => String(line.msg).startsWith(msg)), msg) }
+  await replace(JSON.stringify(policy))
   await logged('fastify-mtls-authz: policy reloaded')
   t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'the new policy applies')
-  await writeFile(policyFile, '{ not json')
+  await replace('{ not json')
   await logged('fastify-mtls-authz: policy file refused')
   t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'the previous policy stays')
   const refusals = (): Array<Record<string, unknown>> => lines.filter(line => String(line.msg).startsWith('fastify-mtls-authz: policy file refused'))
   t.match(refusals(), [{ level: 50, msg: /not JSON/ }])
-  // The same refused text written again is not logged again; JSON that is no valid policy is refused with its reason.
-  await writeFile(policyFile, '{ not json')
-  await new Promise(resolve => setTimeout(resolve, 300))
-  await writeFile(policyFile, JSON.stringify({ acl: {} }))
-  for (let i = 0; i < 200 && refusals().length < 2; i++) await new Promise(resolve => setTimeout(resolve, 25))
+  // The same refused text written again is read and not logged again (the next change is read after it, so its
+  // line would come first); JSON that is no valid policy is refused with its reason.
+  const opened = opens()
+  await replace('{ not json')
+  await until(() => opens() > opened, 'the watcher to read the same refused text')
+  await replace(JSON.stringify({ acl: {} }))
+  await until(() => refusals().length >= 2, 'the invalid policy to be refused')
   t.same(refusals().map(line => line.msg).slice(1), [`fastify-mtls-authz: policy file refused, the previous policy stays: fastify-mtls-authz: invalid policy: ${policyFile}: acl must be a list of { identities, roles }`], 'logged once each, the invalid policy with its reason')
   t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'the previous policy still stays')
   t.same(app.mtlsAuthz.policy, policy)

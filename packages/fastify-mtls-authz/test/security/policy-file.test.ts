@@ -10,12 +10,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { agentFor, call, startServer } from '../helpers.js'
+import { hangLimit, until } from 'mtls-test-support'
+import { agentFor, call, countOpens, startServer } from '../helpers.js'
 
 const pki = await createTestPki()
 const grant = { acl: [{ identities: ['spiffe://mycompany.com/production/order-service'], roles: ['payments:read'] }] }
 const revoke = { acl: [] }
-const wait = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 t.test('a FIFO swapped in for a moment does not stop later policy changes (a revocation) from applying', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'review-policy-'))
@@ -28,23 +28,25 @@ t.test('a FIFO swapped in for a moment does not stop later policy changes (a rev
   const agent = agentFor(t, pki, pki.orderService)
   t.equal((await call(url, agent, 'GET', '/read')).status, 200, 'granted')
 
-  const fifo = join(dir, 'policy.fifo')
+  // Made outside the watched directory: renaming it over the policy file is the one change the watcher sees.
+  const staging = await mkdtemp(join(tmpdir(), 'review-policy-fifo-'))
+  t.teardown(() => rm(staging, { recursive: true, force: true }))
+  const fifo = join(staging, 'policy.fifo')
   await promisify(execFile)('mkfifo', [fifo])
-  const keep = join(dir, 'keep.fifo')
+  const keep = join(staging, 'keep.fifo')
   await link(fifo, keep) // to let the blocked reader go at the end
   const release = (): void => { try { closeSync(openSync(keep, constants.O_WRONLY | constants.O_NONBLOCK)) } catch {} }
   t.teardown(release)
+  const opens = countOpens(t, policyFile)
   await rename(fifo, policyFile)
-  await wait(400) // the watcher's reload is now blocked in open()
+  // The watcher's reload has the FIFO open (a reload that blocks in open() never gets this far: the hang limit ends it).
+  await until(() => opens() > 0, 'the watcher to open the FIFO', hangLimit(10_000))
 
   await writeFile(join(dir, 'next.json'), JSON.stringify(revoke))
   await rename(join(dir, 'next.json'), policyFile)
-  await wait(800)
-  const policy = app.mtlsAuthz.policy
-  const status = (await call(url, agent, 'GET', '/read')).status
-  release()
-  // This got through before the fix: still 200 and the granting policy: the revocation waits behind the blocked reload until someone
-  // opens the FIFO for writing (release() above); plugin.ts policyFileSource() reads with readFile().
-  t.same(policy, revoke, 'the revoking policy is in force')
-  t.equal(status, 403, 'the role is gone')
+  // This got through before the fix: the granting policy stays: the revocation waits behind the blocked reload until someone
+  // opens the FIFO for writing (release() at teardown); plugin.ts policyFileSource() reads with readFile(). The hang is the failure.
+  await until(() => JSON.stringify(app.mtlsAuthz.policy) === JSON.stringify(revoke), 'the revoking policy', hangLimit(10_000))
+  t.same(app.mtlsAuthz.policy, revoke, 'the revoking policy is in force')
+  t.equal((await call(url, agent, 'GET', '/read')).status, 403, 'the role is gone')
 })
