@@ -1,6 +1,7 @@
 // Runs the demo as `pnpm demo` does: a real process, real TLS on 127.0.0.1, never longer than `limitMs`.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { hangLimit } from './hang-limit.js'
 
 export const demo = fileURLToPath(new URL('../src/demo.js', import.meta.url))
 export const exampleDir = fileURLToPath(new URL('..', import.meta.url))
@@ -8,9 +9,10 @@ export const exampleDir = fileURLToPath(new URL('..', import.meta.url))
 /**
  * Starts `command args` (the demo under Node by default) in a process group of its own, as a terminal runs a job,
  * so that `interrupt()` is Ctrl-C: SIGINT to every process of the group. `exited` resolves with
- * `{ code, signal, output }` (stdout and stderr together); the group is killed after `limitMs`.
+ * `{ code, signal, output }` (stdout and stderr together); the group is killed after `limitMs`, a hang limit (the
+ * whole story takes a few seconds on a quiet machine).
  */
-export function startDemo (args, { env = {}, command = process.execPath, commandArgs = [demo], limitMs = 20_000 } = {}) {
+export function startDemo (args, { env = {}, command = process.execPath, commandArgs = [demo], limitMs = hangLimit(60_000) } = {}) {
   const child = spawn(command, [...commandArgs, ...args], { cwd: exampleDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let output = ''
   const waiters = []

@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
 import { certificateDir, startDemo } from './demo-process.js'
+import { hangLimit } from './hang-limit.js'
+
+// The file's hang limit (one demo process): tap's own 30 s is no limit scaled for a busy machine.
+t.setTimeout(hangLimit(90_000))
 
 const story = async t => {
   const run = startDemo([])

@@ -3,6 +3,10 @@ import { createServer, connect } from 'node:net'
 import { once } from 'node:events'
 import t from 'tap'
 import { certificateDir, startDemo } from './demo-process.js'
+import { hangLimit } from './hang-limit.js'
+
+// The file's hang limit (a demo process per test, one after another): tap's own 30 s is no limit scaled for a busy machine.
+t.setTimeout(hangLimit(180_000))
 
 const READY = 'Serving until Ctrl-C.'
 const noStack = /^\s+at /m

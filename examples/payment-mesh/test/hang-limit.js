@@ -1,0 +1,9 @@
+// Time limits in these tests only turn a hang into a failure; they are never speed targets. Each is written for a
+// quiet two-core machine with room to spare, and multiplied by MTLS_TEST_TIME_FACTOR (a number of at least 1, 1 when
+// unset), as mtls-test-support's hangLimit does for the packages: `MTLS_TEST_TIME_FACTOR=3 pnpm test`.
+const value = process.env.MTLS_TEST_TIME_FACTOR
+const factor = value === undefined || value === '' ? 1 : Number(value)
+if (!Number.isFinite(factor) || factor < 1) throw new Error(`MTLS_TEST_TIME_FACTOR must be a number of at least 1, got ${JSON.stringify(value)}`)
+
+/** `ms` scaled by MTLS_TEST_TIME_FACTOR: the limit after which a wait is a hang. */
+export const hangLimit = ms => Math.round(ms * factor)
