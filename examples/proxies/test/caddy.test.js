@@ -2,10 +2,10 @@
 // ({http.request.tls.client.certificate_der_base64}).
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { hangLimit, until } from './hang-limit.js'
 import { findProxy } from './proxy-binaries.js'
 import { spawnProxy } from './proxy-process.js'
 import { proxySuite } from './proxy-suite.js'
@@ -13,6 +13,8 @@ import { proxySuite } from './proxy-suite.js'
 const run = promisify(execFile)
 const example = name => fileURLToPath(new URL(`../../caddy/${name}`, import.meta.url))
 const found = findProxy('caddy')
+// .taprc's limit for a proxy's file, scaled.
+t.setTimeout(hangLimit(60_000))
 
 t.test('caddy', { skip: found.skip ?? false }, async t => {
   await proxySuite(t, {
@@ -40,9 +42,8 @@ t.test('caddy', { skip: found.skip ?? false }, async t => {
           const loaded = () => proc.output().split('"msg":"load complete"').length - 1
           const before = loaded()
           // --force: reload even though the file did not change.
-          await run(found.path, ['reload', ...args, '--address', `127.0.0.1:${values.ADMIN_PORT}`, '--force'], { env: { ...process.env, ...env }, timeout: 5000 })
-          for (let i = 0; i < 200 && loaded() === before; i++) await delay(25)
-          if (loaded() === before) throw new Error(`caddy reload exited 0, but Caddy logged no "load complete"\n${proc.output()}`)
+          await run(found.path, ['reload', ...args, '--address', `127.0.0.1:${values.ADMIN_PORT}`, '--force'], { env: { ...process.env, ...env }, timeout: hangLimit(30_000) })
+          await until(() => loaded() > before, () => `Caddy to log "load complete" after caddy reload exited 0\n${proc.output()}`)
           return 'caddy reload: "load complete", the new server took the listener'
         }
       }

@@ -2,15 +2,17 @@
 // `Client-Cert: :base64 DER:` and as base64 DER in X-SSL-Client-Cert, each read by the service in its own run.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { hangLimit, until } from './hang-limit.js'
 import { findProxy } from './proxy-binaries.js'
 import { childPids, spawnProxy } from './proxy-process.js'
 import { proxySuite } from './proxy-suite.js'
 
 const example = name => fileURLToPath(new URL(`../../haproxy/${name}`, import.meta.url))
 const found = findProxy('haproxy')
+// .taprc's limit for a proxy's file, scaled.
+t.setTimeout(hangLimit(60_000))
 
 t.test('haproxy', { skip: found.skip ?? false }, async t => {
   await proxySuite(t, {
@@ -41,12 +43,12 @@ t.test('haproxy', { skip: found.skip ?? false }, async t => {
           // The master re-reads the config and starts a new worker, which takes over the listening sockets. The old
           // one stops listening and leaves once each of its client connections has had a last answer (with
           // Connection: close) or timed out: idle ones from earlier tests may keep it up to `timeout client`.
-          for (let i = 0; i < 200; i++) {
-            const fresh = (await childPids(master)).filter(worker => !before.includes(worker))
-            if (fresh.length > 0) return `worker ${before.join(',')} joined by ${fresh.join(',')}, which took over the listening sockets`
-            await delay(25)
-          }
-          throw new Error(`haproxy reload: no new worker after 5 s\n${proc.output()}`)
+          let fresh = []
+          await until(async () => {
+            fresh = (await childPids(master)).filter(worker => !before.includes(worker))
+            return fresh.length > 0
+          }, () => `a new haproxy worker after the reload\n${proc.output()}`)
+          return `worker ${before.join(',')} joined by ${fresh.join(',')}, which took over the listening sockets`
         }
       }
     }

@@ -1,35 +1,36 @@
 // A bounded load: `loops` concurrent request loops (keep-alive, as a service calling another does), with `action`
-// (a proxy reload, a certificate rotation) started `actionAtMs` in. The loops go on for `durationMs`, and after the
-// action until `enough(result)` holds (at least `minAfterMs`, at most `maxAfterMs`): on a busy machine requests are
-// slow, and a check that the action was exercised must not depend on how fast. Counts every answer that was not a
-// 200 and every request that failed, and how many requests succeeded after the action had completed.
+// (a proxy reload, a certificate rotation) started once `beforeAction` requests have been answered, so that it meets
+// a load already flowing. The loops go on through the action and after it until `enough(result)` holds: counts, not
+// durations, so that a busy machine makes the run slower and nothing else. Only a run where enough never comes is
+// ended, after a hang limit. Counts every answer that was not a 200 and every request that failed, and how many
+// requests succeeded after the action had completed.
 //
 // One retry, counted apart: a GET whose connection closed before any byte of an answer came, the case HTTP/1.1
 // lets a client retry an idempotent request (RFC 9112, 9.3.1). A proxy that closes an idle keep-alive connection
 // while reloading (nginx, Caddy) can meet a request the client is writing at that instant; nothing was processed.
 // Any other error, a second failure, or an answer other than 200 is a lost request.
 import { request } from 'undici'
+import { hangLimit } from './hang-limit.js'
 
 const CLOSED_BEFORE_ANSWER = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 const SAMPLES = 10
+/** What one request may take before it counts as lost: a hang limit. */
+export const REQUEST_LIMIT_MS = hangLimit(30_000)
 
-export async function loadDuring ({ url, dispatcher, headers = {}, loops = 4, durationMs = 1500, actionAtMs = 500, action, enough = () => true, minAfterMs = 300, maxAfterMs = 4000 }) {
-  const started = Date.now()
+export async function loadDuring ({ url, dispatcher, headers = {}, loops = 4, beforeAction = 20, action, enough = () => true, afterLimitMs = 30_000 }) {
   const result = { ok: 0, failed: 0, retried: 0, samples: [], retrySamples: [], okAfterAction: 0, actionMs: null, action: null }
   let actionDoneAt = null
+  let giveUpAt = null
   let actionError = null
-  const going = () => {
-    const now = Date.now()
-    if (actionDoneAt === null) return true
-    if (now >= actionDoneAt + maxAfterMs) return false
-    return now < started + durationMs || now < actionDoneAt + minAfterMs || !enough(result)
-  }
+  let startAction
+  const flowing = new Promise(resolve => { startAction = resolve })
+  // Never stop before the action is over: requests must go on after it, however long it took.
+  const going = () => actionDoneAt === null || (!enough(result) && Date.now() < giveUpAt)
   const attempt = async () => {
-    const response = await request(url, { dispatcher, headers, headersTimeout: 5000, bodyTimeout: 5000 })
+    const response = await request(url, { dispatcher, headers, headersTimeout: REQUEST_LIMIT_MS, bodyTimeout: REQUEST_LIMIT_MS })
     return { status: response.statusCode, body: await response.body.text() }
   }
   const loop = async () => {
-    // Never stop before the action is over: requests must go on after it, however long it took.
     while (going()) {
       const sentAt = Date.now()
       try {
@@ -45,18 +46,19 @@ export async function loadDuring ({ url, dispatcher, headers = {}, loops = 4, du
         if (answer.status === 200) {
           result.ok++
           if (actionDoneAt !== null && sentAt > actionDoneAt) result.okAfterAction++
-          continue
+        } else {
+          result.failed++
+          if (result.samples.length < SAMPLES) result.samples.push(`${answer.status} ${answer.body.slice(0, 200)}`)
         }
-        result.failed++
-        if (result.samples.length < SAMPLES) result.samples.push(`${answer.status} ${answer.body.slice(0, 200)}`)
       } catch (err) {
         result.failed++
         if (result.samples.length < SAMPLES) result.samples.push(`${err.code ?? err.name}: ${err.message}`)
       }
+      if (result.ok + result.failed >= beforeAction) startAction()
     }
   }
   const acting = (async () => {
-    await new Promise(resolve => setTimeout(resolve, actionAtMs))
+    await flowing
     const actionStarted = Date.now()
     try {
       result.action = await action()
@@ -64,6 +66,7 @@ export async function loadDuring ({ url, dispatcher, headers = {}, loops = 4, du
       actionError = err
     } finally {
       actionDoneAt = Date.now()
+      giveUpAt = actionDoneAt + hangLimit(afterLimitMs)
       result.actionMs = actionDoneAt - actionStarted
     }
   })()

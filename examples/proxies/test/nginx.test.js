@@ -3,10 +3,10 @@
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { hangLimit, until } from './hang-limit.js'
 import { findProxy } from './proxy-binaries.js'
 import { childPids, spawnProxy } from './proxy-process.js'
 import { proxySuite } from './proxy-suite.js'
@@ -14,6 +14,8 @@ import { proxySuite } from './proxy-suite.js'
 const run = promisify(execFile)
 const example = name => fileURLToPath(new URL(`../../nginx/${name}`, import.meta.url))
 const found = findProxy('nginx')
+// .taprc's limit for a proxy's file, scaled.
+t.setTimeout(hangLimit(60_000))
 
 t.test('nginx', { skip: found.skip ?? false }, async t => {
   await proxySuite(t, {
@@ -39,13 +41,13 @@ t.test('nginx', { skip: found.skip ?? false }, async t => {
         async reload () {
           const pid = await master()
           const before = await childPids(pid)
-          await run(found.path, ['-s', 'reload', ...args], { timeout: 5000 })
-          for (let i = 0; i < 200; i++) {
-            const now = await childPids(pid)
-            if (now.length > 0 && !now.some(worker => before.includes(worker))) return `workers ${before.join(',')} replaced by ${now.join(',')}`
-            await delay(25)
-          }
-          throw new Error(`nginx -s reload: workers ${before.join(',')} still there after 5 s\n${proc.output()}`)
+          await run(found.path, ['-s', 'reload', ...args], { timeout: hangLimit(30_000) })
+          let now = before
+          await until(async () => {
+            now = await childPids(pid)
+            return now.length > 0 && !now.some(worker => before.includes(worker))
+          }, () => `nginx -s reload to replace workers ${before.join(',')}\n${proc.output()}`)
+          return `workers ${before.join(',')} replaced by ${now.join(',')}`
         }
       }
     }

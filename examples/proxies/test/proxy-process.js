@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { connect as tlsConnect } from 'node:tls'
+import { hangLimit } from './hang-limit.js'
 
-// A proxy outlives no test: even a test process killed with SIGKILL leaves its proxies this long at most.
-const LIFETIME_S = 90
+// A proxy outlives no test: even a test process killed with SIGKILL leaves its proxies this long at most (longer
+// than any proxy's test file may take).
+const LIFETIME_S = Math.ceil(hangLimit(90_000) / 1000)
 const TIMEOUT_BINARY = ['/usr/bin/timeout', '/bin/timeout'].find(file => existsSync(file)) ?? null
 
 const groups = new Set()
@@ -96,7 +98,7 @@ export async function servesCertificate (port, { ca, servername, fingerprint256 
       resolve(served === fingerprint256)
     })
     socket.once('error', () => resolve(false))
-    socket.setTimeout(2000, () => { socket.destroy(); resolve(false) })
+    socket.setTimeout(hangLimit(10_000), () => { socket.destroy(); resolve(false) })
   })
 }
 
@@ -104,7 +106,7 @@ export async function servesCertificate (port, { ca, servername, fingerprint256 
  * Spawns `command args` in a process group of its own and waits (at most `readyMs`) until `ready()` resolves true.
  * Resolves with `{ child, output, exited, stop }`; rejects with the process's output if it exits first.
  */
-export async function spawnProxy (command, args, { ready, env = {}, cwd, readyMs = 10_000 }) {
+export async function spawnProxy (command, args, { ready, env = {}, cwd, readyMs = hangLimit(30_000) }) {
   const [file, fileArgs] = TIMEOUT_BINARY === null ? [command, args] : [TIMEOUT_BINARY, ['-s', 'KILL', String(LIFETIME_S), command, ...args]]
   const child = spawn(file, fileArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   groups.add(child.pid)

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { loadDuring } from './load.js'
+import { loadDuring, REQUEST_LIMIT_MS } from './load.js'
 import { SERVER_NAME, spiffe, writeProxyPki } from './pki-files.js'
 import { accepts, freePort, makeRunDir, portTaken, renderConfig, servesCertificate } from './proxy-process.js'
 import { forwardedSetting, ROUTES, startService } from './service.js'
@@ -157,8 +157,8 @@ async function call (baseUrl, host, dispatcher, route, headers = {}) {
       dispatcher,
       headers: { host, 'x-probe-id': probe, ...(route.method === 'POST' ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(route.method === 'POST' ? { body: '{}' } : {}),
-      headersTimeout: 5000,
-      bodyTimeout: 5000
+      headersTimeout: REQUEST_LIMIT_MS,
+      bodyTimeout: REQUEST_LIMIT_MS
     })
     const text = await response.body.text()
     let body = text
@@ -258,8 +258,8 @@ async function checkBypassAddress (t, deployment, files, agent) {
   })
 }
 
-// 4 loops for 1.5 s, the action 0.5 s in; then on until the action was exercised, 4 s after it at most.
-const LOAD = { loops: 4, durationMs: 1500, actionAtMs: 500 }
+// 4 loops; the action once 20 requests were answered; then on until 40 more went through after it.
+const LOAD = { loops: 4, beforeAction: 20 }
 const AFTER_ACTION = 40
 
 async function checkReloadUnderLoad (t, proxy, deployment, dispatcher) {
