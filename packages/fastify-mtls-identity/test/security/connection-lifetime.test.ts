@@ -18,6 +18,9 @@ import { hangLimit, until } from 'mtls-test-support'
 import { fastifyMtlsIdentity } from '../../src/index.js'
 import { beforeExpiry, pastExpiry } from '../helpers.js'
 
+// Three of these wait for an expiry, each on servers of its own: side by side, the waits overlap.
+t.jobs = 3
+
 interface Who { id: string | null, error: string | null }
 
 async function serve (t: { teardown: (fn: () => unknown) => void }, options: ServerTlsOptions, http2Enabled = false): Promise<{ app: FastifyInstance, port: number }> {

@@ -6,6 +6,9 @@ import t from 'tap'
 import { createRootCa } from 'mtls-pki'
 import { attempt, beforeExpiry, pastExpiry, sessionFrom, startServer } from '../helpers.js'
 
+// Both wait for an expiry, each with CAs and a server of its own: side by side, the waits overlap.
+t.jobs = 2
+
 t.test('no session resumes after the intermediate that issued its client certificate has expired', async t => {
   const root = await createRootCa({ commonName: 'chain test root' })
   const serverCa = await root.createIntermediate({ commonName: 'chain test server CA' })
