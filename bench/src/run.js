@@ -37,7 +37,7 @@ const HELP = `${USAGE}
 Server CPU per operation (keep-alive request, full and resumed handshake + request) of each scenario, in rounds
 that alternate their order; each scenario's ratio to its baseline is paired round by round.
 
-  (no flag)         the full run: 3 rounds, about 7 minutes per Node; writes results/latest.{json,md,svg}
+  (no flag)         the full run: 3 rounds, about 10 minutes per Node; writes results/latest.{json,md,svg}
   --quick           one short round, about a minute, noisy; writes results/quick.*
   --smoke           seconds, fixed counts of work (what pnpm test runs); writes results/smoke.*
   --node MAJOR      the Node server scenarios again on that Node major, side by side (repeatable)
