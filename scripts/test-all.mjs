@@ -1,13 +1,14 @@
-// Runs every workspace package's tests: tap on each of TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node
-// 24 with undici 8; both pinned and fetched once into a local cache, see runtimes.mjs), tsd once, and the consumer
-// test (consumer-test.mjs: the packed packages installed with npm in an app outside the workspace, run on Node 20,
-// 22, 24 and 26). Runs are spread over lanes (one per core, at most 4; MTLS_TEST_LANES=N), never two of one package
-// at a time (tap keeps its coverage data in the package's .tap folder); each run's output is printed whole when it
-// ends. Ends with a line counting tests, not assertions: tap tests and subtests (once per runtime), tsd assertions
-// and consumer-test checks, naming each runtime as its binary reports itself. Exits non-zero if anything failed,
-// coverage included. MTLS_TEST_RUNTIMES=24 (a comma-separated list of Node majors) runs only those, and
-// MTLS_TEST_CONSUMER=0 skips the consumer test, for a quick local check. MTLS_TEST_TIME_FACTOR=N multiplies every
-// hang limit (tap's per-file limit here, the tests' own through mtls-test-support) on a slow or busy machine.
+// After `pnpm build`: the lint, every package's type check, and every workspace package's tests: tap on each of
+// TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node 24 with undici 8; both pinned and fetched once into a
+// local cache, see runtimes.mjs), tsd once, and the consumer test (consumer-test.mjs: the packed packages installed
+// with npm in an app outside the workspace, run on Node 20, 22, 24 and 26). Runs are spread over lanes (one per
+// core, at most 4; MTLS_TEST_LANES=N), never two of one package at a time (tap keeps its coverage data in the
+// package's .tap folder); each run's output is printed whole when it ends. Ends with a line counting tests, not
+// assertions: tap tests and subtests (once per runtime), tsd assertions and consumer-test checks, naming each
+// runtime as its binary reports itself. Exits non-zero if anything failed, coverage and lint included.
+// MTLS_TEST_RUNTIMES=24 (a comma-separated list of Node majors) runs only those, and MTLS_TEST_CONSUMER=0 skips the
+// consumer test, for a quick local check. MTLS_TEST_TIME_FACTOR=N multiplies every hang limit (tap's per-file
+// limit here, the tests' own through mtls-test-support) on a slow or busy machine.
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -286,6 +287,17 @@ async function runJobs (jobs, lanes) {
   await Promise.all(Array.from({ length: lanes }, lane))
 }
 
+/** A check that counts no tests (lint, a type check): a failure counts as one failed test, with its output above. */
+async function check (title, cwd, name) {
+  const started = Date.now()
+  const result = await script(cwd, name)
+  printRun(title, started, result)
+  if (result.code !== 0) {
+    totals.failed += 1
+    problems.push(`${title}: exited ${result.code} (see above)`)
+  }
+}
+
 const packages = workspaceDirs.map(dir => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
 // How long a package's run takes, roughly: its test files.
 const weight = dir => existsSync(join(dir, 'test')) ? readdirSync(join(dir, 'test'), { recursive: true }).filter(file => /\.test\.[mc]?[jt]s$/.test(file)).length : 0
@@ -315,6 +327,10 @@ for (const runtime of TAP_RUNTIMES) {
 for (const { dir, pkg } of packages) {
   if (pkg.scripts?.['test:types'] !== undefined) jobs.push({ key: dir, weight: 1, run: () => tsd(dir, pkg) })
 }
+// The lint and the type check (one program for the workspace: tsconfig.typecheck.json) share the lanes, first, so
+// that their failures show early; each keeps one core busy.
+jobs.push({ key: 'lint', weight: 1e6, run: () => check('lint', root, 'lint') })
+jobs.push({ key: 'typecheck', weight: 1e6, run: () => check('typecheck', root, 'typecheck') })
 counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}`, 'tsd assertions')
 if (process.env.MTLS_TEST_CONSUMER === '0') {
   notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
