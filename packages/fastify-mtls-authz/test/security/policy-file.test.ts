@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { hangLimit, until } from 'mtls-test-support'
+import { until } from 'mtls-test-support'
 import { agentFor, call, countOpens, startServer } from '../helpers.js'
 
 const pki = await createTestPki()
@@ -40,13 +40,13 @@ t.test('a FIFO swapped in for a moment does not stop later policy changes (a rev
   const opens = countOpens(t, policyFile)
   await rename(fifo, policyFile)
   // The watcher's reload has the FIFO open (a reload that blocks in open() never gets this far: the hang limit ends it).
-  await until(() => opens() > 0, 'the watcher to open the FIFO', hangLimit(10_000))
+  await until(() => opens() > 0, 'the watcher to open the FIFO', 10_000)
 
   await writeFile(join(dir, 'next.json'), JSON.stringify(revoke))
   await rename(join(dir, 'next.json'), policyFile)
   // This got through before the fix: the granting policy stays: the revocation waits behind the blocked reload until someone
   // opens the FIFO for writing (release() at teardown); plugin.ts policyFileSource() reads with readFile(). The hang is the failure.
-  await until(() => JSON.stringify(app.mtlsAuthz.policy) === JSON.stringify(revoke), 'the revoking policy', hangLimit(10_000))
+  await until(() => JSON.stringify(app.mtlsAuthz.policy) === JSON.stringify(revoke), 'the revoking policy', 10_000)
   t.same(app.mtlsAuthz.policy, revoke, 'the revoking policy is in force')
   t.equal((await call(url, agent, 'GET', '/read')).status, 403, 'the role is gone')
 })

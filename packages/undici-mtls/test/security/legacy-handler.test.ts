@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { hangLimit, until } from 'mtls-test-support'
+import { until } from 'mtls-test-support'
 import { Agent, request } from 'undici'
 import { createMtlsAgent } from '../../src/index.js'
 
@@ -72,7 +72,7 @@ t.test('a legacy handler without onError is refused at dispatch, as undici refus
   try { agent.dispatch({ origin, path: '/', method: 'GET' }, handler() as never) } catch (err) { thrown = err }
   let next: string | null = null
   request(`${url}/next`, { dispatcher: agent }).then(async response => { next = await response.body.text() }, (err: Error) => { next = err.message })
-  await until(() => next !== null || uncaught.length > 0, 'the request sent after it to end, or an uncaught exception', hangLimit(10_000))
+  await until(() => next !== null || uncaught.length > 0, 'the request sent after it to end, or an uncaught exception', 10_000)
   // This got through before the fix: the agent takes the handler (its translation always has onRequestStart and onResponseError, so
   // undici's check is skipped), and when the server closes mid-body onResponseError rethrows the error
   // (legacy-handler.ts), which escapes as an uncaught exception: "other side closed" kills the process.
@@ -105,6 +105,6 @@ t.test('CONNECT with a legacy handler without onUpgrade is refused, not left han
   // This got through before the fix: the agent takes it; the tunnel is established and handed to nobody (onRequestUpgrade calls
   // legacy.onUpgrade?.() and drops the socket): the handler hears 'connect' and then nothing, ever. The hang is the failure.
   const ended = (): boolean => refused || events.some(e => e === 'complete' || e.startsWith('error'))
-  await until(ended, `the request to end one way or another (saw: ${events.join(', ')})`, hangLimit(10_000))
+  await until(ended, 'the request to end one way or another', 10_000)
   t.ok(ended(), `the request ends one way or another (saw: ${events.join(', ')})`)
 })
