@@ -38,8 +38,8 @@ t.test('an update listener that throws after the commit does not turn an applied
   const { app, port, serverTls } = await startServer(t, f, { watch: false })
   // The throw is shown as a warning, which this test provokes: it is caught here rather than printed.
   const emitWarning = process.emitWarning
-  const warned = t.capture(process, 'emitWarning', (warning: string | Error, options?: { code?: string }) => {
-    if (options?.code !== 'MTLS_UPDATE_LISTENER_THREW') emitWarning.call(process, warning, options)
+  const warned = t.capture(process, 'emitWarning', (...args: Parameters<typeof emitWarning>) => {
+    if ((args[1] as { code?: string } | undefined)?.code !== 'MTLS_UPDATE_LISTENER_THREW') emitWarning.apply(process, args)
   })
   serverTls.source.on('update', () => { throw new Error('a notification hook failed') })
   const next = await pki.intermediate.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
