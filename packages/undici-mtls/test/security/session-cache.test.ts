@@ -33,7 +33,7 @@ async function get (url: string, agent: MtlsAgent): Promise<{ status: number, re
 t.test('a session is not offered once the server chain it was verified with has expired (an intermediate, not the leaf)', async t => {
   const root = await createRootCa({ commonName: 'server chain root' })
   const ca = root.certificate + pki.ca
-  const { notAfter, result: { url, agent, resumed } } = await beforeExpiry(async notAfter => {
+  const { expiry: notAfter, url, agent, resumed } = await beforeExpiry(t, async notAfter => {
     const shortCa = await root.createIntermediate({ commonName: 'short-lived server CA', notBefore: new Date(Date.now() - 60_000), notAfter })
     const server = await shortCa.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
     const url = await serve(t, { cert: server.chain, key: server.key, ca: pki.ca + root.certificate })

@@ -55,7 +55,7 @@ t.test('a session does not resume into a server that has become another service'
 })
 
 t.test('a session is not offered once the server certificate it was verified with has expired', async t => {
-  const { notAfter, result: { url, agent, resumed } } = await beforeExpiry(async notAfter => {
+  const { expiry: notAfter, url, agent, resumed } = await beforeExpiry(t, async notAfter => {
     const server = await serve(t, await asService('payment-service', { notBefore: new Date(Date.now() - 60_000), notAfter }))
     const agent = await createMtlsAgent({ ...client, server: 'spiffe://mycompany.com/production/payment-service' })
     t.teardown(() => agent.close())
