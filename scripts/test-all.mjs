@@ -1,8 +1,8 @@
 // After `pnpm build`: the lint, every package's type check, and every workspace package's tests: tap on each of
 // TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node 24 with undici 8; both pinned and fetched once into a
 // local cache, see runtimes.mjs), tsd once, and the consumer test (consumer-test.mjs: the packed packages installed
-// with npm in an app outside the workspace, run on Node 20, 22, 24 and 26). Runs are spread over lanes (one per
-// core, at most 4; MTLS_TEST_LANES=N), never two of one package at a time (tap keeps its coverage data in the
+// with npm in an app outside the workspace, run on Node 20, 22, 24 and 26). Runs are spread over lanes (one more
+// than cores, at most 4; MTLS_TEST_LANES=N), never two of one package at a time (tap keeps its coverage data in the
 // package's .tap folder); each run's output is printed whole when it ends. Ends with a line counting tests, not
 // assertions: tap tests and subtests (once per runtime), tsd assertions and consumer-test checks, naming each
 // runtime as its binary reports itself. Exits non-zero if anything failed, coverage and lint included.
@@ -17,10 +17,11 @@ import ts from 'typescript'
 import { CONSUMER_MAJORS, TAP_RUNTIMES, tapRun } from './runtimes.mjs'
 
 const root = new URL('..', import.meta.url).pathname
+const bench = join(root, 'bench')
 const workspaceDirs = ['packages', 'examples']
   .filter(dir => existsSync(join(root, dir)))
   .flatMap(dir => readdirSync(join(root, dir)).map(name => join(root, dir, name)))
-  .concat(join(root, 'bench'))
+  .concat(bench)
   .filter(dir => existsSync(join(dir, 'package.json')))
 
 const totals = { passed: 0, failed: 0, skipped: 0 }
@@ -321,6 +322,8 @@ for (const runtime of TAP_RUNTIMES) {
   runtimes.push(setup.label)
   for (const { dir, pkg } of packages) {
     if (pkg.scripts?.['test:unit'] === undefined) continue
+    // The bench's tests check its harness (arguments, result files, a smoke run), not the packages: once, last runtime.
+    if (dir === bench && runtime !== TAP_RUNTIMES.at(-1)) continue
     jobs.push({ key: dir, weight: weight(dir), run: () => tap(dir, pkg, setup.label, setup.tapArgs, setup.env) })
   }
 }
@@ -331,7 +334,7 @@ for (const { dir, pkg } of packages) {
 // that their failures show early; each keeps one core busy.
 jobs.push({ key: 'lint', weight: 1e6, run: () => check('lint', root, 'lint') })
 jobs.push({ key: 'typecheck', weight: 1e6, run: () => check('typecheck', root, 'typecheck') })
-counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}`, 'tsd assertions')
+counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}${runtimes.length > 1 ? ' (the bench\'s on the last)' : ''}`, 'tsd assertions')
 if (process.env.MTLS_TEST_CONSUMER === '0') {
   notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
 } else {
@@ -340,7 +343,8 @@ if (process.env.MTLS_TEST_CONSUMER === '0') {
   jobs.push({ key: root, weight: Infinity, run: consumerTest })
 }
 
-const lanes = Number(process.env.MTLS_TEST_LANES) > 0 ? Math.floor(Number(process.env.MTLS_TEST_LANES)) : Math.min(4, availableParallelism())
+// One lane more than cores: the tests wait on timers, sockets and child processes about as much as they compute.
+const lanes = Number(process.env.MTLS_TEST_LANES) > 0 ? Math.floor(Number(process.env.MTLS_TEST_LANES)) : Math.min(4, availableParallelism() + 1)
 console.log(`test-all: ${jobs.length} runs over ${lanes} lanes; tap's hang limit per file ${FILE_HANG_LIMIT} s`)
 await runJobs(jobs, lanes)
 
