@@ -1,4 +1,4 @@
-// After `pnpm build`: the lint, every package's type check, and every workspace package's tests: tap on each of
+// The build (with the lint beside it), then the type check and every workspace package's tests: tap on each of
 // TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node 24 with undici 8; both pinned and fetched once into a
 // local cache, see runtimes.mjs), tsd once, and the consumer test (consumer-test.mjs: the packed packages installed
 // with npm in an app outside the workspace, run on Node 20, 22, 24 and 26). Runs are spread over lanes (one more
@@ -330,9 +330,8 @@ for (const runtime of TAP_RUNTIMES) {
 for (const { dir, pkg } of packages) {
   if (pkg.scripts?.['test:types'] !== undefined) jobs.push({ key: dir, weight: 1, run: () => tsd(dir, pkg) })
 }
-// The lint and the type check (one program for the workspace: tsconfig.typecheck.json) share the lanes, first, so
-// that their failures show early; each keeps one core busy.
-jobs.push({ key: 'lint', weight: 1e6, run: () => check('lint', root, 'lint') })
+// The type check (one program for the workspace: tsconfig.typecheck.json) shares the lanes, first, so that its
+// failures show early.
 jobs.push({ key: 'typecheck', weight: 1e6, run: () => check('typecheck', root, 'typecheck') })
 counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}${runtimes.length > 1 ? ' (the bench\'s on the last)' : ''}`, 'tsd assertions')
 if (process.env.MTLS_TEST_CONSUMER === '0') {
@@ -345,8 +344,20 @@ if (process.env.MTLS_TEST_CONSUMER === '0') {
 
 // One lane more than cores: the tests wait on timers, sockets and child processes about as much as they compute.
 const lanes = Number(process.env.MTLS_TEST_LANES) > 0 ? Math.floor(Number(process.env.MTLS_TEST_LANES)) : Math.min(4, availableParallelism() + 1)
-console.log(`test-all: ${jobs.length} runs over ${lanes} lanes; tap's hang limit per file ${FILE_HANG_LIMIT} s`)
-await runJobs(jobs, lanes)
+console.log(`test-all: the build, then ${jobs.length} runs over ${lanes} lanes; tap's hang limit per file ${FILE_HANG_LIMIT} s`)
+// The lint reads sources only: it runs beside the build (one core each), which everything else waits for (dist/).
+const linted = check('lint', root, 'lint')
+const buildStarted = Date.now()
+const built = await script(root, 'build')
+if (built.code === 0) {
+  console.log(`\n=== build (${((Date.now() - buildStarted) / 1000).toFixed(1)} s) ===`)
+  await Promise.all([linted, runJobs(jobs, lanes)])
+} else {
+  printRun('build', buildStarted, built)
+  totals.failed += 1
+  problems.push(`build: exited ${built.code} (see above); nothing else was run`)
+  await linted
+}
 
 console.log('')
 for (const problem of problems) console.log(`FAILED ${problem}`)
