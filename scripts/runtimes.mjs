@@ -15,9 +15,9 @@ const NODE_VERSIONS = Object.freeze({ 20: '20.20.2', 22: '22.23.5', 24: '24.22.3
 const UNDICI_8 = Object.freeze({ name: 'undici', version: '8.13.1' })
 
 /**
- * Where each test runs. The whole tap suite on both LTS lines (OpenSSL 3.0 and 3.5), with undici 7 (the
- * workspace's) on one and undici 8 on the other; the consumer test (packed packages, a real server and clients)
- * also on the oldest and newest Node that `engines` admits. Coverage is measured (and each package's floors checked)
+ * Where each test runs. Every package's tap suite on both LTS lines, with undici 7 (the workspace's) on one and
+ * undici 8 on the other (the pinned 22 and 24 both ship OpenSSL 3.5; OpenSSL 3.0 is Node 20's); the consumer test
+ * (packed packages, a real server and clients) also on the oldest and newest Node that `engines` admits. Coverage is measured (and each package's floors checked)
  * on the Node 24 run, where both runs used to meet them alike: once is enough, and it costs every test process.
  */
 export const TAP_RUNTIMES = Object.freeze([{ major: 22, undici: null, coverage: false }, { major: 24, undici: UNDICI_8, coverage: true }])
@@ -64,7 +64,9 @@ export async function ensurePackage ({ name, version }) {
 export async function tapRun ({ major, undici, coverage }) {
   const [node, undiciDir] = await Promise.all([nodeBinary(major), undici === null ? null : ensurePackage(undici)])
   const hooks = new URL('./test-hooks.mjs', import.meta.url).pathname
-  const env = { ...process.env, PATH: `${join(node, '..')}:${process.env.PATH}`, TAP_TYPE_STRIP_ONLY: '1' }
+  // Node's compile cache (22.1 and later) keeps V8's code for the modules every test process loads (tap, Fastify,
+  // undici, @peculiar/x509), kept per Node version beside the runtimes.
+  const env = { ...process.env, PATH: `${join(node, '..')}:${process.env.PATH}`, TAP_TYPE_STRIP_ONLY: '1', NODE_COMPILE_CACHE: join(cache, 'compile-cache') }
   delete env.MTLS_TEST_UNDICI
   if (undiciDir !== null) env.MTLS_TEST_UNDICI = join(undiciDir, 'index.js')
   const label = `${await describeNode(node)}${undici === null ? '' : `, undici ${undici.version}`}`

@@ -1,6 +1,6 @@
 // The build (with the lint beside it), then the type check and every workspace package's tests: tap on each of
 // TAP_RUNTIMES (Node 22 with the workspace's undici 7, Node 24 with undici 8; both pinned and fetched once into a
-// local cache, see runtimes.mjs), tsd once, and the consumer test (consumer-test.mjs: the packed packages installed
+// local cache, see runtimes.mjs; the examples' and the bench's on the last one run), tsd once, and the consumer test (consumer-test.mjs: the packed packages installed
 // with npm in an app outside the workspace, run on Node 20, 22, 24 and 26). Runs are spread over lanes (one more
 // than cores, at most 4; MTLS_TEST_LANES=N), never two of one package at a time (tap keeps its coverage data in the
 // package's .tap folder); each run's output is printed whole when it ends. Ends with a line counting tests, not
@@ -18,6 +18,7 @@ import { CONSUMER_MAJORS, TAP_RUNTIMES, tapRun } from './runtimes.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const bench = join(root, 'bench')
+const examplesDir = join(root, 'examples') + '/'
 const workspaceDirs = ['packages', 'examples']
   .filter(dir => existsSync(join(root, dir)))
   .flatMap(dir => readdirSync(join(root, dir)).map(name => join(root, dir, name)))
@@ -306,6 +307,7 @@ const runtimes = []
 const notRun = [] // runs skipped on purpose, named on the closing line
 const jobs = []
 
+const lastChosen = TAP_RUNTIMES.filter(runtime => chosen(runtime.major)).at(-1)
 for (const runtime of TAP_RUNTIMES) {
   if (!chosen(runtime.major)) {
     notRun.push(`the Node ${runtime.major} tap runs (MTLS_TEST_RUNTIMES)`)
@@ -322,8 +324,10 @@ for (const runtime of TAP_RUNTIMES) {
   runtimes.push(setup.label)
   for (const { dir, pkg } of packages) {
     if (pkg.scripts?.['test:unit'] === undefined) continue
-    // The bench's tests check its harness (arguments, result files, a smoke run), not the packages: once, last runtime.
-    if (dir === bench && runtime !== TAP_RUNTIMES.at(-1)) continue
+    // Once, on the last runtime: the bench's tests check its harness (arguments, result files, a smoke run), and the
+    // examples' run the packages end to end (real proxies, a Workload API, the demo) as the packages' own suites,
+    // which run on every runtime, already do part by part.
+    if ((dir === bench || dir.startsWith(examplesDir)) && runtime !== lastChosen) continue
     jobs.push({ key: dir, weight: weight(dir), run: () => tap(dir, pkg, setup.label, setup.tapArgs, setup.env) })
   }
 }
@@ -333,7 +337,7 @@ for (const { dir, pkg } of packages) {
 // The type check (one program for the workspace: tsconfig.typecheck.json) shares the lanes, first, so that its
 // failures show early.
 jobs.push({ key: 'typecheck', weight: 1e6, run: () => check('typecheck', root, 'typecheck') })
-counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}${runtimes.length > 1 ? ' (the bench\'s on the last)' : ''}`, 'tsd assertions')
+counted.push(`tap tests and subtests on ${runtimes.join(' and ') || 'no runtime'}${runtimes.length > 1 ? ' (the examples\' and the bench\'s on the last)' : ''}`, 'tsd assertions')
 if (process.env.MTLS_TEST_CONSUMER === '0') {
   notRun.push('the consumer test (MTLS_TEST_CONSUMER=0)')
 } else {
