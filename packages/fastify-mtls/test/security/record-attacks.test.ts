@@ -10,7 +10,7 @@ import { x509 } from 'mtls-pki/x509'
 import { PemFeed, decoyCertificate, startFastifyServer, tempDir, until } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls } from '../../src/index.js'
 import { attempt, beforeExpiry, keptAlive, pastExpiry } from '../helpers.js'
-import { VERIFIED, crossSigned, server, signingKeyOf, withTicket } from './record-helpers.js'
+import { VERIFIED, clientCaCrlScenario, crossSigned, emptyCrlWith, server, withTicket } from './record-helpers.js'
 
 // Our trust domain and a federated partner's, whose CA forges a certificate for one of our SPIFFE IDs: read only.
 const [pki, partner] = await Promise.all([createTestPki(), createTestPki({ trustDomain: 'partner.example' })])
@@ -87,45 +87,14 @@ t.test('trust kept by trust domain: a federated CA\'s certificate refused at its
   }
 })
 
-// A CRL of `ca` that lists nothing, with a critical extension no one knows: OpenSSL refuses every chain it would cover.
-async function crlWithUnknownCriticalExtension (ca: { certificate: string, key: string }): Promise<string> {
-  const certificate = new x509.X509Certificate(ca.certificate)
-  const crl = await x509.X509CrlGenerator.create({
-    issuer: certificate.subjectName,
-    thisUpdate: new Date(Date.now() - 60_000),
-    nextUpdate: new Date(Date.now() + 86_400_000),
-    signingKey: await signingKeyOf(ca.key),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    entries: [],
-    extensions: [
-      await x509.AuthorityKeyIdentifierExtension.create(certificate.publicKey),
-      new x509.Extension('1.3.6.1.4.1.55555.1', true, new Uint8Array([0x05, 0x00]))
-    ]
-  })
-  return crl.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----') + '\n'
-}
-
 t.test('a new CRL that OpenSSL refuses outright (an unknown critical extension) closes the connections of the chains it covers', async t => {
-  const root = await createRootCa({ commonName: 'critical root' })
-  const serverCa = await root.createIntermediate({ commonName: 'critical server CA' })
-  const clientCa = await root.createIntermediate({ commonName: 'critical client CA' })
-  const serverCert = await serverCa.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
-  const client = await clientCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/client' })
-  const dir = await tempDir(t)
-  const crlFile = join(dir, 'crl.pem')
-  const own = async (): Promise<string> => [await root.createCrl(), await serverCa.createCrl()].join('')
-  await writeFile(crlFile, await clientCa.createCrl() + await own())
-  const { port, reloaded } = await server(t, { cert: serverCert.chain, key: serverCert.key, ca: root.certificate, crlFile })
-  const open = await keptAlive(t, port, root.certificate, { chain: client.chain, key: client.key })
-  t.equal(await open.ask(), VERIFIED, 'served')
-
-  await reloaded(async () => { await writeFile(crlFile, await crlWithUnknownCriticalExtension(clientCa) + await own()) })
-  t.equal((await attempt(port, { chain: client.chain, key: client.key, ca: root.certificate }, {}, '/record')).status, null, 'OpenSSL refuses a new handshake of the same client under the new CRL')
+  const scenario = await clientCaCrlScenario(t, 'critical')
+  // A CRL that lists nothing, with a critical extension no one knows: OpenSSL refuses every chain it would cover.
+  await scenario.replaceClientCaCrl(await emptyCrlWith(scenario.clientCa, new x509.Extension('1.3.6.1.4.1.55555.1', true, new Uint8Array([0x05, 0x00]))))
   // This got through before the fix (found by review): trust.ts crlUnhandledCritical reads fields.criticalExtensions, which mtls-core's readCrlFields
   // never sets (the committed der.ts has no such field; the one being written names it unhandledCritical): the check
   // is dead, so the record keeps what OpenSSL would refuse.
-  await until(open.closed, 'the open connection closed')
-  t.equal(await open.ask(), '(closed)', 'the open connection is closed as well')
+  await scenario.expectClientCut(t)
 })
 
 // A known limit, kept as a test so that a change to it is seen: a connection's expiry comes from the CAs above the

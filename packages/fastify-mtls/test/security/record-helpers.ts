@@ -1,12 +1,17 @@
 // What the tests of fastify-mtls's connection records (record-attacks, record-chains) share: a server that shows a
-// connection's record, a connection that keeps its session ticket, and cross-signed copies of a CA.
+// connection's record, a connection that keeps its session ticket, cross-signed copies of a CA, and a client CA
+// whose CRL is replaced under an open connection.
 import { webcrypto } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as tls from 'node:tls'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { createRootCa, type CertificateAuthority, type IssuedCertificate } from 'mtls-pki'
 import { x509 } from 'mtls-pki/x509'
-import { startFastifyServer, until, type Teardown } from 'mtls-test-support'
+import { startFastifyServer, tempDir, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../../src/index.js'
-import { recordRoute } from '../helpers.js'
+import { attempt, keptAlive, recordRoute } from '../helpers.js'
 
 export const VERIFIED = '{"verified":true,"refusal":null}'
 
@@ -68,4 +73,53 @@ export async function crossSigned (ca: { certificate: string }, by: { certificat
     ]
   })
   return made.toString('pem') + '\n'
+}
+
+// A CRL of `ca` that lists nothing, valid for a day, with `extension` beside its authority key identifier.
+export async function emptyCrlWith (ca: { certificate: string, key: string }, extension: x509.Extension): Promise<string> {
+  const certificate = new x509.X509Certificate(ca.certificate)
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: certificate.subjectName,
+    thisUpdate: new Date(Date.now() - 60_000),
+    nextUpdate: new Date(Date.now() + 86_400_000),
+    signingKey: await signingKeyOf(ca.key),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    entries: [],
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(certificate.publicKey), extension]
+  })
+  return crl.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----') + '\n'
+}
+
+/** A root with a server CA and a client CA, a server that watches one CRL file of all three, and a client's connection to it, kept open and served. */
+export interface ClientCaCrlScenario {
+  readonly clientCa: CertificateAuthority
+  readonly client: IssuedCertificate
+  /** Replaces the client CA's CRL in the file with `crl` (the root's and the server CA's stay) and waits for the reload. */
+  readonly replaceClientCaCrl: (crl: string) => Promise<void>
+  /** Checks that OpenSSL refuses a new handshake of the client, then that the kept connection is closed as well. */
+  readonly expectClientCut: (t: Test) => Promise<void>
+}
+
+export async function clientCaCrlScenario (t: Test, name: string): Promise<ClientCaCrlScenario> {
+  const root = await createRootCa({ commonName: `${name} root` })
+  const serverCa = await root.createIntermediate({ commonName: `${name} server CA` })
+  const clientCa = await root.createIntermediate({ commonName: `${name} client CA` })
+  const serverCert = await serverCa.issue({ usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] })
+  const client = await clientCa.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/client' })
+  const crlFile = join(await tempDir(t), 'crl.pem')
+  const others = async (): Promise<string> => [await root.createCrl(), await serverCa.createCrl()].join('')
+  await writeFile(crlFile, await clientCa.createCrl() + await others())
+  const { port, reloaded } = await server(t, { cert: serverCert.chain, key: serverCert.key, ca: root.certificate, crlFile })
+  const open = await keptAlive(t, port, root.certificate, { chain: client.chain, key: client.key })
+  t.equal(await open.ask(), VERIFIED, 'served')
+  return {
+    clientCa,
+    client,
+    replaceClientCaCrl: async crl => { await reloaded(async () => { await writeFile(crlFile, crl + await others()) }) },
+    expectClientCut: async t => {
+      t.equal((await attempt(port, { chain: client.chain, key: client.key, ca: root.certificate }, {}, '/record')).status, null, 'OpenSSL refuses a new handshake of the same client under the new CRL')
+      await until(open.closed, 'the open connection closed')
+      t.equal(await open.ask(), '(closed)', 'the open connection is closed as well')
+    }
+  }
 }
