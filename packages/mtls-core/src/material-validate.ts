@@ -61,8 +61,9 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   }
   chain.forEach((cert, index) => checkValidity(cert, index === 0 ? 'the certificate' : `intermediate ${index}`, pems.cert, now))
 
-  const authorities = pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))
+  // Each CA read once: with trustDomains, `pems.ca` holds the same bundles, in the same order, as the trust domains.
   const trustDomains = pems.trustDomains === null ? null : bundlesByTrustDomain(pems.trustDomains)
+  const authorities = trustDomains === null ? pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY')) : [...trustDomains.values()].flat()
   // Our own chain, like a peer's, must end in the bundle of our own trust domain when the trust is kept by trust domain.
   if (options.verifyOwnChain !== false) {
     if (trustDomains === null) checkChain(chain, authorities, pems.ca, pems)
@@ -77,14 +78,15 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   const leafSummary = summarizeCertificate(leaf)
   const cert = chain.map(cert => toPem(cert.raw, 'CERTIFICATE')).join('')
   const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
-  const ca = authorities.map(cert => toPem(cert.raw, 'CERTIFICATE'))
+  const pemOf = new Map(authorities.map(cert => [cert, toPem(cert.raw, 'CERTIFICATE')]))
+  const ca = [...pemOf.values()]
   const crl = crls.map(crl => crl.pem)
   checkTlsAccepts({ cert, key, ca, crl }, pems)
   return Object.freeze({
     cert,
     key,
     ca: Object.freeze(ca),
-    trustDomains: trustDomains === null ? null : new Map([...trustDomains].map(([name, certs]) => [name, Object.freeze(certs.map(cert => toPem(cert.raw, 'CERTIFICATE')))])),
+    trustDomains: trustDomains === null ? null : new Map([...trustDomains].map(([name, certs]) => [name, Object.freeze(certs.map(cert => pemOf.get(cert) as string))])),
     crl: Object.freeze(crl),
     leaf: leafSummary,
     intermediates: Object.freeze(chain.slice(1).map(summarizeCertificate)),
