@@ -30,12 +30,18 @@ const CODES: Partial<Record<grpc.status, WorkloadApiErrorCode>> = {
 
 /** A gRPC status as this package's error. */
 export function toWorkloadApiError (method: string, status: { code: grpc.status, details: string }): WorkloadApiError {
-  const code = CODES[status.code] ?? 'ERR_MTLS_WORKLOAD_RPC_FAILED'
+  const code = agentWentAway(status) ? 'ERR_MTLS_WORKLOAD_UNAVAILABLE' : CODES[status.code] ?? 'ERR_MTLS_WORKLOAD_RPC_FAILED'
   const meaning = code === 'ERR_MTLS_WORKLOAD_DENIED'
     ? 'the agent has no identity for this workload'
     : code === 'ERR_MTLS_WORKLOAD_UNAVAILABLE' ? 'the agent cannot be reached' : 'the call failed'
   return new WorkloadApiError(code, `Workload API ${method}: ${meaning}: ${status.details} (gRPC ${grpc.status[status.code]})`,
     { grpcCode: status.code })
+}
+
+// A stream the agent reset without a gRPC status: grpc-js reports Internal, "Received RST_STREAM with code N" (an agent
+// shutting down does this, SPIRE's among them). The transport ended, not a call the agent answered with an error.
+function agentWentAway (status: { code: grpc.status, details: string }): boolean {
+  return status.code === grpc.status.INTERNAL && status.details.startsWith('Received RST_STREAM with code ')
 }
 
 export interface StreamWatchOptions<Raw, Update> {

@@ -89,6 +89,9 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     this.#firstUpdate = new Promise((resolve, reject) => {
       this.#settleFirst = error => (error === undefined ? resolve() : reject(error))
     })
+    // Handled here too: a source closed before its first SVID, by someone who never called ready(), must not end the
+    // process with an unhandled rejection. ready() still rejects for whoever waits.
+    this.#firstUpdate.catch(() => {})
     this.#client = new WorkloadApiClient({ endpoint: options.endpoint, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) })
     this.#watch = this.#client.watchX509Context({
       onUpdate: context => this.#update(context),
