@@ -5,7 +5,7 @@ import { ChainVerifier, type CertificateSummary, type Material, type MaterialFee
 import { DAY_MS, Trust, codeOf, daysToExpiry, describeThrown, markMtlsServer, secondsToExpiry, snapshotOptions, unknownOption, type TrustRefusal } from 'mtls-core/internal'
 import { ConnectionRecords, NOT_RECORDED, type ConnectionRecord, type MtlsConnection } from './connection-records.js'
 import { codes } from './errors.js'
-import { ExpiryWarnings } from './expiry-warnings.js'
+import { ExpiryWarnings, LifetimeWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 import { leafRefusal, trustDomainRefusal } from './leaf-refusal.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
@@ -183,10 +183,22 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   server.on('tlsClientError', onTlsClientError)
   fastify.addHook('onClose', async () => { refusals.close() })
 
+  // Material a feed pushes (SVIDs of an hour) is judged by its lifetime, at the moments that matter; files by days left.
+  const lifetimeWarnings = source.feed === null ? null : new LifetimeWarnings()
+  let lifetimeTimer: NodeJS.Timeout | null = null
   const warnIfExpiring = (): void => {
-    const warning = warnings.check(source.current.leaf)
+    const leaf = source.current.leaf
+    if (lifetimeWarnings !== null) {
+      const warning = lifetimeWarnings.check(leaf)
+      if (warning !== null) log[warning.level]({ fingerprint256: leaf.fingerprint256, notAfter: leaf.notAfter }, warning.message)
+      if (lifetimeTimer !== null) clearTimeout(lifetimeTimer)
+      const next = lifetimeWarnings.nextCheck(leaf)
+      lifetimeTimer = next === null ? null : setTimeout(warnIfExpiring, next + 1).unref()
+      return
+    }
+    const warning = warnings.check(leaf)
     if (warning !== null) {
-      log.warn({ fingerprint256: source.current.leaf.fingerprint256, notAfter: source.current.leaf.notAfter, daysLeft: warning.daysLeft },
+      log.warn({ fingerprint256: leaf.fingerprint256, notAfter: leaf.notAfter, daysLeft: warning.daysLeft },
         `the server certificate expires in ${warning.daysLeft} days (under ${warning.threshold})`)
     }
   }
@@ -337,6 +349,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
+    if (lifetimeTimer !== null) clearTimeout(lifetimeTimer)
     // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
     for (const stop of stopWatching) stop?.()
     source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)

@@ -3,6 +3,8 @@
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
 import { PemFeed, capturedLogger, startFastifyServer, until } from 'mtls-test-support'
+import type { CertificateSummary } from 'mtls-core'
+import { LifetimeWarnings } from '../src/expiry-warnings.js'
 import { fastifyMtls, loadServerTls, type ServerTlsOptions } from '../src/index.js'
 import { attempt, startServer } from './helpers.js'
 
@@ -91,4 +93,42 @@ t.test('trust kept by trust domain: a federated CA speaking for our trust domain
   t.same(JSON.parse(forgedAttempt.body), { verified: false, refusal: 'ERR_MTLS_TRUST_DOMAIN_UNTRUSTED' }, 'OpenSSL let it through; its record says why it is not taken')
   t.equal(optional.app.mtls.stats().unverified, 1, 'counted as unverified')
   t.same(JSON.parse((await attempt(optional.port, { ...partner.orderService, ca: pki.ca }, {}, '/trust')).body), { verified: true, refusal: null })
+})
+
+t.test('pushed certificates are judged by their lifetime, not days left: a late rotation warns once per certificate', async t => {
+  const fresh = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) })
+  const feed = new PemFeed({ ...feedMaterial, cert: fresh.chain, key: fresh.key })
+  const log = capturedLogger('debug')
+  const { app } = await startServer(t, { x509Source: feed }, {}, { logger: log.logger })
+  const expiryLines = (): Array<Record<string, unknown>> => log.lines.filter(line => /server certificate (expire|has passed)/.test(String(line.msg)))
+  t.same(expiryLines(), [], 'an hour-long SVID just issued: nothing to say (days thresholds said "expires in 0 days" at every rotation)')
+
+  // 3 minutes long, 2 of them gone: past 2/3 of its lifetime, and it expires within the test.
+  const expiresSoon = new Date(Date.now() + 60_000)
+  const late = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server', notBefore: new Date(Date.now() - 120_000), notAfter: expiresSoon })
+  feed.push({ ...feedMaterial, cert: late.chain, key: late.key })
+  await until(() => app.mtls.status().certificate.fingerprint256 === late.fingerprint256, 'the late one applied')
+  await until(() => expiryLines().length === 1, 'the warning')
+  t.match(expiryLines()[0], { level: 40, fingerprint256: late.fingerprint256, msg: `the server certificate has passed 2/3 of its lifetime (it expires at ${expiresSoon.toISOString().replace(/\.\d+Z$/, '.000Z')}) and the feed sent no newer one: its rotation is late` })
+  // A bundle update keeps the certificate: reloaded, and nothing more said about it.
+  const reloads = app.mtls.stats().reloads.succeeded
+  feed.push({ ...feedMaterial, cert: late.chain, key: late.key, trustDomains: { 'mycompany.com': pki.ca, 'partner.example': pki.otherCaAuthority.certificate } })
+  await until(() => app.mtls.stats().reloads.succeeded > reloads, 'the bundle update')
+  t.equal(expiryLines().length, 1, 'once per certificate')
+})
+
+t.test('LifetimeWarnings: at 2/3 of the lifetime a warning, at the end an error, each once; the timer is set for the next of them', async t => {
+  const start = Date.parse('2026-12-07T10:00:00Z')
+  const cert = { fingerprint256: 'AA', notBefore: new Date(start), notAfter: new Date(start + 3_600_000) } as unknown as CertificateSummary
+  const warnings = new LifetimeWarnings()
+  t.equal(warnings.check(cert, start + 1_000), null, 'young: nothing')
+  t.equal(warnings.nextCheck(cert, start + 1_000), 2_400_000 - 1_000, 'the next moment is 2/3 of the hour, 40 minutes in')
+  t.match(warnings.check(cert, start + 2_400_000), { level: 'warn', message: /passed 2\/3 of its lifetime \(it expires at 2026-12-07T11:00:00.000Z\)/ })
+  t.equal(warnings.check(cert, start + 2_500_000), null, 'said once')
+  t.equal(warnings.nextCheck(cert, start + 2_500_000), 1_100_000, 'then the end')
+  t.match(warnings.check(cert, start + 3_600_000), { level: 'error', message: /expired at 2026-12-07T11:00:00.000Z and the feed sent no newer one/ })
+  t.equal(warnings.check(cert, start + 3_700_000), null, 'said once')
+  t.equal(warnings.nextCheck(cert, start + 3_700_000), null, 'nothing left to wait for')
+  const year = { fingerprint256: 'BB', notBefore: new Date(start), notAfter: new Date(start + 365 * 86_400_000) } as unknown as CertificateSummary
+  t.equal(warnings.nextCheck(year, start), 2 ** 31 - 1, 'a moment beyond what a timer takes: the longest timer, which checks and sets the next')
 })
