@@ -291,7 +291,18 @@ export class Trust {
     const existing = this.#known.get(key(der))
     if (existing !== undefined) return existing
     const { fields, subjectName, issuerName } = chainCertificate(der) as ChainCertificate
-    const authority: Authority = { der, fields, subjectName, issuerName, key: x509.publicKey, trusted, selfSigned: subjectName === issuerName && x509.verify(x509.publicKey) }
+    // Whether it signed itself is asked only of a CA a chain reaches: a federated bundle of thousands of roots pays
+    // for one signature check per root some peer's chain ends at, not for each (about 250 µs apiece).
+    let selfSigned: boolean | undefined
+    const authority: Authority = {
+      der,
+      fields,
+      subjectName,
+      issuerName,
+      key: x509.publicKey,
+      trusted,
+      get selfSigned () { return (selfSigned ??= subjectName === issuerName && x509.verify(x509.publicKey)) }
+    }
     this.#known.set(key(der), authority)
     if (trusted) this.#trusted.set(key(der), authority)
     const named = this.#bySubject.get(subjectName)
