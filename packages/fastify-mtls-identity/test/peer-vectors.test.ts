@@ -52,4 +52,3 @@ t.test('the seven vectors agree with Envoy, RFC 8941 and client-certificate-auth
   // What the peer still accepts, this plugin too: whitespace around the one block.
   t.same((await who(nginx.url, viaProxy, ['x-ssl-client-cert', encodeURIComponent(`\n  \n${pki.orderService.certificate}\n\n`)])).body, identity(order), 'whitespace around the block')
 })
-

@@ -47,7 +47,7 @@ t.test('each proxy\'s header, as the proxy writes it, names the client behind it
   }
 })
 
-t.test('a proxy that forwards a chain where one certificate belongs is refused, not resolved by picking one', async t => {
+t.test('a chain where one certificate belongs is refused, not resolved by picking one; ALB\'s passthrough header is not its verify-mode one', async t => {
   const traefik = await startServer(t, pki, { trustedProxies, forwarded: 'traefik' })
   const alb = await startServer(t, pki, { trustedProxies, forwarded: 'aws-alb' })
   const viaProxy = agentFor(t, pki, proxy)
@@ -56,6 +56,9 @@ t.test('a proxy that forwards a chain where one certificate belongs is refused, 
   const traefikChain = `${der(pki.orderService).toString('base64')},${pki.intermediate.certificate.split('\n').filter(line => !line.startsWith('-----')).join('')}`
   t.same((await who(traefik.url, viaProxy, ['X-Forwarded-Tls-Client-Cert', traefikChain])).body, malformed, 'Traefik: leaf,intermediate')
   t.same((await who(alb.url, viaProxy, ['X-Amzn-Mtls-Clientcert', albEncoded(pki.orderService.chain)])).body, malformed, 'ALB passthrough: leaf and intermediate')
+  // The verify-mode preset reads only the header ALB writes after verifying: a listener switched to passthrough gives no identity.
+  const albVerify = await startServer(t, pki, { trustedProxies, forwarded: 'aws-alb-verify' })
+  t.same((await who(albVerify.url, viaProxy, ['X-Amzn-Mtls-Clientcert', albEncoded(opensslPem(der(pki.orderService)))])).body, { id: null, source: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING }, 'ALB verify preset, passthrough header')
 })
 
 t.test('proxyVerdict: the proxy\'s verification header must say success before the certificate header is believed', async t => {
