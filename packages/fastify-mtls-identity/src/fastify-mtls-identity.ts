@@ -5,7 +5,7 @@ import type { FastifyMtls } from 'fastify-mtls'
 import { toPeerIdentity, type ChainVerifier, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { isMtlsServer, isTrustDomainTls, peerCertificateDer, presentedCertificates, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
-import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, type ForwardedOptions, type ForwardedPreset } from './forwarded.js'
+import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, resolveProxyVerdict, type ForwardedOptions, type ForwardedPreset, type ProxyVerdictOptions, type ProxyVerdictPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
 import { VerdictCache } from './verdict-cache.js'
 
@@ -20,6 +20,12 @@ export interface FastifyMtlsIdentityOptions {
   trustedProxies?: TrustedProxiesOptions
   /** Which header and format carry the forwarded certificate: a preset name or `{ header, format }`. Needs `trustedProxies`. */
   forwarded?: ForwardedPreset | ForwardedOptions
+  /**
+   * The proxy's verdict on the client certificate, in a header of its own (`'nginx'`: `X-SSL-Client-Verify: SUCCESS`,
+   * `'haproxy'`: `X-SSL-Client-Verify: 0`, or `{ header, value }`): the forwarded certificate is believed only when the
+   * header is there once and is exactly `value`. Needs `forwarded`; with `verifyForwarded` left true, both must pass.
+   */
+  proxyVerdict?: ProxyVerdictPreset | ProxyVerdictOptions
   /** Longest forwarded header accepted, in characters. Default: 16,384. */
   maxHeaderLength?: number
   /**
@@ -61,7 +67,7 @@ interface ConnectionState extends Resolved {
   askAgain?: boolean
 }
 
-const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
+const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'proxyVerdict', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
 // A verdict on a forwarded header is kept this long (never past the certificate's expiry), for this many headers.
 const VERDICT_TTL_MS = 60_000
 const VERDICT_CACHE_ENTRIES = 1000
@@ -81,9 +87,10 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     identityOptions.identify = options.identify
   }
   const forwarded = resolveForwarded(options.forwarded)
+  const proxyVerdict = resolveProxyVerdict(options.proxyVerdict, forwarded)
   const maxHeaderLength = options.maxHeaderLength ?? 16_384
   if (!Number.isInteger(maxHeaderLength) || maxHeaderLength <= 0) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('maxHeaderLength must be a positive whole number')
-  const isTrustedProxy = options.trustedProxies === undefined ? null : compileTrustedProxies(options.trustedProxies)
+  const isTrustedProxy = options.trustedProxies === undefined ? null : compileTrustedProxies(options.trustedProxies, message => { fastify.log.warn(`fastify-mtls-identity: ${message}`) })
   if (forwarded !== null && isTrustedProxy === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('forwarded needs trustedProxies: a header is only believed from a trusted proxy')
   const verifyForwarded = options.verifyForwarded ?? true
   if (typeof verifyForwarded !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('verifyForwarded must be true or false')
@@ -141,6 +148,14 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     return record.verified ? connection : { identity: null, error: (record.refusal ?? PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED) as PeerCertificateError }
   }
 
+  // Before the certificate header is believed: the proxy said it verified this client, once and exactly so.
+  const verdictRefusal = (request: FastifyRequest): Resolved | null => {
+    if (proxyVerdict === null) return null
+    const values = headerValues(request.raw, proxyVerdict.header)
+    if (values.length === 1 && values[0] === proxyVerdict.value) return null
+    return values.length === 0 ? VERDICT_MISSING : values.length > 1 ? VERDICT_REPEATED : VERDICT_FAILED
+  }
+
   const verdicts = new VerdictCache<Resolved>(VERDICT_CACHE_ENTRIES)
   const fromForwardedHeader = (values: string[]): Resolved => {
     if (values.length === 0) return { identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING }
@@ -176,7 +191,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
     let resolved: Resolved = connection.identity === null ? connection : stillValid(connection)
     if (resolved === connection && forwarded !== null) {
       if (connection.trustedProxy) {
-        resolved = fromForwardedHeader(headerValues(request.raw, forwarded.header))
+        resolved = verdictRefusal(request) ?? fromForwardedHeader(headerValues(request.raw, forwarded.header))
       } else if (request.headers[forwarded.header] !== undefined) {
         request.log.debug({ header: forwarded.header }, 'fastify-mtls-identity: forwarded identity header ignored: the direct peer is not a trusted proxy')
       }
@@ -193,6 +208,10 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
 function notTls (): ConnectionState {
   return { identity: null, error: PEER_ERRORS.ERR_MTLS_NOT_TLS, trustedProxy: false, until: Infinity, socket: null }
 }
+
+const VERDICT_MISSING: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_VERDICT_MISSING })
+const VERDICT_REPEATED: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_VERDICT_REPEATED })
+const VERDICT_FAILED: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_FORWARDED_VERDICT_FAILED })
 
 // A connection fastify-mtls did not see complete its handshake (it cannot happen once the server listens): not taken.
 const UNSEEN: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_CERTIFICATE_NOT_VERIFIED })

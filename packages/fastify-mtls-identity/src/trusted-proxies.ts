@@ -6,7 +6,7 @@ import { codes } from './errors.js'
 export interface TrustedProxiesOptions {
   /** The proxies' own mTLS identities, as identity patterns (`IdentityPattern`: `spiffe://mesh/ns/ingress/**`, `dns:proxy.internal`, ...). */
   identities?: IdentityPattern[]
-  /** The proxies' addresses, single or CIDR (`10.0.0.0/8`, `::1`). */
+  /** The proxies' addresses, single or CIDR (`10.0.0.0/8`, `::1`); no IPv6 zone (`fe80::1%eth0`). */
   addresses?: string[]
 }
 
@@ -14,7 +14,7 @@ export interface TrustedProxiesOptions {
  * Compiles the trusted-proxy rule once. A direct peer is trusted when it matches every kind of rule that is
  * configured: with both identities and addresses, a trusted address without the right certificate is not enough.
  */
-export function compileTrustedProxies (given: TrustedProxiesOptions): (tlsIdentity: PeerIdentity | null, address: string | undefined) => boolean {
+export function compileTrustedProxies (given: TrustedProxiesOptions, warn: (message: string) => void = () => {}): (tlsIdentity: PeerIdentity | null, address: string | undefined) => boolean {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('trustedProxies must be { identities?, addresses? }')
   const options = snapshotOptions(given)
   const unknown = unknownOption(options, ['identities', 'addresses'], 'trustedProxies')
@@ -38,6 +38,11 @@ export function compileTrustedProxies (given: TrustedProxiesOptions): (tlsIdenti
     for (const entry of addresses) {
       const subnet = typeof entry === 'string' ? parseSubnet(entry) : null
       if (subnet === null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR (such as 10.0.0.0/8 or ::1)`)
+      // Node's BlockList drops the zone: `fe80::1%eth0` would trust that link-local address arriving on any interface.
+      if (entry.includes('%')) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(`trustedProxies.addresses: ${JSON.stringify(entry)} has an IPv6 zone, which the match cannot honour: give the address without it, on a host where it is unambiguous`)
+      if (subnet.family === 'ipv6' && subnet.prefix >= 96 && IPV4_MAPPED.check(subnet.address, 'ipv6')) {
+        warn(`trustedProxies.addresses: ${JSON.stringify(entry)} is an IPv4-mapped IPv6 rule, which matches no peer (an IPv4 peer is matched as its IPv4 address): write it as IPv4`)
+      }
       blockLists[subnet.family].addSubnet(subnet.address, subnet.prefix, subnet.family)
     }
   }
@@ -53,6 +58,9 @@ export function compileTrustedProxies (given: TrustedProxiesOptions): (tlsIdenti
     return true
   }
 }
+
+const IPV4_MAPPED = new BlockList()
+IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6')
 
 // Strict: `10.0.0.0/` or `10.0.0.0/ ` must not become `/0` (every address), nor `10.0.0.0/8/9` anything at all.
 function parseSubnet (entry: string): { address: string, prefix: number, family: 'ipv4' | 'ipv6' } | null {

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
 import type { PeerIdentity } from 'mtls-core'
-import fastifyMtlsIdentityDefault, { fastifyMtlsIdentity, FORWARDED_PRESETS, PEER_ERRORS, type ForwardedOptions, type PeerCertificateError } from 'fastify-mtls-identity'
+import fastifyMtlsIdentityDefault, { fastifyMtlsIdentity, FORWARDED_PRESETS, PEER_ERRORS, PROXY_VERDICT_PRESETS, type ForwardedOptions, type PeerCertificateError, type ProxyVerdictOptions } from 'fastify-mtls-identity'
 
 const app = Fastify()
 expectType<typeof fastifyMtlsIdentity>(fastifyMtlsIdentityDefault)
@@ -13,7 +13,16 @@ await app.register(fastifyMtlsIdentity, {
   maxHeaderLength: 8192
 })
 await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['::1'] }, forwarded: { header: 'x-client-cert', format: 'base64-der' } })
-expectError(app.register(fastifyMtlsIdentity, { forwarded: 'haproxy' }))
+for (const preset of ['haproxy', 'caddy', 'traefik', 'aws-alb-verify', 'cloudflare', 'azure-app-service'] as const) {
+  await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: preset })
+}
+await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: { header: 'x-forwarded-tls-client-cert', format: 'base64-der-url-escaped' } })
+await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: 'nginx', proxyVerdict: 'nginx', verifyForwarded: false })
+await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: 'haproxy', proxyVerdict: { header: 'x-ssl-client-verify', value: '0' } })
+expectError(app.register(fastifyMtlsIdentity, { forwarded: 'apache' }))
+expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: 'traefik' }))
+expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: { header: 'x-ssl-client-verify' } }))
+expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: { header: 'x-ssl-client-verify', value: 0 } }))
 expectError(app.register(fastifyMtlsIdentity, { forwarded: { header: 'x', format: 'json' } }))
 expectError(app.register(fastifyMtlsIdentity, { identify: 'cn' }))
 
@@ -34,6 +43,10 @@ app.get('/readonly', async request => {
 })
 
 expectType<ForwardedOptions>(FORWARDED_PRESETS.envoy)
+expectType<ForwardedOptions>(FORWARDED_PRESETS.traefik)
+expectType<ProxyVerdictOptions>(PROXY_VERDICT_PRESETS.haproxy)
+expectAssignable<PeerCertificateError>(PEER_ERRORS.ERR_MTLS_FORWARDED_VERDICT_FAILED)
+expectType<'ERR_MTLS_FORWARDED_VERDICT_MISSING'>(PEER_ERRORS.ERR_MTLS_FORWARDED_VERDICT_MISSING)
 expectType<'ERR_MTLS_NO_PEER_CERTIFICATE'>(PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE)
 expectAssignable<PeerCertificateError>('CERT_HAS_EXPIRED')
 expectAssignable<PeerCertificateError>('ERR_MTLS_SVID_URI_SAN_COUNT')

@@ -1,45 +1,15 @@
 // The README's Envoy configuration (forward_client_cert_details: SANITIZE_SET, set_current_client_cert_details:
 // { cert: true, uri: true }), checked against the header Envoy writes for it: Envoy is no Debian package, so the
 // end-to-end suite (examples/proxies) cannot run it, and this file builds its header byte for byte instead.
-import { createHash } from 'node:crypto'
 import t from 'tap'
-import { createTestPki, type IssuedCertificate } from 'mtls-pki'
-import { readPemBlocks } from 'mtls-core/internal'
-import { agentFor, startServer, who } from './helpers.js'
+import { createTestPki } from 'mtls-pki'
+import { agentFor, envoyElement, envoyUrlEncode, startServer, who } from './helpers.js'
 
 const pki = await createTestPki()
 const envoyId = 'spiffe://mycompany.com/infra/envoy'
 const envoy = await pki.intermediate.issue({ usage: 'client', spiffeId: envoyId })
 const orderServiceId = 'spiffe://mycompany.com/production/order-service'
 const inventoryServiceId = 'spiffe://mycompany.com/production/inventory-service'
-
-/** PEM as OpenSSL's PEM_write_bio_X509 writes it (what Envoy encodes): 64-character lines and a final newline. */
-function opensslPem (der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? []
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`
-}
-
-/** Envoy's PercentEncoding::urlEncode: every byte but ALPHA, DIGIT, `*`, `-`, `.` and `_` as `%XX`, upper-case hex. */
-function envoyUrlEncode (text: string): string {
-  return [...Buffer.from(text, 'utf8')]
-    .map(byte => /[A-Za-z0-9*\-._]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)
-    .join('')
-}
-
-/**
- * The XFCC element Envoy writes (ConnectionManagerUtility::mutateXfccRequestHeader): `By=` for each URI SAN of
- * its own certificate, `Hash=` the lowercase hex SHA-256 of the client's DER, then the chosen details in Envoy's
- * fixed order (Cert, Chain, Subject, URI, DNS): `Cert="<URL-encoded PEM>"` quoted, `URI=` bare, once per URI SAN.
- */
-function envoyElement (proxyUris: string[], client: IssuedCertificate, clientUris: string[]): string {
-  const der = readPemBlocks(client.certificate)[0]!.der
-  return [
-    ...proxyUris.map(uri => `By=${uri}`),
-    `Hash=${createHash('sha256').update(der).digest('hex')}`,
-    `Cert="${envoyUrlEncode(opensslPem(der))}"`,
-    ...(clientUris.length === 0 ? ['URI='] : clientUris.map(uri => `URI=${uri}`))
-  ].join(';')
-}
 
 t.test('the header builder writes what Envoy writes', async t => {
   t.equal(envoyUrlEncode('==abc\nde='), '%3D%3Dabc%0Ade%3D', 'Envoy\'s own test vector for the encoded Cert')
@@ -67,4 +37,14 @@ t.test('a client\'s own XFCC left in front of Envoy\'s element (not sanitized) d
   t.same(body, { id: orderServiceId, source: 'forwarded', error: null }, 'the element Envoy appended (the last) names the peer')
   const { body: forgedAlone } = await who(url, viaEnvoy, ['x-forwarded-client-cert', forged])
   t.same(forgedAlone, { id: inventoryServiceId, source: 'forwarded', error: null }, 'the forged element alone would have named another peer')
+})
+
+t.test('an Envoy whose own certificate has two URI SANs writes two By pairs: the element is still read', async t => {
+  // Envoy's documentation: the proxy's certificate "may contain multiple URI type Subject Alternative Names, each will be a
+  // separate key-value pair". By names the listener's certificate; Envoy connects upstream with the cluster's (its SVID).
+  // Before By could repeat, every request behind such an Envoy was ERR_MTLS_FORWARDED_HEADER_MALFORMED.
+  const { url } = await startServer(t, pki, { trustedProxies: { identities: [envoyId] }, forwarded: 'envoy' })
+  const header = envoyElement([envoyId, 'http://envoy.mycompany.com'], pki.orderService, [orderServiceId])
+  t.match(header, /^By=spiffe:[^;]+;By=http:\/\/envoy\.mycompany\.com;Hash=/)
+  t.same((await who(url, agentFor(t, pki, envoy), ['x-forwarded-client-cert', header])).body, { id: orderServiceId, source: 'forwarded', error: null })
 })

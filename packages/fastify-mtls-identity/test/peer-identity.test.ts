@@ -108,7 +108,7 @@ t.test('wrong options fail registration with FST_MTLS_IDENTITY_INVALID_OPTION', 
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ identify: 'cn' }, /identify must be a function/],
     [{ forwarded: 'envoy' }, /forwarded needs trustedProxies/],
-    [{ forwarded: 'haproxy', trustedProxies: { addresses: ['127.0.0.1'] } }, /forwarded must be one of envoy, rfc9440, nginx, aws-alb, aspnet/],
+    [{ forwarded: 'apache', trustedProxies: { addresses: ['127.0.0.1'] } }, /forwarded must be one of envoy, rfc9440, nginx, haproxy, caddy, traefik, aws-alb, aws-alb-verify, cloudflare, azure-app-service, aspnet or \{ header, format \}; got "apache"/],
     [{ forwarded: { header: '', format: 'pem' }, trustedProxies: { addresses: ['127.0.0.1'] } }, /forwarded.header must be a header name/],
     [{ forwarded: { header: 'x', format: 'json' }, trustedProxies: { addresses: ['127.0.0.1'] } }, /forwarded.format must be one of/],
     [{ trustedProxies: {} }, /trustedProxies needs identities, addresses or both/],

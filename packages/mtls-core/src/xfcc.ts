@@ -2,8 +2,8 @@ import { XfccError, type XfccErrorCode } from './errors.js'
 
 /** One element of an `x-forwarded-client-cert` header: what one proxy said about the client it saw. */
 export interface XfccElement {
-  /** The SAN (URI) of the proxy's own certificate. */
-  readonly by: string | null
+  /** The URI SANs of the proxy's own certificate: Envoy writes one `By` per URI SAN, so a proxy may have several. */
+  readonly by: readonly string[]
   /** SHA-256 of the client certificate's DER, lowercase hex. */
   readonly hash: string | null
   /** The client certificate, PEM (URL-decoded). */
@@ -20,14 +20,15 @@ export interface ParseXfccOptions {
   maxLength?: number
 }
 
-type SingleKey = 'by' | 'hash' | 'cert' | 'chain' | 'subject'
-const SINGLE_KEYS = new Set<string>(['by', 'hash', 'cert', 'chain', 'subject'])
+type SingleKey = 'hash' | 'cert' | 'chain' | 'subject'
+const SINGLE_KEYS = new Set<string>(['hash', 'cert', 'chain', 'subject'])
 const DEFAULT_MAX_LENGTH = 65_536
 
 /**
  * Parses Envoy's `x-forwarded-client-cert` header: elements separated by `,`, `key=value` pairs by `;`,
  * keys `By`, `Hash`, `Cert`, `Chain`, `Subject`, `URI`, `DNS` in any case (others are skipped), values
- * bare or double-quoted with backslash escapes. `URI` and `DNS` may repeat; the others may not.
+ * bare or double-quoted with backslash escapes. `By`, `URI` and `DNS` may repeat (Envoy writes one pair per SAN);
+ * the others may not.
  * Throws XfccError for anything malformed; it never returns part of an element.
  * The last element is the one the nearest proxy appended.
  */
@@ -93,7 +94,7 @@ export function parseXfcc (header: unknown, options: ParseXfccOptions = {}): Xfc
 }
 
 interface MutableElement {
-  by: string | null
+  by: string[]
   hash: string | null
   cert: string | null
   chain: string | null
@@ -103,12 +104,12 @@ interface MutableElement {
 }
 
 function newElement (): MutableElement {
-  return { by: null, hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }
+  return { by: [], hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }
 }
 
 function assign (element: MutableElement, rawKey: string, value: string): void {
   const key = rawKey.toLowerCase()
-  if (key === 'uri' || key === 'dns') {
+  if (key === 'by' || key === 'uri' || key === 'dns') {
     if (value !== '') element[key].push(value) // Envoy writes `URI=` when the certificate has none
     return
   }
@@ -136,6 +137,7 @@ function checkHash (value: string): string {
 }
 
 function freeze (element: MutableElement): XfccElement {
+  Object.freeze(element.by)
   Object.freeze(element.uri)
   Object.freeze(element.dns)
   return Object.freeze(element)

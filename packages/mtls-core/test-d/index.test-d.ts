@@ -48,6 +48,7 @@ expectError(new IdentityMatcher<'read'>([['spiffe://example.org/**', 'write']]))
 
 expectType<XfccElement[]>(parseXfcc('URI=spiffe://example.org/a'))
 expectType<readonly string[]>(parseXfcc('x')[0]!.uri)
+expectType<readonly string[]>(parseXfcc('By=a;By=b')[0]!.by)
 
 expectType<Promise<Material>>(loadMaterial({ certFile: 'c', keyFile: 'k', caFile: ['a', 'b'] }, { side: 'server' }))
 expectError(loadMaterial({ certFile: 'c' }, { side: 'both' }))

@@ -5,34 +5,44 @@ import { XfccError, parseXfcc, toPeerIdentity, type XfccElement } from '../src/i
 import { readPemBlocks } from '../src/internal.js'
 
 const HASH = '468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688'
-const empty = { by: null, hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }
+const empty = { by: [], hash: null, cert: null, chain: null, subject: null, uri: [], dns: [] }
 
 // header, then the elements it holds
 const valid: Array<[string, Array<Partial<XfccElement>>]> = [
   // Envoy's documentation examples
   [`By=http://frontend.lyft.com;Hash=${HASH};Subject="/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client";URI=http://testclient.lyft.com`,
-    [{ by: 'http://frontend.lyft.com', hash: HASH, subject: '/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client', uri: ['http://testclient.lyft.com'] }]],
+    [{ by: ['http://frontend.lyft.com'], hash: HASH, subject: '/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client', uri: ['http://testclient.lyft.com'] }]],
   [`By=http://frontend.lyft.com;Hash=${HASH};URI=http://testclient.lyft.com,By=http://backend.lyft.com;Hash=${HASH};URI=http://frontend.lyft.com`,
-    [{ by: 'http://frontend.lyft.com', hash: HASH, uri: ['http://testclient.lyft.com'] }, { by: 'http://backend.lyft.com', hash: HASH, uri: ['http://frontend.lyft.com'] }]],
+    [{ by: ['http://frontend.lyft.com'], hash: HASH, uri: ['http://testclient.lyft.com'] }, { by: ['http://backend.lyft.com'], hash: HASH, uri: ['http://frontend.lyft.com'] }]],
   [`By=http://frontend.lyft.com;Hash=${HASH};Subject="";URI=http://testclient.lyft.com;DNS=lyft.com;DNS=www.lyft.com`,
-    [{ by: 'http://frontend.lyft.com', hash: HASH, subject: '', uri: ['http://testclient.lyft.com'], dns: ['lyft.com', 'www.lyft.com'] }]],
+    [{ by: ['http://frontend.lyft.com'], hash: HASH, subject: '', uri: ['http://testclient.lyft.com'], dns: ['lyft.com', 'www.lyft.com'] }]],
   ['URI=spiffe://mycompany.com/production/order-service', [{ uri: ['spiffe://mycompany.com/production/order-service'] }]],
   // case-insensitive keys, repeated URI, empty URI
   ['uri=spiffe://a/b;Uri=spiffe://a/c;DNS=;URI=', [{ uri: ['spiffe://a/b', 'spiffe://a/c'] }]],
-  ['BY=spiffe://mesh/proxy;by2=ignored', [{ by: 'spiffe://mesh/proxy' }]],
+  ['BY=spiffe://mesh/proxy;by2=ignored', [{ by: ['spiffe://mesh/proxy'] }]],
   // quoting: commas, semicolons and equals signs inside quotes; escaped quotes and backslashes
   ['Subject="CN=a,O=b;c=d"', [{ subject: 'CN=a,O=b;c=d' }]],
   ['Subject="say \\"hi\\"";DNS="x\\\\y"', [{ subject: 'say "hi"', dns: ['x\\y'] }]],
   ['Subject="a,b",URI=spiffe://a/b', [{ subject: 'a,b' }, { uri: ['spiffe://a/b'] }]],
   // optional white space around separators
-  ['By=a ; URI=spiffe://a/b , By=c', [{ by: 'a', uri: ['spiffe://a/b'] }, { by: 'c' }]],
+  ['By=a ; URI=spiffe://a/b , By=c', [{ by: ['a'], uri: ['spiffe://a/b'] }, { by: ['c'] }]],
   ['  URI=spiffe://a/b  ', [{ uri: ['spiffe://a/b'] }]],
   // Cert and Chain are URL-encoded PEM
   ['Cert="-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A"', [{ cert: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' }]],
   ['Chain=%41%42', [{ chain: 'AB' }]],
   [`Hash=${HASH.toUpperCase()}`, [{ hash: HASH }]],
   // an "=" inside a bare value is text, as in Envoy's own parser
-  ['URI=a=b', [{ uri: ['a=b'] }]]
+  ['URI=a=b', [{ uri: ['a=b'] }]],
+  // Envoy's documentation: the proxy's certificate "may contain multiple URI type Subject Alternative Names, each will
+  // be a separate key-value pair". The element of its MtlsSetForwardClientCert test (By, Hash, URI, Cert, DNS in that
+  // order), from a proxy whose certificate has two URI SANs:
+  [`By=test://foo.com/be;By=test://foo.com/test;Hash=${HASH};URI=test://foo.com/fe;Cert="%3D%3Dabc%0Ade%3D";DNS=www.example.com`,
+    [{ by: ['test://foo.com/be', 'test://foo.com/test'], hash: HASH, uri: ['test://foo.com/fe'], cert: '==abc\nde=', dns: ['www.example.com'] }]],
+  // and its documentation's SPIFFE example, with a second By of the same proxy
+  [`By=spiffe://example.org/ns/default/sa/default/backend;By=http://backend.example.org;Hash=${HASH};URI=spiffe://example.org/ns/default/sa/default/frontend`,
+    [{ by: ['spiffe://example.org/ns/default/sa/default/backend', 'http://backend.example.org'], hash: HASH, uri: ['spiffe://example.org/ns/default/sa/default/frontend'] }]],
+  // an empty By adds nothing, as an empty URI
+  ['By=;URI=spiffe://a/b', [{ uri: ['spiffe://a/b'] }]]
 ]
 
 const malformed: Array<[unknown, string, RegExp]> = [
@@ -53,7 +63,10 @@ const malformed: Array<[unknown, string, RegExp]> = [
   ['Subject=a"b"', 'ERR_MTLS_XFCC_SYNTAX', /a quote inside an unquoted value/],
   ['"URI"=a', 'ERR_MTLS_XFCC_SYNTAX', /expected a key/],
   ['U RI=a', 'ERR_MTLS_XFCC_SYNTAX', /is not a word/],
-  ['By=a;By=b', 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"By" appears twice/],
+  ['Cert=a;Cert=b', 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"Cert" appears twice/],
+  ['Chain=a;chain=b', 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"chain" appears twice/],
+  ['Subject=a;Subject=b', 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"Subject" appears twice/],
+  [`Hash=${HASH};Hash=${HASH}`, 'ERR_MTLS_XFCC_DUPLICATE_KEY', /"Hash" appears twice/],
   ['Hash=abc', 'ERR_MTLS_XFCC_BAD_VALUE', /64 hex digits/],
   [`Hash=${'z'.repeat(64)}`, 'ERR_MTLS_XFCC_BAD_VALUE', /hex digits/],
   ['Cert=%E0%A4%A', 'ERR_MTLS_XFCC_BAD_VALUE', /not valid URL encoding/],
@@ -64,7 +77,7 @@ t.test(`${valid.length} well-formed headers parse into whole elements`, async t 
   for (const [header, expected] of valid) {
     const elements = parseXfcc(header)
     t.same(elements, expected.map(element => ({ ...empty, ...element })), header.slice(0, 70))
-    t.ok(elements.every(element => Object.isFrozen(element) && Object.isFrozen(element.uri)), 'frozen')
+    t.ok(elements.every(element => Object.isFrozen(element) && Object.isFrozen(element.by) && Object.isFrozen(element.uri)), 'frozen')
   }
 })
 
@@ -88,14 +101,14 @@ t.test('a real certificate forwarded in Cert reads back as the same identity', a
 
 const text = fc.string({ unit: fc.constantFrom(...'abcXYZ019 ,;="\\/:.-_%'), maxLength: 24 })
 const elementArb = fc.record({
-  by: fc.option(text, { nil: null }),
+  by: fc.array(text.filter(s => s !== ''), { maxLength: 3 }),
   hash: fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: null }),
   cert: fc.option(text, { nil: null }),
   chain: fc.option(text, { nil: null }),
   subject: fc.option(text, { nil: null }),
   uri: fc.array(text.filter(s => s !== ''), { maxLength: 3 }),
   dns: fc.array(text.filter(s => s !== ''), { maxLength: 3 })
-}).filter(e => e.by !== null || e.hash !== null || e.cert !== null || e.chain !== null || e.subject !== null || e.uri.length > 0 || e.dns.length > 0)
+}).filter(e => e.by.length > 0 || e.hash !== null || e.cert !== null || e.chain !== null || e.subject !== null || e.uri.length > 0 || e.dns.length > 0)
 
 function quote (value: string): string {
   return '"' + value.replaceAll('\\', '\\\\').replaceAll('"', '\\"') + '"'
@@ -103,7 +116,7 @@ function quote (value: string): string {
 
 function serialize (elements: XfccElement[]): string {
   return elements.map(e => [
-    e.by === null ? [] : [`By=${quote(e.by)}`],
+    e.by.map(b => `By=${quote(b)}`),
     e.hash === null ? [] : [`Hash=${e.hash}`],
     e.cert === null ? [] : [`Cert=${quote(encodeURIComponent(e.cert))}`],
     e.chain === null ? [] : [`Chain=${encodeURIComponent(e.chain)}`],

@@ -1,16 +1,13 @@
 // Attacks on forwarded identities: verdicts remembered past the trust they were judged under, certificates the
 // TLS layer refuses but the forwarded path believes, and header spellings a trusted proxy's connection may carry.
-import { once } from 'node:events'
 import { webcrypto } from 'node:crypto'
-import * as tls from 'node:tls'
 import t from 'tap'
 import { createTestPki, type CertificateAuthority } from 'mtls-pki'
 import { readPemBlocks, toPem } from 'mtls-core/internal'
 import { x509 } from 'mtls-pki/x509'
-import { hangLimit } from 'mtls-test-support'
 import { PEER_ERRORS } from '../../src/index.js'
 import { compileTrustedProxies } from '../../src/trusted-proxies.js'
-import { agentFor, beforeExpiry, pastExpiry, startServer, who } from '../helpers.js'
+import { agentFor, beforeExpiry, pastExpiry, rawHttp1Request, startServer, who } from '../helpers.js'
 
 const pki = await createTestPki()
 const proxy = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/infra/envoy' })
@@ -19,16 +16,7 @@ const base64 = (pem: string): string => readPemBlocks(pem)[0]!.der.toString('bas
 const aspnet = (pem: string): string[] => ['x-client-cert', base64(pem)]
 
 // An HTTP/1.1 request written byte for byte by the trusted proxy, for header spellings no client library sends.
-async function rawRequest (url: string, head: string): Promise<{ status: number, body: string }> {
-  const socket = tls.connect({ port: Number(new URL(url).port), host: '127.0.0.1', ca: pki.ca, servername: 'localhost', cert: proxy.chain, key: proxy.key })
-  socket.setTimeout(hangLimit(30_000), () => socket.destroy()) // only a hang: the answer ends the connection
-  await once(socket, 'secureConnect')
-  let out = ''
-  socket.on('data', chunk => { out += String(chunk) })
-  socket.write(`GET /who HTTP/1.1\r\nHost: localhost\r\n${head}Connection: close\r\n\r\n`)
-  await once(socket, 'close')
-  return { status: Number(out.slice(9, 12)), body: out.slice(out.indexOf('\r\n\r\n') + 4) }
-}
+const rawRequest = async (url: string, head: string): Promise<{ status: number, body: string }> => await rawHttp1Request(url, pki, proxy, head)
 
 t.test('a remembered verdict does not outlive the intermediate CA or the CRL it was judged with', async t => {
   const crlClient = await pki.intermediate.issue({ usage: 'client', spiffeId: 'spiffe://mycompany.com/production/crl-checked' })

@@ -6,6 +6,7 @@ import Fastify from 'fastify'
 import { createTestPki } from 'mtls-pki'
 import { readPemBlocks } from 'mtls-core/internal'
 import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../../src/index.js'
+import { compileTrustedProxies } from '../../src/trusted-proxies.js'
 import { agentFor, startServer, who } from '../helpers.js'
 
 const pki = await createTestPki()
@@ -33,6 +34,44 @@ t.test('well-formed addresses and CIDRs still register', async t => {
     await t.resolves(async () => await app.ready(), entry)
     await app.close()
   }
+})
+
+t.test('an IPv6 zone in trustedProxies.addresses is refused: the match would drop it and trust the address on every interface', async t => {
+  // This got through before the fix: isIP() takes `fe80::1%eth0` and Node's BlockList drops the zone, so the rule trusted that
+  // link-local address arriving on any interface.
+  for (const entry of ['fe80::1%eth0', 'fe80::%eth0/64', 'fe80::1%1', 'fe80::1%25eth0']) {
+    await refused(t, { trustedProxies: { addresses: [entry] } }, /has an IPv6 zone/)
+  }
+})
+
+t.test('an IPv4-mapped rule in trustedProxies.addresses matches no peer, and registering one logs a warning', async t => {
+  const mapped = ['::ffff:127.0.0.1', '::FFFF:7f00:1/128', '0:0:0:0:0:ffff:7f00:1', '::ffff:10.0.0.0/104']
+  for (const entry of mapped) {
+    const trusted = compileTrustedProxies({ addresses: [entry] })
+    t.notOk(trusted(null, '127.0.0.1') || trusted(null, '::ffff:127.0.0.1') || trusted(null, '::ffff:10.0.0.1') || trusted(null, '10.0.0.1'), `${entry} matches no peer, mapped or not`)
+  }
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } } })
+  app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: [...mapped, '::1', '10.0.0.0/8', '::/0'] } })
+  await app.ready()
+  await app.close()
+  const warnings = lines.filter(line => line.level === 40).map(line => String(line.msg))
+  t.equal(warnings.length, mapped.length, 'one warning per IPv4-mapped rule, none for the others')
+  for (const entry of mapped) t.ok(warnings.some(message => message.includes(JSON.stringify(entry)) && message.includes('write it as IPv4')), `warned: ${entry}`)
+})
+
+t.test('proxyVerdict is checked at registration', async t => {
+  const base = { trustedProxies: { addresses: ['10.0.0.1'] }, forwarded: 'nginx' }
+  await refused(t, { trustedProxies: { addresses: ['10.0.0.1'] }, proxyVerdict: 'nginx' }, /proxyVerdict needs forwarded/)
+  await refused(t, { ...base, proxyVerdict: 'traefik' }, /proxyVerdict must be one of nginx, haproxy or \{ header, value \}/)
+  await refused(t, { ...base, proxyVerdict: { header: 'x-ssl-client-verify', valeu: 'SUCCESS' } }, /proxyVerdict: unknown option "valeu" \(did you mean "value"\?\)/)
+  await refused(t, { ...base, proxyVerdict: { header: 'x ssl', value: 'SUCCESS' } }, /proxyVerdict.header must be a header name/)
+  // HTTP strips the spaces around a header value, and a verdict cannot hold a line break: values that could never arrive.
+  for (const value of ['', 'SUCCESS ', ' SUCCESS', 'SUC\r\nCESS', 'SUCC\u00e8S', 7]) {
+    await refused(t, { ...base, proxyVerdict: { header: 'x-ssl-client-verify', value } }, /proxyVerdict.value must be the exact text/)
+  }
+  await refused(t, { ...base, proxyVerdict: { header: 'X-SSL-Client-Cert', value: 'SUCCESS' } }, /proxyVerdict.header and the forwarded certificate's header are both x-ssl-client-cert/)
+  await refused(t, { ...base, proxyVerdict: null }, /proxyVerdict must be a preset name or \{ header, value \}/)
 })
 
 t.test('a misspelt option is refused with the closest valid one, at every level', async t => {
