@@ -1,5 +1,5 @@
 // Attacks on "unknown options are refused" with options objects that are not plain (a prototype of defaults,
-// a config class), and on the CA-as-leaf refusal of require mode with a resumed TLS 1.3 session.
+// a config class), and on the CA-as-leaf refusal of require mode, which leaves no TLS 1.3 session to resume.
 import { once } from 'node:events'
 import * as tls from 'node:tls'
 import t from 'tap'
@@ -16,11 +16,7 @@ t.test('options given through a prototype (defaults layered with Object.create) 
   const defaults = { crl: [...pki.crl] }
   const layered = Object.assign(Object.create(defaults) as ServerTlsOptions, material)
   t.equal((layered as { crl?: unknown }).crl, defaults.crl, 'the option reads as set')
-  const served = await startServer(t, layered).catch(() => null)
-  if (served === null) {
-    t.pass('refused at load: acceptable')
-    return
-  }
+  const served = await startServer(t, layered)
   t.same(served.app.mtls.status().crls.map(crl => crl.issuer), ['CN=mtls-pki test intermediate CA', 'CN=mtls-pki test root CA'], 'used: the server holds the CRLs given through the prototype')
   const revoked = await attempt(served.port, clientOf(pki, pki.revoked))
   // This got through before the fix: loadServerTls reads mode, minVersion and the rest by name (through the prototype), but passes the
@@ -43,7 +39,7 @@ t.test('a misspelt key behind a getter of a config class is refused like an own 
   await t.rejects(loadServerTls(new TlsConfig() as unknown as ServerTlsOptions), { code: 'FST_MTLS_INVALID_OPTION' }, 'the unknown key is refused')
 })
 
-t.test('correctly refused: a CA:TRUE client leaf in require mode, on a resumed TLS 1.3 session too', async t => {
+t.test('correctly refused: a CA:TRUE client leaf in require mode, and no session ticket for it', async t => {
   const { app, port } = await startServer(t, material)
   // The first connection may still receive a session ticket before it is closed.
   const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca, cert: pki.caAsLeaf.chain, key: pki.caAsLeaf.key })
@@ -55,12 +51,9 @@ t.test('correctly refused: a CA:TRUE client leaf in require mode, on a resumed T
   await once(socket, 'close')
   const fresh = await attempt(port, clientOf(pki, pki.caAsLeaf))
   t.equal(fresh.status, null, 'a full handshake with a CA leaf gets no answer')
-  t.comment(`a ticket was ${session === null ? 'not ' : ''}issued to the refused connection`)
-  if (session !== null) {
-    const resumed = await attempt(port, clientOf(pki, pki.caAsLeaf), { session })
-    t.equal(resumed.status, null, `a resumed session (reused: ${String(resumed.reused)}) gets no answer either`)
-  } else {
-    t.pass('no ticket was issued to the refused connection')
-  }
+  // OpenSSL sends a TLS 1.3 ticket on the server's first read or write after the handshake; require mode destroys
+  // the socket before either, so there is no session to resume. Should a ticket ever come first, the resumed
+  // session must be refused too: record-attacks.test.ts resumes a refused handshake's ticket (a chain the trust refuses).
+  t.equal(session, null, 'no ticket reaches the refused connection')
   t.ok(app.mtls.stats().failures.ca_as_leaf >= 1, 'counted as ca_as_leaf')
 })
