@@ -13,9 +13,11 @@ await app.register(fastifyMtlsIdentity, {
   maxHeaderLength: 8192
 })
 await app.register(fastifyMtlsIdentity, { trustedProxies: { addresses: ['::1'] }, forwarded: { header: 'x-client-cert', format: 'base64-der' } })
+await app.register(fastifyMtlsIdentity, { openTelemetry: true })
 expectError(app.register(fastifyMtlsIdentity, { forwarded: 'haproxy' }))
 expectError(app.register(fastifyMtlsIdentity, { forwarded: { header: 'x', format: 'json' } }))
 expectError(app.register(fastifyMtlsIdentity, { identify: 'cn' }))
+expectError(app.register(fastifyMtlsIdentity, { openTelemetry: 'on' }))
 
 app.get('/', async request => {
   expectType<PeerIdentity | null>(request.peerIdentity)
