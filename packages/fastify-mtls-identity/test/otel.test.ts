@@ -4,6 +4,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createTestPki } from 'mtls-pki'
 import { agentFor } from 'mtls-test-support'
+import type { Teardown } from 'mtls-test-support'
 import { startOtelSdk } from 'mtls-test-support/otel-sdk'
 import { request } from 'undici'
 import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../src/index.js'
@@ -11,7 +12,7 @@ import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../src/ind
 const pki = await createTestPki()
 
 // @fastify/otel first, as its README asks; an optional-mode server, so that a client without a certificate is served.
-async function start (t: typeof import('tap').default, options: FastifyMtlsIdentityOptions = {}): Promise<{ url: string }> {
+async function start (t: Teardown, options: FastifyMtlsIdentityOptions = {}): Promise<{ url: string }> {
   const serverTls = await loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, mode: 'optional' })
   const app = Fastify({ https: serverTls.httpsOptions })
   await app.register(new FastifyOtelInstrumentation().plugin())
@@ -23,7 +24,7 @@ async function start (t: typeof import('tap').default, options: FastifyMtlsIdent
   return { url: `https://localhost:${(app.server.address() as { port: number }).port}` }
 }
 
-async function get (t: typeof import('tap').default, url: string, cert?: { chain: string, key: string }): Promise<number> {
+async function get (t: Teardown, url: string, cert?: { chain: string, key: string }): Promise<number> {
   const response = await request(`${url}/hello`, { dispatcher: agentFor(t, pki, cert) })
   await response.body.text()
   return response.statusCode
@@ -57,5 +58,5 @@ t.test('openTelemetry must be a boolean', async t => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(fastifyMtlsIdentity, { openTelemetry: 'on' as unknown as boolean })
-  await t.rejects(app.ready(), { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message: /openTelemetry must be true or false/ })
+  await t.rejects(async () => await app.ready(), { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message: /openTelemetry must be true or false/ })
 })

@@ -5,6 +5,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { request } from 'undici'
 import { createTestPki } from 'mtls-pki'
 import { agentFor } from 'mtls-test-support'
+import type { Teardown } from 'mtls-test-support'
 import { startOtelSdk } from 'mtls-test-support/otel-sdk'
 import { fastifyMtls, loadServerTls, type FastifyMtlsOptions } from '../src/index.js'
 import { writeFile } from 'node:fs/promises'
@@ -15,7 +16,7 @@ const pki = await createTestPki()
 const material = { cert: pki.server.chain, key: pki.server.key, ca: pki.ca }
 
 // A server as an operator runs it with OpenTelemetry: @fastify/otel (the official instrumentation) registered first.
-async function startInstrumented (t: typeof import('tap').default, plugin: Partial<FastifyMtlsOptions> = {}, files?: { certFile: string, keyFile: string, caFile: string }): Promise<{ port: number, app: ReturnType<typeof Fastify> }> {
+async function startInstrumented (t: Teardown, plugin: Partial<FastifyMtlsOptions> = {}, files?: { certFile: string, keyFile: string, caFile: string }): Promise<{ port: number, app: ReturnType<typeof Fastify> }> {
   const serverTls = await loadServerTls(files ?? material)
   const app = Fastify({ https: serverTls.httpsOptions })
   await app.register(new FastifyOtelInstrumentation().plugin())
@@ -54,7 +55,7 @@ t.test('with the SDK', async t => {
       'tls.resumed': false,
       'tls.established': true,
       'tls.client.hash.sha256': cert.fingerprint256.replaceAll(':', ''),
-      'tls.client.not_after': cert.validToDate.toISOString(),
+      'tls.client.not_after': new Date(cert.validTo).toISOString(),
       'tls.client.subject': /order-service/
     })
     t.match(requestSpan.attributes['tls.client.hash.sha256'], /^[0-9A-F]{64}$/, 'uppercase hex')
@@ -120,6 +121,6 @@ t.test('with the SDK', async t => {
     const app = Fastify({ https: serverTls.httpsOptions })
     t.teardown(() => app.close())
     app.register(fastifyMtls, { tls: serverTls, openTelemetry: 'yes' as unknown as boolean })
-    await t.rejects(app.ready(), { code: 'FST_MTLS_INVALID_OPTION', message: /openTelemetry must be true or false/ })
+    await t.rejects(async () => await app.ready(), { code: 'FST_MTLS_INVALID_OPTION', message: /openTelemetry must be true or false/ })
   })
 })

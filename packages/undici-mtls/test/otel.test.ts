@@ -40,7 +40,7 @@ t.test('with @opentelemetry/instrumentation-undici, the client span carries the 
       'tls.protocol.version': '1.3',
       'tls.cipher': /^TLS_[A-Z0-9_]+$/,
       'tls.server.hash.sha256': cert.fingerprint256.replaceAll(':', ''),
-      'tls.server.not_after': cert.validToDate.toISOString(),
+      'tls.server.not_after': new Date(cert.validTo).toISOString(),
       'tls.server.subject': 'CN=localhost'
     })
   }
