@@ -9,6 +9,7 @@ import type { PeerIdentity } from 'fastify-mtls-identity'
 import { snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { checkBoundToken } from './bound-token.js'
 import { codes } from './errors.js'
+import { decisionTelemetry } from './otel.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { policyFileSource } from './policy-file.js'
 import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
@@ -46,6 +47,11 @@ export interface FastifyMtlsAuthzOptions {
    * them). Return null or undefined when no token was verified: the request is refused.
    */
   getClaims?: (request: FastifyRequest) => unknown
+  /**
+   * OpenTelemetry: `mtls.authz.decision` and `mtls.authz.rule` on each recording request span, when @opentelemetry/api
+   * is installed. Default: on when it is, silent when not; `true` also warns when it cannot be loaded; `false` turns it off.
+   */
+  openTelemetry?: boolean
 }
 
 export type MtlsAuthorizeHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
@@ -82,7 +88,7 @@ type Denial = FastifyError & { headers?: Record<string, string> }
 const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
 // Put in the config of the routes the plugin saw being added: whether the route guards itself with mtlsAuthorize().
 const kSeen = Symbol('fastify-mtls-authz.seen')
-const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision', 'getClaims']
+const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision', 'getClaims', 'openTelemetry']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const NO_ROLES: ReadonlySet<string> = new Set()
 
@@ -106,6 +112,8 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   if (options.onDecision !== undefined && typeof options.onDecision !== 'function') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('onDecision must be a function')
   if (options.policy !== undefined && options.policyFile !== undefined) throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('give policy or policyFile, not both')
   if (options.getClaims !== undefined && typeof options.getClaims !== 'function') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('getClaims must be a function')
+  if (options.openTelemetry !== undefined && typeof options.openTelemetry !== 'boolean') throw new codes.FST_MTLS_AUTHZ_INVALID_OPTION('openTelemetry must be true or false')
+  const noteDecision = await decisionTelemetry(fastify, options.openTelemetry)
   const { onDecision } = options
   const getClaims = options.getClaims ?? ((request: FastifyRequest): unknown => (request as { user?: unknown }).user)
   // Whether a route or mtlsAuthorize() asks for a bound token, to check at ready() that something verifies tokens.
@@ -181,6 +189,7 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
         : decision.status === 401
           ? new codes.FST_MTLS_AUTHZ_PEER_REQUIRED(request.peerCertificateError ?? 'ERR_MTLS_NO_PEER_CERTIFICATE')
           : new codes.FST_MTLS_AUTHZ_FORBIDDEN(identity?.id ?? 'anonymous', request.method, request.url)
+    noteDecision(request, decision.allowed, decision.rule)
     const level = decision.allowed ? allowLevel : 'warn'
     if (onDecision !== undefined || (request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) !== false) {
       const record: AuthzDecision = {

@@ -33,6 +33,7 @@ await app.register(fastifyMtlsAuthz, {
 expectError(app.register(fastifyMtlsAuthz, { policy: { acl: [{ identities: ['x'], roles: ['payments:chrage'] }] } }))
 expectError(app.register(fastifyMtlsAuthz, { policy: { defaultPolicy: 'maybe' } }))
 expectError(app.register(fastifyMtlsAuthz, { hook: 'onSend' }))
+expectError(app.register(fastifyMtlsAuthz, { openTelemetry: 'on' }))
 
 app.post('/charge', { config: { mtls: { roles: ['payments:charge'] } } }, async () => 'ok')
 app.get('/read', { config: { mtls: { allRoles: ['payments:read'], allow: ['spiffe://x/**'], deny: ['dns:evil.example'] } } }, async () => 'ok')
@@ -41,6 +42,7 @@ app.get('/bound', { config: { mtls: { roles: ['payments:read'], boundToken: true
 app.get('/hooked-bound', { preHandler: app.mtlsAuthorize({ boundToken: true }) }, async () => 'ok')
 expectError(app.get('/bound-typo', { config: { mtls: { boundToken: 'yes' } } }, async () => 'ok'))
 await app.register(fastifyMtlsAuthz, { getClaims: request => request.headers.authorization })
+await app.register(fastifyMtlsAuthz, { openTelemetry: false })
 expectError(app.register(fastifyMtlsAuthz, { getClaims: 'user' }))
 expectError(app.post('/typo', { config: { mtls: { roles: ['payments:chrage'] } } }, async () => 'ok'))
 expectError(app.get('/typo2', { config: { mtls: { allRoles: ['admin'] } } }, async () => 'ok'))

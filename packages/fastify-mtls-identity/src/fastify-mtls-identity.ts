@@ -5,6 +5,7 @@ import type { FastifyMtls } from 'fastify-mtls'
 import { toPeerIdentity, type ChainVerifier, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
 import { isMtlsServer, isTrustDomainTls, peerCertificateDer, presentedCertificates, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
+import { registerTelemetry } from './otel.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, resolveProxyVerdict, type ForwardedOptions, type ForwardedPreset, type ProxyVerdictOptions, type ProxyVerdictPreset } from './forwarded.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
 import { VerdictCache } from './verdict-cache.js'
@@ -40,6 +41,11 @@ export interface FastifyMtlsIdentityOptions {
   ca?: PemInput | PemInput[]
   /** CRLs for forwarded certificates, with `ca`. Default: fastify-mtls's. */
   crl?: PemInput | PemInput[]
+  /**
+   * OpenTelemetry: `mtls.peer.id` and `mtls.peer.source` on each recording request span, when @opentelemetry/api is
+   * installed. Default: on when it is, silent when not; `true` also warns when it cannot be loaded; `false` turns it off.
+   */
+  openTelemetry?: boolean
 }
 
 declare module 'fastify' {
@@ -67,7 +73,7 @@ interface ConnectionState extends Resolved {
   askAgain?: boolean
 }
 
-const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'proxyVerdict', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl']
+const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'proxyVerdict', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl', 'openTelemetry']
 // A verdict on a forwarded header is kept this long (never past the certificate's expiry), for this many headers.
 const VERDICT_TTL_MS = 60_000
 const VERDICT_CACHE_ENTRIES = 1000
@@ -82,6 +88,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   if (unknown !== null) throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION(unknown)
   const identityOptions: PeerIdentityOptions = { svid: options.svid !== false }
   if (options.svid !== undefined && typeof options.svid !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('svid must be true or false')
+  if (options.openTelemetry !== undefined && typeof options.openTelemetry !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('openTelemetry must be true or false')
   if (options.identify !== undefined) {
     if (typeof options.identify !== 'function') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('identify must be a function (certificate identity) => string')
     identityOptions.identify = options.identify
@@ -203,6 +210,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   fastify.decorateRequest(kResolved as unknown as string, null)
   fastify.decorateRequest('peerIdentity', { getter (this: FastifyRequest) { return resolve(this).identity } })
   fastify.decorateRequest('peerCertificateError', { getter (this: FastifyRequest) { return resolve(this).error } })
+  await registerTelemetry(fastify, options.openTelemetry, request => resolve(request).identity)
 }
 
 function notTls (): ConnectionState {

@@ -23,8 +23,10 @@ expectError(app.register(fastifyMtlsIdentity, { forwarded: 'apache' }))
 expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: 'traefik' }))
 expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: { header: 'x-ssl-client-verify' } }))
 expectError(app.register(fastifyMtlsIdentity, { forwarded: 'nginx', proxyVerdict: { header: 'x-ssl-client-verify', value: 0 } }))
+await app.register(fastifyMtlsIdentity, { openTelemetry: true })
 expectError(app.register(fastifyMtlsIdentity, { forwarded: { header: 'x', format: 'json' } }))
 expectError(app.register(fastifyMtlsIdentity, { identify: 'cn' }))
+expectError(app.register(fastifyMtlsIdentity, { openTelemetry: 'on' }))
 
 app.get('/', async request => {
   expectType<PeerIdentity | null>(request.peerIdentity)

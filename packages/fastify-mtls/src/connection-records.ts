@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { Trust, peerCertificateDer, presentedCertificates, readCertificateFields, type CertificateFields, type ChainCertificate, type ChainRecord, type TrustRefusal } from 'mtls-core/internal'
+import { Trust, peerCertificateDer, presentedCertificates, readCertificateFields, tlsAttributes, type CertificateFields, type ChainCertificate, type ChainRecord, type TelemetryAttributes, type TrustRefusal } from 'mtls-core/internal'
 
 /**
  * What fastify-mtls knows of a TLS connection's client certificate, kept current: the one record of the
@@ -52,6 +52,7 @@ export class ConnectionRecord implements MtlsConnection {
   #fields: CertificateFields | null | undefined
   #chains: readonly ChainRecord[] | undefined
   #until: number | undefined
+  #telemetry: TelemetryAttributes | undefined
 
   constructor (socket: TLSSocket, acceptedUnder: Trust, recall: Map<string, ChainRecord[]>) {
     this.#socket = socket
@@ -85,6 +86,12 @@ export class ConnectionRecord implements MtlsConnection {
       }
     }
     return this.#fields
+  }
+
+  /** The connection's OpenTelemetry `tls.*` attributes, read the first time a recording span asks (see otel.ts). */
+  get telemetry (): TelemetryAttributes {
+    this.#telemetry ??= tlsAttributes(this.#socket, this.certificate, 'client', this.fields)
+    return this.#telemetry
   }
 
   get validUntil (): number {

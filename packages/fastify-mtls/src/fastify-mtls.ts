@@ -9,6 +9,7 @@ import { ExpiryWarnings, LifetimeWarnings } from './expiry-warnings.js'
 import { emptyStats, failureReason, verdictReason, type HandshakeFailureReason, type HandshakeStats } from './handshake-stats.js'
 import { leafRefusal, trustDomainRefusal } from './leaf-refusal.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
+import { registerTelemetry } from './otel.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
@@ -31,6 +32,11 @@ export interface FastifyMtlsOptions {
   metrics?: { registry: MetricsRegistry, prefix?: string }
   /** Refused handshakes are logged at `warn`, at most one line per reason per this many ms, with a count. Default: 60000. */
   refusalLogIntervalMs?: number
+  /**
+   * OpenTelemetry: `tls.*` attributes on each request's span and `mtls.*` metrics, when @opentelemetry/api is installed.
+   * Default: on when it is, silent when not; `true` also warns when it cannot be loaded; `false` turns it off.
+   */
+  openTelemetry?: boolean
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -93,7 +99,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
     if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
   }
-  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'openTelemetry'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
   refuseUnknown(options.watch, ['debounceMs', 'poll'] satisfies Array<keyof Exclude<FastifyMtlsOptions['watch'], boolean | undefined>>, 'watch')
   refuseUnknown(options.metrics, ['registry', 'prefix'] satisfies Array<keyof NonNullable<FastifyMtlsOptions['metrics']>>, 'metrics')
   const { tls } = options
@@ -104,6 +110,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     throw new codes.FST_MTLS_INVALID_OPTION(`watch must be true, false or { debounceMs, poll }; got ${JSON.stringify(options.watch)}`)
   }
   if (options.sighup !== undefined && typeof options.sighup !== 'boolean') throw new codes.FST_MTLS_INVALID_OPTION('sighup must be true or false')
+  if (options.openTelemetry !== undefined && typeof options.openTelemetry !== 'boolean') throw new codes.FST_MTLS_INVALID_OPTION('openTelemetry must be true or false')
   if (options.metrics !== undefined && (typeof options.metrics?.registry?.registerMetric !== 'function' || typeof options.metrics.registry.removeSingleMetric !== 'function' || !['undefined', 'string'].includes(typeof options.metrics.prefix))) {
     throw new codes.FST_MTLS_INVALID_OPTION('metrics must be { registry, prefix? } with a prom-client Registry')
   }
@@ -288,6 +295,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   const unregisterMetrics = options.metrics === undefined
     ? null
     : await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current }))
+  const unregisterTelemetry = await registerTelemetry(fastify, options.openTelemetry, log, () => ({ stats, material: source.current }), socket => records.of(socket))
 
   const reload = async (): Promise<ReloadResult> => {
     const before = source.current
@@ -357,6 +365,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     feed?.off('update', onFeedUpdate)
     ticketKeys?.off('apply', applyTicketKeys).off('update', onTicketKeys).off('error', onTicketKeysError)
     unregisterMetrics?.()
+    unregisterTelemetry()
     process.removeListener('SIGHUP', onSighup)
     markMtlsServer(server, false)
     server.removeListener('connection', onConnection)

@@ -10,6 +10,11 @@ export interface MetricsRegistry {
   removeSingleMetric: (name: string) => void
 }
 
+/** Each certificate the server uses, by its role (`leaf`, `intermediate`, `ca`): what the expiry gauges report. */
+export function certificatesInUse (material: Material): Array<readonly ['leaf' | 'intermediate' | 'ca', Material['leaf']]> {
+  return [['leaf', material.leaf] as const, ...material.intermediates.map(c => ['intermediate', c] as const), ...material.authorities.map(c => ['ca', c] as const)]
+}
+
 /**
  * Registers gauges and counters that read the plugin's state when Prometheus scrapes (prom-client's
  * `collect`), so nothing is counted twice and nothing runs on the request path.
@@ -36,9 +41,7 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
 
   gauge('certificate_expiry_seconds', 'Seconds until a certificate in use expires.', ['certificate', 'subject', 'fingerprint256'], function () {
     this.reset()
-    const { material } = read()
-    const entries = [['leaf', material.leaf] as const, ...material.intermediates.map(c => ['intermediate', c] as const), ...material.authorities.map(c => ['ca', c] as const)]
-    for (const [certificate, cert] of entries) {
+    for (const [certificate, cert] of certificatesInUse(read().material)) {
       this.set({ certificate, subject: cert.subject, fingerprint256: cert.fingerprint256 }, secondsToExpiry(cert))
     }
   })

@@ -6,6 +6,7 @@ import { buildConnector } from 'undici'
 import type { MtlsAgentOptions } from './agent-options.js'
 import { translateConnectError, watchServerRefusal } from './connect-errors.js'
 import { ServerUnauthorizedError } from './errors.js'
+import { recordServer } from './otel.js'
 import type { CompiledAuthorizer } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
@@ -89,6 +90,7 @@ export class MtlsConnector {
       until = verdict.until
       for (const ticket of tickets.splice(0)) keep(ticket)
       watchServerRefusal(tlsSocket)
+      recordServer(tlsSocket, identity) // for openTelemetryRequestHook
       callback(null, connected)
     })
     // TLS 1.3 tickets may arrive before or after the handshake callback; they are kept only for an authorized server.

@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
-import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
+import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -48,3 +48,7 @@ const fed = await createMtlsAgent({ x509Source: feed, verifyHostname: false, ser
 expectType<MaterialFeedReport | null>(fed.status().x509Source)
 expectError(createMtlsAgent({ x509Source: 'unix:///run/spire/agent.sock' }))
 await createMtlsAgent({ cert: '', key: '', trustDomains: { 'mycompany.com': '', 'partner.example': ['', Buffer.alloc(0)] } })
+
+// The requestHook of @opentelemetry/instrumentation-undici: any span with isRecording and setAttributes.
+expectType<(span: TelemetrySpan, request: object) => void>(openTelemetryRequestHook)
+expectError(openTelemetryRequestHook({}, {}))
