@@ -1,12 +1,11 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { X509Certificate } from 'node:crypto'
 import { VerificationError, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields } from 'mtls-core/internal'
+import { DEFAULT_MIN_VERSION, Trust, describeThrown, isHybridGroup, presentedChain, readCertificateFields, type KeyExchange } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
-import type { MtlsAgentOptions } from './agent-options.js'
-import { translateConnectError, watchServerRefusal } from './connect-errors.js'
+import type { CheckedAgentOptions, MtlsAgentOptions } from './agent-options.js'
+import { notPostQuantumError, translateConnectError, watchServerRefusal } from './connect-errors.js'
 import { ServerUnauthorizedError } from './errors.js'
-import type { CompiledAuthorizer } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
 export type Connector = buildConnector.connector
@@ -22,15 +21,25 @@ export class MtlsConnector {
   readonly #options: Pick<MtlsAgentOptions, 'agent' | 'minVersion' | 'verifyHostname' | 'maxCachedSessions'>
   readonly #authorize: ((identity: PeerIdentity) => string | null) | null
   readonly #expected: string
+  readonly #ecdhCurve: string | undefined
+  /** The key exchange offered (configured), for the agent's status. */
+  readonly keyExchange: KeyExchange
+  // The group each connection agreed, read at its handshake (Node forgets it when the socket closes): kept with the
+  // socket, so a span or a log line can read it for as long as it holds the socket.
+  readonly #groups = new WeakMap<object, string | null>()
+  /** The group the latest connection agreed (`getEphemeralKeyInfo().name`), `null` before the first or when Node cannot name it. */
+  lastGroup: string | null = null
   #connectOptions: ConnectorOptions
   #sessions: SessionCache
   // With trust kept by SPIFFE trust domain: the trust that holds a server's chain to its own trust domain's bundle.
   #trustDomains: Trust | null
 
-  constructor (options: MtlsAgentOptions, authorizer: CompiledAuthorizer | null, material: Material) {
+  constructor (options: MtlsAgentOptions, { authorizer, keyExchange, ecdhCurve }: CheckedAgentOptions, material: Material) {
     this.#options = options
     this.#authorize = authorizer?.check ?? null
     this.#expected = authorizer?.expected ?? 'any server'
+    this.#ecdhCurve = ecdhCurve
+    this.keyExchange = keyExchange
     this.#connectOptions = this.#optionsFor(material)
     this.#trustDomains = trustDomainVerifier(material)
     this.#sessions = new SessionCache(options.maxCachedSessions ?? 100)
@@ -48,6 +57,11 @@ export class MtlsConnector {
     this.#sessions = new SessionCache(this.#options.maxCachedSessions ?? 100)
   }
 
+  /** The key-exchange group `socket` (a connection of this connector) agreed at its handshake; `null` for another socket, or one Node cannot name. */
+  groupOf (socket: object): string | null {
+    return this.#groups.get(socket) ?? null
+  }
+
   /** undici's connector: `new Agent({ connect })`, `new Pool(origin, { connect })`. */
   readonly connect: Connector = (options, callback) => {
     const origin = `${options.protocol}//${options.hostname}:${options.port}`
@@ -63,12 +77,25 @@ export class MtlsConnector {
     let until = 0
     const tickets: Buffer[] = []
     const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
+    const postQuantum = this.keyExchange.postQuantumRequired
     const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
       if (error !== null) {
-        callback(translateConnectError(error, origin, this.#authorize !== null), null)
+        callback(translateConnectError(error, origin, this.#authorize !== null, postQuantum), null)
         return
       }
       const tlsSocket = connected as TLSSocket
+      // Node 24 names every group; Node 22 names only classical ones (X25519, P-256, ffdhe) and answers {} for the rest.
+      const info = tlsSocket.getEphemeralKeyInfo() as { type?: string, name?: string } | null
+      const group = info?.name ?? null
+      this.#groups.set(tlsSocket, group)
+      this.lastGroup = group
+      // OpenSSL offered only the hybrid groups, so nothing else can have been agreed; checked anyway, failing closed on
+      // a classical group named or no key exchange at all (an unnamed group on Node 22 is one of those offered).
+      if (postQuantum && (info === null || (group === null ? info.type !== undefined : !isHybridGroup(group)))) {
+        tlsSocket.destroy()
+        callback(notPostQuantumError(origin, `the connection agreed ${group ?? 'no key exchange'}`), null)
+        return
+      }
       // A resumed session shows no certificate: the identity it was verified with stands for it. Otherwise the
       // server's certificate is read once (Node 20 hands its chain out once, and builds an object each time).
       const resumed = tlsSocket.isSessionReused() && cached !== undefined
@@ -119,7 +146,7 @@ export class MtlsConnector {
   #optionsFor (material: Material): ConnectorOptions {
     const agent = this.#options.agent ?? {}
     const options = {
-      secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION }),
+      secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION, ...(this.#ecdhCurve === undefined ? {} : { ecdhCurve: this.#ecdhCurve }) }),
       rejectUnauthorized: true,
       // undici hands a custom connector none of its connection options: they go to buildConnector.
       allowH2: agent.allowH2 ?? false,
