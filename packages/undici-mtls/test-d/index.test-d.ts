@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
-import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
+import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, type AgentKeyExchange, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -48,3 +48,14 @@ const fed = await createMtlsAgent({ x509Source: feed, verifyHostname: false, ser
 expectType<MaterialFeedReport | null>(fed.status().x509Source)
 expectError(createMtlsAgent({ x509Source: 'unix:///run/spire/agent.sock' }))
 await createMtlsAgent({ cert: '', key: '', trustDomains: { 'mycompany.com': '', 'partner.example': ['', Buffer.alloc(0)] } })
+
+// Post-quantum key exchange: a boolean option; status reports the groups and the one the latest connection agreed.
+const postQuantum = await createMtlsAgent({ cert: '', key: '', ca: '', requirePostQuantum: true })
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', requirePostQuantum: 'yes' }))
+expectType<AgentKeyExchange>(postQuantum.status().keyExchange)
+expectType<string | null>(postQuantum.status().keyExchange.lastGroup)
+expectType<readonly string[] | null>(postQuantum.status().keyExchange.groups)
+expectType<boolean>(postQuantum.status().keyExchange.postQuantumRequired)
+expectType<string | null>(postQuantum.negotiatedGroup({}))
+expectAssignable<MtlsClientErrorCode>('ERR_MTLS_POST_QUANTUM_UNSUPPORTED')
+expectAssignable<MtlsClientErrorCode>('ERR_MTLS_SERVER_NOT_POST_QUANTUM')
