@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls'
 import { toPeerIdentity, type SpiffeId } from 'mtls-core'
-import { HYBRID_GROUPS, verdictCategory, type VerdictCategory } from 'mtls-core/internal'
+import { HYBRID_GROUPS, isHybridGroup, verdictCategory, type VerdictCategory } from 'mtls-core/internal'
 import { MtlsClientError, type MtlsClientErrorCode } from './errors.js'
 
 // What OpenSSL's verdict on the server's certificate (mtls-core's categories) means to a user of this client;
@@ -30,6 +30,19 @@ export function translateConnectError (error: Error & { code?: string, cert?: { 
     ? 'the server certificate does not name the host'
     : code === 'ERR_MTLS_SERVER_CERT_EXPIRED' ? 'the server certificate is outside its validity' : 'the server certificate is not from a trusted CA'
   return new MtlsClientError(code, `${origin}: ${what} (${error.code}: ${error.message})${wayOut(error, serverChecked)}`, { cause: error })
+}
+
+/** What `TLSSocket#getEphemeralKeyInfo()` tells a client of its key exchange. */
+export interface KeyInfo { readonly type?: string, readonly name?: string }
+
+/**
+ * ERR_MTLS_SERVER_NOT_POST_QUANTUM when a connection that required post-quantum key exchange shows another: a group
+ * named that is not hybrid, or none at all. Node 22 names only classical groups and answers `{}` for the others, so
+ * an unnamed group there is one of those offered, all of them hybrid.
+ */
+export function postQuantumProblem (keyInfo: KeyInfo | null, origin: string): MtlsClientError | null {
+  if (keyInfo !== null && (keyInfo.name === undefined ? keyInfo.type === undefined : isHybridGroup(keyInfo.name))) return null
+  return notPostQuantumError(origin, `the connection agreed ${keyInfo?.name ?? (keyInfo?.type === undefined ? 'no key exchange' : `an unnamed ${keyInfo.type} group`)}`)
 }
 
 /** ERR_MTLS_SERVER_NOT_POST_QUANTUM: the server agreed no hybrid post-quantum key exchange (`requirePostQuantum`). */

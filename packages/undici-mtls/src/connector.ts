@@ -1,10 +1,10 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { X509Certificate } from 'node:crypto'
 import { VerificationError, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, Trust, describeThrown, isHybridGroup, presentedChain, readCertificateFields, type KeyExchange } from 'mtls-core/internal'
+import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields, type KeyExchange } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
 import type { CheckedAgentOptions, MtlsAgentOptions } from './agent-options.js'
-import { notPostQuantumError, translateConnectError, watchServerRefusal } from './connect-errors.js'
+import { postQuantumProblem, translateConnectError, watchServerRefusal, type KeyInfo } from './connect-errors.js'
 import { ServerUnauthorizedError } from './errors.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
@@ -85,25 +85,18 @@ export class MtlsConnector {
       }
       const tlsSocket = connected as TLSSocket
       // Node 24 names every group; Node 22 names only classical ones (X25519, P-256, ffdhe) and answers {} for the rest.
-      const info = tlsSocket.getEphemeralKeyInfo() as { type?: string, name?: string } | null
-      const group = info?.name ?? null
-      this.#groups.set(tlsSocket, group)
-      this.lastGroup = group
-      // OpenSSL offered only the hybrid groups, so nothing else can have been agreed; checked anyway, failing closed on
-      // a classical group named or no key exchange at all (an unnamed group on Node 22 is one of those offered).
-      if (postQuantum && (info === null || (group === null ? info.type !== undefined : !isHybridGroup(group)))) {
-        tlsSocket.destroy()
-        callback(notPostQuantumError(origin, `the connection agreed ${group ?? 'no key exchange'}`), null)
-        return
-      }
+      const keyInfo = tlsSocket.getEphemeralKeyInfo() as KeyInfo | null
+      this.#groups.set(tlsSocket, keyInfo?.name ?? null)
+      this.lastGroup = keyInfo?.name ?? null
       // A resumed session shows no certificate: the identity it was verified with stands for it. Otherwise the
       // server's certificate is read once (Node 20 hands its chain out once, and builds an object each time).
       const resumed = tlsSocket.isSessionReused() && cached !== undefined
       const certificate = resumed ? null : tlsSocket.getPeerX509Certificate() ?? null
-      const untrusted = certificate === null ? null : trustDomainProblem(certificate, trustDomains)
+      // OpenSSL offered only the hybrid groups, so nothing else can have been agreed: checked anyway, failing closed.
+      const untrusted = (postQuantum ? postQuantumProblem(keyInfo, origin) : null) ?? (certificate === null ? null : trustDomainProblem(certificate, trustDomains))
       if (untrusted !== null) {
         tlsSocket.destroy()
-        callback(translateConnectError(untrusted, origin, this.#authorize !== null), null)
+        callback(translateConnectError(untrusted, origin, this.#authorize !== null, postQuantum), null)
         return
       }
       const verdict = this.#authorizeServer(certificate, cached)

@@ -122,3 +122,15 @@ t.test('on Node 20 (OpenSSL 3.0) createMtlsAgent({ requirePostQuantum: true }) t
   const classical = await onNode20(script(false))
   t.not(classical.code, 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED', 'without the option the same Node goes on to read the material')
 })
+
+t.test('after the handshake the agreed key exchange is judged again: only a hybrid group (or Node 22\'s unnamed one) passes', async t => {
+  const { postQuantumProblem } = await import('../src/connect-errors.js')
+  // What Node 24 and Node 22 answer for a hybrid group: passes.
+  t.equal(postQuantumProblem({ type: 'TLSGroup', name: 'X25519MLKEM768' }, 'https://a'), null)
+  t.equal(postQuantumProblem({}, 'https://a'), null)
+  // What either answers for a classical group, or for no key exchange: refused.
+  t.match(postQuantumProblem({ type: 'ECDH', name: 'X25519' }, 'https://a'), { code: 'ERR_MTLS_SERVER_NOT_POST_QUANTUM', message: /^https:\/\/a: .*the connection agreed X25519;/ })
+  t.match(postQuantumProblem({ type: 'ECDH', name: 'prime256v1' }, 'https://a'), { code: 'ERR_MTLS_SERVER_NOT_POST_QUANTUM' })
+  t.match(postQuantumProblem({ type: 'DH' }, 'https://a'), { message: /the connection agreed an unnamed DH group/ })
+  t.match(postQuantumProblem(null, 'https://a'), { message: /the connection agreed no key exchange/ })
+})
