@@ -253,6 +253,39 @@ try {
   await Promise.all([orderService.close(), inventoryService.close(), anonymous.close()])
   await app.close()
 }
+
+// requirePostQuantum: works where OpenSSL is 3.5 or later (Node 22.20+, 24.5+, 26), refuses to start with its coded
+// error elsewhere (Node 20, OpenSSL 3.0). The packages ask OpenSSL; this check expects by the version it reports.
+const [opensslMajor, opensslMinor] = process.versions.openssl.split('.').map(Number)
+const hybrid = opensslMajor > 3 || (opensslMajor === 3 && opensslMinor >= 5)
+const pqName = (what: string, code: string) => \`requirePostQuantum on \${what} \${hybrid ? 'works' : \`refuses to start with \${code}\`} (\${node}, OpenSSL \${process.versions.openssl})\`
+const outcome = async <T,>(start: () => Promise<T>) => await start().then(value => ({ value, err: null }), (err: { code?: string, message?: string }) => ({ value: null, err }))
+const pqTls = await outcome(() => loadServerTls({ cert: pki.server.chain, key: pki.server.key, ca: pki.ca, requirePostQuantum: true }))
+const pqAgent = await outcome(() => createMtlsAgent({ cert: pki.orderService.chain, key: pki.orderService.key, ca: pki.ca, requirePostQuantum: true }))
+const refusedWith = (err: { code?: string, message?: string } | null, code: string) => err?.code === code && /Node\\.js 22\\.20 or later/.test(err.message ?? '')
+let pqProblem: string | null = null
+if (hybrid && pqTls.value !== null && pqAgent.value !== null) {
+  const pqApp = Fastify({ https: pqTls.value.httpsOptions })
+  try {
+    await pqApp.register(fastifyMtls, { tls: pqTls.value })
+    pqApp.get('/', async () => ({ ok: true }))
+    await pqApp.listen({ port: 0, host: '127.0.0.1' })
+    const pqAddress = pqApp.server.address()
+    const response = await request(\`https://127.0.0.1:\${typeof pqAddress === 'object' && pqAddress !== null ? pqAddress.port : 0}/\`, { dispatcher: pqAgent.value })
+    await response.body.text()
+    if (response.statusCode !== 200 || !pqApp.mtls.status().keyExchange.postQuantumRequired || !pqAgent.value.status().keyExchange.postQuantumRequired) pqProblem = \`got \${response.statusCode}\`
+  } catch (err) {
+    pqProblem = String(err)
+  } finally {
+    await pqAgent.value.close()
+    await pqApp.close()
+  }
+}
+for (const [what, code, started] of [['loadServerTls', 'FST_MTLS_POST_QUANTUM_UNSUPPORTED', pqTls], ['createMtlsAgent', 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED', pqAgent]] as const) {
+  const fine = hybrid ? started.err === null && pqProblem === null : refusedWith(started.err, code)
+  console.log(\`\${fine ? 'ok' : 'not ok'} - \${pqName(what, code)}\${fine ? '' : \`: \${started.err === null ? pqProblem ?? 'it started' : \`\${started.err.code}: \${started.err.message}\`}\`}\`)
+  if (!fine) failures += 1
+}
 process.exitCode = failures === 0 ? 0 : 1
 `
 

@@ -34,6 +34,8 @@ export function pairedRatios (rounds, baselineRounds) {
  */
 export const BASELINES = {
   tls: 'http',
+  // The same node:https server and client, the key exchange alone differing: the post-quantum group's cost.
+  'node-mtls:x25519mlkem768': 'node-mtls:x25519',
   'fastify-tls-options': 'node-mtls',
   mtls: 'fastify-tls-options',
   'mtls+identity': 'fastify-tls-options',

@@ -9,6 +9,7 @@ import { execFile, execFileSync, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +20,10 @@ import { newConnections } from './new-connections.js'
 import { BASELINES, HEADLINE, calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
 const NGINX = 'nginx-mtls'
-const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
+const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'node-mtls:x25519', 'node-mtls:x25519mlkem768', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
+// The key-exchange pair: the group each must agree (checked once per server), and which needs the hybrid groups
+// (OpenSSL 3.5+, in the server's Node and in this process, the load generator's).
+const KEY_EXCHANGES = { 'node-mtls:x25519': { group: 'X25519', hybrid: false }, 'node-mtls:x25519mlkem768': { group: 'X25519MLKEM768', hybrid: true } }
 // A proxy terminating mTLS: answering itself (`app: null`), or in front of a server.js scenario over plain HTTP,
 // whose CPU is counted with the proxy's.
 const PROXIES = {
@@ -88,6 +92,19 @@ const CLOCK_TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encodi
 
 const runtimes = [{ node: process.versions.node, execPath: process.execPath }]
 for (const major of extraNodes) runtimes.push({ major, execPath: await nodeBinary(major) })
+// Whether a Node's OpenSSL has the hybrid post-quantum groups, asked of it (as mtls-core does), not read from its version.
+const HYBRID_PROBE = "try { require('node:tls').createSecureContext({ ecdhCurve: 'X25519MLKEM768' }) } catch { process.exit(1) }"
+for (const runtime of runtimes) runtime.hybrid = await promisify(execFile)(runtime.execPath, ['-e', HYBRID_PROBE]).then(() => true, () => false)
+// A scenario that needs them runs on a Node that has them, and only when the load generator (this process) has them too.
+const runsOn = (scenario, runtime) => KEY_EXCHANGES[scenario]?.hybrid !== true || (runtime.hybrid && runtimes[0].hybrid)
+for (const scenario of SCENARIOS.filter(name => KEY_EXCHANGES[name]?.hybrid === true)) {
+  const without = runtimes.filter(runtime => !runsOn(scenario, runtime))
+  if (without.length === 0) continue
+  const reason = !runtimes[0].hybrid
+    ? `the load generator's Node ${process.versions.node} (OpenSSL ${process.versions.openssl}) offers no hybrid post-quantum group: run the bench on Node 22.20+ or 24.5+`
+    : `Node ${without.map(runtime => runtime.major).join(', ')} offers no hybrid post-quantum group (OpenSSL 3.5+ needed)`
+  skipped.push({ scenario, reason })
+}
 
 // How busy the machine was around the run (other jobs share it), and how long the run took.
 const startedAt = { time: Date.now(), loadAverage: loadavg() }
@@ -102,7 +119,7 @@ await writeFile(join(dir, 'partner-ca.pem'), (await createTestPki({ trustDomain:
 const credentials = { ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key }
 const CLIENT_ID = 'spiffe://mycompany.com/production/order-service'
 
-const perRound = runtimes.length * SCENARIOS.length - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null || partial ? 0 : 1)
+const perRound = runtimes.reduce((sum, runtime) => sum + SCENARIOS.filter(scenario => runsOn(scenario, runtime)).length, 0) - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null || partial ? 0 : 1)
 const steps = plan.rounds * perRound + (partial ? 0 : 1)
 let done = 0
 const progress = label => {
@@ -123,6 +140,7 @@ async function startNode (scenario, runtime) {
   const exited = once(child, 'exit').then(([code, signal]) => { throw new Error(`${scenario}: the server exited (${signal ?? code}) before it listened`) })
   exited.catch(() => {}) // after a start, its stop() is what ends the child
   const [{ port, node, openssl }] = await Promise.race([once(child, 'message'), exited])
+  if (KEY_EXCHANGES[scenario] !== undefined) await checkKeyExchange(scenario, port).catch(err => { child.kill('SIGTERM'); throw err })
   const cpu = async () => {
     child.send('cpu')
     for (;;) {
@@ -272,6 +290,20 @@ async function checkForwardedIdentity (scenario, port) {
   }
 }
 
+// The key-exchange pair measures nothing unless each server agrees its group with the load's client (the same secure
+// context new-connections.js uses: Node's default groups). Node 22 names no hybrid group (`{}`): there, not X25519.
+async function checkKeyExchange (scenario, port) {
+  const { group: expected } = KEY_EXCHANGES[scenario]
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...credentials, minVersion: 'TLSv1.3' })
+  try {
+    await once(socket, 'secureConnect')
+    const agreed = socket.getEphemeralKeyInfo()?.name
+    if (agreed === undefined ? expected === 'X25519' : agreed !== expected) throw new Error(`${scenario}: the server agreed ${agreed ?? 'a group Node does not name'}, not ${expected}`)
+  } finally {
+    socket.destroy()
+  }
+}
+
 // nginx and HAProxy print their versions on stderr.
 function proxyVersion (proxy) {
   const output = execFileSync('sh', ['-c', `${proxyBinaries[proxy]} -v 2>&1`], { encoding: 'utf8' })
@@ -355,7 +387,7 @@ for (let round = 0; round < plan.rounds; round++) {
   calibrations[round] = calibrate(plan.verifies)
   for (const runtime of runtimes) {
     // nginx answering itself does not depend on Node: measured with the first runtime only.
-    const order = (round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse()).filter(scenario => scenario !== NGINX || runtime === runtimes[0])
+    const order = (round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse()).filter(scenario => (scenario !== NGINX || runtime === runtimes[0]) && runsOn(scenario, runtime))
     // Started together (idle servers cost nothing), measured one at a time.
     const started = await Promise.allSettled(order.map(scenario => startServer(scenario, runtime)))
     const failed = started.find(outcome => outcome.status === 'rejected')

@@ -29,9 +29,13 @@ function feed (federated) {
 
 let listen
 switch (scenario) {
-  case 'node-mtls': {
-    // node:https with the TLS options fastify-mtls would use: the floor any Node server pays.
-    const { httpsOptions } = await loadServerTls(material)
+  case 'node-mtls':
+  case 'node-mtls:x25519':
+  case 'node-mtls:x25519mlkem768': {
+    // node:https with the TLS options fastify-mtls would use: the floor any Node server pays. The key-exchange pair
+    // differs by the group alone: X25519 only, or requirePostQuantum (the client offers X25519MLKEM768 first).
+    const keyExchange = scenario === 'node-mtls:x25519' ? { tlsOptions: { ecdhCurve: 'X25519' } } : scenario === 'node-mtls:x25519mlkem768' ? { requirePostQuantum: true } : {}
+    const { httpsOptions } = await loadServerTls({ ...material, ...keyExchange })
     const server = createServer(httpsOptions, (_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
       response.end(body)

@@ -11,7 +11,7 @@ import { leafRefusal, trustDomainRefusal } from './leaf-refusal.js'
 import { registerMetrics, type MetricsRegistry } from './metrics.js'
 import { registerTelemetry } from './otel.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
-import type { MtlsMode, ServerTls } from './server-tls.js'
+import type { MtlsMode, ServerKeyExchange, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
 
 export interface FastifyMtlsOptions {
@@ -55,6 +55,8 @@ export interface MtlsStatus {
   readonly lastReload: ReloadStatus | null
   /** The feed the material comes from (`loadServerTls({ x509Source })`): its endpoint, connection and last update; else `null`. */
   readonly x509Source: MaterialFeedReport | null
+  /** The key-exchange groups offered (configured: a Node server cannot see which one a connection agreed). */
+  readonly keyExchange: ServerKeyExchange
 }
 
 export interface ReloadResult {
@@ -321,7 +323,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       files: material.files,
       loadedAt: material.loadedAt,
       lastReload: source.lastReload, // the source knows how reloads went; status and health read it
-      x509Source: source.feedStatus()
+      x509Source: source.feedStatus(),
+      keyExchange: tls.keyExchange
     }
   }
 

@@ -33,7 +33,8 @@ export function failureReason (error: NodeJS.ErrnoException, authorizationError:
   if (typeof authorizationError === 'string' && authorizationError !== '') return verdictReason(authorizationError)
   const code = error.code ?? ''
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate'
-  if (/PROTOCOL|VERSION|NO_SHARED_CIPHER|WRONG_VERSION|HTTP_REQUEST/.test(code)) return 'protocol'
+  // A client offering no group the server does (a classical-only one at a requirePostQuantum server) is a protocol mismatch too.
+  if (/PROTOCOL|VERSION|NO_SHARED_CIPHER|NO_SUITABLE_KEY_SHARE|NO_SHARED_GROUP|WRONG_VERSION|HTTP_REQUEST/.test(code)) return 'protocol'
   return 'other'
 }
 

@@ -11,6 +11,7 @@ import fastifyMtlsDefault, {
   type MtlsMode,
   type MtlsStatus,
   type ReloadResult,
+  type ServerKeyExchange,
   type ServerTls
 } from 'fastify-mtls'
 import type { MaterialFeed, MaterialFeedReport } from 'mtls-core'
@@ -68,3 +69,13 @@ declare const feed: MaterialFeed
 expectType<Promise<ServerTls>>(loadServerTls({ x509Source: feed, mode: 'require' }))
 expectError(loadServerTls({ x509Source: { materialInput: {} } }))
 expectType<MaterialFeedReport | null>(app.mtls.status().x509Source)
+
+// Post-quantum key exchange: a boolean option; status reports the configured groups (a server cannot see the agreed one).
+const postQuantum = await loadServerTls({ certFile: 'c', keyFile: 'k', caFile: 'ca', requirePostQuantum: true })
+expectType<ServerKeyExchange>(postQuantum.keyExchange)
+expectError(loadServerTls({ certFile: 'c', requirePostQuantum: 'yes' }))
+expectType<ServerKeyExchange>(app.mtls.status().keyExchange)
+expectType<readonly string[] | null>(app.mtls.status().keyExchange.groups)
+expectType<boolean>(app.mtls.status().keyExchange.postQuantumRequired)
+expectError(app.mtls.status().keyExchange.group)
+expectAssignable<Error>(new codes.FST_MTLS_POST_QUANTUM_UNSUPPORTED('needs OpenSSL 3.5'))

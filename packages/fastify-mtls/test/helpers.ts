@@ -30,6 +30,8 @@ export interface Attempt {
   /** Fingerprint of the server certificate the client saw. */
   serverFingerprint: string | null
   reused: boolean
+  /** The key-exchange group the client agreed (`getEphemeralKeyInfo().name`), null when the handshake failed. */
+  group: string | null
 }
 
 /** One real TLS connection with one HTTP/1.1 GET; resolves however it ends. */
@@ -40,16 +42,18 @@ export async function attempt (port: number, client: Partial<IssuedCertificate> 
     let errorCode: string | null = null
     let serverFingerprint: string | null = null
     let reused = false
+    let group: string | null = null
     socket.on('secureConnect', () => {
       serverFingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? null
       reused = socket.isSessionReused() // read now: after 'close' the TLS state is gone (and Node 20 crashes reading it)
+      group = (socket.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? null
       socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
     })
     socket.on('data', chunk => { data += String(chunk) })
     socket.on('error', (err: NodeJS.ErrnoException) => { errorCode = err.code ?? err.message })
     socket.on('close', () => {
       const status = /^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]
-      resolve({ status: status === undefined ? null : Number(status), body: data.split('\r\n\r\n')[1] ?? '', errorCode, serverFingerprint, reused })
+      resolve({ status: status === undefined ? null : Number(status), body: data.split('\r\n\r\n')[1] ?? '', errorCode, serverFingerprint, reused, group })
     })
   })
 }

@@ -1,5 +1,5 @@
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
-import { MATERIAL_INPUT_KEYS, minVersionProblem, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { MATERIAL_INPUT_KEYS, keyExchangeFor, minVersionProblem, snapshotOptions, unknownOption, type KeyExchange } from 'mtls-core/internal'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
@@ -19,6 +19,13 @@ export interface MtlsAgentOptions extends MaterialInput {
   watch?: boolean | { debounceMs?: number, poll?: boolean | number }
   /** Default: `'TLSv1.3'`. */
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /**
+   * Offer only hybrid post-quantum key exchange (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, those this
+   * OpenSSL has): a server that speaks only classical groups is refused at the handshake (ERR_MTLS_SERVER_NOT_POST_QUANTUM).
+   * Needs TLS 1.3 and OpenSSL 3.5+ (Node.js 22.20+, 24.5+); elsewhere createMtlsAgent throws ERR_MTLS_POST_QUANTUM_UNSUPPORTED.
+   * Default: `false` (Node's defaults: on OpenSSL 3.5 X25519MLKEM768 is offered first, classical groups accepted).
+   */
+  requirePostQuantum?: boolean
   /** TLS sessions kept per server name for resumption. Default: 100; 0 turns resumption off. */
   maxCachedSessions?: number
   /**
@@ -29,15 +36,24 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect' | 'maxCachedSessions'>
 }
 
-const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'x509Source', 'server', 'verifyHostname', 'watch', 'minVersion', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
+const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'x509Source', 'server', 'verifyHostname', 'watch', 'minVersion', 'requirePostQuantum', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
+/** What the options of an agent decide: the server authorizer and the key exchange. */
+export interface CheckedAgentOptions {
+  readonly authorizer: CompiledAuthorizer | null
+  readonly keyExchange: KeyExchange
+  /** The `ecdhCurve` of the agent's secure context; `undefined`: Node's default. */
+  readonly ecdhCurve: string | undefined
+}
+
 /**
- * Checks the options of an agent and compiles its server authorizer; throws ERR_MTLS_CLIENT_INVALID_OPTION.
+ * Checks the options of an agent and compiles its server authorizer; throws ERR_MTLS_CLIENT_INVALID_OPTION, or
+ * ERR_MTLS_POST_QUANTUM_UNSUPPORTED for `requirePostQuantum` on an OpenSSL without the hybrid groups.
  * An unknown key is refused: `{ sever: 'spiffe://…' }` would otherwise connect to any server of the CA.
  * (`agent` is undici's own options, passed through as they are.)
  */
-export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorizer | null {
+export function checkAgentOptions (options: MtlsAgentOptions): CheckedAgentOptions {
   if (typeof options !== 'object' || options === null) throw invalid('createMtlsAgent needs an options object')
   const unknown = unknownOption(options, AGENT_KEYS, 'createMtlsAgent')
   if (unknown !== null) throw invalid(unknown)
@@ -62,7 +78,9 @@ export function checkAgentOptions (options: MtlsAgentOptions): CompiledAuthorize
   }
   const { maxCachedSessions } = options
   if (maxCachedSessions !== undefined && (!Number.isInteger(maxCachedSessions) || maxCachedSessions < 0)) throw invalid(`maxCachedSessions must be a whole number, 0 or more; got ${JSON.stringify(maxCachedSessions)}`)
-  return compileAuthorizer(server)
+  const groups = keyExchangeFor(options.requirePostQuantum, { minVersion, where: 'createMtlsAgent' })
+  if ('problem' in groups) throw new MtlsClientError(groups.problem.kind === 'unsupported' ? 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED' : 'ERR_MTLS_CLIENT_INVALID_OPTION', groups.problem.message)
+  return { authorizer: compileAuthorizer(server), keyExchange: groups.keyExchange, ecdhCurve: groups.ecdhCurve }
 }
 
 /** The options read once (mtls-core's snapshotOptions), `watch` and `agent` too; anything but an object is left for checkAgentOptions to refuse. */

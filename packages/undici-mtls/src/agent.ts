@@ -11,6 +11,20 @@ export interface MtlsAgentStatus {
   readonly lastReload: ReloadStatus | null
   /** The feed the material comes from (`x509Source`): its endpoint, connection and last update; else `null`. */
   readonly x509Source: MaterialFeedReport | null
+  /** The key exchange: the groups offered, whether post-quantum is required, and what the latest connection agreed. */
+  readonly keyExchange: AgentKeyExchange
+}
+
+export interface AgentKeyExchange {
+  /** The groups offered, in order of preference; `null`: OpenSSL's defaults (on OpenSSL 3.5, X25519MLKEM768 first, classical groups accepted). */
+  readonly groups: readonly string[] | null
+  /** `requirePostQuantum`: only hybrid post-quantum groups are offered, and a server without them is refused. */
+  readonly postQuantumRequired: boolean
+  /**
+   * The group the latest connection agreed (`'X25519MLKEM768'`, `'X25519'`...); `null` before the first, and on Node 22,
+   * which names only classical groups, for a hybrid one (`getEphemeralKeyInfo()` answers `{}` there; Node 24 names it).
+   */
+  readonly lastGroup: string | null
 }
 
 /**
@@ -24,6 +38,7 @@ export class MtlsAgent extends Agent {
   readonly source: MaterialSource
   /** The connector, for `new Pool(origin, { connect: agent.connector })` users. */
   readonly connector: Connector
+  readonly #connector: MtlsConnector
 
   constructor (source: MaterialSource, given: MtlsAgentOptions) {
     // Read once: class getters count, a polluted Object.prototype does not.
@@ -32,6 +47,7 @@ export class MtlsAgent extends Agent {
     super({ ...options.agent, connect: connector.connect })
     this.source = source
     this.connector = connector.connect
+    this.#connector = connector
     // Applied before the source commits: a material Node cannot build a context from is refused, the old one stays.
     source.on('apply', material => { connector.use(material) })
   }
@@ -69,6 +85,15 @@ export class MtlsAgent extends Agent {
   }
 
   /**
+   * The key-exchange group a connection of this agent agreed at its handshake (`'X25519MLKEM768'`, `'X25519'`...), read
+   * from the TLS socket undici connected (its `undici:client:connected` diagnostics message carries it); kept while the
+   * socket lives, after it closes too. `null` for a socket this agent did not connect, and for a hybrid group on Node 22 (which cannot name it).
+   */
+  negotiatedGroup (socket: object): string | null {
+    return this.#connector.groupOf(socket)
+  }
+
+  /**
    * The client certificate new connections present (`certificate.thumbprintS256` is its RFC 8705 `x5t#S256`, what
    * a certificate-bound token must carry as `cnf['x5t#S256']`), the trusted CAs, and the last reload.
    */
@@ -77,7 +102,8 @@ export class MtlsAgent extends Agent {
       certificate: this.source.current.leaf,
       authorities: this.source.current.authorities,
       lastReload: this.source.lastReload,
-      x509Source: this.source.feedStatus()
+      x509Source: this.source.feedStatus(),
+      keyExchange: { ...this.#connector.keyExchange, lastGroup: this.#connector.lastGroup }
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls'
 import { toPeerIdentity, type SpiffeId } from 'mtls-core'
-import { verdictCategory, type VerdictCategory } from 'mtls-core/internal'
+import { HYBRID_GROUPS, isHybridGroup, verdictCategory, type VerdictCategory } from 'mtls-core/internal'
 import { MtlsClientError, type MtlsClientErrorCode } from './errors.js'
 
 // What OpenSSL's verdict on the server's certificate (mtls-core's categories) means to a user of this client;
@@ -15,9 +15,14 @@ const SERVER_CERT_CODES: Readonly<Partial<Record<VerdictCategory, MtlsClientErro
 
 /**
  * A clearer error for a failed TLS connection, or the error itself when there is nothing to add. Where the
- * verdict points to a fix, the message names it. `serverChecked`: the agent checks the server's identity (`server`).
+ * verdict points to a fix, the message names it. `serverChecked`: the agent checks the server's identity (`server`);
+ * `postQuantum`: it offers only hybrid post-quantum groups (`requirePostQuantum`).
  */
-export function translateConnectError (error: Error & { code?: string, cert?: { raw?: unknown } }, origin: string, serverChecked = false): Error {
+export function translateConnectError (error: Error & { code?: string, cert?: { raw?: unknown } }, origin: string, serverChecked = false, postQuantum = false): Error {
+  // A server that shares none of the groups offered answers handshake_failure (alert 40), before any certificate.
+  if (postQuantum && error.code?.endsWith('ALERT_HANDSHAKE_FAILURE') === true) {
+    return notPostQuantumError(origin, `it answered the handshake with ${error.code}`, error)
+  }
   const category = error.code === undefined ? null : verdictCategory(error.code)
   const code = category === null ? undefined : SERVER_CERT_CODES[category]
   if (code === undefined) return error
@@ -25,6 +30,27 @@ export function translateConnectError (error: Error & { code?: string, cert?: { 
     ? 'the server certificate does not name the host'
     : code === 'ERR_MTLS_SERVER_CERT_EXPIRED' ? 'the server certificate is outside its validity' : 'the server certificate is not from a trusted CA'
   return new MtlsClientError(code, `${origin}: ${what} (${error.code}: ${error.message})${wayOut(error, serverChecked)}`, { cause: error })
+}
+
+/** What `TLSSocket#getEphemeralKeyInfo()` tells a client of its key exchange. */
+export interface KeyInfo { readonly type?: string, readonly name?: string }
+
+/**
+ * ERR_MTLS_SERVER_NOT_POST_QUANTUM when a connection that required post-quantum key exchange shows another: a group
+ * named that is not hybrid, or none at all. Node 22 names only classical groups and answers `{}` for the others, so
+ * an unnamed group there is one of those offered, all of them hybrid.
+ */
+export function postQuantumProblem (keyInfo: KeyInfo | null, origin: string): MtlsClientError | null {
+  if (keyInfo !== null && (keyInfo.name === undefined ? keyInfo.type === undefined : isHybridGroup(keyInfo.name))) return null
+  return notPostQuantumError(origin, `the connection agreed ${keyInfo?.name ?? (keyInfo?.type === undefined ? 'no key exchange' : `an unnamed ${keyInfo.type} group`)}`)
+}
+
+/** ERR_MTLS_SERVER_NOT_POST_QUANTUM: the server agreed no hybrid post-quantum key exchange (`requirePostQuantum`). */
+export function notPostQuantumError (origin: string, what: string, cause?: Error): MtlsClientError {
+  return new MtlsClientError('ERR_MTLS_SERVER_NOT_POST_QUANTUM',
+    `${origin}: the server agreed no post-quantum key exchange: requirePostQuantum offers only ${HYBRID_GROUPS.join(', ')} (those this OpenSSL has), and ${what}; ` +
+    'most likely the server speaks only classical groups (X25519, P-256): it needs OpenSSL 3.5 or later (Node.js 22.20+, 24.5+, Go 1.24+) with those groups enabled',
+    cause === undefined ? {} : { cause })
 }
 
 /**

@@ -1,13 +1,12 @@
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { X509Certificate } from 'node:crypto'
 import { VerificationError, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
-import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields } from 'mtls-core/internal'
+import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields, type KeyExchange } from 'mtls-core/internal'
 import { buildConnector } from 'undici'
-import type { MtlsAgentOptions } from './agent-options.js'
-import { translateConnectError, watchServerRefusal } from './connect-errors.js'
+import type { CheckedAgentOptions, MtlsAgentOptions } from './agent-options.js'
+import { postQuantumProblem, translateConnectError, watchServerRefusal, type KeyInfo } from './connect-errors.js'
 import { ServerUnauthorizedError } from './errors.js'
 import { recordServer } from './otel.js'
-import type { CompiledAuthorizer } from './server-authorizer.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
 export type Connector = buildConnector.connector
@@ -23,15 +22,25 @@ export class MtlsConnector {
   readonly #options: Pick<MtlsAgentOptions, 'agent' | 'minVersion' | 'verifyHostname' | 'maxCachedSessions'>
   readonly #authorize: ((identity: PeerIdentity) => string | null) | null
   readonly #expected: string
+  readonly #ecdhCurve: string | undefined
+  /** The key exchange offered (configured), for the agent's status. */
+  readonly keyExchange: KeyExchange
+  // The group each connection agreed, read at its handshake (Node forgets it when the socket closes): kept with the
+  // socket, so a span or a log line can read it for as long as it holds the socket.
+  readonly #groups = new WeakMap<object, string | null>()
+  /** The group the latest connection agreed (`getEphemeralKeyInfo().name`), `null` before the first or when Node cannot name it. */
+  lastGroup: string | null = null
   #connectOptions: ConnectorOptions
   #sessions: SessionCache
   // With trust kept by SPIFFE trust domain: the trust that holds a server's chain to its own trust domain's bundle.
   #trustDomains: Trust | null
 
-  constructor (options: MtlsAgentOptions, authorizer: CompiledAuthorizer | null, material: Material) {
+  constructor (options: MtlsAgentOptions, { authorizer, keyExchange, ecdhCurve }: CheckedAgentOptions, material: Material) {
     this.#options = options
     this.#authorize = authorizer?.check ?? null
     this.#expected = authorizer?.expected ?? 'any server'
+    this.#ecdhCurve = ecdhCurve
+    this.keyExchange = keyExchange
     this.#connectOptions = this.#optionsFor(material)
     this.#trustDomains = trustDomainVerifier(material)
     this.#sessions = new SessionCache(options.maxCachedSessions ?? 100)
@@ -49,6 +58,11 @@ export class MtlsConnector {
     this.#sessions = new SessionCache(this.#options.maxCachedSessions ?? 100)
   }
 
+  /** The key-exchange group `socket` (a connection of this connector) agreed at its handshake; `null` for another socket, or one Node cannot name. */
+  groupOf (socket: object): string | null {
+    return this.#groups.get(socket) ?? null
+  }
+
   /** undici's connector: `new Agent({ connect })`, `new Pool(origin, { connect })`. */
   readonly connect: Connector = (options, callback) => {
     const origin = `${options.protocol}//${options.hostname}:${options.port}`
@@ -64,20 +78,26 @@ export class MtlsConnector {
     let until = 0
     const tickets: Buffer[] = []
     const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
+    const postQuantum = this.keyExchange.postQuantumRequired
     const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
       if (error !== null) {
-        callback(translateConnectError(error, origin, this.#authorize !== null), null)
+        callback(translateConnectError(error, origin, this.#authorize !== null, postQuantum), null)
         return
       }
       const tlsSocket = connected as TLSSocket
+      // Node 24 names every group; Node 22 names only classical ones (X25519, P-256, ffdhe) and answers {} for the rest.
+      const keyInfo = tlsSocket.getEphemeralKeyInfo() as KeyInfo | null
+      this.#groups.set(tlsSocket, keyInfo?.name ?? null)
+      this.lastGroup = keyInfo?.name ?? null
       // A resumed session shows no certificate: the identity it was verified with stands for it. Otherwise the
       // server's certificate is read once (Node 20 hands its chain out once, and builds an object each time).
       const resumed = tlsSocket.isSessionReused() && cached !== undefined
       const certificate = resumed ? null : tlsSocket.getPeerX509Certificate() ?? null
-      const untrusted = certificate === null ? null : trustDomainProblem(certificate, trustDomains)
+      // OpenSSL offered only the hybrid groups, so nothing else can have been agreed: checked anyway, failing closed.
+      const untrusted = (postQuantum ? postQuantumProblem(keyInfo, origin) : null) ?? (certificate === null ? null : trustDomainProblem(certificate, trustDomains))
       if (untrusted !== null) {
         tlsSocket.destroy()
-        callback(translateConnectError(untrusted, origin, this.#authorize !== null), null)
+        callback(translateConnectError(untrusted, origin, this.#authorize !== null, postQuantum), null)
         return
       }
       const verdict = this.#authorizeServer(certificate, cached)
@@ -90,7 +110,7 @@ export class MtlsConnector {
       until = verdict.until
       for (const ticket of tickets.splice(0)) keep(ticket)
       watchServerRefusal(tlsSocket)
-      recordServer(tlsSocket, identity) // for openTelemetryRequestHook
+      recordServer(tlsSocket, identity, keyInfo?.name ?? null) // for openTelemetryRequestHook
       callback(null, connected)
     })
     // TLS 1.3 tickets may arrive before or after the handshake callback; they are kept only for an authorized server.
@@ -121,7 +141,7 @@ export class MtlsConnector {
   #optionsFor (material: Material): ConnectorOptions {
     const agent = this.#options.agent ?? {}
     const options = {
-      secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION }),
+      secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION, ...(this.#ecdhCurve === undefined ? {} : { ecdhCurve: this.#ecdhCurve }) }),
       rejectUnauthorized: true,
       // undici hands a custom connector none of its connection options: they go to buildConnector.
       allowH2: agent.allowH2 ?? false,

@@ -7,6 +7,8 @@ export type MtlsClientErrorCode =
   | 'ERR_MTLS_SERVER_CERT_EXPIRED'
   | 'ERR_MTLS_SERVER_HOSTNAME_MISMATCH'
   | 'ERR_MTLS_CLIENT_CERT_REJECTED'
+  | 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED'
+  | 'ERR_MTLS_SERVER_NOT_POST_QUANTUM'
 
 /** Every error undici-mtls raises: a stable `code` and a message with what was expected and what was found. */
 export class MtlsClientError extends Error {

@@ -14,12 +14,17 @@ const kServer = Symbol('undici-mtls.server')
 
 interface ServerRecord {
   readonly identity: PeerIdentity
+  /** The key-exchange group the connection agreed, when Node names it (Node 22 does not name the hybrid ones). */
+  readonly group: string | null
   attributes?: TelemetryAttributes
 }
 
-/** The connector's mark on a connection it authorized: the server's identity (a resumed session's is the one it was verified with). */
-export function recordServer (socket: TLSSocket, identity: PeerIdentity | null): void {
-  if (identity !== null) Object.defineProperty(socket, kServer, { value: { identity } satisfies ServerRecord, configurable: true })
+/**
+ * The connector's mark on a connection it authorized: the server's identity (a resumed session's is the one it was
+ * verified with) and the key-exchange group agreed.
+ */
+export function recordServer (socket: TLSSocket, identity: PeerIdentity | null, group: string | null): void {
+  if (identity !== null) Object.defineProperty(socket, kServer, { value: { identity, group } satisfies ServerRecord, configurable: true })
 }
 
 // The connection's attributes, read once per connection: the TLS session's, and the server identity the connector verified.
@@ -27,9 +32,10 @@ function serverAttributes (socket: unknown): TelemetryAttributes | null {
   const record = (socket as Record<symbol, ServerRecord | undefined> | null)?.[kServer]
   if (record === undefined) return null // not a connection of an undici-mtls agent
   if (record.attributes === undefined) {
-    const { identity } = record
+    const { identity, group } = record
     record.attributes = Object.freeze({
       ...tlsAttributes(socket as TLSSocket, null, 'server'),
+      ...(group === null ? {} : { 'mtls.key_exchange.group': group }),
       'mtls.server.id': identity.id,
       'tls.server.subject': identity.subject,
       'tls.server.hash.sha256': identity.fingerprint256.replaceAll(':', '').toUpperCase(),

@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
-import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
+import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type AgentKeyExchange, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -52,3 +52,14 @@ await createMtlsAgent({ cert: '', key: '', trustDomains: { 'mycompany.com': '', 
 // The requestHook of @opentelemetry/instrumentation-undici: any span with isRecording and setAttributes.
 expectType<(span: TelemetrySpan, request: object) => void>(openTelemetryRequestHook)
 expectError(openTelemetryRequestHook({}, {}))
+
+// Post-quantum key exchange: a boolean option; status reports the groups and the one the latest connection agreed.
+const postQuantum = await createMtlsAgent({ cert: '', key: '', ca: '', requirePostQuantum: true })
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', requirePostQuantum: 'yes' }))
+expectType<AgentKeyExchange>(postQuantum.status().keyExchange)
+expectType<string | null>(postQuantum.status().keyExchange.lastGroup)
+expectType<readonly string[] | null>(postQuantum.status().keyExchange.groups)
+expectType<boolean>(postQuantum.status().keyExchange.postQuantumRequired)
+expectType<string | null>(postQuantum.negotiatedGroup({}))
+expectAssignable<MtlsClientErrorCode>('ERR_MTLS_POST_QUANTUM_UNSUPPORTED')
+expectAssignable<MtlsClientErrorCode>('ERR_MTLS_SERVER_NOT_POST_QUANTUM')

@@ -44,6 +44,9 @@ t.test('with @opentelemetry/instrumentation-undici, the client span carries the 
       'tls.server.subject': 'CN=localhost'
     })
   }
+  // Node 24 names the group a connection agreed (X25519MLKEM768 by default); Node 22 names only classical ones.
+  const named = Number(process.versions.node.split('.')[0]) >= 24
+  t.equal(spans[0]?.attributes['mtls.key_exchange.group'], named ? 'X25519MLKEM768' : undefined, 'the key-exchange group agreed, where Node names it')
   t.equal(spans[0]?.attributes['tls.resumed'], false, 'the first connection is a full handshake')
   t.equal(typeof spans[1]?.attributes['tls.resumed'], 'boolean', 'a later one may resume: its identity is the one its session was verified with')
   t.equal(spans[2]?.attributes['mtls.server.id'], undefined, 'another dispatcher\'s connection is not ours to describe')
