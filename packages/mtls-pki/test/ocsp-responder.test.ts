@@ -7,7 +7,8 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { createRootCa, PkiError, type CertificateAuthority, type OcspResponder } from '../src/index.js'
 import { indexText } from '../src/ocsp-responder.js'
-import { tempDir } from './cli-harness.js'
+import { EXIT } from '../src/cli.js'
+import { cli, tempDir, usageError } from './cli-harness.js'
 
 const run = promisify(execFile)
 
@@ -45,6 +46,20 @@ t.test('issue writes authorityInfoAccess (OCSP), cRLDistributionPoints and must-
   await writeFile(join(dir, 'plain.pem'), plain.certificate)
   const { stdout: plainText } = await run('openssl', ['x509', '-in', join(dir, 'plain.pem'), '-noout', '-text'])
   t.notMatch(plainText, /Authority Information Access|TLS Feature/)
+})
+
+t.test('the CLI issues with --ocsp-url and --must-staple, and inspect shows both', async t => {
+  const dir = await tempDir(t)
+  t.equal((await cli('init', '--dir', dir)).code, EXIT.ok)
+  t.equal((await cli('issue', 'web', '--dir', dir, '--server', '--dns', 'localhost', '--ocsp-url', 'http://127.0.0.1:8888/', '--must-staple')).code, EXIT.ok)
+  const { stdout } = await run('openssl', ['x509', '-in', join(dir, 'web.pem'), '-noout', '-text'])
+  t.match(stdout, /OCSP - URI:http:\/\/127\.0\.0\.1:8888\/[\s\S]*TLS Feature:\s+status_request|TLS Feature:\s+status_request[\s\S]*OCSP - URI:http:\/\/127\.0\.0\.1:8888\//)
+  const inspected = await cli('inspect', join(dir, 'web.pem'))
+  t.match(inspected.stdout, /\n  OCSP: +http:\/\/127\.0\.0\.1:8888\/\n/)
+  t.match(inspected.stdout, /\n  must-staple: +yes/)
+  t.equal((await cli('issue', 'plain', '--dir', dir)).code, EXIT.ok)
+  t.notMatch((await cli('inspect', join(dir, 'plain.pem'))).stdout, /OCSP|must-staple/)
+  t.same(await cli('issue', 'web', '--dir', dir, '--ocsp-url', 'ocsp.example'), { code: EXIT.usage, stdout: '', stderr: usageError('issue', '--ocsp-url "ocsp.example" is not a URL (http://127.0.0.1:8888/)') })
 })
 
 t.test('a wrong ocspUrl or mustStaple is refused, naming the option', async t => {
