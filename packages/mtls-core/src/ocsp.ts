@@ -26,7 +26,7 @@ import {
   id_ce_cRLDistributionPoints as CRL_DISTRIBUTION_POINTS,
   id_pe_authorityInfoAccess as AUTHORITY_INFO_ACCESS
 } from '@peculiar/asn1-x509'
-import { MtlsCoreError } from './errors.js'
+import { CertificateError, MtlsCoreError } from './errors.js'
 import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 
 /** What `verifyOcspResponse` found wrong: `check` names the check, the message says how it failed. */
@@ -218,7 +218,7 @@ function parseCertificate (der: Uint8Array, what: string): Certificate {
   try {
     return AsnConvert.parse(der, Certificate)
   } catch (err) {
-    throw new MtlsCoreError('ERR_MTLS_CERTIFICATE_MALFORMED', `OCSP: the ${what} is not a readable certificate (${(err as Error).message})`, { cause: err })
+    throw new CertificateError('ERR_MTLS_CERTIFICATE_MALFORMED', `OCSP: the ${what} is not a readable certificate (${(err as Error).message})`, { cause: err })
   }
 }
 

@@ -150,6 +150,9 @@ t.test('files go where asked, and an openssl that cannot start is an error', asy
   t.equal(responder.indexFile, join(dir, 'index.txt'))
   await responder.close()
   await t.rejects(intermediate.startOcspResponder({ openssl: join(dir, 'no-such-openssl') }), { code: 'ERR_MTLS_PKI_OCSP_RESPONDER', message: /could not start/ })
+  // A folder that is a file: nothing starts (the file writer reports it as ENOTDIR today, not as a PkiError).
+  await writeFile(join(dir, 'a-file'), '')
+  await t.rejects(intermediate.startOcspResponder({ directory: join(dir, 'a-file') }), { code: /ENOTDIR|ERR_MTLS_PKI_/ })
 })
 
 t.test('wrong responder options are refused before anything starts', async t => {
