@@ -26,11 +26,11 @@ import {
   id_ce_cRLDistributionPoints as CRL_DISTRIBUTION_POINTS,
   id_pe_authorityInfoAccess as AUTHORITY_INFO_ACCESS
 } from '@peculiar/asn1-x509'
-import { CertificateError, MtlsCoreError } from './errors.js'
+import { CertificateError, MtlsCoreError, type OcspErrorCode } from './errors.js'
 import { signatureAlgorithm, verifiesWith } from './signature-allowlist.js'
 
 /** What `verifyOcspResponse` found wrong: `check` names the check, the message says how it failed. */
-export class OcspError extends MtlsCoreError<'ERR_MTLS_OCSP_INVALID'> {
+export class OcspError extends MtlsCoreError<OcspErrorCode> {
   static override readonly kind: string = 'OcspError'
   /** The check that failed. */
   readonly check: OcspCheck

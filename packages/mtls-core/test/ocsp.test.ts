@@ -76,38 +76,38 @@ t.test('a response signed by another CA\'s key is refused, whether that CA signs
   const selfSigned = await ca.startOcspResponder({ signer: { certificate: otherCa.certificate, key: otherCa.key } })
   t.teardown(selfSigned.close)
   const fromSelfSigned = (await fetchResponse(selfSigned, good)).body
-  t.throws(() => verify(fromSelfSigned, good), { check: 'responder-certificate', message: /which the issuer did not sign/ })
+  t.throws(() => verify(fromSelfSigned, good), { name: 'OcspError', check: 'responder-certificate', message: /which the issuer did not sign/ })
 
   const otherResponder = await otherCa.startOcspResponder({ delegated: true })
   t.teardown(otherResponder.close)
   // The other CA's own responder, asked about our certificate with its CA as issuer: its CertID is not ours.
   const theirs = (await fetchResponse(otherResponder, good, otherCa)).body
-  t.throws(() => verify(theirs, good), { check: 'cert-id' })
+  t.throws(() => verify(theirs, good), { name: 'OcspError', check: 'cert-id' })
 })
 
 t.test('an expired response and one from the future are refused, within the allowed skew', async t => {
   const status = verify(goodResponse, good)
   const afterNext = status.nextUpdate.getTime() + 5 * 60_000 + 1000
-  t.throws(() => verify(goodResponse, good, { now: afterNext }), { check: 'expired', message: /nextUpdate .* has passed/ })
+  t.throws(() => verify(goodResponse, good, { now: afterNext }), { name: 'OcspError', check: 'expired', message: /nextUpdate .* has passed/ })
   t.equal(verify(goodResponse, good, { now: status.nextUpdate.getTime() + 60_000 }).status, 'good', 'a minute past nextUpdate is within the skew')
-  t.throws(() => verify(goodResponse, good, { now: status.thisUpdate.getTime() - 5 * 60_000 - 1000 }), { check: 'not-yet-valid' })
-  t.throws(() => verifyOcspResponse(goodResponse, { certificate: der(good.certificate), issuer: der(ca.certificate), now: status.nextUpdate.getTime() + 1000, skewMs: 0 }), { check: 'expired' })
+  t.throws(() => verify(goodResponse, good, { now: status.thisUpdate.getTime() - 5 * 60_000 - 1000 }), { name: 'OcspError', check: 'not-yet-valid' })
+  t.throws(() => verifyOcspResponse(goodResponse, { certificate: der(good.certificate), issuer: der(ca.certificate), now: status.nextUpdate.getTime() + 1000, skewMs: 0 }), { name: 'OcspError', check: 'expired' })
 })
 
 t.test('a response for another certificate (mismatched CertID) is refused', async t => {
   const body = (await fetchResponse(plain, revoked)).body
-  t.throws(() => verify(body, good), { check: 'cert-id', message: new RegExp(`no SingleResponse for serial ${good.serialNumber} .*it answers for ${revoked.serialNumber}`) })
+  t.throws(() => verify(body, good), { name: 'OcspError', check: 'cert-id', message: new RegExp(`no SingleResponse for serial ${good.serialNumber} .*it answers for ${revoked.serialNumber}`) })
   // Same serial asked under another issuer: the issuer hashes differ.
-  t.throws(() => verify(goodResponse, good, { issuer: otherCa }), { check: /cert-id|signature|responder-certificate/ })
+  t.throws(() => verify(goodResponse, good, { issuer: otherCa }), { name: 'OcspError', check: /cert-id|signature|responder-certificate/ })
 })
 
 t.test('garbled and unsuccessful responses are refused, naming why', async t => {
-  t.throws(() => verify(Buffer.from('not der at all'), good), { check: 'malformed' })
+  t.throws(() => verify(Buffer.from('not der at all'), good), { name: 'OcspError', check: 'malformed' })
   t.throws(() => verify(goodResponse.subarray(0, goodResponse.length - 10), good), { code: 'ERR_MTLS_OCSP_INVALID' })
   const tryLater = Buffer.from(AsnConvert.serialize(new OCSPResponse({ responseStatus: OCSPResponseStatus.tryLater })))
-  t.throws(() => verify(tryLater, good), { check: 'response-status', message: /answered tryLater/ })
+  t.throws(() => verify(tryLater, good), { name: 'OcspError', check: 'response-status', message: /answered tryLater/ })
   const noBytes = Buffer.from(AsnConvert.serialize(new OCSPResponse({ responseStatus: OCSPResponseStatus.successful })))
-  t.throws(() => verify(noBytes, good), { check: 'response-type' })
+  t.throws(() => verify(noBytes, good), { name: 'OcspError', check: 'response-type' })
   t.throws(() => verifyOcspResponse(goodResponse, { certificate: Buffer.from('x'), issuer: der(ca.certificate) }), { code: 'ERR_MTLS_CERTIFICATE_MALFORMED' })
   t.ok(new OcspError('nonce', 'x') instanceof OcspError)
 })
@@ -116,8 +116,8 @@ t.test('a nonce sent is echoed by OpenSSL and checked', async t => {
   const { body, nonce } = await fetchResponse(plain, good, ca, true)
   t.equal(nonce?.length, 32)
   t.equal(verify(body, good, { nonce }).status, 'good')
-  t.throws(() => verify(body, good, { nonce: Buffer.alloc(32, 7) }), { check: 'nonce', message: /another nonce/ })
-  t.throws(() => verify(goodResponse, good, { nonce }), { check: 'nonce', message: /not in the response/ })
+  t.throws(() => verify(body, good, { nonce: Buffer.alloc(32, 7) }), { name: 'OcspError', check: 'nonce', message: /another nonce/ })
+  t.throws(() => verify(goodResponse, good, { nonce }), { name: 'OcspError', check: 'nonce', message: /not in the response/ })
   const chosen = ocspRequest(der(good.certificate), der(ca.certificate), { nonce: Buffer.alloc(16, 1) })
   t.same(chosen.nonce, Buffer.alloc(16, 1))
   t.equal(ocspRequest(der(good.certificate), der(ca.certificate)).nonce, null)

@@ -16,7 +16,7 @@ const root = await createRootCa({ commonName: 'OCSP test root' })
 const intermediate = await root.createIntermediate({ commonName: 'OCSP test issuing CA' })
 
 /** What `openssl ocsp` as a client says of `certificate`: its verdict on the response (stderr), then the status and details. */
-async function ask (t: Tap.Test, responder: OcspResponder, issuer: CertificateAuthority, certificate: string, extra: string[] = []): Promise<string> {
+async function ask (t: { teardown: (fn: () => unknown) => void }, responder: OcspResponder, issuer: CertificateAuthority, certificate: string, extra: string[] = []): Promise<string> {
   const dir = await tempDir(t)
   await writeFile(join(dir, 'issuer.pem'), issuer.certificate)
   await writeFile(join(dir, 'cert.pem'), certificate)
