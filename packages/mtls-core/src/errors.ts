@@ -159,6 +159,9 @@ export class MatcherError extends MtlsCoreError<MatcherErrorCode> {
   static override readonly kind: string = 'MatcherError'
 }
 
+/** `OcspError`'s code (the class lives in ocsp.ts with the checks its `check` names). */
+export type OcspErrorCode = 'ERR_MTLS_OCSP_INVALID'
+
 export type XfccErrorCode = 'ERR_MTLS_XFCC_EMPTY' | 'ERR_MTLS_XFCC_TOO_LONG' | 'ERR_MTLS_XFCC_SYNTAX' | 'ERR_MTLS_XFCC_DUPLICATE_KEY' | 'ERR_MTLS_XFCC_BAD_VALUE'
 
 /** A malformed `x-forwarded-client-cert` header. */

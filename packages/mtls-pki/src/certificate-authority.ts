@@ -14,6 +14,7 @@ import { generateKeyPair, importSigningKey, keyAlgorithm, type KeyType } from '.
 import { fingerprint256 } from './fingerprint.js'
 import { toPem } from './pem.js'
 import { checkOptionKeys, VALIDITY_KEYS } from './option-keys.js'
+import { startOcspResponder, type OcspResponder, type OcspResponderOptions } from './ocsp-responder.js'
 import { DAY_MS, resolveValidity, type ValidityOptions } from './validity.js'
 import { subtle, x509, type CryptoKey } from './x509.js'
 
@@ -56,6 +57,10 @@ export interface IssueOptions extends ValidityOptions {
   keyType?: KeyType
   /** URIs written as the cRLDistributionPoints extension: the CRL shards (see `CrlOptions.issuingDistributionPoint`) that cover this certificate. */
   crlDistributionPoints?: string[]
+  /** The OCSP responder's URL, written as the authorityInfoAccess extension (id-ad-ocsp), as `startOcspResponder().url` gives it. */
+  ocspUrl?: string
+  /** Writes the TLS feature extension with status_request (RFC 7633, "OCSP must-staple"): a TLS peer must get a stapled OCSP response. */
+  mustStaple?: boolean
 }
 
 /** A certificate issued by a CertificateAuthority, all in PEM. */
@@ -77,6 +82,18 @@ export interface IssuedCertificate {
   readonly keyType: KeyType
   /** The URIs of its cRLDistributionPoints extension; empty without one. */
   readonly crlDistributionPoints: readonly string[]
+  /** The OCSP URL of its authorityInfoAccess extension; `null` without one. */
+  readonly ocspUrl: string | null
+  /** Whether it carries the TLS feature extension with status_request (must-staple). */
+  readonly mustStaple: boolean
+}
+
+/** A certificate a CA signed (a leaf or an intermediate), as its OCSP responder's index lists it. */
+export interface IssuedRecord {
+  /** Uppercase hex, as Node's `X509Certificate#serialNumber`. */
+  readonly serialNumber: string
+  readonly subject: string
+  readonly notAfter: Date
 }
 
 /** Why a certificate was revoked, as the CRL entry's reason code says. */
@@ -115,6 +132,10 @@ export interface RevokedCertificate {
 /** What `revoke` takes: a serial number, or a certificate's serial number and (when known) its CRL distribution points. */
 export type RevocationTarget = string | { readonly serialNumber: string, readonly crlDistributionPoints?: readonly string[] | null }
 
+// RFC 7633: the TLS feature extension; its value SEQUENCE { INTEGER 5 } asks for status_request (OCSP stapling).
+const TLS_FEATURE_OID = '1.3.6.1.5.5.7.1.24'
+const TLS_FEATURE_STATUS_REQUEST = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x05]).buffer
+
 const DEFAULT_DAYS = { root: 3650, intermediate: 1825, leaf: 90 }
 
 // Every option each method knows; any other key is refused (checkOptionKeys).
@@ -122,7 +143,7 @@ const CA_KEYS = [...VALIDITY_KEYS, 'commonName', 'keyType'] as const satisfies R
 const INTERMEDIATE_KEYS = [...CA_KEYS, 'pathLength'] as const satisfies ReadonlyArray<keyof IntermediateOptions>
 const ISSUE_KEYS = [
   ...VALIDITY_KEYS, 'commonName', 'spiffeId', 'uris', 'dnsNames', 'ips', 'emails', 'usage', 'keyUsages', 'extendedKeyUsages', 'isCa', 'keyType',
-  'crlDistributionPoints'
+  'crlDistributionPoints', 'ocspUrl', 'mustStaple'
 ] as const satisfies ReadonlyArray<keyof IssueOptions>
 const REVOKE_KEYS = ['date', 'reason'] as const satisfies ReadonlyArray<keyof RevokeOptions>
 const CRL_KEYS = ['thisUpdate', 'nextUpdate', 'days', 'issuingDistributionPoint'] as const satisfies ReadonlyArray<keyof CrlOptions>
@@ -148,6 +169,9 @@ export class CertificateAuthority {
   readonly #cert: x509.X509Certificate
   readonly #signingKey: CryptoKey
   readonly #revoked = new Map<string, RevokedCertificate>()
+  readonly #issued = new Map<string, IssuedRecord>()
+  // Told of every revocation: a running OCSP responder rewrites its index.
+  readonly #revocationListeners = new Set<() => void>()
   #crlNumber = 0
 
   private constructor (cert: x509.X509Certificate, signingKey: CryptoKey, key: string, keyType: KeyType, parent: CertificateAuthority | null) {
@@ -217,6 +241,7 @@ export class CertificateAuthority {
       new x509.BasicConstraintsExtension(true, options.pathLength ?? 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
     ])
+    this.#record(cert)
     return new CertificateAuthority(cert, keys.privateKey, await exportKey(keys.privateKey), keyType, this)
   }
 
@@ -227,6 +252,10 @@ export class CertificateAuthority {
     const validity = resolveValidity(options, DEFAULT_DAYS.leaf)
     const names = generalNames(options)
     const crlDistributionPoints = uriList(options.crlDistributionPoints, 'issue: crlDistributionPoints')
+    const ocspUrl = options.ocspUrl ?? null
+    if (ocspUrl !== null) checkUri(ocspUrl, 'issue: ocspUrl')
+    const mustStaple = options.mustStaple ?? false
+    if (typeof mustStaple !== 'boolean') throw new PkiError('ERR_MTLS_PKI_INVALID_OPTION', `issue: mustStaple must be true or false; got ${JSON.stringify(mustStaple)}`)
     const commonName = options.commonName ?? options.dnsNames?.[0] ?? lastPathSegment(options.spiffeId)
     const keys = await generateKeyPair(keyType)
 
@@ -241,8 +270,11 @@ export class CertificateAuthority {
       extensions.push(new x509.SubjectAlternativeNameExtension(names, commonName === undefined))
     }
     if (crlDistributionPoints.length > 0) extensions.push(new x509.CRLDistributionPointsExtension(crlDistributionPoints))
+    if (ocspUrl !== null) extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: [ocspUrl] }))
+    if (mustStaple) extensions.push(new x509.Extension(TLS_FEATURE_OID, false, TLS_FEATURE_STATUS_REQUEST))
 
     const cert = await this.#sign(subjectName(commonName), keys.publicKey, validity, extensions)
+    this.#record(cert)
     const certificate = toPem(cert.rawData, 'CERTIFICATE')
     return Object.freeze({
       certificate,
@@ -254,8 +286,31 @@ export class CertificateAuthority {
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
       keyType,
-      crlDistributionPoints: Object.freeze(crlDistributionPoints)
+      crlDistributionPoints: Object.freeze(crlDistributionPoints),
+      ocspUrl,
+      mustStaple
     })
+  }
+
+  /** The certificates this CA signed in this process (or, loaded from a CA directory, those it recorded): its OCSP responder answers `good` for them. */
+  get issued (): readonly IssuedRecord[] {
+    return [...this.#issued.values()]
+  }
+
+  /**
+   * Starts the real OpenSSL OCSP responder (`openssl ocsp`) over this CA: it answers for what this CA issued
+   * (`good`), revoked (`revoked`, also revocations made after it started) and nothing else (`unknown`).
+   */
+  async startOcspResponder (options: OcspResponderOptions = {}): Promise<OcspResponder> {
+    return await startOcspResponder(this, options, listener => {
+      this.#revocationListeners.add(listener)
+      return () => { this.#revocationListeners.delete(listener) }
+    })
+  }
+
+  #record (cert: x509.X509Certificate): void {
+    const serialNumber = normalizeSerial(cert.serialNumber)
+    this.#issued.set(serialNumber, Object.freeze({ serialNumber, subject: cert.subject, notAfter: cert.notAfter }))
   }
 
   /**
@@ -276,6 +331,7 @@ export class CertificateAuthority {
     }
     const entry = Object.freeze({ serialNumber, date: options.date ?? new Date(), reason, crlDistributionPoints })
     this.#revoked.set(serialNumber, entry)
+    for (const listener of this.#revocationListeners) listener()
     return entry
   }
 

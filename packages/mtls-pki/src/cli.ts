@@ -83,7 +83,8 @@ ${Object.entries(CA_DIRECTORY_FILES).map(([key, file]) => `  ${file.padEnd(22)}$
     summary: 'issue a leaf certificate from the CA in a directory',
     synopsis: `mtls-pki issue NAME --dir DIR [--out OUT] [--spiffe ID] [--dns HOST]... [--ip ADDR]...
                     [--email ADDR]... [--cn NAME] [--client] [--server] [--key-type TYPE]
-                    [--days N | --not-after DATE] [--not-before DATE] [--crl-dp URL]...`,
+                    [--days N | --not-after DATE] [--not-before DATE] [--crl-dp URL]...
+                    [--ocsp-url URL] [--must-staple]`,
     description: `Writes OUT/NAME.pem (leaf), OUT/NAME-key.pem (0600), OUT/NAME-chain.pem (leaf + intermediate)
 and OUT/NAME-ca.pem (root). Existing files of those names are replaced (run it again to renew NAME;
 the old certificate is not revoked). Each file is written whole and renamed into place; a symbolic
@@ -97,7 +98,8 @@ are refused. A --not-after in the past without --not-before starts ${DEFAULT_LEA
 Examples:
   mtls-pki issue web --dir ./pki --server --dns localhost --ip 127.0.0.1
   mtls-pki issue expired --dir ./pki --client --not-after 2020-01-01T00:00:00Z
-  mtls-pki issue shop --dir ./pki --client --crl-dp http://crl.example/shard-1.crl`,
+  mtls-pki issue shop --dir ./pki --client --crl-dp http://crl.example/shard-1.crl
+  mtls-pki issue web --dir ./pki --server --dns localhost --ocsp-url http://127.0.0.1:8888/ --must-staple`,
     options: {
       ...caDirectory,
       out: { type: 'string', short: 'o', value: 'OUT', help: 'where to write (default: DIR)' },
@@ -113,6 +115,8 @@ Examples:
       'not-before': { type: 'string', value: 'DATE', help: 'start of validity (default: five minutes ago, for clock skew)' },
       'not-after': { type: 'string', value: 'DATE', help: 'end of validity, instead of --days' },
       'crl-dp': { type: 'string', multiple: true, value: 'URL', help: 'CRL distribution point: the shard (crl --idp URL) that covers it; repeat for more' },
+      'ocsp-url': { type: 'string', value: 'URL', help: 'OCSP responder URL, written as the authorityInfoAccess extension' },
+      'must-staple': { type: 'boolean', help: 'TLS feature status_request (must-staple): peers must get a stapled OCSP response' },
       ...help
     },
     positionals: { name: 'NAME', min: 1, max: 1 },
@@ -131,6 +135,8 @@ Examples:
       for (const uri of crlDistributionPoints) {
         if (!URL.canParse(uri)) throw new UsageError(`--crl-dp ${JSON.stringify(uri)} is not a URL (http://crl.example/shard-1.crl)`)
       }
+      const ocspUrl = optionalString(values, 'ocsp-url')
+      if (ocspUrl !== undefined && !URL.canParse(ocspUrl)) throw new UsageError(`--ocsp-url ${JSON.stringify(ocspUrl)} is not a URL (http://127.0.0.1:8888/)`)
       const usage: CertificateUsage = values.client === values.server ? 'both' : values.client === true ? 'client' : 'server'
       const validity = validityOptions({
         notBefore: optionalString(values, 'not-before'),
@@ -148,7 +154,9 @@ Examples:
         usage,
         ...validity,
         keyType: type,
-        crlDistributionPoints
+        crlDistributionPoints,
+        ...(ocspUrl === undefined ? {} : { ocspUrl }),
+        mustStaple: values['must-staple'] === true
       })
       const files = await writeCertificateFiles(optionalString(values, 'out') ?? caDir, name, issued)
       const now = Date.now()

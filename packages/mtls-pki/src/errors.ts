@@ -8,6 +8,7 @@ export type PkiErrorCode =
   | 'ERR_MTLS_PKI_FILE_UNWRITABLE'
   | 'ERR_MTLS_PKI_SYMLINK_REFUSED'
   | 'ERR_MTLS_PKI_NOT_A_FILE'
+  | 'ERR_MTLS_PKI_OCSP_RESPONDER'
 
 const kPkiError = Symbol.for('mtls-pki.error')
 

@@ -6,6 +6,7 @@ export {
   type CrlOptions,
   type ExtendedKeyUsageName,
   type IssuedCertificate,
+  type IssuedRecord,
   type IssueOptions,
   type KeyUsageName,
   type RevocationReason,
@@ -13,6 +14,7 @@ export {
   type RevokedCertificate,
   type RevokeOptions
 } from './certificate-authority.js'
+export type { OcspResponder, OcspResponderOptions } from './ocsp-responder.js'
 export { PkiError, type PkiErrorCode } from './errors.js'
 export {
   CA_DIRECTORY_FILES,

@@ -23,6 +23,10 @@ export interface CertificateDescription {
   readonly extendedKeyUsages: readonly string[]
   /** The URIs of the cRLDistributionPoints extension; empty without one. */
   readonly crlDistributionPoints: readonly string[]
+  /** The OCSP URLs of the authorityInfoAccess extension; empty without one. */
+  readonly ocspUrls: readonly string[]
+  /** Whether the TLS feature extension asks for status_request (must-staple). */
+  readonly mustStaple: boolean
   readonly fingerprint256: string
 }
 
@@ -39,6 +43,9 @@ export function describeCertificate (der: Uint8Array): CertificateDescription {
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension)
   const crlDistributionPoints = cert.getExtension(x509.CRLDistributionPointsExtension)?.distributionPoints
     .flatMap(point => uris(point.distributionPoint?.fullName)) ?? []
+  const ocspUrls = (cert.getExtension(x509.AuthorityInfoAccessExtension)?.ocsp ?? []).filter(name => name.type === 'url').map(name => name.value)
+  // RFC 7633: SEQUENCE { INTEGER 5 }, status_request; read as bytes, since @peculiar/x509 has no class for it.
+  const tlsFeature = cert.getExtension('1.3.6.1.5.5.7.1.24')
   return {
     subject: cert.subject,
     subjectAltNames: (san?.names.items ?? []).map(name => `${SAN_LABELS[name.type] ?? name.type}:${quoteIfOdd(name.value)}`),
@@ -55,6 +62,8 @@ export function describeCertificate (der: Uint8Array): CertificateDescription {
         .map(([name]) => name),
     extendedKeyUsages: (eku?.usages ?? []).map(oid => EKU_NAMES.get(String(oid)) ?? String(oid)),
     crlDistributionPoints,
+    ocspUrls,
+    mustStaple: tlsFeature !== null && Buffer.from(tlsFeature.value).includes(Buffer.from([0x02, 0x01, 0x05])),
     fingerprint256: fingerprint256(der)
   }
 }
@@ -101,6 +110,8 @@ function formatCertificate (cert: CertificateDescription, now: number): string {
     ['key usage', cert.keyUsages.join(', ') || '(none)'],
     ['ext key usage', cert.extendedKeyUsages.join(', ') || '(none)'],
     ...optionalRow('CRL DPs', cert.crlDistributionPoints),
+    ...optionalRow('OCSP', cert.ocspUrls),
+    ...(cert.mustStaple ? [['must-staple', 'yes (TLS feature status_request)'] as [string, string]] : []),
     ['SHA-256', cert.fingerprint256]
   ])
 }

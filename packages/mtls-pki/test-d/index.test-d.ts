@@ -7,7 +7,10 @@ import {
   writeCertificateFiles,
   type CertificateFiles,
   type IssuedCertificate,
+  type IssuedRecord,
   type KeyType,
+  type OcspResponder,
+  type OcspResponderOptions,
   type PkiErrorCode,
   type TestPki
 } from 'mtls-pki'
@@ -50,3 +53,20 @@ const err = new PkiError('ERR_MTLS_PKI_FILE_UNREADABLE', 'x')
 expectType<PkiErrorCode>(err.code)
 expectAssignable<Error>(err)
 expectError(new PkiError('NOT_A_CODE', 'x'))
+
+// OCSP: issue options, what an issued certificate says, the responder.
+const stapled = await root.issue({ ocspUrl: 'http://127.0.0.1:8888/', mustStaple: true })
+expectType<string | null>(stapled.ocspUrl)
+expectType<boolean>(stapled.mustStaple)
+expectError(root.issue({ mustStaple: 'yes' }))
+expectError(root.issue({ ocspUrl: ['http://a/'] }))
+const responder = await root.startOcspResponder({ host: '127.0.0.1', port: 0, delegated: true, nextUpdateMinutes: 5 })
+expectType<OcspResponder>(responder)
+expectType<string>(responder.url)
+expectType<number>(responder.port)
+expectType<Promise<void>>(responder.refresh())
+expectType<Promise<void>>(responder.close())
+expectAssignable<OcspResponderOptions>({ signer: { certificate: 'pem', key: 'pem' } })
+expectError(root.startOcspResponder({ prot: 1 }))
+expectError(root.startOcspResponder({ delegated: 'yes' }))
+expectType<readonly IssuedRecord[]>(root.issued)

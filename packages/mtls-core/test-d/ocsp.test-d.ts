@@ -1,0 +1,21 @@
+import { expectError, expectType } from 'tsd'
+import { OcspError, ocspRequest, ocspUrlOf, revocationPointsOf, verifyOcspResponse, type OcspCheck, type OcspRequestMessage, type OcspStatus, type RevocationPoints } from 'mtls-core'
+
+const der = Buffer.alloc(0)
+expectType<OcspRequestMessage>(ocspRequest(der, der))
+expectType<Buffer | null>(ocspRequest(der, der, { nonce: true }).nonce)
+expectType<OcspRequestMessage>(ocspRequest(der, der, { nonce: new Uint8Array(16) }))
+expectError(ocspRequest(der, der, { nonce: 'yes' }))
+const status = verifyOcspResponse(der, { certificate: der, issuer: der, now: Date.now(), skewMs: 1000, nonce: null })
+expectType<OcspStatus>(status)
+expectType<'good' | 'revoked' | 'unknown'>(status.status)
+expectType<Date>(status.nextUpdate)
+expectType<string | undefined>(status.reason)
+expectError(verifyOcspResponse(der, { certificate: der }))
+expectError(verifyOcspResponse(der, { certificate: der, issuer: der, now: new Date() }))
+expectType<RevocationPoints>(revocationPointsOf(der))
+expectType<boolean>(revocationPointsOf(der).mustStaple)
+expectType<string | null>(ocspUrlOf(der))
+expectType<'ERR_MTLS_OCSP_INVALID'>(new OcspError('nonce', 'x').code)
+expectType<OcspCheck>(new OcspError('expired', 'x').check)
+expectError(new OcspError('whatever', 'x'))
