@@ -1,8 +1,12 @@
-// A development OCSP responder: the real OpenSSL one (`openssl ocsp -index ... -port ...`), fed an index file made
-// from what a CertificateAuthority issued and revoked. Nothing here answers OCSP itself.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, utimes } from 'node:fs/promises'
-import { connect } from 'node:net'
+// A development OCSP responder: the real OpenSSL one answers each request (`openssl ocsp -index ... -reqin ...
+// -respout ...`, its responder run once per request), over an index file made from what a CertificateAuthority issued
+// and revoked; a Node HTTP server on one address carries the requests to it. OpenSSL 3.0's own server mode
+// (`-port N`) listens on every interface and cannot be told otherwise. Nothing here answers OCSP itself.
+import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { writeFilesAtomically } from './atomic-write.js'
@@ -11,7 +15,7 @@ import { PkiError } from './errors.js'
 import { checkOptionKeys } from './option-keys.js'
 
 export interface OcspResponderOptions {
-  /** The host of `url`. Default: `127.0.0.1`. OpenSSL 3.0's responder takes a port only and listens on every interface. */
+  /** The address to listen on, and the host of `url`. Default: `127.0.0.1`. */
   host?: string
   /** The port to listen on; `0` (the default) lets the system choose one, which `port` and `url` then give. */
   port?: number
@@ -27,7 +31,7 @@ export interface OcspResponderOptions {
   openssl?: string
 }
 
-/** A running `openssl ocsp` responder. */
+/** A running OCSP responder: OpenSSL answers, one `openssl ocsp` run per request. */
 export interface OcspResponder {
   /** `http://HOST:PORT/`: what `issue({ ocspUrl })` writes into certificates. */
   readonly url: string
@@ -36,8 +40,10 @@ export interface OcspResponder {
   readonly signerCertificate: string
   /** The index file OpenSSL reads (OpenSSL's `ca` database format). */
   readonly indexFile: string
+  /** Requests answered (by OpenSSL) so far. */
+  readonly answered: number
   /**
-   * Rewrites the index from the CA's records and waits until OpenSSL answers from it. Every `revoke()` on the CA
+   * Rewrites the index from the CA's records: the next request is answered from it. Every `revoke()` on the CA
    * starts one; await this before asking about a certificate revoked a moment ago.
    */
   refresh: () => Promise<void>
@@ -47,8 +53,10 @@ export interface OcspResponder {
 
 const RESPONDER_KEYS = ['host', 'port', 'delegated', 'signer', 'nextUpdateMinutes', 'directory', 'openssl'] as const satisfies ReadonlyArray<keyof OcspResponderOptions>
 
-// A hang limit, not a speed target: openssl starts in milliseconds, a loaded CI machine may take seconds.
-const START_LIMIT_MS = 20_000
+// A hang limit, not a speed target: openssl answers in milliseconds, a loaded CI machine may take seconds.
+const ANSWER_LIMIT_MS = 20_000
+// An OCSP request is a few hundred bytes; a body past this is no request of ours.
+const MAX_REQUEST_BYTES = 64 * 1024
 
 // Reason names `openssl ca` writes in an index; the two RFC 5280 reasons OpenSSL's index cannot hold are left out (no reason).
 const OPENSSL_REASONS: Readonly<Record<string, string>> = {
@@ -84,13 +92,11 @@ export async function startOcspResponder (ca: CertificateAuthority, options: Ocs
     signer: join(directory, 'ocsp-signer.pem'),
     key: join(directory, 'ocsp-signer-key.pem')
   }
-  let indexTime = 0
+  let chain = Promise.resolve()
   const writeIndex = async (): Promise<void> => {
-    await writeFilesAtomically([{ file: files.index, content: indexText(ca.issued, ca.revoked, ca.notAfter) }])
-    // OpenSSL reloads the index when its stat changes; a rename within the same second may reuse the inode and keep
-    // the mtime, so every write gets a later mtime than the last.
-    indexTime = Math.max(indexTime + 1, Math.ceil(Date.now() / 1000))
-    await utimes(files.index, indexTime, indexTime)
+    const next = chain.then(async () => { await writeFilesAtomically([{ file: files.index, content: indexText(ca.issued, ca.revoked, ca.notAfter) }]) })
+    chain = next.catch(() => {})
+    await next
   }
   const cleanUp = async (): Promise<void> => {
     await rm(ownDirectory ? directory : files.key, { recursive: true, force: true })
@@ -109,48 +115,106 @@ export async function startOcspResponder (ca: CertificateAuthority, options: Ocs
     throw err
   }
 
-  const args = ['ocsp', '-index', files.index, '-CA', files.ca, '-rsigner', files.signer, '-rkey', files.key, '-port', String(port), '-nmin', String(nextUpdateMinutes), '-ignore_err']
-  const child = spawn(options.openssl ?? 'openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let listening: number
+  const openssl = options.openssl ?? 'openssl'
+  let answered = 0
+  let requests = 0
+  // OpenSSL's responder, run on one request: the index is read afresh each time, so a revocation shows at once.
+  const answer = async (request: Buffer): Promise<Buffer> => {
+    const name = join(directory, `request-${++requests}`)
+    await writeFile(`${name}.der`, request)
+    try {
+      await chain
+      await run(openssl, ['ocsp', '-index', files.index, '-CA', files.ca, '-rsigner', files.signer, '-rkey', files.key, '-reqin', `${name}.der`, '-respout', `${name}-response.der`, '-nmin', String(nextUpdateMinutes)])
+      answered++
+      return await readFile(`${name}-response.der`)
+    } finally {
+      await rm(`${name}.der`, { force: true })
+      await rm(`${name}-response.der`, { force: true })
+    }
+  }
+  // The first run proves the openssl command works, before anyone relies on the responder.
   try {
-    listening = await acceptedPort(child)
-    await poke(host, listening)
+    await run(openssl, ['version'])
   } catch (err) {
-    child.kill()
     await cleanUp()
     throw err
   }
 
-  let chain = Promise.resolve()
+  const server = createServer((request, response) => { serve(request, response, answer) })
+  try {
+    server.listen(port, host)
+    await once(server, 'listening')
+  } catch (err) {
+    server.close()
+    await cleanUp()
+    throw new PkiError('ERR_MTLS_PKI_OCSP_RESPONDER', `the OCSP responder cannot listen on ${host}:${port} (${(err as Error).message})`, { cause: err })
+  }
+  const listening = (server.address() as AddressInfo).port
+
   let closed = false
   const refresh = async (): Promise<void> => {
     if (closed) throw new PkiError('ERR_MTLS_PKI_OCSP_RESPONDER', 'the OCSP responder is closed')
-    // OpenSSL looks at the index before it waits for a connection, so the request after a rewrite still gets the
-    // old answers: one throwaway request makes it look again before it serves the next.
-    const next = chain.then(async () => {
-      await writeIndex()
-      await poke(host, listening)
-    })
-    chain = next.catch(() => {})
-    await next
+    await writeIndex()
   }
   const unsubscribe = subscribe(() => { refresh().catch(() => {}) })
-  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
   return Object.freeze({
     url: `http://${host.includes(':') ? `[${host}]` : host}:${listening}/`,
     port: listening,
     signerCertificate: signer.certificate,
     indexFile: files.index,
+    get answered () { return answered },
     refresh,
     async close () {
       if (closed) return
       closed = true
       unsubscribe()
+      server.closeAllConnections()
+      await new Promise(resolve => { server.close(resolve) })
       await chain
-      if (child.exitCode === null && child.signalCode === null) child.kill()
-      await exited
       await cleanUp()
     }
+  })
+}
+
+// RFC 6960 appendix A.1: a POST of the DER request, or a GET of its base64 (URL-encoded) in the path.
+function serve (request: IncomingMessage, response: ServerResponse, answer: (request: Buffer) => Promise<Buffer>): void {
+  const fail = (status: number, why: string): void => {
+    if (!response.headersSent) response.writeHead(status, { 'content-type': 'text/plain' })
+    response.end(`${why}\n`)
+  }
+  const reply = (body: Buffer): void => {
+    answer(body).then(der => {
+      response.writeHead(200, { 'content-type': 'application/ocsp-response', 'content-length': der.length })
+      response.end(der)
+    }, (err: Error) => { fail(500, `openssl ocsp: ${err.message}`) })
+  }
+  if (request.method === 'GET') {
+    const path = decodeURIComponent((request.url ?? '/').slice(1))
+    if (path === '') { fail(400, 'an OCSP request: POST it, or GET /<base64 of it>'); return }
+    reply(Buffer.from(path, 'base64'))
+    return
+  }
+  if (request.method !== 'POST') { fail(405, 'GET or POST'); return }
+  const chunks: Buffer[] = []
+  let size = 0
+  request.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk)
+    // Answered at once; the rest is read and dropped, so the answer is not lost to a reset connection.
+    else if (!response.headersSent) { response.setHeader('connection', 'close'); fail(413, 'too large for an OCSP request') }
+  })
+  request.on('end', () => { if (size <= MAX_REQUEST_BYTES) reply(Buffer.concat(chunks)) })
+}
+
+/** Runs a command to its end; an error with its own last words when it fails or hangs. */
+async function run (command: string, args: string[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(command, args, { timeout: ANSWER_LIMIT_MS }, (err, _stdout, stderr) => {
+      if (err === null) { resolve(); return }
+      const words = String(stderr).trim().split('\n').slice(-3).join(' ')
+      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `could not start (${err.message})` : `failed (${err.message.split('\n')[0]})${words === '' ? '' : `: ${words}`}`
+      reject(new PkiError('ERR_MTLS_PKI_OCSP_RESPONDER', `openssl ocsp ${why}`, { cause: err }))
+    })
   })
 }
 
@@ -188,43 +252,6 @@ async function delegatedSigner (ca: CertificateAuthority): Promise<{ certificate
   const cn = /CN=([^,]+)/.exec(ca.subject)?.[1] ?? 'mtls-pki'
   const issued = await ca.issue({ commonName: `${cn} OCSP responder`, extendedKeyUsages: ['ocspSigning'], keyUsages: ['digitalSignature'], keyType: ca.keyType, days: 30 })
   return { certificate: issued.certificate, key: issued.key }
-}
-
-/** The port from OpenSSL's `ACCEPT [::]:PORT PID=N` line; an exit before it is an error with OpenSSL's words. */
-async function acceptedPort (child: ChildProcess): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
-    let stdout = ''
-    let stderr = ''
-    const fail = (why: string): void => {
-      clearTimeout(timer)
-      reject(new PkiError('ERR_MTLS_PKI_OCSP_RESPONDER', `openssl ocsp ${why}${stderr.trim() === '' ? '' : `: ${stderr.trim().split('\n').slice(-3).join(' ')}`}`))
-    }
-    const timer = setTimeout(() => { fail(`did not listen within ${START_LIMIT_MS / 1000} s`) }, START_LIMIT_MS)
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-      stdout = (stdout + text).slice(-4096)
-      const accepted = /ACCEPT .*:(\d+)/.exec(stdout)
-      if (accepted !== null) {
-        clearTimeout(timer)
-        resolve(Number(accepted[1]))
-      }
-    })
-    // Keep the end only: a long-running responder logs a line per request.
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => { stderr = (stderr + text).slice(-4096) })
-    child.once('error', err => { fail(`could not start (${err.message})`) })
-    child.once('exit', (code, signal) => { fail(`exited (${signal ?? `code ${String(code)}`}) before it listened`) })
-  })
-}
-
-/** One request and its answer (or the closed connection): proves the responder is serving and makes it re-read its index. */
-async function poke (host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const socket = connect({ host, port })
-    socket.setTimeout(START_LIMIT_MS, () => { socket.destroy(new Error('no answer')) })
-    socket.on('connect', () => { socket.end('GET / HTTP/1.0\r\n\r\n') })
-    socket.resume()
-    socket.on('close', () => { resolve() })
-    socket.on('error', err => { reject(new PkiError('ERR_MTLS_PKI_OCSP_RESPONDER', `the OCSP responder on ${host}:${port} does not answer (${err.message})`, { cause: err })) })
-  })
 }
 
 function invalid (message: string): PkiError {

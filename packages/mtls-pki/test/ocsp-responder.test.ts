@@ -1,7 +1,7 @@
 // The development OCSP responder is OpenSSL's own; OpenSSL's OCSP client (`openssl ocsp -issuer -cert -url`) judges
 // what it answers. Issued certificates carry the responder's URL, CRL distribution points and must-staple as asked.
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -132,10 +132,10 @@ t.test('a signer given as it is: OpenSSL\'s client refuses a response signed by 
   t.notMatch(verdict, /Response verify OK/)
 })
 
-t.test('the responder listens on a given port, and a port in use is an error with OpenSSL\'s reason', async t => {
+t.test('the responder listens on one address and a given port, and a port in use is an error with the reason', async t => {
   const first = await intermediate.startOcspResponder()
   t.teardown(first.close)
-  await t.rejects(intermediate.startOcspResponder({ port: first.port }), { code: 'ERR_MTLS_PKI_OCSP_RESPONDER', message: /openssl ocsp exited .* before it listened/ })
+  await t.rejects(intermediate.startOcspResponder({ port: first.port }), { code: 'ERR_MTLS_PKI_OCSP_RESPONDER', message: /cannot listen on 127\.0\.0\.1:\d+ \(.*EADDRINUSE/ })
   await first.close()
   await first.close()
   await t.rejects(first.refresh(), { code: 'ERR_MTLS_PKI_OCSP_RESPONDER', message: /closed/ })
@@ -187,4 +187,26 @@ t.test('the index holds one line per certificate in OpenSSL\'s format', async t 
     'R\t300101000000Z\t260101000000Z\t1234\tunknown\t/CN=r\n',
     'R\t310101000000Z\t260101000000Z,CACompromise\t77\tunknown\t/\n'
   ].join(''))
+})
+
+t.test('the responder takes a POST or a GET of the request (RFC 6960 A.1), and refuses anything else', async t => {
+  const responder = await intermediate.startOcspResponder()
+  t.teardown(responder.close)
+  const cert = await intermediate.issue({ dnsNames: ['get.example'] })
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'issuer.pem'), intermediate.certificate)
+  await writeFile(join(dir, 'cert.pem'), cert.certificate)
+  await run('openssl', ['ocsp', '-issuer', join(dir, 'issuer.pem'), '-cert', join(dir, 'cert.pem'), '-no_nonce', '-reqout', join(dir, 'request.der')])
+  const request = await readFile(join(dir, 'request.der'))
+  const before = responder.answered
+  const byGet = await fetch(`${responder.url}${encodeURIComponent(request.toString('base64'))}`)
+  t.equal(byGet.status, 200)
+  t.equal(byGet.headers.get('content-type'), 'application/ocsp-response')
+  const byPost = await fetch(responder.url, { method: 'POST', body: request, headers: { 'content-type': 'application/ocsp-request' } })
+  t.same(Buffer.from(await byPost.arrayBuffer()).subarray(0, 2), Buffer.from(await byGet.arrayBuffer()).subarray(0, 2), 'both DER responses')
+  t.equal(responder.answered, before + 2, 'OpenSSL answered both')
+  t.equal((await fetch(responder.url)).status, 400, 'a GET without a request')
+  t.equal((await fetch(responder.url, { method: 'PUT', body: request })).status, 405)
+  t.equal((await fetch(responder.url, { method: 'POST', body: Buffer.alloc(65 * 1024) })).status, 413, 'a body no OCSP request has')
+  t.equal((await fetch(responder.url, { method: 'POST', body: Buffer.from('not DER') })).status, 500, 'OpenSSL refuses what is no request')
 })
