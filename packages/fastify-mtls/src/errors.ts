@@ -8,5 +8,6 @@ export const codes = {
     'fastify-mtls: the Fastify server is not a TLS server; create it with Fastify({ https: (await loadServerTls(...)).httpsOptions })',
     500
   ),
+  FST_MTLS_OCSP_UNAVAILABLE: createError('FST_MTLS_OCSP_UNAVAILABLE', 'fastify-mtls: ocspStapling (failMode \'closed\'): no good OCSP response for the server certificate: %s', 500),
   FST_MTLS_RELOAD_FAILED: createError('FST_MTLS_RELOAD_FAILED', 'fastify-mtls: reload refused, the previous certificate stays in use: %s', 500)
 }

@@ -12,6 +12,7 @@ import { registerMetrics, type MetricsRegistry } from './metrics.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
+import { OcspStapler, type OcspStapleStatus, type OcspStaplingOptions } from './ocsp-stapling.js'
 
 export interface FastifyMtlsOptions {
   /** What `loadServerTls()` returned: the same material the server was started with. */
@@ -31,6 +32,8 @@ export interface FastifyMtlsOptions {
   metrics?: { registry: MetricsRegistry, prefix?: string }
   /** Refused handshakes are logged at `warn`, at most one line per reason per this many ms, with a count. Default: 60000. */
   refusalLogIntervalMs?: number
+  /** Staple an OCSP response for the server's certificate (see the README's "OCSP stapling"). Default: `false`. */
+  ocspStapling?: boolean | OcspStaplingOptions
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -49,6 +52,8 @@ export interface MtlsStatus {
   readonly lastReload: ReloadStatus | null
   /** The feed the material comes from (`loadServerTls({ x509Source })`): its endpoint, connection and last update; else `null`. */
   readonly x509Source: MaterialFeedReport | null
+  /** The OCSP staple, with `ocspStapling`; else `null`. */
+  readonly ocsp: OcspStapleStatus | null
 }
 
 export interface ReloadResult {
@@ -93,7 +98,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
     if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
   }
-  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'ocspStapling'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
   refuseUnknown(options.watch, ['debounceMs', 'poll'] satisfies Array<keyof Exclude<FastifyMtlsOptions['watch'], boolean | undefined>>, 'watch')
   refuseUnknown(options.metrics, ['registry', 'prefix'] satisfies Array<keyof NonNullable<FastifyMtlsOptions['metrics']>>, 'metrics')
   const { tls } = options
@@ -229,6 +234,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   source.on('apply', applyMaterial)
   source.on('update', onMaterial)
   source.on('error', onMaterialError)
+  const stapler = options.ocspStapling === undefined || options.ocspStapling === false ? null : new OcspStapler(server, source, options.ocspStapling, log)
+  await stapler?.start()
   // A feed (x509Source) that loses its agent keeps the material in force: said once per outage, and when it is back.
   const feed = source.feed
   let feedFailures = 0
@@ -301,7 +308,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       files: material.files,
       loadedAt: material.loadedAt,
       lastReload: source.lastReload, // the source knows how reloads went; status and health read it
-      x509Source: source.feedStatus()
+      x509Source: source.feedStatus(),
+      ocsp: stapler?.status() ?? null
     }
   }
 
@@ -310,7 +318,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // Serving ends when the own certificate, an intermediate sent with it, or a CRL expires (OpenSSL then refuses every peer).
     const material = source.current
     const servesUntil = Math.min(material.leaf.notAfter.getTime(), ...material.intermediates.map(cert => cert.notAfter.getTime()), trust.freshUntil)
-    if (servesUntil <= now) return false
+    if (servesUntil <= now || stapler?.healthy() === false) return false
     return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
 
@@ -337,6 +345,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
 
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
+    stapler?.close()
     // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
     for (const stop of stopWatching) stop?.()
     source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)

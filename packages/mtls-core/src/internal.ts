@@ -10,6 +10,7 @@ export { watchFiles, type FileWatcher, type FileWatchOptions } from './file-watc
 export { MATERIAL_INPUT_KEYS } from './material-read.js'
 export { verdictCategory, type VerdictCategory } from './openssl-verdicts.js'
 export { snapshotOptions, unknownOption } from './option-keys.js'
+export { fetchOcspResponse, type OcspFetchOptions } from './ocsp-fetch.js'
 export { peerCertificateDer, presentedCertificates, presentedChain } from './peer-certificate.js'
 export { readPemBlocks, toPem, type PemBlock } from './pem.js'
 export { DEFAULT_MIN_VERSION, isMtlsServer, isTrustDomainTls, markMtlsServer, markTrustDomainTls, minVersionProblem, type MinTlsVersion } from './tls-options.js'
