@@ -10,6 +10,8 @@ import fastifyMtlsDefault, {
   type MtlsConnection,
   type MtlsMode,
   type MtlsStatus,
+  type OcspStapleStatus,
+  type OcspStaplingOptions,
   type ReloadResult,
   type ServerTls
 } from 'fastify-mtls'
@@ -66,3 +68,11 @@ declare const feed: MaterialFeed
 expectType<Promise<ServerTls>>(loadServerTls({ x509Source: feed, mode: 'require' }))
 expectError(loadServerTls({ x509Source: { materialInput: {} } }))
 expectType<MaterialFeedReport | null>(app.mtls.status().x509Source)
+
+// OCSP stapling
+await app.register(fastifyMtls, { tls: serverTls, ocspStapling: true })
+await app.register(fastifyMtls, { tls: serverTls, ocspStapling: { url: 'http://127.0.0.1:8888/', refreshBefore: 60_000, failMode: 'open', timeoutMs: 2000 } })
+expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: { failMode: 'maybe' } }))
+expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: 'yes' }))
+expectType<OcspStapleStatus | null>(app.mtls.status().ocsp)
+expectAssignable<OcspStaplingOptions>({ failMode: 'closed' })

@@ -35,7 +35,8 @@ async function start (t: Teardown, cert: IssuedCertificate, ocspStapling: unknow
 async function stapled (port: number): Promise<Buffer | null> {
   return await new Promise((resolve, reject) => {
     let response: Buffer | null = null
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: root.certificate, requestOCSP: true })
+    // requestOCSP is a TLSSocket option that @types/node leaves out of tls.connect's.
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: root.certificate, requestOCSP: true } as tls.ConnectionOptions)
     socket.on('OCSPResponse', (body: Buffer) => { response = body })
     socket.on('secureConnect', () => { socket.end() })
     socket.on('error', reject)
