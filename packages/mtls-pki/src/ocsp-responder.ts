@@ -105,7 +105,8 @@ export async function startOcspResponder (ca: CertificateAuthority, options: Ocs
     ])
     await writeIndex()
   } catch (err) {
-    await cleanUp()
+    // The write's error is the one to report: a folder that cannot be written may not be cleaned either.
+    await cleanUp().catch(() => {})
     throw err
   }
 
