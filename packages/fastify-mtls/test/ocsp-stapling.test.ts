@@ -121,6 +121,33 @@ t.test('a responder that is down or does not answer: no staple, a coded error, a
   t.equal(await app.mtls.healthCheck(), true)
 })
 
+t.test('a responder that comes back: the staple is fetched on a retry, and one line says it is in force again', async t => {
+  const ca = await root.createIntermediate({ commonName: 'returning CA' })
+  const first = await ca.startOcspResponder()
+  const port = first.port
+  await first.close()
+  const cert = await ca.issue({ dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server', ocspUrl: `http://127.0.0.1:${port}/` })
+  const logger = capturedLogger()
+  const { app } = await startServer(t, { cert: cert.chain, key: cert.key, ca: root.certificate, mode: 'optional' }, { ocspStapling: { failMode: 'open' } }, { logger: logger.logger })
+  t.equal(app.mtls.status().ocsp?.status, null)
+  t.equal(await app.mtls.healthCheck(), true)
+  const back = await ca.startOcspResponder({ port })
+  t.teardown(back.close)
+  await until(() => app.mtls.status().ocsp?.status === 'good', 'the staple after the responder came back')
+  t.equal(app.mtls.status().ocsp?.lastError, null)
+  t.ok(logger.lines.some(line => line.msg === 'OCSP staple in force'))
+})
+
+t.test('refreshBefore: a staple is fetched again that long before its nextUpdate', async t => {
+  const cert = await serverCert()
+  // The whole hour of the response: due again at once (one second on, the least wait).
+  const { app } = await start(t, cert, { refreshBefore: 60 * 60_000 })
+  const firstFetchAt = app.mtls.status().ocsp?.nextFetchAt?.getTime() ?? 0
+  t.ok(firstFetchAt - Date.now() <= 1000)
+  await until(() => (app.mtls.status().ocsp?.nextFetchAt?.getTime() ?? 0) > firstFetchAt, 'a refresh')
+  t.equal(app.mtls.status().ocsp?.status, 'good')
+})
+
 t.test('the url option overrides the certificate\'s, and a certificate without one needs it', async t => {
   const cert = await serverCert('http://127.0.0.1:1/', false)
   const { app, port } = await start(t, cert, { url: responder.url })
