@@ -66,9 +66,9 @@ export class OcspStapler {
     this.#log = log
     this.#options = { failMode: 'closed', timeoutMs: 5000, ...options }
     this.#onOcspRequest = (certificate, _issuer, callback) => {
-      // The certificate of this handshake's context: a rotation's first handshakes wait for its staple (bounded by the fetch timeout).
+      // Without a staple in force (a rotation's first handshakes), a handshake waits for the fetch under way, bounded by its timeout.
       const answer = (): void => { callback(null, this.#stapleFor(certificate)) }
-      if (this.#pending !== null && this.#leaf !== null && this.#leaf.equals(certificate)) this.#pending.then(answer, answer)
+      if (this.#pending !== null && this.#current() === null) this.#pending.then(answer, answer)
       else answer()
     }
     server.on('OCSPRequest', this.#onOcspRequest)
@@ -80,14 +80,15 @@ export class OcspStapler {
     await this.use(this.#source.current)
     if (this.healthy()) return
     this.close()
-    throw new codes.FST_MTLS_OCSP_UNAVAILABLE(this.#lastError?.message ?? 'no staple')
+    throw new codes.FST_MTLS_OCSP_UNAVAILABLE((this.#lastError as { message: string }).message)
   }
 
   /** Starts over for `material`'s certificate: drops the old staple and fetches one; resolves when that fetch ends. */
   async use (material: Material): Promise<void> {
     const blocks = readPemBlocks(material.cert).filter(block => block.label === 'CERTIFICATE')
     const leaf = blocks[0]?.der as Buffer
-    if (this.#leaf?.equals(leaf) === true) return await (this.#pending ?? Promise.resolve())
+    // A change of trust alone keeps the certificate, and its staple.
+    if (this.#leaf !== null && this.#leaf.equals(leaf)) return
     this.#leaf = leaf
     this.#staple = null
     this.#failures = 0

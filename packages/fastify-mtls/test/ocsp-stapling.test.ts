@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
 import { promisify } from 'node:util'
@@ -165,10 +165,26 @@ t.test('the new certificate is stapled from its first handshake after a rotation
   await writeFile(files.keyFile, first.key)
   await writeFile(files.caFile, root.certificate)
   const { app, port } = await startServer(t, { ...files, mode: 'optional' }, { ocspStapling: true, watch: false })
-  const second = await serverCert()
+  // A change of the CA file alone keeps the certificate and its staple.
+  const before = app.mtls.status().ocsp?.thisUpdate
+  await writeFile(files.caFile, root.certificate + '\n')
+  t.equal((await app.mtls.reload()).changed, true)
+  t.same(app.mtls.status().ocsp?.thisUpdate, before)
+  // The new certificate's responder answers after 300 ms: the first handshake waits for it rather than go unstapled.
+  const delayed = createServer(socket => {
+    socket.pause()
+    setTimeout(() => {
+      const upstream = connect(responder.port, '127.0.0.1')
+      socket.pipe(upstream).pipe(socket)
+    }, 300)
+  })
+  await new Promise<void>(resolve => delayed.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { delayed.close() })
+  const second = await serverCert(`http://127.0.0.1:${(delayed.address() as { port: number }).port}/`)
   await writeFile(files.certFile, second.chain)
   await writeFile(files.keyFile, second.key)
   await app.mtls.reload()
+  t.equal(app.mtls.status().ocsp?.status, null, 'the fetch for the new certificate is under way')
   const response = await stapled(port)
   t.equal(verifyOcspResponse(response as Buffer, { certificate: der(second.certificate), issuer: der(intermediate.certificate) }).status, 'good')
   t.equal(app.mtls.status().ocsp?.status, 'good')
