@@ -9,5 +9,6 @@ export const codes = {
     500
   ),
   FST_MTLS_POST_QUANTUM_UNSUPPORTED: createError('FST_MTLS_POST_QUANTUM_UNSUPPORTED', 'fastify-mtls: %s', 500),
+  FST_MTLS_OCSP_UNAVAILABLE: createError('FST_MTLS_OCSP_UNAVAILABLE', 'fastify-mtls: ocspStapling (failMode \'closed\'): no good OCSP response for the server certificate: %s', 500),
   FST_MTLS_RELOAD_FAILED: createError('FST_MTLS_RELOAD_FAILED', 'fastify-mtls: reload refused, the previous certificate stays in use: %s', 500)
 }

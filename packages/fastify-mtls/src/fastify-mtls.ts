@@ -13,6 +13,7 @@ import { registerTelemetry } from './otel.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerKeyExchange, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
+import { OcspStapler, type OcspStapleStatus, type OcspStaplingOptions } from './ocsp-stapling.js'
 
 export interface FastifyMtlsOptions {
   /** What `loadServerTls()` returned: the same material the server was started with. */
@@ -37,6 +38,8 @@ export interface FastifyMtlsOptions {
    * Default: on when it is, silent when not; `true` also warns when it cannot be loaded; `false` turns it off.
    */
   openTelemetry?: boolean
+  /** Staple an OCSP response for the server's certificate (see the README's "OCSP stapling"). Default: `false`. */
+  ocspStapling?: boolean | OcspStaplingOptions
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -57,6 +60,8 @@ export interface MtlsStatus {
   readonly x509Source: MaterialFeedReport | null
   /** The key-exchange groups offered (configured: a Node server cannot see which one a connection agreed). */
   readonly keyExchange: ServerKeyExchange
+  /** The OCSP staple, with `ocspStapling`; else `null`. */
+  readonly ocsp: OcspStapleStatus | null
 }
 
 export interface ReloadResult {
@@ -101,7 +106,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
     if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
   }
-  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'openTelemetry'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'openTelemetry', 'ocspStapling'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
   refuseUnknown(options.watch, ['debounceMs', 'poll'] satisfies Array<keyof Exclude<FastifyMtlsOptions['watch'], boolean | undefined>>, 'watch')
   refuseUnknown(options.metrics, ['registry', 'prefix'] satisfies Array<keyof NonNullable<FastifyMtlsOptions['metrics']>>, 'metrics')
   const { tls } = options
@@ -250,6 +255,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   source.on('apply', applyMaterial)
   source.on('update', onMaterial)
   source.on('error', onMaterialError)
+  const stapler = options.ocspStapling === undefined || options.ocspStapling === false ? null : new OcspStapler(server, source, options.ocspStapling, log)
+  await stapler?.start()
   // A feed (x509Source) that loses its agent keeps the material in force: said once per outage, and when it is back.
   const feed = source.feed
   let feedFailures = 0
@@ -324,7 +331,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       loadedAt: material.loadedAt,
       lastReload: source.lastReload, // the source knows how reloads went; status and health read it
       x509Source: source.feedStatus(),
-      keyExchange: tls.keyExchange
+      keyExchange: tls.keyExchange,
+      ocsp: stapler?.status() ?? null
     }
   }
 
@@ -333,7 +341,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // Serving ends when the own certificate, an intermediate sent with it, or a CRL expires (OpenSSL then refuses every peer).
     const material = source.current
     const servesUntil = Math.min(material.leaf.notAfter.getTime(), ...material.intermediates.map(cert => cert.notAfter.getTime()), trust.freshUntil)
-    if (servesUntil <= now) return false
+    if (servesUntil <= now || stapler?.healthy() === false) return false
     return [source.lastFailure, ticketKeys?.lastFailure ?? null].every(failure => failure === null || now - failure.since.getTime() < failureWindow)
   }
 
@@ -361,6 +369,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   fastify.addHook('onClose', async () => {
     clearInterval(expiryTimer)
     if (lifetimeTimer !== null) clearTimeout(lifetimeTimer)
+    stapler?.close()
     // The source belongs to the ServerTls, which another app may use next: stop watching it and stop listening.
     for (const stop of stopWatching) stop?.()
     source.off('apply', applyMaterial).off('update', onMaterial).off('error', onMaterialError)

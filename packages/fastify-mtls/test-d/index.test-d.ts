@@ -10,6 +10,8 @@ import fastifyMtlsDefault, {
   type MtlsConnection,
   type MtlsMode,
   type MtlsStatus,
+  type OcspStapleStatus,
+  type OcspStaplingOptions,
   type ReloadResult,
   type ServerKeyExchange,
   type ServerTls
@@ -79,3 +81,11 @@ expectType<readonly string[] | null>(app.mtls.status().keyExchange.groups)
 expectType<boolean>(app.mtls.status().keyExchange.postQuantumRequired)
 expectError(app.mtls.status().keyExchange.group)
 expectAssignable<Error>(new codes.FST_MTLS_POST_QUANTUM_UNSUPPORTED('needs OpenSSL 3.5'))
+
+// OCSP stapling
+await app.register(fastifyMtls, { tls: serverTls, ocspStapling: true })
+await app.register(fastifyMtls, { tls: serverTls, ocspStapling: { url: 'http://127.0.0.1:8888/', refreshBefore: 60_000, failMode: 'open', timeoutMs: 2000 } })
+expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: { failMode: 'maybe' } }))
+expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: 'yes' }))
+expectType<OcspStapleStatus | null>(app.mtls.status().ocsp)
+expectAssignable<OcspStaplingOptions>({ failMode: 'closed' })

@@ -170,8 +170,8 @@ export class CertificateAuthority {
   readonly #signingKey: CryptoKey
   readonly #revoked = new Map<string, RevokedCertificate>()
   readonly #issued = new Map<string, IssuedRecord>()
-  // Told of every revocation: a running OCSP responder rewrites its index.
-  readonly #revocationListeners = new Set<() => void>()
+  // Told of every certificate issued or revoked: a running OCSP responder rewrites its index.
+  readonly #changeListeners = new Set<() => void>()
   #crlNumber = 0
 
   private constructor (cert: x509.X509Certificate, signingKey: CryptoKey, key: string, keyType: KeyType, parent: CertificateAuthority | null) {
@@ -303,14 +303,15 @@ export class CertificateAuthority {
    */
   async startOcspResponder (options: OcspResponderOptions = {}): Promise<OcspResponder> {
     return await startOcspResponder(this, options, listener => {
-      this.#revocationListeners.add(listener)
-      return () => { this.#revocationListeners.delete(listener) }
+      this.#changeListeners.add(listener)
+      return () => { this.#changeListeners.delete(listener) }
     })
   }
 
   #record (cert: x509.X509Certificate): void {
     const serialNumber = normalizeSerial(cert.serialNumber)
     this.#issued.set(serialNumber, Object.freeze({ serialNumber, subject: cert.subject, notAfter: cert.notAfter }))
+    for (const listener of this.#changeListeners) listener()
   }
 
   /**
@@ -331,7 +332,7 @@ export class CertificateAuthority {
     }
     const entry = Object.freeze({ serialNumber, date: options.date ?? new Date(), reason, crlDistributionPoints })
     this.#revoked.set(serialNumber, entry)
-    for (const listener of this.#revocationListeners) listener()
+    for (const listener of this.#changeListeners) listener()
     return entry
   }
 

@@ -43,8 +43,8 @@ export interface OcspResponder {
   /** Requests answered (by OpenSSL) so far. */
   readonly answered: number
   /**
-   * Rewrites the index from the CA's records: the next request is answered from it. Every `revoke()` on the CA
-   * starts one; await this before asking about a certificate revoked a moment ago.
+   * Rewrites the index from the CA's records: the next request is answered from it. Every `issue()` and `revoke()`
+   * on the CA starts one; await this before asking about a certificate issued or revoked a moment ago.
    */
   refresh: () => Promise<void>
   /** Stops the responder and removes the files it made (the whole folder when `directory` was not given). */
@@ -70,7 +70,7 @@ const OPENSSL_REASONS: Readonly<Record<string, string>> = {
   removeFromCRL: 'removeFromCRL'
 }
 
-/** Starts `openssl ocsp` over `ca`; `subscribe` registers a callback run on each revocation and returns its removal. */
+/** Starts `openssl ocsp` over `ca`; `subscribe` registers a callback run on each issue and revocation and returns its removal. */
 export async function startOcspResponder (ca: CertificateAuthority, options: OcspResponderOptions, subscribe: (listener: () => void) => () => void): Promise<OcspResponder> {
   checkOptionKeys(options, RESPONDER_KEYS, 'startOcspResponder')
   const host = options.host ?? '127.0.0.1'
@@ -111,7 +111,8 @@ export async function startOcspResponder (ca: CertificateAuthority, options: Ocs
     ])
     await writeIndex()
   } catch (err) {
-    await cleanUp()
+    // The write's error is the one to report: a folder that cannot be written may not be cleaned either.
+    await cleanUp().catch(() => {})
     throw err
   }
 

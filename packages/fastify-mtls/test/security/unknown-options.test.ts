@@ -41,7 +41,7 @@ t.test('the plugin refuses unknown keys (top level, watch, metrics) and wrong va
   const serverTls = await loadServerTls(material)
   const registry = new Registry()
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['sighub', { tls: serverTls, sighub: true }, /^fastify-mtls: plugin options: unknown option "sighub" \(did you mean "sighup"\?\); known options: tls, watch, sighup, expiryWarningDays, reloadFailureWindowMs, metrics, refusalLogIntervalMs, openTelemetry$/],
+    ['sighub', { tls: serverTls, sighub: true }, /^fastify-mtls: plugin options: unknown option "sighub" \(did you mean "sighup"\?\); known options: tls, watch, sighup, expiryWarningDays, reloadFailureWindowMs, metrics, refusalLogIntervalMs, openTelemetry, ocspStapling$/],
     ['tsl', { tsl: serverTls }, /unknown option "tsl" \(did you mean "tls"\?\)/],
     ['watch.debounceMS', { tls: serverTls, watch: { debounceMS: 10 } }, /^fastify-mtls: watch: unknown option "debounceMS" \(did you mean "debounceMs"\?\); known options: debounceMs, poll$/],
     ['metrics.prefx', { tls: serverTls, metrics: { registry, prefx: 'edge_' } }, /^fastify-mtls: metrics: unknown option "prefx" \(did you mean "prefix"\?\); known options: registry, prefix$/],
