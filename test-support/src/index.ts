@@ -6,6 +6,7 @@ export { startFastifyServer, type FastifyTestServer, type FastifyTestServerOptio
 export { PemFeed, type PemFeedMaterial } from './pem-feed.js'
 export { stallingRelay } from './stalling-relay.js'
 export { tempDir } from './temp-dir.js'
+export { recordThirdPartyImports } from './third-party-imports.js'
 export type { Teardown } from './teardown.js'
 export { beforeExpiry, pastExpiry } from './expiry.js'
 export { hangLimit, TIME_FACTOR } from './hang-limit.js'

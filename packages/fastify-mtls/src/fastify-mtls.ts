@@ -13,7 +13,7 @@ import { registerTelemetry } from './otel.js'
 import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerKeyExchange, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
-import { OcspStapler, type OcspStapleStatus, type OcspStaplingOptions } from './ocsp-stapling.js'
+import type { OcspStapleStatus, OcspStaplingOptions } from './ocsp-stapling.js'
 
 export interface FastifyMtlsOptions {
   /** What `loadServerTls()` returned: the same material the server was started with. */
@@ -255,7 +255,10 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   source.on('apply', applyMaterial)
   source.on('update', onMaterial)
   source.on('error', onMaterialError)
-  const stapler = options.ocspStapling === undefined || options.ocspStapling === false ? null : new OcspStapler(server, source, options.ocspStapling, log)
+  // Loaded only when asked for: OCSP brings ASN.1 schemas and an HTTP client that no other server needs.
+  const stapler = options.ocspStapling === undefined || options.ocspStapling === false
+    ? null
+    : new (await import('./ocsp-stapling.js')).OcspStapler(server, source, options.ocspStapling, log)
   await stapler?.start()
   // A feed (x509Source) that loses its agent keeps the material in force: said once per outage, and when it is back.
   const feed = source.feed

@@ -4,8 +4,9 @@
 import { X509Certificate } from 'node:crypto'
 import type { Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
-import { ocspRequest, ocspUrlOf, verifyOcspResponse, type Material, type MaterialSource, type OcspStatus } from 'mtls-core'
-import { codeOf, describeThrown, fetchOcspResponse, readPemBlocks, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import type { Material, MaterialSource, OcspStatus } from 'mtls-core'
+import { codeOf, describeThrown, readPemBlocks, snapshotOptions, unknownOption } from 'mtls-core/internal'
+import { fetchOcspResponse, ocspRequest, ocspUrlOf, verifyOcspResponse } from 'mtls-core/ocsp'
 import { codes } from './errors.js'
 
 export interface OcspStaplingOptions {

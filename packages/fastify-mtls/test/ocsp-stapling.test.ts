@@ -9,7 +9,7 @@ import * as tls from 'node:tls'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { verifyOcspResponse } from 'mtls-core'
+import { verifyOcspResponse } from 'mtls-core/ocsp'
 import { until } from 'mtls-test-support'
 import { capturedLogger, startServer, tempDir, type Teardown } from './helpers.js'
 

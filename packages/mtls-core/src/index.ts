@@ -34,5 +34,6 @@ export {
 export { MAX_SPIFFE_ID_LENGTH, MAX_TRUST_DOMAIN_LENGTH, isSpiffeId, parseSpiffeId, parseTrustDomain, type SpiffeId } from './spiffe-id.js'
 export { FileSource, createFileSource, type ApplyListener, type ErrorListener, type FileSourceOptions, type FileSourceSpec, type Loaded, type ReloadFailure, type ReloadStatus, type UpdateListener } from './file-source.js'
 export { MaterialSource, createMaterialSource, type MaterialFeed, type MaterialFeedReport, type MaterialFeedStatus, type MaterialSourceOptions } from './material-source.js'
-export { OcspError, ocspRequest, ocspUrlOf, revocationPointsOf, verifyOcspResponse, type OcspCheck, type OcspRequestMessage, type OcspRequestOptions, type OcspStatus, type RevocationPoints, type VerifyOcspOptions } from './ocsp.js'
+// OCSP's functions are in `mtls-core/ocsp` (they load ASN.1 schemas and an HTTP client); its types are here too.
+export type { OcspCheck, OcspError, OcspRequestMessage, OcspRequestOptions, OcspStatus, RevocationPoints, VerifyOcspOptions } from './ocsp.js'
 export { parseXfcc, type ParseXfccOptions, type XfccElement } from './xfcc.js'

@@ -1,5 +1,5 @@
 import { expectError, expectType } from 'tsd'
-import { OcspError, ocspRequest, ocspUrlOf, revocationPointsOf, verifyOcspResponse, type OcspCheck, type OcspRequestMessage, type OcspStatus, type RevocationPoints } from 'mtls-core'
+import { OcspError, ocspRequest, ocspUrlOf, revocationPointsOf, verifyOcspResponse, type OcspCheck, type OcspRequestMessage, type OcspStatus, type RevocationPoints } from 'mtls-core/ocsp'
 
 const der = Buffer.alloc(0)
 expectType<OcspRequestMessage>(ocspRequest(der, der))
