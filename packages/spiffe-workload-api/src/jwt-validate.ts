@@ -83,7 +83,6 @@ function fromJose (err: unknown, audience: string): WorkloadApiError {
     if (err.claim === 'exp') return refuse('ERR_MTLS_JWT_EXPIRED', err.message, err)
     return refuse('ERR_MTLS_JWT_MALFORMED', `${err.message} (${err.claim})`, err)
   }
-  if (err instanceof joseErrors.JWTInvalid) return refuse('ERR_MTLS_JWT_MALFORMED', (err as Error).message, err)
   // A bad signature, or a key of another type than the algorithm needs.
   return refuse('ERR_MTLS_JWT_SIGNATURE', `signature not verified: ${(err as Error).message}`, err)
 }

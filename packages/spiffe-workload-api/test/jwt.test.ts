@@ -5,8 +5,8 @@ import { SignJWT } from 'jose'
 import t from 'tap'
 import { hangLimit, until } from 'mtls-test-support'
 import { WorkloadApiClient, createJWTSource, validateJwtSvid, type JwtBundles } from '../src/index.js'
-import { parseJwtBundle, toJwtBundles } from '../src/jwt-bundles.js'
-import { jwksOf } from '../src/testing.js'
+import { parseJwtBundle, toJwtBundles, toJwtSvid } from '../src/jwt-bundles.js'
+import { algorithmOf, jwksOf } from '../src/testing.js'
 import { TestWorkloadApi } from './workload-api-server.js'
 
 const LIMIT = { timeout: hangLimit(20_000) }
@@ -197,4 +197,52 @@ t.test('createJWTSource: no bundles in time, bad options', LIMIT, async t => {
   await t.rejects(createJWTSource({ endpoint: api.endpoint, timeoutMs: 200 }), { code: 'ERR_MTLS_WORKLOAD_TIMEOUT', message: /JWT bundles/ })
   await t.rejects(createJWTSource({ endpoint: api.endpoint, clockToleranceSec: -1 }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
   await t.rejects(createJWTSource({ endpoint: api.endpoint, audience: 'x' } as never), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+})
+
+t.test('odd corners: claims through the agent, unusable messages, timeouts, a refresh that fails', LIMIT, async t => {
+  const api = await TestWorkloadApi.start(t)
+  api.setJwtBundles({ 'mycompany.com': jwksOf([{ key: keyA, kid: 'a' }]) })
+  const client = new WorkloadApiClient({ endpoint: api.endpoint, backoff: FAST })
+  t.teardown(() => client.close())
+  const rich = await new SignJWT({ sub: ORDER, aud: AUD, exp: now() + 60, extra: { on: true, off: null, list: [1, 'x'] } })
+    .setProtectedHeader({ alg: 'ES256', kid: 'a' }).sign(keyA)
+  const { claims } = await client.validateJWTSVID({ token: rich, audience: AUD })
+  t.same(claims.extra, { on: true, off: null, list: [1, 'x'] }, 'claims survive the Struct encoding')
+  await t.rejects(validateJwtSvid(await new SignJWT({ sub: ORDER, aud: AUD, exp: now() + 60, nbf: now() + 600 }).setProtectedHeader({ alg: 'ES256', kid: 'a' }).sign(keyA),
+    { audience: AUD, bundles: bundles() }), { code: 'ERR_MTLS_JWT_MALFORMED', message: /nbf/ }, 'not yet valid')
+  await t.rejects(client.fetchJWTSVID({ audience: AUD, hint: '' }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /hint/ })
+  await t.rejects(client.fetchJWTSVID({ audience: AUD }), { code: 'ERR_MTLS_WORKLOAD_DENIED' }, 'no JWT-SVID set: no identity issued')
+
+  const invalid = { code: 'ERR_MTLS_WORKLOAD_INVALID_RESPONSE' }
+  t.throws(() => toJwtSvid({ spiffeId: ORDER, svid: 'x', hint: '' }), invalid)
+  const [otherSub, noExp, noAud] = await Promise.all([token(keyA, { sub: INVENTORY }), token(keyA, { exp: null }), token(keyA, { aud: [] })])
+  t.throws(() => toJwtSvid({ spiffeId: ORDER, svid: otherSub, hint: '' }), { message: /not the SVID's ID/ })
+  t.throws(() => toJwtSvid({ spiffeId: ORDER, svid: noExp, hint: '' }), { message: /no exp/ })
+  t.throws(() => toJwtSvid({ spiffeId: ORDER, svid: noAud, hint: '' }), { message: /no aud/ })
+  t.equal(algorithmOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey), 'ES384')
+  t.equal(algorithmOf(generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey), 'ES512')
+  t.equal(algorithmOf(generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey), 'PS256')
+  t.throws(() => algorithmOf(generateKeyPairSync('ed25519').privateKey), { message: /no JWT-SVID algorithm/ })
+
+  // An agent whose own bundles are unusable fails the validation call (Internal), it does not accept.
+  api.setJwtBundles({ 'mycompany.com': Buffer.from('nope') })
+  await t.rejects(client.validateJWTSVID({ token: rich, audience: AUD }), { code: 'ERR_MTLS_WORKLOAD_RPC_FAILED', grpcCode: grpc.status.INTERNAL })
+  const empty = await TestWorkloadApi.start(t)
+  const other = new WorkloadApiClient({ endpoint: empty.endpoint })
+  t.teardown(() => other.close())
+  await t.rejects(other.fetchJWTBundles({ timeoutMs: 200 }), { code: 'ERR_MTLS_WORKLOAD_TIMEOUT' })
+  empty.deny({ code: grpc.status.PERMISSION_DENIED, details: 'no' })
+  await t.rejects(other.fetchJWTBundles(), { code: 'ERR_MTLS_WORKLOAD_DENIED' })
+
+  // A refresh that fails keeps the token in use until it expires.
+  api.setJwtBundles({ 'mycompany.com': jwksOf([{ key: keyA, kid: 'a' }]) })
+  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a', lifetimeSeconds: 4 }])
+  const source = await createJWTSource({ endpoint: api.endpoint, backoff: FAST })
+  t.teardown(() => source.close())
+  const errors: string[] = []
+  source.on('error', error => errors.push(error.code))
+  const svid = await source.fetchJWTSVID({ audience: AUD })
+  api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'entry deleted' })
+  await until(() => errors.includes('ERR_MTLS_WORKLOAD_DENIED') && api.jwtIssued === 1 && Date.now() >= svid.issuedAt.getTime() + 2000, 'the refresh at half-life to fail')
+  t.equal(source.cachedJWTSVID({ audience: AUD }), svid, 'the token in use is kept while valid')
 })
