@@ -212,6 +212,12 @@ t.test('odd corners: claims through the agent, unusable messages, timeouts, a re
     { audience: AUD, bundles: bundles() }), { code: 'ERR_MTLS_JWT_MALFORMED', message: /nbf/ }, 'not yet valid')
   await t.rejects(client.fetchJWTSVID({ audience: AUD, hint: '' }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /hint/ })
   await t.rejects(client.fetchJWTSVID({ audience: AUD }), { code: 'ERR_MTLS_WORKLOAD_DENIED' }, 'no JWT-SVID set: no identity issued')
+  await t.rejects(client.fetchJWTSVID({ audience: 5 as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /audience/ })
+  await t.rejects(client.fetchJWTSVID({ audience: [AUD, ''] }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /audience/ })
+  await t.rejects(client.validateJWTSVID({ token: rich, audience: '' }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION', message: /audience/ })
+  await t.rejects(createJWTSource({ endpoint: api.endpoint, clockToleranceSec: 'x' as never }), { code: 'ERR_MTLS_WORKLOAD_INVALID_OPTION' })
+  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a' }])
+  await t.rejects(client.fetchJWTSVID({ audience: AUD, subject: ORDER, hint: 'nope' }), { code: 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND', message: new RegExp(`for ${ORDER} with hint "nope"`) })
 
   const invalid = { code: 'ERR_MTLS_WORKLOAD_INVALID_RESPONSE' }
   t.throws(() => toJwtSvid({ spiffeId: ORDER, svid: 'x', hint: '' }), invalid)
@@ -242,7 +248,10 @@ t.test('odd corners: claims through the agent, unusable messages, timeouts, a re
   const errors: string[] = []
   source.on('error', error => errors.push(error.code))
   const svid = await source.fetchJWTSVID({ audience: AUD })
+  const issued = api.jwtIssued
   api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'entry deleted' })
-  await until(() => errors.includes('ERR_MTLS_WORKLOAD_DENIED') && api.jwtIssued === 1 && Date.now() >= svid.issuedAt.getTime() + 2000, 'the refresh at half-life to fail')
+  await until(() => errors.includes('ERR_MTLS_WORKLOAD_DENIED') && api.jwtIssued === issued && Date.now() >= svid.issuedAt.getTime() + 2000, 'the refresh at half-life to fail')
   t.equal(source.cachedJWTSVID({ audience: AUD }), svid, 'the token in use is kept while valid')
+  t.equal(source.cachedJWTSVID({ audience: [AUD], subject: ORDER, hint: 'h' }), null, 'nothing cached for another subject and hint')
+  await t.rejects(source.fetchJWTSVID({ audience: 'another' }), { code: 'ERR_MTLS_WORKLOAD_DENIED' }, 'a new audience while denied')
 })
