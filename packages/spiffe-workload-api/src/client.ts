@@ -3,8 +3,12 @@ import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import { resolveWorkloadEndpoint, type WorkloadEndpoint } from './endpoint.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys, checkTimeout } from './option-keys.js'
-import { SECURITY_HEADER, workloadServiceDefinition, type RawX509BundlesResponse, type RawX509SvidResponse } from './proto.js'
-import { StreamWatch, type Watch, type WatchListener } from './stream-watch.js'
+import { toJwtBundles, toJwtSvid, type JwtBundles, type JwtSvid } from './jwt-bundles.js'
+import {
+  SECURITY_HEADER, fromRawStruct, workloadServiceDefinition, type RawJwtBundlesResponse, type RawJwtSvidResponse,
+  type RawValidateJwtSvidResponse, type RawX509BundlesResponse, type RawX509SvidResponse
+} from './proto.js'
+import { StreamWatch, toWorkloadApiError, type Watch, type WatchListener } from './stream-watch.js'
 import { toX509BundlesUpdate, toX509Context, type X509BundlesUpdate, type X509Context } from './x509-context.js'
 
 export interface WorkloadApiClientOptions {
@@ -33,7 +37,7 @@ export function checkBackoff (backoff: BackoffOptions | undefined, where: string
 
 /**
  * A client of the SPIFFE Workload API. Each `watch…` method keeps one server stream open and reconnects it with
- * backoff; every call carries the `workload.spiffe.io: true` header. JWT-SVID calls are to come as more methods here.
+ * backoff; every call carries the `workload.spiffe.io: true` header.
  */
 export class WorkloadApiClient {
   readonly endpoint: WorkloadEndpoint
@@ -87,7 +91,73 @@ export class WorkloadApiClient {
     })
   }
 
-  #watch<Raw, Update> (name: 'FetchX509SVID' | 'FetchX509Bundles', convert: (raw: Raw) => Update, listener: WatchListener<Update>): Watch {
+  /** Streams FetchJWTBundles: the JWT bundles (JWKS) of every trust domain, by trust domain name. */
+  watchJWTBundles (listener: WatchListener<JwtBundles>): Watch {
+    return this.#watch<RawJwtBundlesResponse, JwtBundles>('FetchJWTBundles', toJwtBundles, listener)
+  }
+
+  /** The first JWT bundles message; rejects with the first error, or `ERR_MTLS_WORKLOAD_TIMEOUT`. */
+  async fetchJWTBundles (options: { timeoutMs?: number } = {}): Promise<JwtBundles> {
+    const timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'fetchJWTBundles')
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        watch.close()
+        reject(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', `no JWT bundles from the Workload API at ${this.endpoint.target} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const watch = this.watchJWTBundles({
+        onUpdate: bundles => { clearTimeout(timer); watch.close(); resolve(bundles) },
+        onError: error => { clearTimeout(timer); watch.close(); reject(error) }
+      })
+    })
+  }
+
+  /**
+   * FetchJWTSVID: JWT-SVIDs for `audience` (one or more), every SVID of the workload or only `subject`'s, or only
+   * those labelled `hint`. Rejects with `ERR_MTLS_WORKLOAD_SVID_NOT_FOUND` when none is left.
+   */
+  async fetchJWTSVIDs (options: FetchJwtSvidOptions): Promise<JwtSvid[]> {
+    const { audience, subject, hint, timeoutMs } = checkFetchJwtSvid(options, 'fetchJWTSVIDs')
+    const raw = await this.#unary<RawJwtSvidResponse>('FetchJWTSVID', { audience, spiffeId: subject ?? '' }, timeoutMs)
+    const receivedAt = new Date()
+    const svids = raw.svids.map(svid => toJwtSvid(svid, receivedAt)).filter(svid => hint === undefined || svid.hint === hint)
+    if (svids.length === 0) {
+      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_SVID_NOT_FOUND',
+        `no JWT-SVID${subject === undefined ? '' : ` for ${subject}`}${hint === undefined ? '' : ` with hint ${JSON.stringify(hint)}`} among ${raw.svids.map(s => s.spiffeId).join(', ') || 'none'}`)
+    }
+    return svids
+  }
+
+  /** The first JWT-SVID `fetchJWTSVIDs` gives: the agent's default, or the one `subject` or `hint` chose. */
+  async fetchJWTSVID (options: FetchJwtSvidOptions): Promise<JwtSvid> {
+    return (await this.fetchJWTSVIDs(options))[0]!
+  }
+
+  /** ValidateJWTSVID: the agent validates `token` for `audience` and answers with its SPIFFE ID and claims. */
+  async validateJWTSVID (options: { token: string, audience: string, timeoutMs?: number }): Promise<{ spiffeId: string, claims: Record<string, unknown> }> {
+    checkOptionKeys(options, ['token', 'audience', 'timeoutMs'], 'validateJWTSVID')
+    if (typeof options.token !== 'string' || options.token === '') throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'validateJWTSVID: token must be a non-empty string')
+    if (typeof options.audience !== 'string' || options.audience === '') throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'validateJWTSVID: audience must be a non-empty string')
+    const timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'validateJWTSVID')
+    const raw = await this.#unary<RawValidateJwtSvidResponse>('ValidateJWTSVID', { audience: options.audience, svid: options.token }, timeoutMs)
+    return { spiffeId: raw.spiffeId, claims: fromRawStruct(raw.claims) }
+  }
+
+  async #unary<Response> (name: 'FetchJWTSVID' | 'ValidateJWTSVID', request: object, timeoutMs: number): Promise<Response> {
+    if (this.#closed) throw new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the Workload API client is closed')
+    const method = workloadServiceDefinition()[name] as grpc.MethodDefinition<object, Response>
+    return await new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, securityMetadata(),
+        { deadline: Date.now() + timeoutMs }, (err, response) => {
+          if (err != null) {
+            reject(err.code === grpc.status.DEADLINE_EXCEEDED
+              ? new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', `Workload API ${name}: no answer within ${timeoutMs} ms`, { grpcCode: err.code })
+              : toWorkloadApiError(name, err))
+          } else resolve(response as Response)
+        })
+    })
+  }
+
+  #watch<Raw, Update> (name: 'FetchX509SVID' | 'FetchX509Bundles' | 'FetchJWTBundles', convert: (raw: Raw) => Update, listener: WatchListener<Update>): Watch {
     if (this.#closed) throw new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the Workload API client is closed')
     const method = workloadServiceDefinition()[name] as grpc.MethodDefinition<object, Raw>
     const watch = new StreamWatch<Raw, Update>({
@@ -111,6 +181,36 @@ export class WorkloadApiClient {
     for (const watch of [...this.#watches]) watch.close()
     this.#client.close()
   }
+}
+
+/** What `fetchJWTSVID` asks for. */
+export interface FetchJwtSvidOptions {
+  /** The audience (or audiences) the token is for: the `aud` of the service it is sent to. */
+  audience: string | readonly string[]
+  /** The SPIFFE ID of the SVID wanted (the agent's `spiffe_id`). Default: every SVID, the agent's default first. */
+  subject?: string
+  /** Only the SVID the agent labels with this hint. */
+  hint?: string
+  /** Default: 10000. */
+  timeoutMs?: number
+}
+
+const FETCH_JWT_KEYS = ['audience', 'subject', 'hint', 'timeoutMs'] as const satisfies ReadonlyArray<keyof FetchJwtSvidOptions>
+
+/** Checks fetch options once, where they enter; audiences become a non-empty list of non-empty strings. */
+export function checkFetchJwtSvid (options: FetchJwtSvidOptions, where: string): { audience: string[], subject: string | undefined, hint: string | undefined, timeoutMs: number } {
+  checkOptionKeys(options, FETCH_JWT_KEYS, where)
+  const audience = typeof options.audience === 'string' ? [options.audience] : Array.isArray(options.audience) ? [...options.audience as string[]] : null
+  if (audience === null || audience.length === 0 || audience.some(aud => typeof aud !== 'string' || aud === '')) {
+    throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `${where}: audience must be a non-empty string or a non-empty list of them`)
+  }
+  for (const key of ['subject', 'hint'] as const) {
+    const value = options[key]
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `${where}: ${key} must be a non-empty string`)
+    }
+  }
+  return { audience, subject: options.subject, hint: options.hint, timeoutMs: checkTimeout(options.timeoutMs ?? 10_000, where) }
 }
 
 function securityMetadata (): grpc.Metadata {

@@ -11,6 +11,15 @@ export type WorkloadApiErrorCode =
   | 'ERR_MTLS_WORKLOAD_INVALID_RESPONSE'
   | 'ERR_MTLS_WORKLOAD_SVID_NOT_FOUND'
   | 'ERR_MTLS_WORKLOAD_CLOSED'
+  | 'ERR_MTLS_JWT_MALFORMED'
+  | 'ERR_MTLS_JWT_ALGORITHM'
+  | 'ERR_MTLS_JWT_KID_MISSING'
+  | 'ERR_MTLS_JWT_KEY_NOT_FOUND'
+  | 'ERR_MTLS_JWT_SUBJECT_INVALID'
+  | 'ERR_MTLS_JWT_TRUST_DOMAIN_UNKNOWN'
+  | 'ERR_MTLS_JWT_AUDIENCE'
+  | 'ERR_MTLS_JWT_EXPIRED'
+  | 'ERR_MTLS_JWT_SIGNATURE'
 
 /**
  * Every error spiffe-workload-api raises: a stable `code`, and the gRPC status code when the agent answered with one.

@@ -1,4 +1,4 @@
-export { WorkloadApiClient, type WorkloadApiClientOptions } from './client.js'
+export { WorkloadApiClient, type FetchJwtSvidOptions, type WorkloadApiClientOptions } from './client.js'
 export { parseWorkloadEndpoint, type WorkloadEndpoint } from './endpoint.js'
 export { WorkloadApiError, type WorkloadApiErrorCode } from './errors.js'
 export type { BackoffOptions } from './backoff.js'
@@ -14,3 +14,6 @@ export {
   type X509SourceOptions,
   type X509SourceStatus
 } from './x509-source.js'
+export type { JwtBundle, JwtBundles, JwtSvid } from './jwt-bundles.js'
+export { JWT_SVID_ALGORITHMS, validateJwtSvid, type ValidateJwtSvidOptions, type ValidatedJwtSvid } from './jwt-validate.js'
+export { JwtSource, createJWTSource, type JwtSourceEvents, type JwtSourceOptions, type JwtSourceStatus } from './jwt-source.js'

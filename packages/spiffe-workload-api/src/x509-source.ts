@@ -8,8 +8,8 @@ import { derToPem } from './pem.js'
 import type { Watch } from './stream-watch.js'
 import type { X509Bundles, X509Context, X509Svid } from './x509-context.js'
 
-/** Chooses the SVID a source serves: a SPIFFE ID, or a function of all SVIDs the agent sent. */
-export type SvidPicker = string | ((svids: readonly X509Svid[]) => X509Svid | undefined)
+/** Chooses the SVID a source serves: a SPIFFE ID, `{ hint }` (the agent's label), or a function of all SVIDs the agent sent. */
+export type SvidPicker = string | { readonly hint: string } | ((svids: readonly X509Svid[]) => X509Svid | undefined)
 
 export interface X509SourceOptions {
   /** `unix:///path` or `tcp://IP:port`. Default: `SPIFFE_ENDPOINT_SOCKET`. */
@@ -53,10 +53,23 @@ export interface X509SourceEvents {
 
 const SOURCE_KEYS = ['endpoint', 'timeoutMs', 'pick', 'backoff'] as const satisfies ReadonlyArray<keyof X509SourceOptions>
 
+function isHintPick (pick: unknown): pick is { hint: string } {
+  if (pick === null || typeof pick !== 'object') return false
+  const keys = Object.keys(pick)
+  return keys.length === 1 && keys[0] === 'hint' && typeof (pick as { hint: unknown }).hint === 'string' && (pick as { hint: string }).hint !== ''
+}
+
+function describePick (pick: SvidPicker | undefined): string {
+  if (typeof pick === 'string') return ` (wanted ${pick})`
+  if (pick !== undefined && typeof pick === 'object') return ` (wanted hint ${JSON.stringify(pick.hint)})`
+  return ''
+}
+
 function pickSvid (pick: SvidPicker | undefined, svids: readonly X509Svid[]): X509Svid | undefined {
   if (pick === undefined) return svids[0]
   if (typeof pick === 'string') return svids.find(svid => svid.spiffeId === pick)
-  return pick(svids)
+  if (typeof pick === 'function') return pick(svids)
+  return svids.find(svid => svid.hint === pick.hint)
 }
 
 /**
@@ -82,10 +95,10 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     checkOptionKeys(options, SOURCE_KEYS, 'createX509Source')
     checkBackoff(options.backoff, 'createX509Source')
     const pick = options.pick
-    if (pick !== undefined && typeof pick !== 'string' && typeof pick !== 'function') {
-      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'createX509Source: pick must be a SPIFFE ID or a function')
+    if (pick !== undefined && typeof pick !== 'string' && typeof pick !== 'function' && !isHintPick(pick)) {
+      throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'createX509Source: pick must be a SPIFFE ID, { hint: string } or a function')
     }
-    this.#pick = pick
+    this.#pick = pick !== undefined && typeof pick === 'object' ? Object.freeze({ hint: pick.hint }) : pick
     this.#firstUpdate = new Promise((resolve, reject) => {
       this.#settleFirst = error => (error === undefined ? resolve() : reject(error))
     })
@@ -154,7 +167,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     const svid = pickSvid(this.#pick, context.svids)
     if (svid === undefined) {
       this.#fail(new WorkloadApiError('ERR_MTLS_WORKLOAD_SVID_NOT_FOUND',
-        `no SVID picked among ${context.svids.map(s => s.spiffeId).join(', ')}${typeof this.#pick === 'string' ? ` (wanted ${this.#pick})` : ''}`))
+        `no SVID picked among ${context.svids.map(s => s.spiffeId).join(', ')}${describePick(this.#pick)}`))
       return
     }
     this.#current = Object.freeze({ svid, bundles: context.bundles, crls: context.crls })

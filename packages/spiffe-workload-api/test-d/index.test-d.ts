@@ -3,9 +3,10 @@ import { expectAssignable, expectError, expectType } from 'tsd'
 import {
   WorkloadApiClient, WorkloadApiError, X509Source, createX509Source, parseWorkloadEndpoint, svidToPem,
   type Watch, type WorkloadApiErrorCode, type WorkloadEndpoint, type X509BundlesUpdate, type X509Context, type X509Material,
-  type X509SourceStatus, type X509Svid
+  type X509SourceStatus, type X509Svid, JwtSource, createJWTSource, validateJwtSvid, type JwtBundles, type JwtSourceStatus, type JwtSvid,
+  type ValidatedJwtSvid
 } from 'spiffe-workload-api'
-import { TestWorkloadApi, pemToDer, svidMessage } from 'spiffe-workload-api/testing'
+import { TestWorkloadApi, jwksOf, pemToDer, svidMessage } from 'spiffe-workload-api/testing'
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
 
 const source = await createX509Source({ endpoint: 'unix:///run/spire/agent.sock', timeoutMs: 5000, backoff: { initialMs: 100, maxMs: 30_000 } })
@@ -54,3 +55,29 @@ agent.setX509({ svids: [svidMessage('spiffe://example.org/a', { chain: '', key: 
 expectType<Buffer[]>(pemToDer(''))
 expectType<Promise<void>>(agent.close())
 expectError(TestWorkloadApi.start({ tcp: 'yes' }))
+
+// JWT-SVIDs
+const jwtSource = await createJWTSource({ endpoint: 'unix:///run/spire/agent.sock', timeoutMs: 5000, clockToleranceSec: 10 })
+expectType<JwtSource>(jwtSource)
+expectError(createJWTSource({ audience: 'x' }))
+expectType<JwtSvid>(await jwtSource.fetchJWTSVID({ audience: 'spiffe://example.org/b', hint: 'internal' }))
+expectType<string>((await jwtSource.fetchJWTSVID({ audience: ['a', 'b'], subject: 'spiffe://example.org/a' })).token)
+expectError(jwtSource.fetchJWTSVID({}))
+expectError(jwtSource.fetchJWTSVID({ audience: 1 }))
+expectType<JwtSvid | null>(jwtSource.cachedJWTSVID({ audience: 'a' }))
+expectType<JwtBundles>(jwtSource.bundles)
+expectType<ValidatedJwtSvid>(await jwtSource.validateJWTSVID('token', 'aud'))
+expectType<JwtSourceStatus>(jwtSource.status())
+expectType<number>(jwtSource.status().tokens)
+jwtSource.on('update', bundles => expectType<JwtBundles>(bundles))
+expectType<ValidatedJwtSvid>(await validateJwtSvid('token', { audience: 'a', bundles: jwtSource.bundles }))
+expectError(validateJwtSvid('token', { audience: 'a' }))
+expectType<Promise<JwtSvid[]>>(client.fetchJWTSVIDs({ audience: 'a' }))
+expectType<Promise<JwtBundles>>(client.fetchJWTBundles())
+expectType<Promise<{ spiffeId: string, claims: Record<string, unknown> }>>(client.validateJWTSVID({ token: 't', audience: 'a' }))
+client.watchJWTBundles({ onUpdate: bundles => expectType<JwtBundles>(bundles) })
+await createX509Source({ pick: { hint: 'internal' } })
+expectError(createX509Source({ pick: { hint: 1 } }))
+agent.setJwtSvids([{ spiffeId: 'spiffe://example.org/a', key: {} as KeyObject, kid: 'k', hint: 'h', lifetimeSeconds: 60 }])
+agent.setJwtBundles({ 'example.org': jwksOf([{ key: {} as KeyObject, kid: 'k' }]) })
+expectType<number>(agent.jwtIssued)

@@ -15,25 +15,25 @@ import { TestWorkloadApi, pemToDer, svidMessage } from '../src/testing.js'
 const pki = await createTestPki()
 const ORDER = 'spiffe://mycompany.com/production/order-service'
 
-t.test('JWT-SVID methods answer Unimplemented; a call without the security header is refused first', async t => {
+t.test('the JWT methods refuse a call without the security header, as the X.509 ones do', async t => {
   const api = await TestWorkloadApi.start({ tcp: true })
   t.teardown(() => api.close())
   t.match(api.endpoint, /^tcp:\/\/127\.0\.0\.1:\d+$/)
   const Client = grpc.makeGenericClientConstructor(workloadServiceDefinition(), 'SpiffeWorkloadAPI')
   const client = new Client(api.address, grpc.credentials.createInsecure())
   t.teardown(() => client.close())
-  const metadata = new grpc.Metadata()
-  metadata.set(SECURITY_HEADER, 'true')
   const empty = (): Buffer => Buffer.alloc(0)
   for (const method of ['FetchJWTSVID', 'ValidateJWTSVID'] as const) {
     const error = await new Promise<grpc.ServiceError | null>(resolve => {
-      client.makeUnaryRequest(workloadServiceDefinition()[method]!.path, empty, (b: Buffer) => b, {}, metadata, (err: grpc.ServiceError | null) => resolve(err))
+      client.makeUnaryRequest(workloadServiceDefinition()[method]!.path, empty, (b: Buffer) => b, {}, new grpc.Metadata(), (err: grpc.ServiceError | null) => resolve(err))
     })
-    t.equal(error?.code, grpc.status.UNIMPLEMENTED, method)
+    t.equal(error?.code, grpc.status.INVALID_ARGUMENT, method)
   }
-  const stream = client.makeServerStreamRequest(workloadServiceDefinition().FetchJWTBundles!.path, empty, (b: Buffer) => b, {}, metadata)
+  const stream = client.makeServerStreamRequest(workloadServiceDefinition().FetchJWTBundles!.path, empty, (b: Buffer) => b, {}, new grpc.Metadata())
   const [error] = await once(stream, 'error') as [grpc.ServiceError]
-  t.equal(error.code, grpc.status.UNIMPLEMENTED, 'FetchJWTBundles')
+  t.equal(error.code, grpc.status.INVALID_ARGUMENT, 'FetchJWTBundles')
+  t.equal(api.refusedWithoutHeader, 3)
+  t.equal(SECURITY_HEADER, 'workload.spiffe.io')
 })
 
 t.test('tcp: the agent comes back on the same port; a socket path of your own is kept by close()', async t => {
