@@ -9,7 +9,7 @@ import type { ChainCertificate } from 'mtls-core/internal'
 import { codeOf, describeThrown, readCertificateFields, snapshotOptions, unknownOption } from 'mtls-core/internal'
 import { fetchOcspResponse, ocspRequest, revocationPointsOf, verifyOcspResponse } from 'mtls-core/ocsp'
 import type { ConnectionRecord } from './connection-records.js'
-import { codes } from './errors.js'
+import { codes, revocationCodes } from './errors.js'
 
 export interface RevocationOptions {
   /** Ask each client certificate's OCSP responder (authorityInfoAccess) on its first handshake. */
@@ -40,7 +40,7 @@ export interface RevocationStatus {
 
 /** Why revocation refuses a connection: `CERT_REVOKED` (as OpenSSL names a certificate a CRL lists), or no status learnt with failMode 'closed'. */
 export interface RevocationVerdict {
-  readonly code: 'CERT_REVOKED' | 'ERR_MTLS_REVOCATION_UNKNOWN'
+  readonly code: 'CERT_REVOKED' | typeof revocationCodes.unknown
   readonly message: string
 }
 
@@ -133,7 +133,7 @@ export class ClientRevocation {
   #verdict (answer: Answer): RevocationVerdict | null {
     if (answer.status === 'good' || answer.status === 'none') return null
     if (answer.status === 'revoked') return { code: 'CERT_REVOKED', message: answer.message }
-    return this.#failOpen ? null : { code: 'ERR_MTLS_REVOCATION_UNKNOWN', message: answer.message }
+    return this.#failOpen ? null : { code: revocationCodes.unknown, message: answer.message }
   }
 
   // One lookup per certificate at a time: concurrent connections of a certificate share it.
@@ -154,11 +154,11 @@ export class ClientRevocation {
       const scheme = URL.canParse(url) ? new URL(url).protocol : null
       if (scheme !== 'http:' && !(scheme === 'https:' && this.#allowHttps)) {
         const message = `the certificate's OCSP responder ${JSON.stringify(url)} is not asked: ${scheme === 'https:' ? 'https: only with revocation.allowHttps' : 'http: URLs only'}`
-        this.#failed(new LookupError('ERR_MTLS_REVOCATION_URL', message, url))
+        this.#failed(new LookupError(revocationCodes.url, message, url))
         this.#log.warn({ fingerprint256: fingerprint, url }, `client certificate revocation: ${message}; ${this.#failOpen ? 'let through (failMode open)' : 'refused (failMode closed)'}`)
         return this.#remember(fingerprint, { status: 'unusable', until: notAfter, message })
       }
-      if (issuer === null) throw new LookupError('ERR_MTLS_REVOCATION_NO_ISSUER', 'the certificate\'s issuer is not known here (its chain is not on record): its OCSP request cannot be made', url)
+      if (issuer === null) throw new LookupError(revocationCodes.noIssuer, 'the certificate\'s issuer is not known here (its chain is not on record): its OCSP request cannot be made', url)
       const responder = this.#responder(url)
       if (responder.downUntil > Date.now()) throw new LookupError(codeOf(responder.lastError, 'ERR'), `the OCSP responder ${url} is down (${responder.lastError?.message ?? ''})`, url)
       let answer: Answer
@@ -196,7 +196,7 @@ export class ClientRevocation {
     const known = this.#responders.get(url)
     if (known !== undefined) return known
     if (this.#responders.size >= this.#maxResponders) {
-      throw new LookupError('ERR_MTLS_REVOCATION_RESPONDER_LIMIT', `the certificate names an OCSP responder beyond the ${this.#maxResponders} asked already (revocation.maxResponders): ${url} is not asked`, url)
+      throw new LookupError(revocationCodes.responderLimit, `the certificate names an OCSP responder beyond the ${this.#maxResponders} asked already (revocation.maxResponders): ${url} is not asked`, url)
     }
     const responder: Responder = { failures: 0, downUntil: 0, lastError: null }
     this.#responders.set(url, responder)

@@ -177,4 +177,3 @@ t.test('the wait is bounded: a responder that never answers is given up after ti
   t.match(app.mtls.status().revocation?.ocsp.lastError, { message: /no answer within 300 ms/ })
   await until(() => app.mtls.status().revocation?.ocsp.pending === 0, 'no lookup left pending')
 })
-
