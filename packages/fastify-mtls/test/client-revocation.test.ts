@@ -1,9 +1,11 @@
 // Revocation of client certificates at their OCSP responder (`revocation: { ocsp: true }`), against the real OpenSSL
 // responder mtls-pki starts, with real TLS clients.
+import { writeFile } from 'node:fs/promises'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import t from 'tap'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { until } from 'mtls-test-support'
+import { hangLimit, until } from 'mtls-test-support'
 import type { RevocationOptions } from '../src/index.js'
 import { attempt, capturedLogger, sessionFrom, startVerdictServer, type Teardown } from './helpers.js'
 
@@ -176,4 +178,65 @@ t.test('the wait is bounded: a responder that never answers is given up after ti
   t.same(JSON.parse((await ask(port, cert)).body), { verified: false, refusal: 'ERR_MTLS_REVOCATION_UNKNOWN' })
   t.match(app.mtls.status().revocation?.ocsp.lastError, { message: /no answer within 300 ms/ })
   await until(() => app.mtls.status().revocation?.ocsp.pending === 0, 'no lookup left pending')
+})
+
+t.test('a responder that answers unknown: refused with failMode closed, let through with open, logged once per certificate', async t => {
+  const cert = await clientCert()
+  // The responder's index without the certificate: OpenSSL answers "unknown" for a serial it does not hold.
+  await writeFile(responder.indexFile, '')
+  t.teardown(async () => { await responder.refresh() })
+  const logger = capturedLogger()
+  const closed = await start(t, 'optional', { ocsp: true }, logger.logger)
+  t.same(JSON.parse((await ask(closed.port, cert)).body), { verified: false, refusal: 'ERR_MTLS_REVOCATION_UNKNOWN' })
+  t.same(JSON.parse((await ask(closed.port, cert)).body), { verified: false, refusal: 'ERR_MTLS_REVOCATION_UNKNOWN' }, 'cached until nextUpdate')
+  t.equal(logger.lines.filter(line => /says the certificate is unknown: refused/.test(String(line.msg))).length, 1)
+  const open = await start(t, 'optional', { ocsp: true, failMode: 'open' }, logger.logger)
+  t.same(JSON.parse((await ask(open.port, cert)).body), { verified: true, refusal: null })
+  t.equal(logger.lines.filter(line => /says the certificate is unknown: let through \(failMode open\)/.test(String(line.msg))).length, 1)
+})
+
+t.test('a URL scheme OCSP does not use is never asked; failMode open lets the certificate through and says so once', async t => {
+  const cert = await clientCert('ldap://127.0.0.1/ocsp')
+  const logger = capturedLogger()
+  const { app, port } = await start(t, 'optional', { ocsp: true, failMode: 'open' }, logger.logger)
+  for (let i = 0; i < 2; i++) t.same(JSON.parse((await ask(port, cert)).body), { verified: true, refusal: null })
+  t.match(app.mtls.status().revocation?.ocsp.lastError, { code: 'ERR_MTLS_REVOCATION_URL', message: /is not asked: http: URLs only/ })
+  t.equal(logger.lines.filter(line => /is not asked: http: URLs only; let through \(failMode open\)/.test(String(line.msg))).length, 1)
+})
+
+t.test('a responder that comes back is asked again after its backoff, and says so in one line', async t => {
+  // A relay to the real responder that fails its first request.
+  let requests = 0
+  const relay = createHttpServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      if (requests++ === 0) {
+        response.writeHead(503).end()
+        return
+      }
+      fetch(responder.url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: Buffer.concat(chunks) })
+        .then(async answer => { response.writeHead(answer.status).end(Buffer.from(await answer.arrayBuffer())) })
+        .catch(() => { response.writeHead(502).end() })
+    })
+  })
+  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { relay.close() })
+  const cert = await clientCert(`http://127.0.0.1:${(relay.address() as { port: number }).port}/`)
+  const logger = capturedLogger()
+  const { app, port } = await start(t, 'optional', { ocsp: true }, logger.logger)
+  t.same(JSON.parse((await ask(port, cert)).body), { verified: false, refusal: 'ERR_MTLS_REVOCATION_UNKNOWN' })
+  t.match(app.mtls.status().revocation?.ocsp.lastError, { code: 'ERR_MTLS_OCSP_FETCH', message: /HTTP 503/ })
+  // Within the backoff the responder is not asked: the answer is its last failure, at once.
+  let verdict = JSON.parse((await ask(port, cert)).body) as { verified: boolean }
+  t.equal(requests, 1, 'not asked again within its backoff')
+  const limit = Date.now() + hangLimit(30_000)
+  while (!verdict.verified && Date.now() < limit) {
+    await new Promise(resolve => setTimeout(resolve, 100)) // polling for the end of a 1 s backoff
+    verdict = JSON.parse((await ask(port, cert)).body) as { verified: boolean }
+  }
+  t.equal(verdict.verified, true, 'served once the responder answers')
+  t.equal(requests, 2)
+  t.equal(app.mtls.status().revocation?.ocsp.lastError, null)
+  t.equal(logger.lines.filter(line => /the OCSP responder answers again after 1 failed attempt$/.test(String(line.msg))).length, 1)
 })
