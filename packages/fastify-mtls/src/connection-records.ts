@@ -53,6 +53,8 @@ export class ConnectionRecord implements MtlsConnection {
   #chains: readonly ChainRecord[] | undefined
   #until: number | undefined
   #telemetry: TelemetryAttributes | undefined
+  /** While a revocation lookup for the certificate is under way: what the connection's requests wait for. */
+  held: Promise<void> | null = null
 
   constructor (socket: TLSSocket, acceptedUnder: Trust, recall: Map<string, ChainRecord[]>) {
     this.#socket = socket

@@ -14,6 +14,7 @@ import { MAX_REFUSAL_LOG_INTERVAL_MS, RefusalLog } from './refusal-log.js'
 import type { MtlsMode, ServerKeyExchange, ServerTls } from './server-tls.js'
 import { warnIfKeysFileShared } from './ticket-keys.js'
 import type { OcspStapleStatus, OcspStaplingOptions } from './ocsp-stapling.js'
+import type { RevocationOptions, RevocationStatus, RevocationVerdict } from './client-revocation.js'
 
 export interface FastifyMtlsOptions {
   /** What `loadServerTls()` returned: the same material the server was started with. */
@@ -40,6 +41,8 @@ export interface FastifyMtlsOptions {
   openTelemetry?: boolean
   /** Staple an OCSP response for the server's certificate (see the README's "OCSP stapling"). Default: `false`. */
   ocspStapling?: boolean | OcspStaplingOptions
+  /** Check client certificates at their OCSP responder on their first handshake (see the README's "Revocation of client certificates"). */
+  revocation?: RevocationOptions
 }
 
 export interface CertificateStatus extends CertificateSummary {
@@ -62,6 +65,8 @@ export interface MtlsStatus {
   readonly keyExchange: ServerKeyExchange
   /** The OCSP staple, with `ocspStapling`; else `null`. */
   readonly ocsp: OcspStapleStatus | null
+  /** Client certificate revocation checks, with `revocation`; else `null`. */
+  readonly revocation: RevocationStatus | null
 }
 
 export interface ReloadResult {
@@ -106,7 +111,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     const message = typeof value === 'object' && value !== null ? unknownOption(value, known, where) : null
     if (message !== null) throw new codes.FST_MTLS_INVALID_OPTION(message)
   }
-  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'openTelemetry', 'ocspStapling'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
+  refuseUnknown(options, ['tls', 'watch', 'sighup', 'expiryWarningDays', 'reloadFailureWindowMs', 'metrics', 'refusalLogIntervalMs', 'openTelemetry', 'ocspStapling', 'revocation'] satisfies Array<keyof FastifyMtlsOptions>, 'plugin options')
   refuseUnknown(options.watch, ['debounceMs', 'poll'] satisfies Array<keyof Exclude<FastifyMtlsOptions['watch'], boolean | undefined>>, 'watch')
   refuseUnknown(options.metrics, ['registry', 'prefix'] satisfies Array<keyof NonNullable<FastifyMtlsOptions['metrics']>>, 'metrics')
   const { tls } = options
@@ -149,6 +154,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // plugin adds. The trust in force, built when material is applied (a trust it cannot be built from refuses the
   // reload), never on a connection.
   const records = new ConnectionRecords()
+  // Loaded only when asked for, as stapling: OCSP brings ASN.1 schemas and an HTTP client.
+  const revocation = options.revocation === undefined ? null : new (await import('./client-revocation.js')).ClientRevocation(options.revocation, log)
   let trust = Trust.forMaterial(source.current)
   // The trust in force when each connection was accepted: OpenSSL verifies a handshake against the context of
   // that moment (Node hands the new TLS socket the server's context then), which a reload may replace before the
@@ -166,7 +173,11 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     // What OpenSSL did not check of a verified peer: the trust in force, when the handshake began under another,
     // and the peer's own trust domain, when the trust is kept by trust domain; and until when its chain lasts, found
     // now, while the handshake still shows what the peer sent (a chain that cannot be told is refused).
-    const problem = refusal === null && record.verified ? trustRefusal(record) ?? (record.settle() ? null : NOT_RECORDED) : null
+    let problem: { code: string } | null = refusal === null && record.verified ? trustRefusal(record) ?? (record.settle() ? null : NOT_RECORDED) : null
+    // Revocation of a certificate OpenSSL let through: known now (cached), or later, its requests held until then.
+    const revoked = problem === null && refusal === null && record.verified && revocation !== null ? revocation.check(record) : null
+    if (revoked instanceof Promise) record.held = revoked.then(verdict => { record.held = null; revokedLater(record, verdict) })
+    else if (revoked !== null) problem = revoked
     if (mode === 'require' && (refusal !== null || problem !== null)) {
       // The verdict goes to the log line, as OpenSSL's does for a handshake it refused.
       if (problem !== null) refused(verdictReason(problem.code), problem.code)
@@ -176,10 +187,32 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
     }
     // Optional mode leaves it to the routes, without an identity: fastify-mtls-identity reads the record.
     if (problem !== null) record.withdraw(problem.code)
+    // A revocation refusal is counted in either mode (optional mode's other refusals count as unverified only).
+    if (problem !== null && problem === revoked) stats.failures[verdictReason(problem.code)]++
     if (record.verified) records.track(record)
     stats.handshakes++
     if (record.resumed) stats.resumed++
     if (!record.verified) stats.unverified++
+  }
+  const revokedLater = (record: ConnectionRecord, verdict: RevocationVerdict | null): void => {
+    if (verdict === null) return
+    if (mode === 'require') {
+      refused(verdictReason(verdict.code), verdict.code)
+      record.socket.destroy()
+      return
+    }
+    stats.failures[verdictReason(verdict.code)]++
+    stats.unverified++
+    record.withdraw(verdict.code)
+  }
+  // A connection's requests wait for its certificate's revocation lookup; one refused in require mode goes no further.
+  if (revocation !== null) {
+    fastify.addHook('onRequest', async (request, reply) => {
+      const record = records.of(request.raw.socket)
+      if (record?.held == null) return
+      await record.held
+      if (record.socket.destroyed) reply.hijack()
+    })
   }
   const trustRefusal = (record: ConnectionRecord): TrustRefusal | null => {
     const changed = record.judge(trust, Date.now())
@@ -335,7 +368,8 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       lastReload: source.lastReload, // the source knows how reloads went; status and health read it
       x509Source: source.feedStatus(),
       keyExchange: tls.keyExchange,
-      ocsp: stapler?.status() ?? null
+      ocsp: stapler?.status() ?? null,
+      revocation: revocation?.status() ?? null
     }
   }
 

@@ -1,4 +1,5 @@
 import { verdictCategory } from 'mtls-core/internal'
+import { revocationCodes } from './errors.js'
 
 /** Why a TLS handshake (or a connection right after it) was refused. */
 export type HandshakeFailureReason =
@@ -21,6 +22,8 @@ export const FAILURE_REASONS: readonly HandshakeFailureReason[] = [
 export function verdictReason (verdict: string): HandshakeFailureReason {
   // Not the certificate's fault: a change of trust this process could not judge closed the connection.
   if (verdict === 'ERR_MTLS_CHAIN_NOT_RECORDED') return 'other'
+  // Nor is a revocation status that could not be learnt (failMode 'closed').
+  if (verdict === revocationCodes.unknown) return 'other'
   const category = verdictCategory(verdict)
   // With CRLs loaded, OpenSSL looks for a CRL of the issuer before anything else: a missing one means an issuer we do not know.
   if (category === 'no_crl') return 'unknown_ca'

@@ -13,6 +13,8 @@ import fastifyMtlsDefault, {
   type OcspStapleStatus,
   type OcspStaplingOptions,
   type ReloadResult,
+  type RevocationOptions,
+  type RevocationStatus,
   type ServerKeyExchange,
   type ServerTls
 } from 'fastify-mtls'
@@ -89,3 +91,11 @@ expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: { failMode
 expectError(app.register(fastifyMtls, { tls: serverTls, ocspStapling: 'yes' }))
 expectType<OcspStapleStatus | null>(app.mtls.status().ocsp)
 expectAssignable<OcspStaplingOptions>({ failMode: 'closed' })
+await app.register(fastifyMtls, { tls: serverTls, revocation: { ocsp: true } })
+await app.register(fastifyMtls, { tls: serverTls, revocation: { ocsp: true, failMode: 'open', timeoutMs: 2000, maxResponders: 4, allowHttps: true } })
+expectError(app.register(fastifyMtls, { tls: serverTls, revocation: { ocsp: true, failMode: 'maybe' } }))
+expectError(app.register(fastifyMtls, { tls: serverTls, revocation: true }))
+expectError(app.register(fastifyMtls, { tls: serverTls, revocation: { ocsp: true, crlDistributionPoints: true } }))
+expectType<RevocationStatus | null>(app.mtls.status().revocation)
+expectType<number>((app.mtls.status().revocation as RevocationStatus).ocsp.pending)
+expectAssignable<RevocationOptions>({ ocsp: true, failMode: 'closed' })

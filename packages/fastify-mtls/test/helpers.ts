@@ -126,3 +126,21 @@ export function recordRoute (app: FastifyInstance, extra: (record: MtlsConnectio
 }
 
 export { beforeExpiry, pastExpiry } from 'mtls-test-support'
+
+/**
+ * A fastify-mtls server on 127.0.0.1 answering GET /verdict with the connection's record as fastify-mtls-identity
+ * reads it (`verified`, `refusal`), and counting the requests its handler ran.
+ */
+export async function startVerdictServer (t: Teardown, tlsOptions: ServerTlsOptions, plugin: Omit<FastifyMtlsOptions, 'tls'>, fastifyOptions: Record<string, unknown> = {}): Promise<{ app: FastifyInstance, port: number, handled: () => number }> {
+  const serverTls = await loadServerTls(tlsOptions)
+  let handled = 0
+  const { app, port } = await startFastifyServer(t, { https: serverTls.httpsOptions, fastify: fastifyOptions }, async app => {
+    await app.register(fastifyMtls, { tls: serverTls, ...plugin })
+    app.get('/verdict', async request => {
+      handled++
+      const record = app.mtls.connection(request.raw.socket)
+      return { verified: record?.verified ?? null, refusal: record?.refusal ?? null }
+    })
+  })
+  return { app, port, handled: () => handled }
+}

@@ -41,7 +41,7 @@ t.test('the plugin refuses unknown keys (top level, watch, metrics) and wrong va
   const serverTls = await loadServerTls(material)
   const registry = new Registry()
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['sighub', { tls: serverTls, sighub: true }, /^fastify-mtls: plugin options: unknown option "sighub" \(did you mean "sighup"\?\); known options: tls, watch, sighup, expiryWarningDays, reloadFailureWindowMs, metrics, refusalLogIntervalMs, openTelemetry, ocspStapling$/],
+    ['sighub', { tls: serverTls, sighub: true }, /^fastify-mtls: plugin options: unknown option "sighub" \(did you mean "sighup"\?\); known options: tls, watch, sighup, expiryWarningDays, reloadFailureWindowMs, metrics, refusalLogIntervalMs, openTelemetry, ocspStapling, revocation$/],
     ['tsl', { tsl: serverTls }, /unknown option "tsl" \(did you mean "tls"\?\)/],
     ['watch.debounceMS', { tls: serverTls, watch: { debounceMS: 10 } }, /^fastify-mtls: watch: unknown option "debounceMS" \(did you mean "debounceMs"\?\); known options: debounceMs, poll$/],
     ['metrics.prefx', { tls: serverTls, metrics: { registry, prefx: 'edge_' } }, /^fastify-mtls: metrics: unknown option "prefx" \(did you mean "prefix"\?\); known options: registry, prefix$/],
@@ -51,7 +51,17 @@ t.test('the plugin refuses unknown keys (top level, watch, metrics) and wrong va
     ['refusalLogIntervalMs 0', { tls: serverTls, refusalLogIntervalMs: 0 }, /refusalLogIntervalMs must be a number of milliseconds above 0 and at most 2147483647/],
     ['refusalLogIntervalMs NaN', { tls: serverTls, refusalLogIntervalMs: Number.NaN }, /refusalLogIntervalMs/],
     ['refusalLogIntervalMs beyond a timer', { tls: serverTls, refusalLogIntervalMs: 2 ** 31 }, /refusalLogIntervalMs/],
-    ['refusalLogIntervalMs a string', { tls: serverTls, refusalLogIntervalMs: '60000' }, /refusalLogIntervalMs/]
+    ['refusalLogIntervalMs a string', { tls: serverTls, refusalLogIntervalMs: '60000' }, /refusalLogIntervalMs/],
+    // A misspelt or empty revocation would check no certificate at all, silently.
+    ['revocation.ocps', { tls: serverTls, revocation: { ocps: true } }, /^fastify-mtls: revocation: unknown option "ocps" \(did you mean "ocsp"\?\); known options: ocsp, failMode, timeoutMs, maxResponders, allowHttps$/],
+    ['revocation.crlDistributionPoints', { tls: serverTls, revocation: { ocsp: true, crlDistributionPoints: true } }, /revocation: unknown option "crlDistributionPoints"/],
+    ['revocation without a check', { tls: serverTls, revocation: {} }, /revocation turns no check on: set revocation\.ocsp to true/],
+    ['revocation true', { tls: serverTls, revocation: true }, /revocation must be \{ ocsp: true, failMode\?, timeoutMs\?, maxResponders\?, allowHttps\? \}; got true/],
+    ['revocation.ocsp a string', { tls: serverTls, revocation: { ocsp: 'yes' } }, /revocation\.ocsp must be true or false/],
+    ['revocation.failMode', { tls: serverTls, revocation: { ocsp: true, failMode: 'opne' } }, /revocation\.failMode must be 'closed' or 'open'; got "opne"/],
+    ['revocation.timeoutMs', { tls: serverTls, revocation: { ocsp: true, timeoutMs: 0 } }, /revocation\.timeoutMs must be a positive number/],
+    ['revocation.maxResponders', { tls: serverTls, revocation: { ocsp: true, maxResponders: 1.5 } }, /revocation\.maxResponders must be a whole number, at least 1/],
+    ['revocation.allowHttps', { tls: serverTls, revocation: { ocsp: true, allowHttps: 1 } }, /revocation\.allowHttps must be true or false/]
   ]
   for (const [what, options, message] of cases) {
     const app = Fastify({ https: serverTls.httpsOptions })
@@ -60,7 +70,7 @@ t.test('the plugin refuses unknown keys (top level, watch, metrics) and wrong va
   }
   const app = Fastify({ https: serverTls.httpsOptions })
   t.teardown(() => app.close())
-  await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 10, poll: false }, sighup: false, metrics: { registry, prefix: 'edge_' }, refusalLogIntervalMs: 1000 })
+  await app.register(fastifyMtls, { tls: serverTls, watch: { debounceMs: 10, poll: false }, sighup: false, metrics: { registry, prefix: 'edge_' }, refusalLogIntervalMs: 1000, revocation: { ocsp: true, failMode: 'open', timeoutMs: 1000, maxResponders: 2, allowHttps: false } })
   await app.ready()
   t.ok(registry.getSingleMetric('edge_handshakes_total'), 'every known key is accepted')
 })
