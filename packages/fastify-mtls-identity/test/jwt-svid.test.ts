@@ -1,42 +1,22 @@
 // jwtSvid: an identity from a JWT-SVID bearer token, validated by spiffe-workload-api's JwtSource against the JWT
 // bundles of a real (test) Workload API over gRPC; real TLS servers, real undici clients.
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import t from 'tap'
 import Fastify from 'fastify'
 import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { fastifyMtlsAuthz } from 'fastify-mtls-authz'
 import { createTestPki } from 'mtls-pki'
 import { startFastifyServer, until, type Teardown } from 'mtls-test-support'
-import { createJWTSource, type JwtSource } from 'spiffe-workload-api'
-import { TestWorkloadApi, jwksOf } from 'spiffe-workload-api/testing'
 import { request } from 'undici'
 import { fastifyMtlsIdentity, type FastifyMtlsIdentityOptions } from '../src/index.js'
 import { agentFor } from './helpers.js'
+import { jwksOf } from 'spiffe-workload-api/testing'
+import { jwtTestKeys, workloadApi } from './jwt-helpers.js'
 
 const pki = await createTestPki()
 const ORDER = 'spiffe://mycompany.com/production/order-service'
 const INVENTORY = 'spiffe://mycompany.com/production/inventory-service'
 const PAYMENT = 'spiffe://mycompany.com/production/payment-service'
-const keyA = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-const keyB = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-
-const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-/** An ES256 JWS signed here, for tokens no agent would issue (expired, another audience, another trust domain). */
-export function signJwt (key: KeyObject, claims: Record<string, unknown>, kid = 'a'): string {
-  const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64(claims)}`
-  return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
-}
-const now = (): number => Math.floor(Date.now() / 1000)
-const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ sub: ORDER, aud: PAYMENT, iat: now(), exp: now() + 300, ...extra })
-
-export async function workloadApi (t: Teardown): Promise<{ api: TestWorkloadApi, source: JwtSource }> {
-  const api = await TestWorkloadApi.start()
-  api.setJwtBundles({ 'mycompany.com': jwksOf([{ key: keyA, kid: 'a' }, { key: keyB, kid: 'b' }]) })
-  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a' }])
-  const source = await createJWTSource({ endpoint: api.endpoint })
-  t.teardown(async () => { source.close(); await api.close() })
-  return { api, source }
-}
+const { keyA, keyB, signJwt, claims, now } = jwtTestKeys
 
 interface Who { id: string | null, source: string | null, error: string | null }
 
@@ -159,7 +139,7 @@ t.test('bad jwtSvid options fail ready() with FST_MTLS_IDENTITY_INVALID_OPTION, 
   for (const [jwtSvid, message] of cases) {
     const app = Fastify()
     void app.register(fastifyMtlsIdentity, { jwtSvid } as unknown as FastifyMtlsIdentityOptions)
-    await t.rejects(app.ready(), { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message }, String(message))
+    await t.rejects(async () => { await app.ready() }, { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message }, String(message))
     await app.close()
   }
 })
