@@ -64,6 +64,7 @@ function fail (handler: Dispatcher.DispatchHandler, error: Error): void {
 /** Whether the request's headers (an object, a flat [name, value, …] list, or an iterable of pairs) have `name`. */
 function hasHeader (headers: Headers, name: string): boolean {
   if (headers === null || headers === undefined) return false
+  // An array is a flat [name, value, …] list (undici refuses an array of pairs).
   if (Array.isArray(headers)) {
     for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return true
     return false
@@ -79,6 +80,6 @@ function hasHeader (headers: Headers, name: string): boolean {
 function withHeader (headers: Headers, name: string, value: string): Headers {
   if (headers === null || headers === undefined) return { [name]: value }
   if (Array.isArray(headers)) return [...headers, name, value] as Headers
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return [...(headers as Iterable<[string, string]>), [name, value]] as Headers
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return [...[...(headers as Iterable<[string, string]>)].flat(), name, value] as Headers
   return { ...headers, [name]: value }
 }
