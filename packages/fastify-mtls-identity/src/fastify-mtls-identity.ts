@@ -243,7 +243,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
         done()
         return
       }
-      void validateToken(request, jwtSvid).then(token => {
+      validateToken(request, jwtSvid).then(token => {
         ;(request as unknown as Record<symbol, Resolved>)[kToken] = token
         done()
       })

@@ -27,6 +27,5 @@ async function workloadApi (t: Teardown): Promise<{ api: TestWorkloadApi, source
   return { api, source }
 }
 
-
 export const jwtTestKeys = { keyA, keyB, signJwt, claims, now }
 export { workloadApi }
