@@ -138,7 +138,7 @@ t.test('bad jwtSvid options fail ready() with FST_MTLS_IDENTITY_INVALID_OPTION, 
   ]
   for (const [jwtSvid, message] of cases) {
     const app = Fastify()
-    app.register(fastifyMtlsIdentity, { jwtSvid } as unknown as FastifyMtlsIdentityOptions).catch(() => {})
+    app.register(fastifyMtlsIdentity, { jwtSvid } as unknown as FastifyMtlsIdentityOptions).then(() => {}, () => {})
     await t.rejects(async () => { await app.ready() }, { code: 'FST_MTLS_IDENTITY_INVALID_OPTION', message }, String(message))
     await app.close()
   }

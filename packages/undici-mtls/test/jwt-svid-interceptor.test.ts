@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { createTestPki } from 'mtls-pki'
-import { startFastifyServer, until } from 'mtls-test-support'
+import { startFastifyServer, until, type Teardown } from 'mtls-test-support'
 import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createJWTSource } from 'spiffe-workload-api'
 import { TestWorkloadApi, jwksOf } from 'spiffe-workload-api/testing'
@@ -14,7 +14,7 @@ const ORDER = 'spiffe://mycompany.com/production/order-service'
 const PAYMENT = 'spiffe://mycompany.com/production/payment-service'
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], lifetimeSeconds = 300) {
+async function setup (t: Teardown, lifetimeSeconds = 300) {
   const api = await TestWorkloadApi.start()
   api.setJwtBundles({ 'mycompany.com': jwksOf([{ key, kid: 'a' }]) })
   api.setJwtSvids([{ spiffeId: ORDER, key, kid: 'a', lifetimeSeconds }])
