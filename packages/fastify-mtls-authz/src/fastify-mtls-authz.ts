@@ -23,7 +23,7 @@ export interface AuthzDecision {
   /** The error code of a denial (`FST_MTLS_AUTHZ_PEER_REQUIRED`, `FST_MTLS_AUTHZ_FORBIDDEN`, `FST_MTLS_AUTHZ_TOKEN_*`); `null` when allowed. */
   readonly code: 'FST_MTLS_AUTHZ_PEER_REQUIRED' | 'FST_MTLS_AUTHZ_FORBIDDEN' | 'FST_MTLS_AUTHZ_TOKEN_REQUIRED' | 'FST_MTLS_AUTHZ_TOKEN_UNBOUND' | 'FST_MTLS_AUTHZ_TOKEN_MISMATCH' | null
   readonly identity: string | null
-  readonly source: 'tls' | 'forwarded' | null
+  readonly source: PeerIdentity['source'] | null
   readonly method: string
   /** The URL requested, as `request.url` has it. */
   readonly url: string

@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import type { JwtValidatorError } from './jwt-svid.js'
 import { CertificateError, SvidError, VerificationError, type CertificateErrorCode, type OpenSslVerifyCode, type SvidErrorCode, type VerificationErrorCode } from 'mtls-core'
 
 /** Every error fastify-mtls-identity raises, by code (see the README's "Error codes"). */
@@ -23,7 +24,14 @@ export const PEER_ERRORS = Object.freeze({
   ERR_MTLS_FORWARDED_CERTIFICATE_MISSING: 'ERR_MTLS_FORWARDED_CERTIFICATE_MISSING',
   ERR_MTLS_FORWARDED_VERDICT_MISSING: 'ERR_MTLS_FORWARDED_VERDICT_MISSING',
   ERR_MTLS_FORWARDED_VERDICT_REPEATED: 'ERR_MTLS_FORWARDED_VERDICT_REPEATED',
-  ERR_MTLS_FORWARDED_VERDICT_FAILED: 'ERR_MTLS_FORWARDED_VERDICT_FAILED'
+  ERR_MTLS_FORWARDED_VERDICT_FAILED: 'ERR_MTLS_FORWARDED_VERDICT_FAILED',
+  ERR_MTLS_JWT_SVID_MISSING: 'ERR_MTLS_JWT_SVID_MISSING',
+  ERR_MTLS_JWT_SVID_MALFORMED: 'ERR_MTLS_JWT_SVID_MALFORMED',
+  ERR_MTLS_JWT_SVID_REPEATED: 'ERR_MTLS_JWT_SVID_REPEATED',
+  ERR_MTLS_JWT_SVID_TOO_LONG: 'ERR_MTLS_JWT_SVID_TOO_LONG',
+  ERR_MTLS_JWT_SVID_MISMATCH: 'ERR_MTLS_JWT_SVID_MISMATCH',
+  ERR_MTLS_JWT_SVID_UNVERIFIED: 'ERR_MTLS_JWT_SVID_UNVERIFIED',
+  ERR_MTLS_JWT_SVID_PENDING: 'ERR_MTLS_JWT_SVID_PENDING'
 })
 
 /** Every value of `request.peerCertificateError`. */
@@ -33,6 +41,7 @@ export type PeerCertificateError =
   | VerificationErrorCode
   | CertificateErrorCode
   | SvidErrorCode
+  | JwtValidatorError
 
 /** The verdict a certificate check threw, or `fallback` for anything else: no other code reaches `peerCertificateError`. */
 export function verdictOf (err: unknown, fallback: PeerCertificateError): PeerCertificateError {

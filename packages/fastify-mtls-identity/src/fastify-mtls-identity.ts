@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FastifyMtls } from 'fastify-mtls'
 import { toPeerIdentity, type ChainVerifier, type OpenSslVerifyCode, type PeerIdentity, type PeerIdentityOptions } from 'mtls-core'
@@ -7,6 +7,7 @@ import { isMtlsServer, isTrustDomainTls, peerCertificateDer, presentedCertificat
 import { codes, PEER_ERRORS, verdictOf, type PeerCertificateError } from './errors.js'
 import { registerTelemetry } from './otel.js'
 import { forwardedCertificate, forwardedErrorCode, forwardedVerifier, headerValues, resolveForwarded, resolveProxyVerdict, type ForwardedOptions, type ForwardedPreset, type ProxyVerdictOptions, type ProxyVerdictPreset } from './forwarded.js'
+import { checkJwtSvidOptions, hasTokenHeader, jwtErrorCode, jwtSvidIdentity, tokenHeader, type CheckedJwtSvidOptions, type JwtSvidOptions } from './jwt-svid.js'
 import { compileTrustedProxies, type TrustedProxiesOptions } from './trusted-proxies.js'
 import { VerdictCache } from './verdict-cache.js'
 
@@ -46,6 +47,11 @@ export interface FastifyMtlsIdentityOptions {
    * installed. Default: on when it is, silent when not; `true` also warns when it cannot be loaded; `false` turns it off.
    */
   openTelemetry?: boolean
+  /**
+   * An identity from a JWT-SVID bearer token, for hops that cannot carry a client certificate: `{ source, audience,
+   * header? }`. A verified client certificate wins: a token beside it must name the same SPIFFE ID.
+   */
+  jwtSvid?: JwtSvidOptions
 }
 
 declare module 'fastify' {
@@ -73,11 +79,13 @@ interface ConnectionState extends Resolved {
   askAgain?: boolean
 }
 
-const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'proxyVerdict', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl', 'openTelemetry']
+const OPTIONS = ['identify', 'svid', 'trustedProxies', 'forwarded', 'proxyVerdict', 'maxHeaderLength', 'verifyForwarded', 'ca', 'crl', 'openTelemetry', 'jwtSvid']
 // A verdict on a forwarded header is kept this long (never past the certificate's expiry), for this many headers.
 const VERDICT_TTL_MS = 60_000
 const VERDICT_CACHE_ENTRIES = 1000
 const kResolved = Symbol('fastify-mtls-identity.resolved')
+// The request's JWT-SVID, validated by the onRequest hook: a Resolved, NO_TOKEN, or null until the hook ran.
+const kToken = Symbol('fastify-mtls-identity.jwt-svid')
 // Without fastify-mtls, a connection outlives its certificate when it is kept alive, or resumed, past notAfter:
 // OpenSSL does not verify a resumed session's certificate again.
 const EXPIRED: Resolved = Object.freeze({ identity: null, error: 'CERT_HAS_EXPIRED' })
@@ -102,6 +110,7 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   const verifyForwarded = options.verifyForwarded ?? true
   if (typeof verifyForwarded !== 'boolean') throw new codes.FST_MTLS_IDENTITY_INVALID_OPTION('verifyForwarded must be true or false')
   const ownVerifier = forwardedVerifier(options, forwarded !== null && verifyForwarded)
+  const jwtSvid = checkJwtSvidOptions(options.jwtSvid)
 
   // fastify-mtls, where it is registered: the one owner of each connection's verdict (OpenSSL's at the handshake, and
   // what it withdrew since: a change of trust, a trust domain), read through its typed API. Found at ready(), so the
@@ -193,6 +202,24 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
   const resolve = (request: FastifyRequest): Resolved => {
     const cached = (request as unknown as Record<symbol, Resolved | null>)[kResolved]
     if (cached !== null && cached !== undefined) return cached
+    const resolved = jwtSvid === null ? fromCertificate(request) : withToken(request, jwtSvid)
+    // Not kept while the token waits for validation: read again once the hook has judged it.
+    if (resolved !== TOKEN_PENDING) (request as unknown as Record<symbol, Resolved>)[kResolved] = resolved
+    return resolved
+  }
+
+  // The certificate's verdict (direct or forwarded) and the request's JWT-SVID, together: see combine().
+  const withToken = (request: FastifyRequest, options: CheckedJwtSvidOptions): Resolved => {
+    let token = (request as unknown as Record<symbol, Resolved | null>)[kToken] as Resolved | null
+    // Read before the hook judged the token (an earlier onRequest hook): no identity yet, rather than the certificate's.
+    if (token === null) {
+      if (hasTokenHeader(request.headers, options)) return TOKEN_PENDING
+      token = NO_TOKEN
+    }
+    return combine(fromCertificate(request), token)
+  }
+
+  const fromCertificate = (request: FastifyRequest): Resolved => {
     const connection = connectionState(request)
     // A proxy whose own identity ended (expired, revoked by a new trust) forwards nothing either.
     let resolved: Resolved = connection.identity === null ? connection : stillValid(connection)
@@ -203,14 +230,63 @@ const fastifyMtlsIdentity: FastifyPluginAsync<FastifyMtlsIdentityOptions> = asyn
         request.log.debug({ header: forwarded.header }, 'fastify-mtls-identity: forwarded identity header ignored: the direct peer is not a trusted proxy')
       }
     }
-    ;(request as unknown as Record<symbol, Resolved>)[kResolved] = resolved
     return resolved
   }
 
   fastify.decorateRequest(kResolved as unknown as string, null)
+  if (jwtSvid !== null) {
+    fastify.decorateRequest(kToken as unknown as string, null)
+    // Validation may wait for the source (its bundles), so it runs here, before routes and fastify-mtls-authz's
+    // route hooks; a request without the header pays one property read.
+    fastify.addHook('onRequest', function mtlsIdentityJwtSvid (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+      if (!hasTokenHeader(request.headers, jwtSvid)) {
+        done()
+        return
+      }
+      validateToken(request, jwtSvid).then(token => {
+        ;(request as unknown as Record<symbol, Resolved>)[kToken] = token
+        done()
+      })
+    })
+  }
+  const validateToken = async (request: FastifyRequest, options: CheckedJwtSvidOptions): Promise<Resolved> => {
+    try {
+      const header = tokenHeader(request.raw, options, maxHeaderLength)
+      if (header.token === null) return header.error === null ? NO_TOKEN : { identity: null, error: header.error }
+      const validated = await options.source.validateJWTSVID(header.token, options.audience)
+      return { identity: jwtSvidIdentity(validated), error: null }
+    } catch (err) {
+      const error = jwtErrorCode(err)
+      // A refusal is the caller's doing; a validator that cannot judge (closed, no bundles yet) is ours to see.
+      if (error === PEER_ERRORS.ERR_MTLS_JWT_SVID_UNVERIFIED) request.log.warn({ err }, 'fastify-mtls-identity: the JWT-SVID could not be validated')
+      else request.log.debug({ code: error }, 'fastify-mtls-identity: JWT-SVID refused')
+      return { identity: null, error }
+    }
+  }
   fastify.decorateRequest('peerIdentity', { getter (this: FastifyRequest) { return resolve(this).identity } })
   fastify.decorateRequest('peerCertificateError', { getter (this: FastifyRequest) { return resolve(this).error } })
   await registerTelemetry(fastify, options.openTelemetry, request => resolve(request).identity)
+}
+
+const NO_TOKEN: Resolved = Object.freeze({ identity: null, error: null })
+const TOKEN_PENDING: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_JWT_SVID_PENDING })
+const TOKEN_MISSING: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_JWT_SVID_MISSING })
+const TOKEN_MISMATCH: Resolved = Object.freeze({ identity: null, error: PEER_ERRORS.ERR_MTLS_JWT_SVID_MISMATCH })
+// No certificate speaks for the caller: none was sent, no TLS (a hop that terminated it), or a trusted proxy forwarded none.
+const NO_CERTIFICATE = new Set<PeerCertificateError | null>([PEER_ERRORS.ERR_MTLS_NO_PEER_CERTIFICATE, PEER_ERRORS.ERR_MTLS_NOT_TLS, PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING])
+
+/**
+ * A verified certificate wins; a token beside it must name the same SPIFFE ID (else no identity, ERR_MTLS_JWT_SVID_MISMATCH).
+ * A token stands alone only where no certificate was offered: a certificate that failed keeps its refusal, and a token
+ * that failed is never ignored, whatever the certificate says.
+ */
+function combine (certificate: Resolved, token: Resolved): Resolved {
+  if (token === NO_TOKEN) {
+    return certificate.identity === null && certificate.error !== PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MISSING && NO_CERTIFICATE.has(certificate.error) ? TOKEN_MISSING : certificate
+  }
+  if (token.identity === null) return token
+  if (certificate.identity !== null) return certificate.identity.spiffeId?.toString() === token.identity.id ? certificate : TOKEN_MISMATCH
+  return NO_CERTIFICATE.has(certificate.error) ? token : certificate
 }
 
 function notTls (): ConnectionState {

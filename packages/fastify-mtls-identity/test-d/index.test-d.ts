@@ -54,3 +54,14 @@ expectAssignable<PeerCertificateError>('CERT_HAS_EXPIRED')
 expectAssignable<PeerCertificateError>('ERR_MTLS_SVID_URI_SAN_COUNT')
 expectAssignable<PeerCertificateError>(PEER_ERRORS.ERR_MTLS_FORWARDED_HEADER_MALFORMED)
 expectNotAssignable<PeerCertificateError>('NO_PEER_CERTIFICATE')
+
+// jwtSvid: any validator of the JwtSource shape (sync or async), an audience, an optional header name.
+const validator = { validateJWTSVID: async (_token: string, _audience: string) => ({ spiffeId: 'spiffe://td/a', expiresAt: new Date(), claims: {} }) }
+await app.register(fastifyMtlsIdentity, { jwtSvid: { source: validator, audience: 'spiffe://td/b' } })
+await app.register(fastifyMtlsIdentity, { jwtSvid: { source: { validateJWTSVID: () => ({ spiffeId: 'spiffe://td/a', expiresAt: new Date() }) }, audience: 'x', header: 'x-jwt-svid' } })
+expectError(app.register(fastifyMtlsIdentity, { jwtSvid: { source: validator } }))
+expectError(app.register(fastifyMtlsIdentity, { jwtSvid: { source: {}, audience: 'x' } }))
+expectError(app.register(fastifyMtlsIdentity, { jwtSvid: { source: validator, audience: ['x'] } }))
+expectAssignable<PeerCertificateError>(PEER_ERRORS.ERR_MTLS_JWT_SVID_MISMATCH)
+expectAssignable<PeerCertificateError>('ERR_MTLS_JWT_EXPIRED')
+expectAssignable<PeerIdentity['source']>('jwt-svid')

@@ -33,8 +33,11 @@ export interface PeerIdentity {
   readonly thumbprintS256: string
   readonly notBefore: Date
   readonly notAfter: Date
-  /** `'tls'` when read from this connection's handshake, `'forwarded'` when a trusted proxy passed it on. */
-  readonly source: 'tls' | 'forwarded'
+  /**
+   * `'tls'` when read from this connection's handshake, `'forwarded'` when a trusted proxy passed it on, `'jwt-svid'`
+   * when a validated JWT-SVID named it (fastify-mtls-identity's `jwtSvid`: no certificate, so its fields are empty).
+   */
+  readonly source: 'tls' | 'forwarded' | 'jwt-svid'
   /** Every field as plain data (the SPIFFE ID as text), for logs and JSON. */
   toJSON: () => PeerIdentityJson
 }

@@ -2,6 +2,7 @@ import { brandErrorClass } from 'mtls-core/internal'
 
 export type MtlsClientErrorCode =
   | 'ERR_MTLS_CLIENT_INVALID_OPTION'
+  | 'ERR_MTLS_CLIENT_JWT_SVID_UNAVAILABLE'
   | 'ERR_MTLS_SERVER_UNAUTHORIZED'
   | 'ERR_MTLS_SERVER_CERT_UNTRUSTED'
   | 'ERR_MTLS_SERVER_CERT_EXPIRED'

@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
-import { MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type AgentKeyExchange, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
+import { jwtSvidInterceptor, MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type AgentKeyExchange, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -63,3 +63,12 @@ expectType<boolean>(postQuantum.status().keyExchange.postQuantumRequired)
 expectType<string | null>(postQuantum.negotiatedGroup({}))
 expectAssignable<MtlsClientErrorCode>('ERR_MTLS_POST_QUANTUM_UNSUPPORTED')
 expectAssignable<MtlsClientErrorCode>('ERR_MTLS_SERVER_NOT_POST_QUANTUM')
+
+// jwtSvidInterceptor: a JwtSource-shaped fetcher and an audience; its result composes onto any dispatcher.
+const jwtFetcher = { fetchJWTSVID: async (_options: { audience: string }) => ({ token: 'a.b.c', spiffeId: 'spiffe://td/a' }) }
+expectType<Dispatcher.DispatcherComposeInterceptor>(jwtSvidInterceptor({ source: jwtFetcher, audience: 'spiffe://td/b' }))
+declare const someAgent: MtlsAgent
+expectAssignable<Dispatcher>(someAgent.compose(jwtSvidInterceptor({ source: jwtFetcher, audience: 'x', header: 'x-jwt-svid' })))
+expectError(jwtSvidInterceptor({ source: jwtFetcher }))
+expectError(jwtSvidInterceptor({ source: { fetchJWTSVID: () => 'token' }, audience: 'x' }))
+expectAssignable<MtlsClientErrorCode>('ERR_MTLS_CLIENT_JWT_SVID_UNAVAILABLE')
