@@ -42,6 +42,8 @@ export type PeerCertificateError =
   | CertificateErrorCode
   | SvidErrorCode
   | JwtValidatorError
+  // fastify-mtls's `revocation` could not learn the certificate's status (failMode 'closed'); CERT_REVOKED is OpenSSL's name.
+  | 'ERR_MTLS_REVOCATION_UNKNOWN'
 
 /** The verdict a certificate check threw, or `fallback` for anything else: no other code reaches `peerCertificateError`. */
 export function verdictOf (err: unknown, fallback: PeerCertificateError): PeerCertificateError {
