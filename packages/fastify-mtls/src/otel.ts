@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import type { BatchObservableResult, Observable } from '@opentelemetry/api'
+import type { BatchObservableResult, Meter, Observable } from '@opentelemetry/api'
 import type { Material } from 'mtls-core'
 import { openTelemetryFor, recordingRequestSpan, secondsToExpiry } from 'mtls-core/internal'
 import type { ConnectionRecord } from './connection-records.js'
@@ -33,7 +33,7 @@ export async function registerTelemetry (
 
   // Same names as the Prometheus metrics (metrics.ts), OpenTelemetry style. The meter is taken now: metrics have no
   // proxy provider, so the SDK must be set up before the plugin registers.
-  const meter = api.metrics.getMeter('fastify-mtls')
+  const meter = api.metrics.getMeter('fastify-mtls') as Meter
   const handshakes = meter.createObservableCounter('mtls.handshakes', { description: 'TLS handshakes that reached the application.', unit: '{handshake}' })
   const resumed = meter.createObservableCounter('mtls.resumed_sessions', { description: 'Handshakes that resumed a TLS session.', unit: '{handshake}' })
   const failures = meter.createObservableCounter('mtls.handshake_failures', { description: 'Refused TLS handshakes, by reason.', unit: '{handshake}' })

@@ -1,10 +1,21 @@
 import { createHash } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import type { Attributes, Span } from '@opentelemetry/api'
 import { formatName, readCertificateFields, type CertificateFields } from './der.js'
 
-/** The OpenTelemetry API, as `import('@opentelemetry/api')` gives it (an optional peer dependency of the toolkit). */
-export type OpenTelemetryApi = typeof import('@opentelemetry/api')
+// The types here are structural, not @opentelemetry/api's: the API is an optional peer dependency, and a program that
+// compiles against the toolkit's declarations (skipLibCheck off) must not need it installed.
+
+/** The part of an OpenTelemetry span the toolkit writes: `Span` of `@opentelemetry/api` is one. */
+export interface TelemetrySpan {
+  isRecording: () => boolean
+  setAttributes: (attributes: Record<string, string | boolean>) => unknown
+}
+
+/** The part of `@opentelemetry/api` the plugins use; a meter is typed by the plugin that uses it. */
+export interface OpenTelemetryApi {
+  readonly trace: { getActiveSpan: () => TelemetrySpan | undefined }
+  readonly metrics: { getMeter: (name: string) => unknown }
+}
 
 export type TelemetryAttributes = Readonly<Record<string, string | boolean>>
 
@@ -12,7 +23,7 @@ let loading: Promise<OpenTelemetryApi | null> | undefined
 
 /** The OpenTelemetry API when it is installed, else `null`; imported once per process, whoever asks first. */
 export async function loadOpenTelemetry (): Promise<OpenTelemetryApi | null> {
-  loading ??= import('@opentelemetry/api').then(api => api, () => null)
+  loading ??= import('@opentelemetry/api').then(api => api as OpenTelemetryApi, () => null)
   return await loading
 }
 
@@ -32,8 +43,8 @@ export async function openTelemetryFor (setting: boolean | undefined, warn: (mes
  * hook under a span of its own, so the active span in a hook is that hook's), else the active span
  * (@opentelemetry/instrumentation-http's server span). Without an SDK this is one call that returns `undefined`.
  */
-export function recordingRequestSpan (api: OpenTelemetryApi, request: object): Span | undefined {
-  const fastifyOtel = (request as { opentelemetry?: () => { span?: Span | null } }).opentelemetry
+export function recordingRequestSpan (api: OpenTelemetryApi, request: object): TelemetrySpan | undefined {
+  const fastifyOtel = (request as { opentelemetry?: () => { span?: TelemetrySpan | null } }).opentelemetry
   const span = (typeof fastifyOtel === 'function' ? fastifyOtel.call(request).span : null) ?? api.trace.getActiveSpan()
   return span?.isRecording() === true ? span : undefined
 }
@@ -44,7 +55,7 @@ export function recordingRequestSpan (api: OpenTelemetryApi, request: object): S
  * connection by its owner; `fields` is what it already read of the certificate, when it did.
  */
 export function tlsAttributes (socket: TLSSocket, certificate: Buffer | null, side: 'client' | 'server', fields?: CertificateFields | null): TelemetryAttributes {
-  const attributes: Attributes & Record<string, string | boolean> = { 'tls.established': true, 'tls.resumed': socket.isSessionReused() }
+  const attributes: Record<string, string | boolean> = { 'tls.established': true, 'tls.resumed': socket.isSessionReused() }
   const protocol = socket.getProtocol()
   // Node names it `TLSv1.3`; the convention splits it into `tls` and `1.3`.
   const version = protocol === null ? null : /^TLSv(\d(?:\.\d)?)$/.exec(protocol)

@@ -1,13 +1,9 @@
 import { subscribe } from 'node:diagnostics_channel'
 import type { TLSSocket } from 'node:tls'
 import type { PeerIdentity } from 'mtls-core'
-import { tlsAttributes, type TelemetryAttributes } from 'mtls-core/internal'
+import { tlsAttributes, type TelemetryAttributes, type TelemetrySpan } from 'mtls-core/internal'
 
-/** The part of an OpenTelemetry `Span` the hook uses (typed here so that undici-mtls's types need no @opentelemetry/api). */
-export interface TelemetrySpan {
-  isRecording: () => boolean
-  setAttributes: (attributes: Record<string, string | boolean>) => unknown
-}
+export type { TelemetrySpan }
 
 // What the connector verified, kept on the connection's own socket: nothing per connection lives in a module map.
 const kServer = Symbol('undici-mtls.server')
