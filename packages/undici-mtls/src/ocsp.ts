@@ -45,6 +45,8 @@ const SKEW_MS = 5 * 60_000
 // on the responder certificate's validity, which is only checked when a staple is verified.
 const REUSE_MS = SKEW_MS
 const MAX_VERIFIED = 100
+// Certificates a server sent above its own that are looked at for its issuer.
+const MAX_SENT = 8
 // id-pe-tlsfeature (1.3.6.1.5.5.7.1.24), DER-encoded: a certificate without these bytes has no TLS feature extension.
 const TLS_FEATURE_OID = Buffer.from('06082b06010505070118', 'hex')
 const ACCEPTED: StapleVerdict = Object.freeze({ error: null, until: Infinity })
@@ -134,12 +136,15 @@ export class StapleChecker {
     return this.#refuse(new MtlsClientError('ERR_MTLS_SERVER_CERT_REVOKED', `${origin}: the server certificate is revoked${reason} since ${status.revokedAt?.toISOString() ?? 'an unknown time'}, says its stapled OCSP response`), origin)
   }
 
-  // The certificate that signed the server's: the next one it sent (Node hands it over by position only, unchecked),
-  // else a trusted CA. Its signature on the server certificate is checked: a server could send any CA certificate there.
+  // The certificate that signed the server's: one it sent (Node links them by position only, unchecked, and a chain
+  // may come out of order), else a trusted CA. Its signature on the server certificate is checked: a server could
+  // send any certificate named like its CA, with a key of its own that signs a "good" response.
   #issuerOf (certificate: X509Certificate): X509Certificate | null {
     this.#anchors ??= this.#ca.map(pem => new X509Certificate(pem))
-    for (const candidate of [certificate.issuerCertificate, ...this.#anchors]) {
-      if (candidate !== undefined && certificate.checkIssued(candidate) && certificate.verify(candidate.publicKey)) return candidate
+    const sent: X509Certificate[] = []
+    for (let next = certificate.issuerCertificate; next !== undefined && sent.length < MAX_SENT && !sent.includes(next); next = next.issuerCertificate) sent.push(next)
+    for (const candidate of [...sent, ...this.#anchors]) {
+      if (certificate.checkIssued(candidate) && certificate.verify(candidate.publicKey)) return candidate
     }
     return null
   }
