@@ -62,7 +62,7 @@ export class StapleChecker {
   #ca: readonly string[] = []
   #anchors: X509Certificate[] | null = null
   // Staples verified, by the certificate's SHA-256 fingerprint: a server sends the same bytes to every connection.
-  readonly #verified = new Map<string, { staple: Buffer, status: OcspStatus, at: number }>()
+  readonly #verified = new Map<string, { staple: Buffer, status: OcspStatus, until: number }>()
 
   constructor (mode: OcspMode, material: Material) {
     this.mode = mode
@@ -79,7 +79,8 @@ export class StapleChecker {
   /** Asks for a staple on `socket`'s handshake (the response arrives before `secureConnect`); gives what was stapled. */
   listen (socket: TLSSocket): () => Buffer | null {
     let staple: Buffer | null = null
-    if (this.mode !== 'off') socket.once('OCSPResponse', (body: unknown) => { staple = Buffer.isBuffer(body) && body.length > 0 ? body : null })
+    // Node gives the response's bytes, or null when the server stapled nothing (an empty one is judged: malformed).
+    if (this.mode !== 'off') socket.once('OCSPResponse', (body: Buffer | null) => { staple = body })
     return () => staple
   }
 
@@ -114,9 +115,8 @@ export class StapleChecker {
     const now = Date.now()
     let status: OcspStatus
     const known = this.#verified.get(certificate.fingerprint256)
-    if (known !== undefined && known.at + REUSE_MS > now && known.staple.equals(staple)) {
+    if (known !== undefined && known.until > now && known.staple.equals(staple)) {
       status = known.status
-      if (status.nextUpdate.getTime() + SKEW_MS < now) return this.#refuse(invalid(origin, `nextUpdate ${status.nextUpdate.toISOString()} has passed`), origin)
     } else {
       try {
         const { verifyOcspResponse } = await loadOcsp()
@@ -127,13 +127,14 @@ export class StapleChecker {
         return this.#refuse(invalid(origin, describeThrown(err), err), origin)
       }
       if (this.#verified.size >= MAX_VERIFIED) this.#verified.delete(this.#verified.keys().next().value as string)
-      this.#verified.set(certificate.fingerprint256, { staple: Buffer.from(staple), status, at: now })
+      // Past its nextUpdate (with the skew) a staple is verified again, and refused as expired.
+      this.#verified.set(certificate.fingerprint256, { staple: Buffer.from(staple), status, until: Math.min(now + REUSE_MS, status.nextUpdate.getTime() + SKEW_MS) })
     }
     this.#lastStaple = Object.freeze({ origin, status: status.status, thisUpdate: status.thisUpdate, nextUpdate: status.nextUpdate, at: new Date(now) })
     if (status.status === 'good') return { error: null, until: status.nextUpdate.getTime() }
     if (status.status === 'unknown') return this.#refuse(invalid(origin, 'its status is unknown: the responder does not know the certificate'), origin)
     const reason = status.reason === undefined ? '' : ` (${status.reason})`
-    return this.#refuse(new MtlsClientError('ERR_MTLS_SERVER_CERT_REVOKED', `${origin}: the server certificate is revoked${reason} since ${status.revokedAt?.toISOString() ?? 'an unknown time'}, says its stapled OCSP response`), origin)
+    return this.#refuse(new MtlsClientError('ERR_MTLS_SERVER_CERT_REVOKED', `${origin}: the server certificate is revoked${reason} since ${(status.revokedAt as Date).toISOString()}, says its stapled OCSP response`), origin)
   }
 
   // The certificate that signed the server's: one it sent (Node links them by position only, unchecked, and a chain

@@ -95,6 +95,11 @@ t.test('openssl s_server stapling a good response: the request goes through and 
   t.ok((ocsp.lastStaple?.nextUpdate.getTime() ?? 0) > Date.now())
   t.ok((ocsp.lastStaple?.thisUpdate.getTime() ?? Infinity) <= Date.now())
   t.equal(ocsp.lastError, null)
+  // A second new connection (no resumption) gets the same bytes: verified once, judged again.
+  const agent = await createMtlsAgent({ ...clientOptions, maxCachedSessions: 0 })
+  t.teardown(() => agent.close())
+  for (let i = 0; i < 2; i++) await (await request(url, { dispatcher: agent, reset: true })).body.text()
+  t.match(agent.status().ocsp, { lastStaple: { status: 'good' }, lastError: null })
 })
 
 t.test('openssl s_server stapling a revoked response: ERR_MTLS_SERVER_CERT_REVOKED, with the reason, in every mode that asks', async t => {
