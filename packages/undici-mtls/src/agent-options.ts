@@ -2,6 +2,7 @@ import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import { MATERIAL_INPUT_KEYS, keyExchangeFor, minVersionProblem, snapshotOptions, unknownOption, type KeyExchange } from 'mtls-core/internal'
 import type { Agent } from 'undici'
 import { MtlsClientError } from './errors.js'
+import { ocspModeProblem, type OcspMode } from './ocsp.js'
 import { compileAuthorizer, type CompiledAuthorizer, type ServerAuthorizer } from './server-authorizer.js'
 
 export interface MtlsAgentOptions extends MaterialInput {
@@ -26,6 +27,12 @@ export interface MtlsAgentOptions extends MaterialInput {
    * Default: `false` (Node's defaults: on OpenSSL 3.5 X25519MLKEM768 is offered first, classical groups accepted).
    */
   requirePostQuantum?: boolean
+  /**
+   * The server's OCSP staple: `'prefer'` asks for one and verifies it when present (a revoked, forged, stale or unknown
+   * staple refuses the server); `'require'` also refuses a server that staples nothing; `'off'` asks for none. A
+   * certificate that demands a staple (must-staple) is refused without one in every mode. Default: `'prefer'`.
+   */
+  ocsp?: OcspMode
   /** TLS sessions kept per server name for resumption. Default: 100; 0 turns resumption off. */
   maxCachedSessions?: number
   /**
@@ -36,7 +43,7 @@ export interface MtlsAgentOptions extends MaterialInput {
   agent?: Omit<Agent.Options, 'connect' | 'maxCachedSessions'>
 }
 
-const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'x509Source', 'server', 'verifyHostname', 'watch', 'minVersion', 'requirePostQuantum', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
+const AGENT_KEYS = [...MATERIAL_INPUT_KEYS, 'x509Source', 'server', 'verifyHostname', 'watch', 'minVersion', 'requirePostQuantum', 'ocsp', 'maxCachedSessions', 'agent'] as const satisfies ReadonlyArray<keyof MtlsAgentOptions>
 const WATCH_KEYS = ['debounceMs', 'poll'] as const satisfies ReadonlyArray<keyof Exclude<MtlsAgentOptions['watch'], boolean | undefined>>
 
 /** What the options of an agent decide: the server authorizer and the key exchange. */
@@ -45,6 +52,7 @@ export interface CheckedAgentOptions {
   readonly keyExchange: KeyExchange
   /** The `ecdhCurve` of the agent's secure context; `undefined`: Node's default. */
   readonly ecdhCurve: string | undefined
+  readonly ocsp: OcspMode
 }
 
 /**
@@ -63,8 +71,8 @@ export function checkAgentOptions (options: MtlsAgentOptions): CheckedAgentOptio
   if (verifyHostname === false && server === undefined) {
     throw invalid('verifyHostname: false needs server: without either check any server of the CA would do')
   }
-  const versionProblem = minVersionProblem(minVersion)
-  if (versionProblem !== null) throw invalid(versionProblem)
+  const problem = minVersionProblem(minVersion) ?? ocspModeProblem(options.ocsp)
+  if (problem !== null) throw invalid(problem)
   if (typeof watch === 'object' && watch !== null) {
     const unknownWatch = unknownOption(watch, WATCH_KEYS, 'createMtlsAgent watch')
     if (unknownWatch !== null) throw invalid(unknownWatch)
@@ -80,7 +88,7 @@ export function checkAgentOptions (options: MtlsAgentOptions): CheckedAgentOptio
   if (maxCachedSessions !== undefined && (!Number.isInteger(maxCachedSessions) || maxCachedSessions < 0)) throw invalid(`maxCachedSessions must be a whole number, 0 or more; got ${JSON.stringify(maxCachedSessions)}`)
   const groups = keyExchangeFor(options.requirePostQuantum, { minVersion, where: 'createMtlsAgent' })
   if ('problem' in groups) throw new MtlsClientError(groups.problem.kind === 'unsupported' ? 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED' : 'ERR_MTLS_CLIENT_INVALID_OPTION', groups.problem.message)
-  return { authorizer: compileAuthorizer(server), keyExchange: groups.keyExchange, ecdhCurve: groups.ecdhCurve }
+  return { authorizer: compileAuthorizer(server), keyExchange: groups.keyExchange, ecdhCurve: groups.ecdhCurve, ocsp: options.ocsp ?? 'prefer' }
 }
 
 /** The options read once (mtls-core's snapshotOptions), `watch` and `agent` too; anything but an object is left for checkAgentOptions to refuse. */

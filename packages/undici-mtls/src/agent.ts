@@ -4,6 +4,7 @@ import { MATERIAL_INPUT_KEYS } from 'mtls-core/internal'
 import { checkAgentOptions, snapshotAgentOptions, type MtlsAgentOptions } from './agent-options.js'
 import { MtlsConnector, type Connector } from './connector.js'
 import { currentHandler } from './legacy-handler.js'
+import type { AgentOcspStatus } from './ocsp.js'
 
 export interface MtlsAgentStatus {
   readonly certificate: CertificateSummary
@@ -13,6 +14,8 @@ export interface MtlsAgentStatus {
   readonly x509Source: MaterialFeedReport | null
   /** The key exchange: the groups offered, whether post-quantum is required, and what the latest connection agreed. */
   readonly keyExchange: AgentKeyExchange
+  /** OCSP: the mode (`ocsp`), the last staple a server presented, and the latest refusal. */
+  readonly ocsp: AgentOcspStatus
 }
 
 export interface AgentKeyExchange {
@@ -103,7 +106,8 @@ export class MtlsAgent extends Agent {
       authorities: this.source.current.authorities,
       lastReload: this.source.lastReload,
       x509Source: this.source.feedStatus(),
-      keyExchange: { ...this.#connector.keyExchange, lastGroup: this.#connector.lastGroup }
+      keyExchange: { ...this.#connector.keyExchange, lastGroup: this.#connector.lastGroup },
+      ocsp: this.#connector.staples.status()
     }
   }
 }

@@ -2,10 +2,11 @@ import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { X509Certificate } from 'node:crypto'
 import { VerificationError, materialTlsOptions, toPeerIdentity, type Material, type PeerIdentity } from 'mtls-core'
 import { DEFAULT_MIN_VERSION, Trust, describeThrown, presentedChain, readCertificateFields, type KeyExchange } from 'mtls-core/internal'
-import { buildConnector } from 'undici'
+import { buildConnector, errors } from 'undici'
 import type { CheckedAgentOptions, MtlsAgentOptions } from './agent-options.js'
 import { postQuantumProblem, translateConnectError, watchServerRefusal, type KeyInfo } from './connect-errors.js'
 import { ServerUnauthorizedError } from './errors.js'
+import { StapleChecker } from './ocsp.js'
 import { recordServer } from './otel.js'
 import { SessionCache, type CachedSession } from './session-cache.js'
 
@@ -28,6 +29,8 @@ export class MtlsConnector {
   // The group each connection agreed, read at its handshake (Node forgets it when the socket closes): kept with the
   // socket, so a span or a log line can read it for as long as it holds the socket.
   readonly #groups = new WeakMap<object, string | null>()
+  /** The OCSP staples of the servers (`ocsp`), and what status() reports of them. */
+  readonly staples: StapleChecker
   /** The group the latest connection agreed (`getEphemeralKeyInfo().name`), `null` before the first or when Node cannot name it. */
   lastGroup: string | null = null
   #connectOptions: ConnectorOptions
@@ -35,12 +38,13 @@ export class MtlsConnector {
   // With trust kept by SPIFFE trust domain: the trust that holds a server's chain to its own trust domain's bundle.
   #trustDomains: Trust | null
 
-  constructor (options: MtlsAgentOptions, { authorizer, keyExchange, ecdhCurve }: CheckedAgentOptions, material: Material) {
+  constructor (options: MtlsAgentOptions, { authorizer, keyExchange, ecdhCurve, ocsp }: CheckedAgentOptions, material: Material) {
     this.#options = options
     this.#authorize = authorizer?.check ?? null
     this.#expected = authorizer?.expected ?? 'any server'
     this.#ecdhCurve = ecdhCurve
     this.keyExchange = keyExchange
+    this.staples = new StapleChecker(ocsp, material)
     this.#connectOptions = this.#optionsFor(material)
     this.#trustDomains = trustDomainVerifier(material)
     this.#sessions = new SessionCache(options.maxCachedSessions ?? 100)
@@ -54,6 +58,7 @@ export class MtlsConnector {
     const trustDomains = trustDomainVerifier(material)
     this.#connectOptions = this.#optionsFor(material)
     this.#trustDomains = trustDomains
+    this.staples.use(material)
     // Sessions resume with the certificate they were made with: new connections must show the new one.
     this.#sessions = new SessionCache(this.#options.maxCachedSessions ?? 100)
   }
@@ -79,6 +84,7 @@ export class MtlsConnector {
     const tickets: Buffer[] = []
     const keep = (session: Buffer): void => { if (identity !== null) sessions.set(key, { session, identity, until }) }
     const postQuantum = this.keyExchange.postQuantumRequired
+    let stapled = (): Buffer | null => null
     const socket = (connect as unknown as (o: typeof options, cb: Parameters<Connector>[1]) => TLSSocket)(options, (error, connected) => {
       if (error !== null) {
         callback(translateConnectError(error, origin, this.#authorize !== null, postQuantum), null)
@@ -106,13 +112,28 @@ export class MtlsConnector {
         callback(new ServerUnauthorizedError(this.#expected, verdict.actual, verdict.reason === '' ? undefined : verdict.reason), null)
         return
       }
-      identity = verdict.identity
-      until = verdict.until
-      for (const ticket of tickets.splice(0)) keep(ticket)
-      watchServerRefusal(tlsSocket)
-      recordServer(tlsSocket, identity, keyInfo?.name ?? null) // for openTelemetryRequestHook
-      callback(null, connected)
+      const accept = ({ error, until: stapleUntil }: { error: Error | null, until: number }): void => {
+        // The staple is checked asynchronously the first time (mtls-core/ocsp loads): the socket may be gone by then.
+        const problem = error ?? (tlsSocket.destroyed ? new errors.SocketError('the connection closed while its OCSP staple was checked') : null)
+        if (problem !== null) {
+          tlsSocket.destroy()
+          callback(problem, null)
+          return
+        }
+        identity = verdict.identity
+        // A resumed session stands for the staple it was verified with: it is not offered after that staple's nextUpdate.
+        until = Math.min(verdict.until, stapleUntil)
+        for (const ticket of tickets.splice(0)) keep(ticket)
+        watchServerRefusal(tlsSocket)
+        recordServer(tlsSocket, identity, keyInfo?.name ?? null) // for openTelemetryRequestHook
+        callback(null, connected)
+      }
+      // A resumed session shows no certificate and gets no staple: it was checked when it was made.
+      const stapleVerdict = certificate === null ? { error: null, until: Infinity } : this.staples.check(certificate, stapled(), origin)
+      if (stapleVerdict instanceof Promise) stapleVerdict.then(accept, (err: unknown) => { accept({ error: err as Error, until: 0 }) })
+      else accept(stapleVerdict)
     })
+    stapled = this.staples.listen(socket)
     // TLS 1.3 tickets may arrive before or after the handshake callback; they are kept only for an authorized server.
     socket.on('session', (session: Buffer) => { identity === null ? tickets.push(session) : keep(session) })
   }
@@ -143,6 +164,8 @@ export class MtlsConnector {
     const options = {
       secureContext: createSecureContext({ ...materialTlsOptions(material), minVersion: this.#options.minVersion ?? DEFAULT_MIN_VERSION, ...(this.#ecdhCurve === undefined ? {} : { ecdhCurve: this.#ecdhCurve }) }),
       rejectUnauthorized: true,
+      // The server's OCSP staple (status_request), checked after the handshake: see ocsp.ts.
+      requestOCSP: this.staples.mode !== 'off',
       // undici hands a custom connector none of its connection options: they go to buildConnector.
       allowH2: agent.allowH2 ?? false,
       ...(agent.connectTimeout === undefined ? {} : { timeout: agent.connectTimeout }),

@@ -10,6 +10,9 @@ export type MtlsClientErrorCode =
   | 'ERR_MTLS_CLIENT_CERT_REJECTED'
   | 'ERR_MTLS_POST_QUANTUM_UNSUPPORTED'
   | 'ERR_MTLS_SERVER_NOT_POST_QUANTUM'
+  | 'ERR_MTLS_SERVER_CERT_REVOKED'
+  | 'ERR_MTLS_OCSP_INVALID'
+  | 'ERR_MTLS_OCSP_STAPLE_MISSING'
 
 /** Every error undici-mtls raises: a stable `code` and a message with what was expected and what was found. */
 export class MtlsClientError extends Error {

@@ -4,3 +4,4 @@ export { MtlsClientError, ServerUnauthorizedError, type MtlsClientErrorCode } fr
 export type { ServerAuthorizer } from './server-authorizer.js'
 export { openTelemetryRequestHook, type TelemetrySpan } from './otel.js'
 export { jwtSvidInterceptor, type JwtSvidFetcher, type JwtSvidInterceptorOptions } from './jwt-svid-interceptor.js'
+export type { AgentOcspStatus, OcspMode, ServerStaple } from './ocsp.js'

@@ -1,7 +1,7 @@
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Dispatcher, Pool, fetch, request } from 'undici'
 import type { MaterialFeed, MaterialFeedReport, PeerIdentity } from 'mtls-core'
-import { jwtSvidInterceptor, MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type AgentKeyExchange, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer } from 'undici-mtls'
+import { jwtSvidInterceptor, MtlsAgent, MtlsClientError, ServerUnauthorizedError, createMtlsAgent, openTelemetryRequestHook, type AgentKeyExchange, type TelemetrySpan, type MtlsAgentStatus, type MtlsClientErrorCode, type ServerAuthorizer, type MtlsAgentOptions, type AgentOcspStatus, type OcspMode, type ServerStaple } from 'undici-mtls'
 
 const agent = await createMtlsAgent({
   certFile: 'tls.crt',
@@ -72,3 +72,14 @@ expectAssignable<Dispatcher>(someAgent.compose(jwtSvidInterceptor({ source: jwtF
 expectError(jwtSvidInterceptor({ source: jwtFetcher }))
 expectError(jwtSvidInterceptor({ source: { fetchJWTSVID: () => 'token' }, audience: 'x' }))
 expectAssignable<MtlsClientErrorCode>('ERR_MTLS_CLIENT_JWT_SVID_UNAVAILABLE')
+
+// ocsp: one of three modes; status().ocsp reports the mode, the last staple and the latest refusal.
+expectAssignable<MtlsAgentOptions>({ cert: '', key: '', ca: '', ocsp: 'require' })
+expectAssignable<MtlsAgentOptions>({ cert: '', key: '', ca: '', ocsp: 'off' })
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', ocsp: true }))
+expectError(createMtlsAgent({ cert: '', key: '', ca: '', ocsp: 'required' }))
+expectType<AgentOcspStatus>(agent.status().ocsp)
+expectType<OcspMode>(agent.status().ocsp.mode)
+expectType<ServerStaple | null>(agent.status().ocsp.lastStaple)
+expectType<'good' | 'revoked' | 'unknown' | undefined>(agent.status().ocsp.lastStaple?.status)
+expectType<string | undefined>(agent.status().ocsp.lastError?.code)
