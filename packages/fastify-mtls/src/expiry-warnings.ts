@@ -27,7 +27,10 @@ export class ExpiryWarnings {
 /** Past this fraction of its lifetime, a pushed certificate's rotation is late: SPIRE's agent rotates at half. */
 export const LATE_ROTATION_FRACTION = 2 / 3
 
-/** Timers take at most 2^31 - 1 ms (about 24.8 days); a later moment is reached through a check that finds nothing to say. */
+/**
+ * Timers take at most 2^31 - 1 ms (about 24.8 days): Node runs a longer one after 1 ms instead, with a warning. A later
+ * moment is reached through a check that finds nothing to say and sets the next timer.
+ */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
@@ -51,11 +54,14 @@ export class LifetimeWarnings {
       : { level: 'warn', message: `the server certificate has passed 2/3 of its lifetime (it expires at ${cert.notAfter.toISOString()}) and the feed sent no newer one: its rotation is late` }
   }
 
-  /** How long until check() may have something new to say about `cert` (a timer's delay), or `null` once it expired. */
+  /**
+   * The delay of a timer that runs check() once it may have something new to say about `cert` (a millisecond past the
+   * moment, never more than a timer takes), or `null` once it expired.
+   */
   nextCheck (cert: CertificateSummary, now = Date.now()): number | null {
     const { late, end } = moments(cert)
     const next = now < late ? late : now < end ? end : null
-    return next === null ? null : Math.min(next - now, MAX_TIMER_MS)
+    return next === null ? null : Math.min(next - now + 1, MAX_TIMER_MS)
   }
 }
 

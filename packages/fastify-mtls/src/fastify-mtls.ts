@@ -240,7 +240,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
       if (warning !== null) log[warning.level]({ fingerprint256: leaf.fingerprint256, notAfter: leaf.notAfter }, warning.message)
       if (lifetimeTimer !== null) clearTimeout(lifetimeTimer)
       const next = lifetimeWarnings.nextCheck(leaf)
-      lifetimeTimer = next === null ? null : setTimeout(warnIfExpiring, next + 1).unref()
+      lifetimeTimer = next === null ? null : setTimeout(warnIfExpiring, next).unref()
       return
     }
     const warning = warnings.check(leaf)

@@ -117,15 +117,29 @@ t.test('pushed certificates are judged by their lifetime, not days left: a late 
   t.equal(expiryLines().length, 1, 'once per certificate')
 })
 
+t.test('a pushed certificate that lives a year sets no timer longer than Node takes (a longer one runs after 1 ms: a busy loop)', async t => {
+  const warnings: Error[] = []
+  const record = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', record)
+  t.teardown(() => { process.off('warning', record) })
+  const yearLong = await pki.intermediate.issue({ spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], usage: 'server', days: 365 })
+  const feed = new PemFeed({ ...feedMaterial, cert: yearLong.chain, key: yearLong.key })
+  const { app } = await startServer(t, { x509Source: feed })
+  // An overflowing timer fires within a millisecond and warns each time: a few turns of the event loop show it.
+  for (let turn = 0; turn < 5; turn++) await new Promise(resolve => setTimeout(resolve, 5))
+  t.equal(app.mtls.status().certificate.fingerprint256, yearLong.fingerprint256)
+  t.same(warnings.filter(warning => warning.name === 'TimeoutOverflowWarning').map(warning => warning.message), [], 'no timer overflows')
+})
+
 t.test('LifetimeWarnings: at 2/3 of the lifetime a warning, at the end an error, each once; the timer is set for the next of them', async t => {
   const start = Date.parse('2026-12-07T10:00:00Z')
   const cert = { fingerprint256: 'AA', notBefore: new Date(start), notAfter: new Date(start + 3_600_000) } as unknown as CertificateSummary
   const warnings = new LifetimeWarnings()
   t.equal(warnings.check(cert, start + 1_000), null, 'young: nothing')
-  t.equal(warnings.nextCheck(cert, start + 1_000), 2_400_000 - 1_000, 'the next moment is 2/3 of the hour, 40 minutes in')
+  t.equal(warnings.nextCheck(cert, start + 1_000), 2_400_000 - 1_000 + 1, 'the next moment is 2/3 of the hour, 40 minutes in (a millisecond past it)')
   t.match(warnings.check(cert, start + 2_400_000), { level: 'warn', message: /passed 2\/3 of its lifetime \(it expires at 2026-12-07T11:00:00.000Z\)/ })
   t.equal(warnings.check(cert, start + 2_500_000), null, 'said once')
-  t.equal(warnings.nextCheck(cert, start + 2_500_000), 1_100_000, 'then the end')
+  t.equal(warnings.nextCheck(cert, start + 2_500_000), 1_100_000 + 1, 'then the end')
   t.match(warnings.check(cert, start + 3_600_000), { level: 'error', message: /expired at 2026-12-07T11:00:00.000Z and the feed sent no newer one/ })
   t.equal(warnings.check(cert, start + 3_700_000), null, 'said once')
   t.equal(warnings.nextCheck(cert, start + 3_700_000), null, 'nothing left to wait for')
