@@ -9,7 +9,7 @@ import { parseJwtBundle, toJwtBundles, toJwtSvid } from '../src/jwt-bundles.js'
 import { algorithmOf, jwksOf } from '../src/testing.js'
 import { TestWorkloadApi } from './workload-api-server.js'
 
-const LIMIT = { timeout: hangLimit(20_000) }
+const LIMIT = { timeout: hangLimit(60_000) }
 const FAST = { initialMs: 20, maxMs: 200 }
 const ORDER = 'spiffe://mycompany.com/production/order-service'
 const INVENTORY = 'spiffe://mycompany.com/production/inventory-service'
@@ -133,7 +133,9 @@ t.test('the test agent issues JWT-SVIDs per SPIFFE ID and hint, with the audienc
 
 t.test('JWTSource: tokens cached and refreshed at half their lifetime; validation follows bundle rotation', LIMIT, async t => {
   const api = await TestWorkloadApi.start(t)
-  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a', lifetimeSeconds: 4 }])
+  // Ten seconds: the refresh at half-life comes 4 to 5 s after the fetch (iat is whole seconds), room enough for the
+  // assertions before it on a busy machine.
+  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a', lifetimeSeconds: 10 }])
   api.setJwtBundles({ 'mycompany.com': jwksOf([{ key: keyA, kid: 'a' }]) })
   const source = await createJWTSource({ endpoint: api.endpoint, backoff: FAST, clockToleranceSec: 0 })
   t.teardown(() => source.close())
@@ -142,10 +144,10 @@ t.test('JWTSource: tokens cached and refreshed at half their lifetime; validatio
   t.equal(api.jwtIssued, 1)
   t.equal(source.cachedJWTSVID({ audience: AUD }), first)
   t.equal(source.status().tokens, 1)
-  // iat is whole seconds: the half-life is 2 s after it.
+  // iat is whole seconds: the half-life is 5 s after it.
   await until(() => api.jwtIssued >= 2, 'the background refresh at half the lifetime')
   const refreshedAt = Date.now()
-  t.ok(refreshedAt >= first.issuedAt.getTime() + 2000 - 50, `refreshed ${refreshedAt - first.issuedAt.getTime()} ms after issue`)
+  t.ok(refreshedAt >= first.issuedAt.getTime() + 5000 - 50, `refreshed ${refreshedAt - first.issuedAt.getTime()} ms after issue`)
   t.ok(refreshedAt < first.expiresAt.getTime(), 'before the old token expired')
   const second = await source.fetchJWTSVID({ audience: AUD })
   t.not(second.token, first.token)
@@ -242,7 +244,8 @@ t.test('odd corners: claims through the agent, unusable messages, timeouts, a re
 
   // A refresh that fails keeps the token in use until it expires.
   api.setJwtBundles({ 'mycompany.com': jwksOf([{ key: keyA, kid: 'a' }]) })
-  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a', lifetimeSeconds: 4 }])
+  // Twelve seconds: the token is still valid when the failed refresh at half-life (6 s) has been seen.
+  api.setJwtSvids([{ spiffeId: ORDER, key: keyA, kid: 'a', lifetimeSeconds: 12 }])
   const source = await createJWTSource({ endpoint: api.endpoint, backoff: FAST })
   t.teardown(() => source.close())
   const errors: string[] = []
@@ -250,7 +253,7 @@ t.test('odd corners: claims through the agent, unusable messages, timeouts, a re
   const svid = await source.fetchJWTSVID({ audience: AUD })
   const issued = api.jwtIssued
   api.deny({ code: grpc.status.PERMISSION_DENIED, details: 'entry deleted' })
-  await until(() => errors.includes('ERR_MTLS_WORKLOAD_DENIED') && api.jwtIssued === issued && Date.now() >= svid.issuedAt.getTime() + 2000, 'the refresh at half-life to fail')
+  await until(() => errors.includes('ERR_MTLS_WORKLOAD_DENIED') && api.jwtIssued === issued && Date.now() >= svid.issuedAt.getTime() + 6_000, 'the refresh at half-life to fail')
   t.equal(source.cachedJWTSVID({ audience: AUD }), svid, 'the token in use is kept while valid')
   t.equal(source.cachedJWTSVID({ audience: [AUD], subject: ORDER, hint: 'h' }), null, 'nothing cached for another subject and hint')
   await t.rejects(source.fetchJWTSVID({ audience: 'another' }), { code: 'ERR_MTLS_WORKLOAD_DENIED' }, 'a new audience while denied')
