@@ -71,24 +71,7 @@ export class WorkloadApiClient {
   /** The first X509Context the agent sends; rejects with the first error, or `ERR_MTLS_WORKLOAD_TIMEOUT`. */
   async fetchX509Context (options: { timeoutMs?: number } = {}): Promise<X509Context> {
     const timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'fetchX509Context')
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        watch.close()
-        reject(noSvidInTime(this.endpoint, timeoutMs))
-      }, timeoutMs)
-      const watch = this.watchX509Context({
-        onUpdate: context => {
-          clearTimeout(timer)
-          watch.close()
-          resolve(context)
-        },
-        onError: error => {
-          clearTimeout(timer)
-          watch.close()
-          reject(error)
-        }
-      })
-    })
+    return await this.#first(listener => this.watchX509Context(listener), 'X.509-SVID', timeoutMs)
   }
 
   /** Streams FetchJWTBundles: the JWT bundles (JWKS) of every trust domain, by trust domain name. */
@@ -99,14 +82,19 @@ export class WorkloadApiClient {
   /** The first JWT bundles message; rejects with the first error, or `ERR_MTLS_WORKLOAD_TIMEOUT`. */
   async fetchJWTBundles (options: { timeoutMs?: number } = {}): Promise<JwtBundles> {
     const timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'fetchJWTBundles')
+    return await this.#first(listener => this.watchJWTBundles(listener), 'JWT bundles', timeoutMs)
+  }
+
+  // The first message of a stream (`what` names it in the timeout's message), then the stream is closed.
+  async #first<T> (watch: (listener: WatchListener<T>) => Watch, what: string, timeoutMs: number): Promise<T> {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        watch.close()
-        reject(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT', `no JWT bundles from the Workload API at ${this.endpoint.target} within ${timeoutMs} ms`))
+        stream.close()
+        reject(nothingInTime(this.endpoint, what, timeoutMs))
       }, timeoutMs)
-      const watch = this.watchJWTBundles({
-        onUpdate: bundles => { clearTimeout(timer); watch.close(); resolve(bundles) },
-        onError: error => { clearTimeout(timer); watch.close(); reject(error) }
+      const stream = watch({
+        onUpdate: update => { clearTimeout(timer); stream.close(); resolve(update) },
+        onError: error => { clearTimeout(timer); stream.close(); reject(error) }
       })
     })
   }
@@ -219,9 +207,9 @@ function securityMetadata (): grpc.Metadata {
   return metadata
 }
 
-/** `ERR_MTLS_WORKLOAD_TIMEOUT`: no SVID came in time, with the last failure when there was one. */
-export function noSvidInTime (endpoint: WorkloadEndpoint, timeoutMs: number, lastError: WorkloadApiError | null = null): WorkloadApiError {
+/** `ERR_MTLS_WORKLOAD_TIMEOUT`: no `what` (an X.509-SVID, JWT bundles) came in time, with the last failure when there was one. */
+export function nothingInTime (endpoint: WorkloadEndpoint, what: string, timeoutMs: number, lastError: WorkloadApiError | null = null): WorkloadApiError {
   return new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT',
-    `no X.509-SVID from the Workload API at ${endpoint.target} within ${timeoutMs} ms` + (lastError === null ? '' : ` (last error: ${lastError.message})`),
+    `no ${what} from the Workload API at ${endpoint.target} within ${timeoutMs} ms` + (lastError === null ? '' : ` (last error: ${lastError.message})`),
     { cause: lastError ?? undefined })
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { BackoffOptions } from './backoff.js'
-import { WorkloadApiClient, checkBackoff, checkFetchJwtSvid, type FetchJwtSvidOptions } from './client.js'
+import { WorkloadApiClient, checkBackoff, checkFetchJwtSvid, nothingInTime, type FetchJwtSvidOptions } from './client.js'
+import { FirstUpdate } from './first-update.js'
 import { WorkloadApiError } from './errors.js'
 import type { JwtBundles, JwtSvid } from './jwt-bundles.js'
 import { validateJwtSvid, type ValidatedJwtSvid } from './jwt-validate.js'
@@ -58,8 +59,7 @@ export class JwtSource extends EventEmitter<JwtSourceEvents> {
   #lastUpdate: Date | null = null
   #lastError: WorkloadApiError | null = null
   #closed = false
-  readonly #firstUpdate: Promise<void>
-  #settleFirst: ((error?: WorkloadApiError) => void) | null = null
+  readonly #firstUpdate = new FirstUpdate()
 
   /** Use `createJWTSource`, which waits for the first bundles. */
   constructor (options: JwtSourceOptions = {}) {
@@ -71,22 +71,18 @@ export class JwtSource extends EventEmitter<JwtSourceEvents> {
       throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', `createJWTSource: clockToleranceSec must be a number of seconds, 0 or more; got ${String(tolerance)}`)
     }
     this.#clockToleranceSec = tolerance
-    this.#firstUpdate = new Promise((resolve, reject) => {
-      this.#settleFirst = error => (error === undefined ? resolve() : reject(error))
-    })
-    this.#firstUpdate.catch(() => {})
     this.#client = new WorkloadApiClient({ endpoint: options.endpoint, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) })
     this.#watch = this.#client.watchJWTBundles({
       onUpdate: bundles => {
         this.#bundles = bundles
         this.#lastUpdate = new Date()
         this.#lastError = null
-        this.#settle()
+        this.#firstUpdate.settle()
         this.emit('update', bundles)
       },
       onError: (error, retrying) => {
         this.#fail(error)
-        if (!retrying) this.#settle(error)
+        if (!retrying) this.#firstUpdate.settle(error)
       }
     })
   }
@@ -172,24 +168,13 @@ export class JwtSource extends EventEmitter<JwtSourceEvents> {
   }
 
   /** Resolves on the first JWT bundles; rejects with `ERR_MTLS_WORKLOAD_TIMEOUT` (cause: the last error) after `timeoutMs`. */
-  ready (timeoutMs: number): Promise<void> {
-    const timer = setTimeout(() => {
-      this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_TIMEOUT',
-        `no JWT bundles from the Workload API at ${this.#client.endpoint.target} within ${timeoutMs} ms` + (this.#lastError === null ? '' : ` (last error: ${this.#lastError.message})`),
-        { cause: this.#lastError ?? undefined }))
-    }, timeoutMs)
-    return this.#firstUpdate.finally(() => clearTimeout(timer))
+  async ready (timeoutMs: number): Promise<void> {
+    await this.#firstUpdate.wait(timeoutMs, () => nothingInTime(this.#client.endpoint, 'JWT bundles', timeoutMs, this.#lastError))
   }
 
   #fail (error: WorkloadApiError): void {
     this.#lastError = error
     if (this.listenerCount('error') > 0) this.emit('error', error)
-  }
-
-  #settle (error?: WorkloadApiError): void {
-    const settle = this.#settleFirst
-    this.#settleFirst = null
-    settle?.(error)
   }
 
   /** Stops the bundle stream and the token refreshes, and closes the connection. */
@@ -198,7 +183,7 @@ export class JwtSource extends EventEmitter<JwtSourceEvents> {
     this.#closed = true
     for (const entry of this.#tokens.values()) if (entry.timer !== null) clearTimeout(entry.timer)
     this.#tokens.clear()
-    this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the JWTSource was closed before its first JWT bundles'))
+    this.#firstUpdate.settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the JWTSource was closed before its first JWT bundles'))
     this.#client.close()
   }
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import type { BackoffOptions } from './backoff.js'
-import { WorkloadApiClient, checkBackoff, noSvidInTime } from './client.js'
+import { WorkloadApiClient, checkBackoff, nothingInTime } from './client.js'
+import { FirstUpdate } from './first-update.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys, checkTimeout } from './option-keys.js'
 import { derToPem } from './pem.js'
@@ -86,8 +87,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
   #lastUpdate: Date | null = null
   #lastError: WorkloadApiError | null = null
   #closed = false
-  readonly #firstUpdate: Promise<void>
-  #settleFirst: ((error?: WorkloadApiError) => void) | null = null
+  readonly #firstUpdate = new FirstUpdate()
 
   /** Use `createX509Source`, which waits for the first SVID. */
   constructor (options: X509SourceOptions = {}) {
@@ -99,18 +99,12 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
       throw new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_OPTION', 'createX509Source: pick must be a SPIFFE ID, { hint: string } or a function')
     }
     this.#pick = pick !== undefined && typeof pick === 'object' ? Object.freeze({ hint: pick.hint }) : pick
-    this.#firstUpdate = new Promise((resolve, reject) => {
-      this.#settleFirst = error => (error === undefined ? resolve() : reject(error))
-    })
-    // Handled here too: a source closed before its first SVID, by someone who never called ready(), must not end the
-    // process with an unhandled rejection. ready() still rejects for whoever waits.
-    this.#firstUpdate.catch(() => {})
     this.#client = new WorkloadApiClient({ endpoint: options.endpoint, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) })
     this.#watch = this.#client.watchX509Context({
       onUpdate: context => this.#update(context),
       onError: (error, retrying) => {
         this.#fail(error)
-        if (!retrying) this.#settle(error)
+        if (!retrying) this.#firstUpdate.settle(error)
       }
     })
   }
@@ -155,12 +149,8 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
   }
 
   /** Resolves on the first update; rejects with `ERR_MTLS_WORKLOAD_TIMEOUT` (cause: the last error) after `timeoutMs`. */
-  ready (timeoutMs: number): Promise<void> {
-    const timer = setTimeout(() => {
-      this.#settle(noSvidInTime(this.#client.endpoint, timeoutMs, this.#lastError))
-    }, timeoutMs)
-    // Not unref'd: while the source waits for its first SVID, the retries' timers are, and the process must not exit.
-    return this.#firstUpdate.finally(() => clearTimeout(timer))
+  async ready (timeoutMs: number): Promise<void> {
+    await this.#firstUpdate.wait(timeoutMs, () => nothingInTime(this.#client.endpoint, 'X.509-SVID', timeoutMs, this.#lastError))
   }
 
   #update (context: X509Context): void {
@@ -174,7 +164,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     this.#materialInput = null
     this.#lastUpdate = new Date()
     this.#lastError = null // the outage, if any, is over
-    this.#settle()
+    this.#firstUpdate.settle()
     this.emit('update', this.#current)
   }
 
@@ -183,17 +173,11 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
     if (this.listenerCount('error') > 0) this.emit('error', error)
   }
 
-  #settle (error?: WorkloadApiError): void {
-    const settle = this.#settleFirst
-    this.#settleFirst = null
-    settle?.(error)
-  }
-
   /** Stops watching and closes the connection; `current` throws from then on. */
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    this.#settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the X509Source was closed before its first SVID'))
+    this.#firstUpdate.settle(new WorkloadApiError('ERR_MTLS_WORKLOAD_CLOSED', 'the X509Source was closed before its first SVID'))
     this.#client.close()
   }
 }
