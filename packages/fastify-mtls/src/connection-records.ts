@@ -245,6 +245,19 @@ export class ConnectionRecords {
     }
   }
 
+  /** Judges every open verified connection with `judge`; calls `refused` for each it gives a verdict against (`judge` withdraws nothing itself). */
+  judgeWith<V> (judge: (record: ConnectionRecord) => V | null, refused: (record: ConnectionRecord, verdict: V) => void): void {
+    this.#sweep()
+    for (const record of this.#open) {
+      if (!record.verified) continue
+      const verdict = judge(record)
+      if (verdict !== null) {
+        this.#open.delete(record)
+        refused(record, verdict)
+      }
+    }
+  }
+
   #sweep (): void {
     for (const record of this.#open) if (record.socket.destroyed) this.#open.delete(record)
   }

@@ -155,7 +155,10 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // reload), never on a connection.
   const records = new ConnectionRecords()
   // Loaded only when asked for, as stapling: OCSP brings ASN.1 schemas and an HTTP client.
-  const revocation = options.revocation === undefined ? null : new (await import('./client-revocation.js')).ClientRevocation(options.revocation, log)
+  // A CRL downloaded again that revokes a certificate of an open connection refuses it, as a reloaded CRL file does.
+  const revocation = options.revocation === undefined
+    ? null
+    : new (await import('./client-revocation.js')).ClientRevocation(options.revocation, log, judge => { records.judgeWith(judge, revokedLater) })
   let trust = Trust.forMaterial(source.current)
   // The trust in force when each connection was accepted: OpenSSL verifies a handshake against the context of
   // that moment (Node hands the new TLS socket the server's context then), which a reload may replace before the
@@ -228,7 +231,10 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   server.prependListener('secureConnection', onSecureConnection)
   markMtlsServer(server) // fastify-mtls-identity refuses to start where it cannot read these records
   server.on('tlsClientError', onTlsClientError)
-  fastify.addHook('onClose', async () => { refusals.close() })
+  fastify.addHook('onClose', async () => {
+    refusals.close()
+    revocation?.close()
+  })
 
   // Material a feed pushes (SVIDs of an hour) is judged by its lifetime, at the moments that matter; files by days left.
   const lifetimeWarnings = source.feed === null ? null : new LifetimeWarnings()

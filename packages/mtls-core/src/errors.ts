@@ -165,6 +165,12 @@ export type OcspErrorCode = 'ERR_MTLS_OCSP_INVALID'
 /** `fetchOcspResponse` (mtls-core/internal) could not get an answer: not http:, a timeout, an HTTP error, too large. */
 export type OcspFetchErrorCode = 'ERR_MTLS_OCSP_FETCH'
 
+/** `fetchCrl` (mtls-core/ocsp) could not get a CRL: not http:, a timeout, an HTTP error, too large. */
+export type CrlFetchErrorCode = 'ERR_MTLS_CRL_FETCH'
+
+/** `CrlStatusError`'s code (the class lives in crl-status.ts with the checks its `check` names). */
+export type CrlStatusErrorCode = 'ERR_MTLS_CRL_INVALID'
+
 export type XfccErrorCode = 'ERR_MTLS_XFCC_EMPTY' | 'ERR_MTLS_XFCC_TOO_LONG' | 'ERR_MTLS_XFCC_SYNTAX' | 'ERR_MTLS_XFCC_DUPLICATE_KEY' | 'ERR_MTLS_XFCC_BAD_VALUE'
 
 /** A malformed `x-forwarded-client-cert` header. */

@@ -1,4 +1,6 @@
-// `mtls-core/ocsp`: OCSP requests and responses, and fetching them. An entry point of its own, so that the ASN.1
-// schemas and the HTTP client it needs are loaded by code that uses OCSP, not by every importer of mtls-core.
+// `mtls-core/ocsp`: revocation by OCSP (requests, responses) and by CRL distribution points (a CRL judged for one
+// certificate), and fetching both. An entry point of its own, so that the ASN.1 schemas and the HTTP client it needs
+// are loaded by code that checks revocation, not by every importer of mtls-core.
 export { OcspError, ocspRequest, ocspUrlOf, revocationPointsOf, verifyOcspResponse, type OcspCheck, type OcspRequestMessage, type OcspRequestOptions, type OcspStatus, type RevocationPoints, type VerifyOcspOptions } from './ocsp.js'
-export { fetchOcspResponse, type OcspFetchOptions } from './ocsp-fetch.js'
+export { CrlStatusError, crlStatus, readCrl, type CrlCheck, type CrlStatus, type CrlStatusOptions, type ReadCrl } from './crl-status.js'
+export { fetchCrl, fetchOcspResponse, type CrlFetchOptions, type OcspFetchOptions } from './ocsp-fetch.js'

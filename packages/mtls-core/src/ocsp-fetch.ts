@@ -1,7 +1,8 @@
-// Asking an OCSP responder: one POST (RFC 6960 A.1) with undici, a timeout and a size cap on every fetch, over
-// http: only unless the caller allows https: (a responder's answer is signed; TLS to it would need trust of its own).
+// Asking an OCSP responder (one POST, RFC 6960 A.1) or a CRL distribution point (one GET, RFC 5280 4.2.1.13) with
+// undici, a timeout and a size cap on every fetch, over http: only unless the caller allows https: (both answers are
+// signed; TLS to them would need trust of its own).
 import { request } from 'undici'
-import { MtlsCoreError, type OcspFetchErrorCode } from './errors.js'
+import { MtlsCoreError, type CrlFetchErrorCode, type OcspFetchErrorCode } from './errors.js'
 
 export interface OcspFetchOptions {
   /** Milliseconds for the whole exchange, connect to last byte. Default: 5000. */
@@ -12,36 +13,57 @@ export interface OcspFetchOptions {
   allowHttps?: boolean
 }
 
+/** How `fetchCrl` fetches: as `fetchOcspResponse`, with a larger default size cap. */
+export interface CrlFetchOptions extends OcspFetchOptions {
+  /** Largest CRL accepted, in bytes. Default: 4 MiB. */
+  maxBytes?: number
+}
+
 const DEFAULT_TIMEOUT_MS = 5000
 const DEFAULT_MAX_BYTES = 65_536
+const DEFAULT_MAX_CRL_BYTES = 4 * 1024 * 1024
 
 /** POSTs `requestDer` to `url` and returns the response body; throws MtlsCoreError `ERR_MTLS_OCSP_FETCH` saying why not. */
 export async function fetchOcspResponse (url: string, requestDer: Uint8Array, options: OcspFetchOptions = {}): Promise<Buffer> {
+  // `reset`: one connection per request; OpenSSL's responder serves one connection at a time, and a kept-alive one would stall the next.
+  return await fetchBounded<OcspFetchErrorCode>(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' },
+    body: Buffer.from(requestDer)
+  }, { ...options, maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES }, 'OCSP', 'ERR_MTLS_OCSP_FETCH')
+}
+
+/** GETs the CRL at `url` (a CRL distribution point) and returns the body; throws MtlsCoreError `ERR_MTLS_CRL_FETCH` saying why not. */
+export async function fetchCrl (url: string, options: CrlFetchOptions = {}): Promise<Buffer> {
+  return await fetchBounded<CrlFetchErrorCode>(url, { method: 'GET', headers: { accept: 'application/pkix-crl' } },
+    { ...options, maxBytes: options.maxBytes ?? DEFAULT_MAX_CRL_BYTES }, 'CRL', 'ERR_MTLS_CRL_FETCH')
+}
+
+async function fetchBounded<Code extends string> (url: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer },
+  options: OcspFetchOptions & { maxBytes: number }, what: string, code: Code): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
+  const { maxBytes } = options
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    throw new MtlsCoreError<OcspFetchErrorCode>('ERR_MTLS_OCSP_FETCH', `OCSP: ${JSON.stringify(url)} is not a URL`)
+    throw new MtlsCoreError<Code>(code, `${what}: ${JSON.stringify(url)} is not a URL`)
   }
   if (parsed.protocol !== 'http:' && !(parsed.protocol === 'https:' && options.allowHttps === true)) {
-    throw new MtlsCoreError<OcspFetchErrorCode>('ERR_MTLS_OCSP_FETCH', `OCSP: ${parsed.protocol} URLs are not fetched (${url}); http: only${parsed.protocol === 'https:' ? ', unless allowHttps' : ''}`)
+    throw new MtlsCoreError<Code>(code, `${what}: ${parsed.protocol} URLs are not fetched (${url}); http: only${parsed.protocol === 'https:' ? ', unless allowHttps' : ''}`)
   }
   const signal = AbortSignal.timeout(timeoutMs)
   try {
-    // `reset`: one connection per request; OpenSSL's responder serves one connection at a time, and a kept-alive one would stall the next.
-    const response = await request(parsed, {
-      method: 'POST',
-      headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' },
-      body: Buffer.from(requestDer),
-      signal,
-      reset: true,
-      maxRedirections: 0
-    } as Parameters<typeof request>[1])
+    const response = await request(parsed, { ...init, signal, reset: true, maxRedirections: 0 } as Parameters<typeof request>[1])
     if (response.statusCode !== 200) {
       await response.body.dump()
-      throw new MtlsCoreError<OcspFetchErrorCode>('ERR_MTLS_OCSP_FETCH', `OCSP: ${url} answered HTTP ${response.statusCode}`)
+      throw new MtlsCoreError<Code>(code, `${what}: ${url} answered HTTP ${response.statusCode}`)
+    }
+    // A declared length over the cap is refused before any of it is read.
+    const declared = Number(response.headers['content-length'])
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      response.body.destroy()
+      throw new MtlsCoreError<Code>(code, `${what}: the response from ${url} is over ${maxBytes} bytes`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -49,7 +71,7 @@ export async function fetchOcspResponse (url: string, requestDer: Uint8Array, op
       size += (chunk as Buffer).length
       if (size > maxBytes) {
         response.body.destroy()
-        throw new MtlsCoreError<OcspFetchErrorCode>('ERR_MTLS_OCSP_FETCH', `OCSP: the response from ${url} is over ${maxBytes} bytes`)
+        throw new MtlsCoreError<Code>(code, `${what}: the response from ${url} is over ${maxBytes} bytes`)
       }
       chunks.push(chunk as Buffer)
     }
@@ -57,6 +79,6 @@ export async function fetchOcspResponse (url: string, requestDer: Uint8Array, op
   } catch (err) {
     if (err instanceof MtlsCoreError) throw err
     const why = signal.aborted ? `no answer within ${timeoutMs} ms` : (err as Error).message
-    throw new MtlsCoreError<OcspFetchErrorCode>('ERR_MTLS_OCSP_FETCH', `OCSP: cannot fetch from ${url}: ${why}`, { cause: err })
+    throw new MtlsCoreError<Code>(code, `${what}: cannot fetch from ${url}: ${why}`, { cause: err })
   }
 }
