@@ -62,7 +62,8 @@ async function fetchBounded<Code extends string> (url: string, init: { method: '
     // A declared length over the cap is refused before any of it is read.
     const declared = Number(response.headers['content-length'])
     if (Number.isFinite(declared) && declared > maxBytes) {
-      response.body.destroy()
+      // Destroyed unread: the abort it reports is expected, not an uncaught error.
+      response.body.on('error', () => {}).destroy()
       throw new MtlsCoreError<Code>(code, `${what}: the response from ${url} is over ${maxBytes} bytes`)
     }
     const chunks: Buffer[] = []
