@@ -101,6 +101,8 @@ interface Answer {
 // A CRL downloaded from a distribution point, and when to download it again.
 interface CrlDocument {
   crl: ReadCrl
+  /** The certificate and issuer it was first checked for: each later download must pass the same check. */
+  readonly checkedFor: { readonly certificate: Buffer, readonly issuer: Buffer }
   fetchedAt: number
   nextFetchAt: number
   lastUsed: number
@@ -319,19 +321,19 @@ export class ClientRevocation {
     const download = this.#fromResponder('crl', url, async () => {
       const crl = readCrl(await fetchCrl(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxCrlBytes, allowHttps: this.#allowHttps }))
       crlStatus(crl, { certificate, issuer })
-      return this.#keep(url, crl, Date.now())
+      return this.#keep(url, crl, Date.now(), { certificate, issuer })
     }).finally(() => { this.#downloads.delete(url) })
     this.#downloads.set(url, download)
     return await download
   }
 
-  #keep (url: string, crl: ReadCrl, now: number): CrlDocument {
+  #keep (url: string, crl: ReadCrl, now: number, checkedFor: CrlDocument['checkedFor']): CrlDocument {
     const previous = this.#documents.get(url)
     if (previous?.timer != null) clearTimeout(previous.timer)
     const { thisUpdate, nextUpdate } = crl.fields
     const threeQuarters = nextUpdate === null ? Infinity : thisUpdate.getTime() + 0.75 * (nextUpdate.getTime() - thisUpdate.getTime())
     const nextFetchAt = Math.max(now + MIN_CRL_REFRESH_MS, Math.min(now + this.#crlRefreshMs, threeQuarters))
-    const document: CrlDocument = { crl, fetchedAt: now, nextFetchAt, lastUsed: previous?.lastUsed ?? now, timer: null }
+    const document: CrlDocument = { crl, checkedFor, fetchedAt: now, nextFetchAt, lastUsed: previous?.lastUsed ?? now, timer: null }
     if (!this.#closed) {
       document.timer = setTimeout(() => { this.#refresh(url, document) }, Math.min(nextFetchAt - now, 2 ** 31 - 1)).unref()
       this.#documents.set(url, document)
@@ -352,18 +354,16 @@ export class ClientRevocation {
       this.#documents.delete(url)
       return
     }
-    const judged = [...this.#cache].filter(([, answer]) => answer.crl?.url === url)
-    const first = judged[0]?.[1].crl
     this.#fromResponder('crl', url, async () => {
       const crl = readCrl(await fetchCrl(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxCrlBytes, allowHttps: this.#allowHttps }))
-      // Checked against a certificate it was downloaded for before: an answer from anyone else is no CRL.
-      if (first !== undefined) crlStatus(crl, { certificate: first.certificate, issuer: first.issuer })
+      // Checked as the first one was: an answer from anyone but the issuer is no CRL.
+      crlStatus(crl, document.checkedFor)
       return crl
     }).then(crl => {
       if (this.#closed) return
-      this.#keep(url, crl, Date.now())
+      this.#keep(url, crl, Date.now(), document.checkedFor)
       this.#lastCrlError = null
-      this.#apply(url, crl, judged)
+      this.#apply(url, crl, [...this.#cache].filter(([, answer]) => answer.crl?.url === url))
     }, (err: unknown) => {
       if (this.#closed) return
       this.#noStatus(asLookupError(err, url), true)

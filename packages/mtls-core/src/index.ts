@@ -36,4 +36,5 @@ export { FileSource, createFileSource, type ApplyListener, type ErrorListener, t
 export { MaterialSource, createMaterialSource, type MaterialFeed, type MaterialFeedReport, type MaterialFeedStatus, type MaterialSourceOptions } from './material-source.js'
 // OCSP's functions are in `mtls-core/ocsp` (they load ASN.1 schemas and an HTTP client); its types are here too.
 export type { OcspCheck, OcspError, OcspRequestMessage, OcspRequestOptions, OcspStatus, RevocationPoints, VerifyOcspOptions } from './ocsp.js'
+export type { CrlCheck, CrlStatus, CrlStatusError, CrlStatusOptions, ReadCrl } from './crl-status.js'
 export { parseXfcc, type ParseXfccOptions, type XfccElement } from './xfcc.js'
