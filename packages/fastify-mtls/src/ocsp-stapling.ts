@@ -1,6 +1,7 @@
 // OCSP stapling of the server's own certificate: fetch a response from the certificate's responder, verify it
 // (mtls-core's verifyOcspResponse), hand it to Node's `OCSPRequest` event, refresh it before nextUpdate with backoff,
 // and start again when the certificate rotates. No staple is served rather than a stale, revoked or wrong one.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { X509Certificate } from 'node:crypto'
 import type { Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
@@ -49,7 +50,9 @@ export class OcspStapler {
   #leaf: Buffer | null = null
   #issuer: Buffer | null = null
   #url: string | null = null
-  #staple: { der: Buffer, status: OcspStatus } | null = null
+  #staple: Staple | null = null
+  // The certificate in force before the last rotation, and its staple: connections accepted before it still serve it.
+  #previous: { leaf: Buffer, staple: Staple | null } | null = null
   #pending: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
   #failures = 0
@@ -57,6 +60,12 @@ export class OcspStapler {
   #lastError: OcspStapleStatus['lastError'] = null
   #closed = false
   readonly #onOcspRequest: (certificate: Buffer, issuer: Buffer | null, callback: (err: Error | null, response?: Buffer | null) => void) => void
+  // Node names to an OCSPRequest listener the certificate of the server's secure context at that moment, not the one
+  // the connection serves: a connection accepted before a rotation whose ClientHello comes after it serves the old
+  // certificate, and was stapled the new one's response (test/security/ocsp-staple-rotation-race.test.ts). So each
+  // connection carries the certificate in force when it was accepted, into the async context of its handshake.
+  readonly #acceptedWith = new AsyncLocalStorage<Buffer>()
+  readonly #onConnection = (): void => { if (this.#leaf !== null) this.#acceptedWith.enterWith(this.#leaf) }
 
   readonly #onApply = (material: Material): void => { this.use(material).catch(() => {}) }
 
@@ -67,11 +76,17 @@ export class OcspStapler {
     this.#log = log
     this.#options = { failMode: 'closed', timeoutMs: 5000, ...options }
     this.#onOcspRequest = (certificate, _issuer, callback) => {
+      const accepted = this.#acceptedWith.getStore()
+      // Node named the server's current certificate: the connection serves the one it was accepted with. (Any other is
+      // an SNI context's, which Node names rightly, and is stapled nothing.)
+      const served = accepted !== undefined && this.#leaf?.equals(certificate) === true ? accepted : certificate
       // Without a staple in force (a rotation's first handshakes), a handshake waits for the fetch under way, bounded by its timeout.
-      const answer = (): void => { callback(null, this.#stapleFor(certificate)) }
-      if (this.#pending !== null && this.#current() === null) this.#pending.then(answer, answer)
+      const answer = (): void => { callback(null, this.#stapleFor(served)) }
+      if (this.#pending !== null && this.#current() === null && this.#leaf?.equals(served) === true) this.#pending.then(answer, answer)
       else answer()
     }
+    // Before Node's own listener, which makes the connection's TLS socket (and so the context of its handshake).
+    server.prependListener('connection', this.#onConnection)
     server.on('OCSPRequest', this.#onOcspRequest)
   }
 
@@ -90,6 +105,7 @@ export class OcspStapler {
     const leaf = blocks[0]?.der as Buffer
     // A change of trust alone keeps the certificate, and its staple.
     if (this.#leaf !== null && this.#leaf.equals(leaf)) return
+    this.#previous = this.#leaf === null ? null : { leaf: this.#leaf, staple: this.#staple }
     this.#leaf = leaf
     this.#staple = null
     this.#failures = 0
@@ -119,17 +135,20 @@ export class OcspStapler {
     this.#closed = true
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#server.removeListener('OCSPRequest', this.#onOcspRequest)
+    this.#server.removeListener('connection', this.#onConnection)
     this.#source.off('apply', this.#onApply)
   }
 
-  #current (): { der: Buffer, status: OcspStatus } | null {
-    const staple = this.#staple
-    return staple !== null && staple.status.nextUpdate.getTime() + SKEW_MS > Date.now() ? staple : null
+  #current (): Staple | null {
+    return live(this.#staple)
   }
 
+  // The staple of the certificate a connection serves: the current one's, or the previous one's for a connection
+  // accepted before the rotation (until its nextUpdate, as it was served before); none for any other.
   #stapleFor (certificate: Buffer): Buffer | null {
-    const staple = this.#current()
-    return staple !== null && this.#leaf?.equals(certificate) === true ? staple.der : null
+    if (this.#leaf?.equals(certificate) === true) return this.#current()?.der ?? null
+    if (this.#previous?.leaf.equals(certificate) === true) return live(this.#previous.staple)?.der ?? null
+    return null
   }
 
   async #fetch (): Promise<void> {
@@ -181,6 +200,16 @@ export class OcspStapler {
     this.#timer = setTimeout(() => { this.#fetch().catch(() => {}) }, Math.max(0, at - Date.now()))
     this.#timer.unref()
   }
+}
+
+interface Staple {
+  readonly der: Buffer
+  readonly status: OcspStatus
+}
+
+/** `staple` while it is current (before its nextUpdate), else null. */
+function live (staple: Staple | null): Staple | null {
+  return staple !== null && staple.status.nextUpdate.getTime() + SKEW_MS > Date.now() ? staple : null
 }
 
 function checkOptions (given: unknown): OcspStaplingOptions {
