@@ -35,6 +35,17 @@ export interface OcspStapleStatus {
   readonly lastError: { readonly message: string, readonly code: string, readonly at: Date } | null
 }
 
+/**
+ * The staple's state, as the metrics report it: `'good'` while a good response is stapled; `'revoked'` or `'unknown'`
+ * while none is because the responder's latest answer for the certificate said so; `'none'` while none is otherwise
+ * (not fetched yet, fetches failing, or the last one past its nextUpdate).
+ */
+export interface StapleState {
+  readonly status: OcspStatus['status'] | 'none'
+  /** The stapled response's nextUpdate; `null` while none is stapled. */
+  readonly nextUpdate: Date | null
+}
+
 const KEYS = ['url', 'refreshBefore', 'failMode', 'timeoutMs'] as const satisfies ReadonlyArray<keyof OcspStaplingOptions>
 const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 5 * 60_000
@@ -57,6 +68,8 @@ export class OcspStapler {
   #timer: NodeJS.Timeout | null = null
   #failures = 0
   #nextFetchAt: Date | null = null
+  // The responder's latest answer for the current certificate (verified), whatever was stapled of it.
+  #answered: OcspStatus['status'] | null = null
   #lastError: OcspStapleStatus['lastError'] = null
   #closed = false
   readonly #onOcspRequest: (certificate: Buffer, issuer: Buffer | null, callback: (err: Error | null, response?: Buffer | null) => void) => void
@@ -108,6 +121,7 @@ export class OcspStapler {
     this.#previous = this.#leaf === null ? null : { leaf: this.#leaf, staple: this.#staple }
     this.#leaf = leaf
     this.#staple = null
+    this.#answered = null
     this.#failures = 0
     this.#issuer = issuerOf(leaf, [...blocks.slice(1).map(block => block.der), ...material.ca.flatMap(pem => readPemBlocks(pem).map(block => block.der))])
     this.#url = this.#options.url ?? ocspUrlOf(leaf)
@@ -129,6 +143,12 @@ export class OcspStapler {
       nextFetchAt: this.#nextFetchAt,
       lastError: this.#lastError
     }
+  }
+
+  state (): StapleState {
+    const staple = this.#current()
+    if (staple !== null) return { status: 'good', nextUpdate: staple.status.nextUpdate }
+    return { status: this.#answered === 'revoked' || this.#answered === 'unknown' ? this.#answered : 'none', nextUpdate: null }
   }
 
   close (): void {
@@ -167,6 +187,7 @@ export class OcspStapler {
       const der = await fetchOcspResponse(this.#url, request.der, { timeoutMs: this.#options.timeoutMs })
       const status = verifyOcspResponse(der, { certificate: leaf, issuer: this.#issuer })
       if (this.#leaf !== leaf) return // rotated meanwhile: the new certificate's fetch decides
+      this.#answered = status.status
       if (status.status !== 'good') {
         this.#staple = null
         throw Object.assign(new Error(`the responder says the certificate is ${status.status}${status.reason === undefined ? '' : ` (${status.reason})`}: no staple is served`), { code: 'ERR_MTLS_OCSP_NOT_GOOD' })
