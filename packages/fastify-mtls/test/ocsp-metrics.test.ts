@@ -19,6 +19,15 @@ async function issued (usage: 'server' | 'client', ocspUrl: string = responder.u
   return cert
 }
 
+/** The URL of a responder that is down: a port nothing listens on. */
+async function downResponder (): Promise<string> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return `http://127.0.0.1:${port}/`
+}
+
 /** The samples of one metric in the registry's text, `{labels} value` by labels. */
 async function samples (registry: Registry, name: string): Promise<Record<string, number>> {
   const found: Record<string, number> = {}
@@ -49,11 +58,7 @@ t.test('stapling: ocsp_staple_status is good with the seconds to nextUpdate; rev
 })
 
 t.test('stapling: a responder that is down is state none', async t => {
-  const down = createServer()
-  await new Promise<void>(resolve => down.listen(0, '127.0.0.1', resolve))
-  const port = (down.address() as { port: number }).port
-  await new Promise<void>(resolve => down.close(() => { resolve() }))
-  const cert = await issued('server', `http://127.0.0.1:${port}/`)
+  const cert = await issued('server', await downResponder())
   const registry = new Registry()
   await startServer(t, { cert: cert.chain, key: cert.key, ca: root.certificate, mode: 'optional' }, { ocspStapling: { failMode: 'open' }, metrics: { registry } })
   t.same(await samples(registry, 'mtls_ocsp_staple_status'), { '{status="good"}': 0, '{status="revoked"}': 0, '{status="unknown"}': 0, '{status="none"}': 1 })
@@ -80,11 +85,7 @@ t.test('client revocation: cached certificates, lookups, responders, and the fai
   t.match(await registry.metrics(), /^mtls_handshake_failures_total\{reason="revoked"\} 1$/m, 'the refusal is counted where handshake refusals are')
 
   // A certificate whose responder is down: failing, by code, until a lookup succeeds.
-  const closed = createServer()
-  await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
-  const downPort = (closed.address() as { port: number }).port
-  await new Promise<void>(resolve => closed.close(() => { resolve() }))
-  t.equal((await attempt(port, as(await issued('client', `http://127.0.0.1:${downPort}/`)))).status, null)
+  t.equal((await attempt(port, as(await issued('client', await downResponder())))).status, null)
   t.match(await scrape(), { responders: { '': 2 }, failing: { '{code="ERR_MTLS_OCSP_FETCH"}': 1 } })
   t.equal((await attempt(port, as(await issued('client')))).status, 200)
   const after = await scrape()
