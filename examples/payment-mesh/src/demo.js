@@ -12,12 +12,13 @@ import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { createMtlsAgent } from 'undici-mtls'
 import { createPaymentsClient } from './order-service.js'
-import { makeDemoPki, spiffe } from './pki.js'
+import { makeDemoPki, OCSP_NEXT_UPDATE_MINUTES, spiffe } from './pki.js'
 import { describePolicy } from './policy.js'
 import { ISSUER, makeSigningKeys, startTokenIssuer } from './token-issuer.js'
 
 const serve = process.argv.includes('--serve')
 let dir = null
+let responder = null
 let service = null
 let serviceExited = null
 let step = 0
@@ -64,7 +65,7 @@ function cannotListen ({ code, port }) {
 
 const delay = ms => new Promise(resolve => setTimeout(resolve, ms).unref())
 
-/** Stops payment-service, lets the story (`running`) end, then removes the certificates. */
+/** Stops payment-service, lets the story (`running`) end, stops the OCSP responder, then removes the certificates. */
 async function cleanUp (running) {
   if (service !== null && service.exitCode === null && service.signalCode === null) {
     service.kill('SIGTERM')
@@ -72,6 +73,7 @@ async function cleanUp (running) {
     if (service.exitCode === null && service.signalCode === null) service.kill('SIGKILL')
   }
   await Promise.race([running.catch(() => {}), delay(2000)])
+  await responder?.close().catch(() => {})
   if (dir !== null) await rm(dir, { recursive: true, force: true })
 }
 
@@ -106,17 +108,19 @@ async function story () {
 
   heading('A fresh PKI from mtls-pki (nothing is committed)')
   const pki = await makeDemoPki(dir)
-  const { payment, order, inventory, stranger, issuer } = pki.files
+  responder = pki.responder
+  const { payment, order, orderReplica, inventory, stranger, issuer } = pki.files
   const caPem = readFileSync(payment.caFile, 'utf8')
   const signingKeys = makeSigningKeys()
   const issuerKeyFile = join(dir, 'token-issuer-public.pem')
   await writeFile(issuerKeyFile, signingKeys.publicKey)
-  ok(`root and issuing CA, certificates for payment-service, order-service, inventory-service, token-issuer, and a stranger's, in ${dir}`)
+  ok(`root and issuing CA, certificates for payment-service, order-service (two replicas), inventory-service, token-issuer, and a stranger's, in ${dir}`)
+  ok(`the issuing CA's OCSP responder (openssl ocsp) at ${responder.url}: the callers' certificates name it`)
 
   heading("payment-service's policy (fastify-mtls-authz): who holds which role, and what each route needs")
   for (const line of describePolicy()) say(`   ${line}`)
 
-  heading('payment-service starts on 127.0.0.1 (fastify-mtls, optional mode; identity; authz with that policy; under-pressure)')
+  heading('payment-service starts on 127.0.0.1 (fastify-mtls, optional mode, callers checked at their OCSP responder; identity; authz with that policy; under-pressure)')
   service = fork(fileURLToPath(new URL('./payment-service.js', import.meta.url)), [payment.chainFile, payment.keyFile, payment.caFile, String(port), issuerKeyFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   serviceExited = new Promise(resolve => service.once('exit', (code, signal) => resolve(code ?? signal)))
   const [started] = await Promise.race([
@@ -243,8 +247,7 @@ async function story () {
   await orders.close()
 
   heading("payment-service's fastify.mtls.status() and stats()")
-  service.send('status')
-  const [{ status, stats }] = await new Promise(resolve => service.once('message', message => resolve([message])))
+  const { status, stats } = await serviceStatus()
   const failures = Object.entries(stats.failures).filter(([, count]) => count > 0).map(([reason, count]) => `${reason} ${count}`).join(', ')
   say(`   certificate: ${status.certificate.uris[0]}, ${status.certificate.fingerprint256.slice(0, 23)}…, ${status.certificate.daysToExpiry} days to expiry`)
   say(`   last reload: ${status.lastReload?.ok ? 'ok' : 'none'} at ${status.lastReload?.at ?? '-'}; reloads ${stats.reloads.succeeded} succeeded, ${stats.reloads.failed} failed`)
@@ -254,6 +257,41 @@ async function story () {
   say('     authz answered 401 on the API, /health answered 200. In require mode they would be refused at the handshake instead.')
   say(`   failures: ${failures === '' ? 'none' : failures} (handshakes refused or broken off, by reason${stats.failures.other > 0 ? `; other: here step ${misdirectedStep}'s client, which hung up once it saw payment-service's identity` : ''})`)
   expect(status.certificate.fingerprint256 === next.fingerprint256 && stats.reloads.succeeded >= 1, 'status shows the rotated certificate and the reload')
+
+  heading("one revocation: order-service's second replica leaks its key, and the CA revokes its certificate at the OCSP responder")
+  say('   order-service runs two replicas, each with a key and certificate of its own and the same SPIFFE ID: authz cannot tell')
+  say('   them apart, revocation can. payment-service asks a caller\'s OCSP responder on the first connection of its certificate')
+  say(`   and keeps the answer until its nextUpdate (${OCSP_NEXT_UPDATE_MINUTES} minutes from this responder): a revocation reaches a certificate`)
+  say('   it has checked once that answer expires. Replica b has not called yet, so its next connection asks.')
+  const leaked = pki.certificates.orderReplica
+  pki.ca.revoke(leaked, { reason: 'keyCompromise' })
+  await responder.refresh() // openssl ocsp answers from the rewritten index from now on
+  say(`   revoked serial ${leaked.serialNumber} (keyCompromise); ${responder.url} now answers revoked for it`)
+  const replica = await createPaymentsClient({ certFile: orderReplica.chainFile, keyFile: orderReplica.keyFile, caFile: orderReplica.caFile, paymentsUrl: url })
+  const stolen = await replica.charge('o-4001', 50000).finally(() => replica.close())
+  say(`   POST /api/payments/charge (replica b, a new connection) -> ${stolen.status} ${JSON.stringify(stolen.body)}`)
+  expect(stolen.status === 401 && stolen.body.code === 'FST_MTLS_AUTHZ_PEER_REQUIRED' && /CERT_REVOKED/.test(stolen.body.message),
+    'replica b is refused: its responder says revoked, so payment-service gives it no identity (CERT_REVOKED) and authz answers 401')
+  // The others on new connections of their own: their certificates' good answers still stand.
+  const replicaA = await createPaymentsClient({ certFile: order.chainFile, keyFile: order.keyFile, caFile: order.caFile, paymentsUrl: url })
+  const still = await replicaA.charge('o-4002', 300).finally(() => replicaA.close())
+  say(`   POST /api/payments/charge (replica a, a new connection) -> ${still.status} ${JSON.stringify(still.body)}`)
+  expect(still.status === 200 && still.body.requestedBy === spiffe('order-service'), 'replica a, the same SPIFFE ID with an unrevoked certificate, still charges')
+  const reader = await createPaymentsClient({ certFile: inventory.chainFile, keyFile: inventory.keyFile, caFile: inventory.caFile, paymentsUrl: url })
+  const readAgain = await call(url, reader.dispatcher, 'GET', `/api/payments/${still.body.id}`).finally(() => reader.close())
+  expect(readAgain.status === 200, `inventory-service still reads payments on a new connection (GET /api/payments/${still.body.id} -> ${readAgain.status})`)
+  const since = await serviceStatus()
+  const lookups = since.status.revocation.ocsp
+  say(`   status().revocation.ocsp: ${lookups.cached} certificates' answers cached, ${lookups.pending} lookups under way, ${lookups.responders} responder asked, last error ${lookups.lastError === null ? 'none' : lookups.lastError.message}`)
+  say('   An open connection keeps the verdict of its handshake: OCSP judges new connections only (a CRL reload closes open ones).')
+  expect(since.stats.failures.revoked === 1 && lookups.lastError === null, `payment-service counted the refusal: stats().failures.revoked ${since.stats.failures.revoked}`)
+}
+
+/** payment-service's `fastify.mtls.status()` and `stats()`, over IPC. */
+async function serviceStatus () {
+  service.send('status')
+  const [answer] = await new Promise(resolve => service.once('message', message => resolve([message])))
+  return answer
 }
 
 let exitCode = 0

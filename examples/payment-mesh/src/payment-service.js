@@ -1,5 +1,6 @@
 // payment-service: Fastify with fastify-mtls (optional mode, so a probe without a certificate reaches
-// /health), fastify-mtls-identity, fastify-mtls-authz and @fastify/under-pressure.
+// /health; callers' certificates checked at their OCSP responder), fastify-mtls-identity, fastify-mtls-authz and
+// @fastify/under-pressure.
 import { readFile } from 'node:fs/promises'
 import Fastify from 'fastify'
 import fastifyJwt from '@fastify/jwt'
@@ -17,7 +18,8 @@ import { AUDIENCE, ISSUER } from './token-issuer.js'
 export async function startPaymentService ({ certFile, keyFile, caFile, issuerKeyFile, host = '127.0.0.1', port = 0, logger = false }) {
   const tls = await loadServerTls({ certFile, keyFile, caFile, mode: 'optional' })
   const app = Fastify({ https: tls.httpsOptions, logger })
-  await app.register(fastifyMtls, { tls, watch: { debounceMs: 50 } })
+  // revocation: each caller's certificate is checked at the OCSP responder it names, on its first connection.
+  await app.register(fastifyMtls, { tls, watch: { debounceMs: 50 }, revocation: { ocsp: true } })
   await app.register(fastifyMtlsIdentity)
   await app.register(fastifyMtlsAuthz, { policy, allowLogLevel: 'debug' })
   await app.register(underPressure, { healthCheck: app.mtls.healthCheck, exposeStatusRoute: { url: routeRules.health.url, routeOpts: { config: { mtls: routeRules.health.mtls } } } })

@@ -1,5 +1,6 @@
 // Runs the demo as `pnpm demo` does: a real process, real TLS on 127.0.0.1, never longer than `limitMs`.
 import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { hangLimit } from './hang-limit.js'
 
@@ -46,3 +47,12 @@ export function startDemo (args, { env = {}, command = process.execPath, command
 
 /** The temporary directory the demo says it made its certificates in. */
 export const certificateDir = output => output.match(/, in (\S+payment-mesh-\S+)$/m)?.[1]
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export async function listening (port) {
+  return await new Promise(resolve => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { certificateDir, startDemo } from './demo-process.js'
+import { certificateDir, listening, startDemo } from './demo-process.js'
 import { hangLimit } from './hang-limit.js'
 
 // The file's hang limit (one demo process): tap's own 30 s is no limit scaled for a busy machine.
@@ -53,6 +53,23 @@ t.test('pnpm demo tells the whole story and exits 0', async t => {
     t.match(output, /www-authenticate: Bearer error="invalid_token", error_description="token is bound to another certificate"\n/)
     t.match(output, /ok {2}inventory-service replaying it with its own certificate is refused: 401 invalid_token/)
     t.match(output, /GET \/api\/payments\/:id\/receipt +needs payments:read and an access token bound to its certificate\n/, 'the policy printed says so')
+  })
+
+  t.test('one revocation: the caller whose certificate is revoked at the OCSP responder is refused on a new connection, the others are not', async t => {
+    const step = output.slice(output.indexOf('one revocation:'))
+    t.ok(output.indexOf('one revocation:') > output.indexOf("payment-service's fastify.mtls.status() and stats()"), 'after the other steps')
+    t.match(step, /revoked serial [0-9A-F]+ \(keyCompromise\); http:\/\/127\.0\.0\.1:\d+\/ now answers revoked for it/)
+    t.match(step, /POST \/api\/payments\/charge \(replica b, a new connection\) -> 401 .*"code":"FST_MTLS_AUTHZ_PEER_REQUIRED".*\(CERT_REVOKED\)/, 'the revoked caller is refused')
+    t.match(step, /POST \/api\/payments\/charge \(replica a, a new connection\) -> 200 .*"requestedBy":"spiffe:\/\/mycompany\.com\/production\/order-service"/, 'an unrevoked caller with the same SPIFFE ID is not')
+    t.match(step, /ok {2}inventory-service still reads payments on a new connection \(GET \/api\/payments\/\d+ -> 200\)/)
+    t.match(step, /ok {2}payment-service counted the refusal: stats\(\)\.failures\.revoked 1\n/)
+    t.match(step, /status\(\)\.revocation\.ocsp: \d+ certificates' answers cached, 0 lookups under way, 1 responder asked, last error none/)
+  })
+
+  t.test('the OCSP responder the demo started is stopped when it ends', async t => {
+    const port = Number(output.match(/OCSP responder \(openssl ocsp\) at http:\/\/127\.0\.0\.1:(\d+)\//)?.[1])
+    t.ok(port > 0, 'the demo says where its responder listens')
+    t.notOk(await listening(port), 'nothing listens there any more')
   })
 
   t.test('wherever it prints the unverified count, it says what it counts', async t => {

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { createServer } from 'node:net'
 import { once } from 'node:events'
 import t from 'tap'
-import { certificateDir, startDemo } from './demo-process.js'
+import { certificateDir, listening, startDemo } from './demo-process.js'
 import { hangLimit } from './hang-limit.js'
 
 // The file's hang limit (a demo process per test, one after another): tap's own 30 s is no limit scaled for a busy machine.
@@ -10,15 +10,6 @@ t.setTimeout(hangLimit(180_000))
 
 const READY = 'Serving until Ctrl-C.'
 const noStack = /^\s+at /m
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-async function listening (port) {
-  return await new Promise(resolve => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 t.test('pnpm demo -- --serve prints ready-to-paste curl commands and stops cleanly on SIGTERM', async t => {
   const run = startDemo(['--serve'], { env: { PORT: '0' } })
@@ -46,6 +37,8 @@ t.test('Ctrl-C during --serve closes payment-service, removes the certificates a
   t.notMatch(output, noStack)
   t.notMatch(output, /failed/)
   t.notOk(await listening(port), 'nothing listens on the port any more')
+  const responderPort = Number(output.match(/OCSP responder \(openssl ocsp\) at http:\/\/127\.0\.0\.1:(\d+)\//)?.[1])
+  t.ok(responderPort > 0 && !(await listening(responderPort)), 'the OCSP responder the callers\' certificates name is stopped too')
   t.notOk(existsSync(certificateDir(output)), 'the certificates are removed')
 })
 

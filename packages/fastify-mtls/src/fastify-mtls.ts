@@ -349,7 +349,7 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   if (options.sighup === true) process.on('SIGHUP', onSighup)
   const unregisterMetrics = options.metrics === undefined
     ? null
-    : await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current }))
+    : await registerMetrics(options.metrics.registry, options.metrics.prefix ?? 'mtls_', () => ({ stats, material: source.current, staple: stapler?.state() ?? null, revocation: revocation?.status() ?? null }))
   const unregisterTelemetry = await registerTelemetry(fastify, options.openTelemetry, log, () => ({ stats, material: source.current }), socket => records.of(socket))
 
   const reload = async (): Promise<ReloadResult> => {

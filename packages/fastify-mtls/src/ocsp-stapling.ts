@@ -1,6 +1,7 @@
 // OCSP stapling of the server's own certificate: fetch a response from the certificate's responder, verify it
 // (mtls-core's verifyOcspResponse), hand it to Node's `OCSPRequest` event, refresh it before nextUpdate with backoff,
 // and start again when the certificate rotates. No staple is served rather than a stale, revoked or wrong one.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { X509Certificate } from 'node:crypto'
 import type { Server as TlsServer } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
@@ -34,6 +35,17 @@ export interface OcspStapleStatus {
   readonly lastError: { readonly message: string, readonly code: string, readonly at: Date } | null
 }
 
+/**
+ * The staple's state, as the metrics report it: `'good'` while a good response is stapled; `'revoked'` or `'unknown'`
+ * while none is because the responder's latest answer for the certificate said so; `'none'` while none is otherwise
+ * (not fetched yet, fetches failing, or the last one past its nextUpdate).
+ */
+export interface StapleState {
+  readonly status: OcspStatus['status'] | 'none'
+  /** The stapled response's nextUpdate; `null` while none is stapled. */
+  readonly nextUpdate: Date | null
+}
+
 const KEYS = ['url', 'refreshBefore', 'failMode', 'timeoutMs'] as const satisfies ReadonlyArray<keyof OcspStaplingOptions>
 const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 5 * 60_000
@@ -49,14 +61,24 @@ export class OcspStapler {
   #leaf: Buffer | null = null
   #issuer: Buffer | null = null
   #url: string | null = null
-  #staple: { der: Buffer, status: OcspStatus } | null = null
+  #staple: Staple | null = null
+  // The certificate in force before the last rotation, and its staple: connections accepted before it still serve it.
+  #previous: { leaf: Buffer, staple: Staple | null } | null = null
   #pending: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
   #failures = 0
   #nextFetchAt: Date | null = null
+  // The responder's latest answer for the current certificate (verified), whatever was stapled of it.
+  #answered: OcspStatus['status'] | null = null
   #lastError: OcspStapleStatus['lastError'] = null
   #closed = false
   readonly #onOcspRequest: (certificate: Buffer, issuer: Buffer | null, callback: (err: Error | null, response?: Buffer | null) => void) => void
+  // Node names to an OCSPRequest listener the certificate of the server's secure context at that moment, not the one
+  // the connection serves: a connection accepted before a rotation whose ClientHello comes after it serves the old
+  // certificate, and was stapled the new one's response (test/security/ocsp-staple-rotation-race.test.ts). So each
+  // connection carries the certificate in force when it was accepted, into the async context of its handshake.
+  readonly #acceptedWith = new AsyncLocalStorage<Buffer>()
+  readonly #onConnection = (): void => { if (this.#leaf !== null) this.#acceptedWith.enterWith(this.#leaf) }
 
   readonly #onApply = (material: Material): void => { this.use(material).catch(() => {}) }
 
@@ -67,11 +89,17 @@ export class OcspStapler {
     this.#log = log
     this.#options = { failMode: 'closed', timeoutMs: 5000, ...options }
     this.#onOcspRequest = (certificate, _issuer, callback) => {
+      const accepted = this.#acceptedWith.getStore()
+      // Node named the server's current certificate: the connection serves the one it was accepted with. (Any other is
+      // an SNI context's, which Node names rightly, and is stapled nothing.)
+      const served = accepted !== undefined && this.#leaf?.equals(certificate) === true ? accepted : certificate
       // Without a staple in force (a rotation's first handshakes), a handshake waits for the fetch under way, bounded by its timeout.
-      const answer = (): void => { callback(null, this.#stapleFor(certificate)) }
-      if (this.#pending !== null && this.#current() === null) this.#pending.then(answer, answer)
+      const answer = (): void => { callback(null, this.#stapleFor(served)) }
+      if (this.#pending !== null && this.#current() === null && this.#leaf?.equals(served) === true) this.#pending.then(answer, answer)
       else answer()
     }
+    // Before Node's own listener, which makes the connection's TLS socket (and so the context of its handshake).
+    server.prependListener('connection', this.#onConnection)
     server.on('OCSPRequest', this.#onOcspRequest)
   }
 
@@ -90,8 +118,10 @@ export class OcspStapler {
     const leaf = blocks[0]?.der as Buffer
     // A change of trust alone keeps the certificate, and its staple.
     if (this.#leaf !== null && this.#leaf.equals(leaf)) return
+    this.#previous = this.#leaf === null ? null : { leaf: this.#leaf, staple: this.#staple }
     this.#leaf = leaf
     this.#staple = null
+    this.#answered = null
     this.#failures = 0
     this.#issuer = issuerOf(leaf, [...blocks.slice(1).map(block => block.der), ...material.ca.flatMap(pem => readPemBlocks(pem).map(block => block.der))])
     this.#url = this.#options.url ?? ocspUrlOf(leaf)
@@ -115,21 +145,30 @@ export class OcspStapler {
     }
   }
 
+  state (): StapleState {
+    const staple = this.#current()
+    if (staple !== null) return { status: 'good', nextUpdate: staple.status.nextUpdate }
+    return { status: this.#answered === 'revoked' || this.#answered === 'unknown' ? this.#answered : 'none', nextUpdate: null }
+  }
+
   close (): void {
     this.#closed = true
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#server.removeListener('OCSPRequest', this.#onOcspRequest)
+    this.#server.removeListener('connection', this.#onConnection)
     this.#source.off('apply', this.#onApply)
   }
 
-  #current (): { der: Buffer, status: OcspStatus } | null {
-    const staple = this.#staple
-    return staple !== null && staple.status.nextUpdate.getTime() + SKEW_MS > Date.now() ? staple : null
+  #current (): Staple | null {
+    return live(this.#staple)
   }
 
+  // The staple of the certificate a connection serves: the current one's, or the previous one's for a connection
+  // accepted before the rotation (until its nextUpdate, as it was served before); none for any other.
   #stapleFor (certificate: Buffer): Buffer | null {
-    const staple = this.#current()
-    return staple !== null && this.#leaf?.equals(certificate) === true ? staple.der : null
+    if (this.#leaf?.equals(certificate) === true) return this.#current()?.der ?? null
+    if (this.#previous?.leaf.equals(certificate) === true) return live(this.#previous.staple)?.der ?? null
+    return null
   }
 
   async #fetch (): Promise<void> {
@@ -148,6 +187,7 @@ export class OcspStapler {
       const der = await fetchOcspResponse(this.#url, request.der, { timeoutMs: this.#options.timeoutMs })
       const status = verifyOcspResponse(der, { certificate: leaf, issuer: this.#issuer })
       if (this.#leaf !== leaf) return // rotated meanwhile: the new certificate's fetch decides
+      this.#answered = status.status
       if (status.status !== 'good') {
         this.#staple = null
         throw Object.assign(new Error(`the responder says the certificate is ${status.status}${status.reason === undefined ? '' : ` (${status.reason})`}: no staple is served`), { code: 'ERR_MTLS_OCSP_NOT_GOOD' })
@@ -181,6 +221,16 @@ export class OcspStapler {
     this.#timer = setTimeout(() => { this.#fetch().catch(() => {}) }, Math.max(0, at - Date.now()))
     this.#timer.unref()
   }
+}
+
+interface Staple {
+  readonly der: Buffer
+  readonly status: OcspStatus
+}
+
+/** `staple` while it is current (before its nextUpdate), else null. */
+function live (staple: Staple | null): Staple | null {
+  return staple !== null && staple.status.nextUpdate.getTime() + SKEW_MS > Date.now() ? staple : null
 }
 
 function checkOptions (given: unknown): OcspStaplingOptions {
