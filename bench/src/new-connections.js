@@ -6,19 +6,32 @@ import * as tls from 'node:tls'
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
 
-/** Runs `concurrency` loops for `durationMs`, or until `maxConnections` were made (either bound or both), and counts them. */
-export async function newConnections ({ port, secure, credentials, resume, durationMs = Infinity, maxConnections = Infinity, concurrency = 8 }) {
-  const context = secure ? tls.createSecureContext({ ca: credentials.ca, ...(credentials.cert === undefined ? {} : { cert: credentials.cert, key: credentials.key }), minVersion: 'TLSv1.3' }) : null
-  const counts = { completed: 0, full: 0, resumed: 0, errors: 0 }
+/** The client's secure context for one set of credentials (`cert` and `key` optional: a TLS-only client). */
+export function clientContext (credentials) {
+  return tls.createSecureContext({ ca: credentials.ca, ...(credentials.cert === undefined ? {} : { cert: credentials.cert, key: credentials.key }), minVersion: 'TLSv1.3' })
+}
+
+/**
+ * Runs `concurrency` loops for `durationMs`, or until `maxConnections` were made (either bound or both), and counts them.
+ * `contexts` (prepared with clientContext): connection i presents the i-th one's certificate, each once, so the server
+ * sees a certificate it has not seen on every connection (at most `contexts.length` connections). `requestOCSP`: each
+ * connection asks for the server's stapled OCSP response (status_request); `stapled` counts those that got one.
+ */
+export async function newConnections ({ port, secure, credentials, contexts, requestOCSP = false, resume, durationMs = Infinity, maxConnections = Infinity, concurrency = 8 }) {
+  const context = secure && contexts === undefined ? clientContext(credentials) : null
+  const limit = Math.min(maxConnections, contexts?.length ?? Infinity)
+  const counts = { completed: 0, full: 0, resumed: 0, errors: 0, stapled: 0 }
   const started = Date.now()
   const end = started + durationMs
   let made = 0
   let session
-  const once = () => new Promise(resolve => {
+  const once = index => new Promise(resolve => {
     let answered = false
     const socket = secure
-      ? tls.connect({ host: '127.0.0.1', port, servername: 'localhost', secureContext: context, ...(resume && session !== undefined ? { session } : {}) })
+      ? tls.connect({ host: '127.0.0.1', port, servername: 'localhost', secureContext: contexts?.[index] ?? context, requestOCSP, ...(resume && session !== undefined ? { session } : {}) })
       : connect({ host: '127.0.0.1', port })
+    // Node emits it once per handshake that asked, with the staple or undefined; a resumed TLS 1.3 session carries none.
+    if (requestOCSP) socket.once('OCSPResponse', response => { if (response?.length > 0) counts.stapled++ })
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       if (secure) counts[socket.isSessionReused() ? 'resumed' : 'full']++
       socket.write(REQUEST)
@@ -33,10 +46,7 @@ export async function newConnections ({ port, secure, credentials, resume, durat
     })
   })
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end && made < maxConnections) {
-      made++
-      await once()
-    }
+    while (Date.now() < end && made < limit) await once(made++)
   }))
   return { perSecond: counts.completed / ((Date.now() - started) / 1000), ...counts }
 }

@@ -43,6 +43,13 @@ export const BASELINES = {
   'mtls+identity+authz+logger': 'fastify-tls-options',
   'x509source:mtls+identity+authz': 'fastify-tls-options',
   'x509source-federated:mtls+identity+authz': 'fastify-tls-options',
+  // The OCSP family: the same certificates (naming the responder) and client (asking for a staple), the feature alone
+  // differing. The unseen pair: a new client certificate on every connection, without and with a lookup each.
+  'mtls:ocsp-certs': 'mtls',
+  'mtls+ocsp-stapling': 'mtls:ocsp-certs',
+  'mtls+revocation:cached': 'mtls:ocsp-certs',
+  'mtls:ocsp-certs:unseen': 'mtls:ocsp-certs',
+  'mtls+revocation:uncached': 'mtls:ocsp-certs:unseen',
   'nginx-mtls': 'node-mtls',
   'nginx-mtls->http': 'mtls+identity+authz',
   'nginx-mtls->fastify-identity': 'mtls+identity+authz',

@@ -16,11 +16,19 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { nodeBinary } from '../../scripts/runtimes.mjs'
 import { chartSvg } from './chart.js'
-import { newConnections } from './new-connections.js'
+import { clientContext, newConnections } from './new-connections.js'
 import { BASELINES, HEADLINE, calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
 const NGINX = 'nginx-mtls'
-const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'node-mtls:x25519', 'node-mtls:x25519mlkem768', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz']
+// The OCSP family (issue 27): fastify-mtls on certificates that name the bench's OCSP responder (mtls-pki's: OpenSSL's
+// `openssl ocsp` behind a Node HTTP server in this process, on 127.0.0.1), the load's client asking for a staple on every
+// connection. `mtls:ocsp-certs` is their baseline (no OCSP feature on); `unseen` scenarios present, on each new
+// connection, a client certificate the server has not seen (issued before the run), and measure full handshakes only.
+const OCSP_SCENARIOS = ['mtls:ocsp-certs', 'mtls+ocsp-stapling', 'mtls+revocation:cached', 'mtls:ocsp-certs:unseen', 'mtls+revocation:uncached']
+const UNSEEN = new Set(['mtls:ocsp-certs:unseen', 'mtls+revocation:uncached'])
+const NODE_SCENARIOS = ['http', 'tls', 'node-mtls', 'node-mtls:x25519', 'node-mtls:x25519mlkem768', 'fastify-tls-options', 'mtls', 'mtls+identity', 'mtls+identity+authz', 'mtls+identity+authz+logger', 'x509source:mtls+identity+authz', 'x509source-federated:mtls+identity+authz', ...OCSP_SCENARIOS]
+// `--scenarios ocsp` names the whole family.
+const GROUPS = { ocsp: OCSP_SCENARIOS }
 // The key-exchange pair: the group each must agree (checked once per server), and which needs the hybrid groups
 // (OpenSSL 3.5+, in the server's Node and in this process, the load generator's).
 const KEY_EXCHANGES = { 'node-mtls:x25519': { group: 'X25519', hybrid: false }, 'node-mtls:x25519mlkem768': { group: 'X25519MLKEM768', hybrid: true } }
@@ -46,7 +54,8 @@ that alternate their order; each scenario's ratio to its baseline is paired roun
   --smoke           seconds, fixed counts of work (what pnpm test runs); writes results/smoke.*
   --node MAJOR      the Node server scenarios again on that Node major, side by side (repeatable)
   --scenarios a,b   only those scenarios (quote names with >), no client or import figures;
-                    a full run of some scenarios writes results/partial.*, never latest.*
+                    a full run of some scenarios writes results/partial.*, never latest.*;
+                    'ocsp' names the OCSP family: ${OCSP_SCENARIOS.join(', ')}
   --out DIR         write into DIR instead of bench/results
   -h, --help        this text
 
@@ -59,10 +68,14 @@ const extraNodes = args.node ?? []
 // Windows are bounded in time and in count; smoke windows are counted only (however busy the machine, each
 // scenario does the same work, and a slow request is waited for, not an error), so every scenario is measured in
 // seconds. `verifies`: the calibration's batch.
+// `unseen`: the client certificates issued before the run for the `unseen` scenarios, each presented once a round
+// (every round starts new servers, whose caches are empty): `measured`, the most new connections of their window, and
+// `warmUp`, others presented before it, unmeasured, so that the window finds the lookup path's JIT settled as in a
+// server that has met clients before (the first few dozen lookups cost several times what later ones do).
 const PLANS = {
-  smoke: { rounds: 1, warmUp: null, keepAlive: { amount: 200, sampleInt: 50, timeout: 60 }, connections: { maxConnections: 12, concurrency: 4 }, client: null, loadConnections: 8, importSamples: 1, verifies: 20 },
-  quick: { rounds: 1, warmUp: null, keepAlive: { duration: 1 }, connections: { durationMs: 700 }, client: 700, loadConnections: 20, importSamples: 3, verifies: 200 },
-  full: { rounds: 3, warmUp: { duration: 1 }, keepAlive: { duration: 5 }, connections: { durationMs: 3000 }, client: 3000, loadConnections: 50, importSamples: 5, verifies: 500 }
+  smoke: { rounds: 1, warmUp: null, keepAlive: { amount: 200, sampleInt: 50, timeout: 60 }, connections: { maxConnections: 12, concurrency: 4 }, unseen: { measured: 12, warmUp: 0 }, client: null, loadConnections: 8, importSamples: 1, verifies: 20 },
+  quick: { rounds: 1, warmUp: null, keepAlive: { duration: 1 }, connections: { durationMs: 700 }, unseen: { measured: 100, warmUp: 30 }, client: 700, loadConnections: 20, importSamples: 3, verifies: 200 },
+  full: { rounds: 3, warmUp: { duration: 1 }, keepAlive: { duration: 5 }, connections: { durationMs: 3000 }, unseen: { measured: 300, warmUp: 100 }, client: 3000, loadConnections: 50, importSamples: 5, verifies: 500 }
 }
 const plan = PLANS[mode]
 // A run of some scenarios only measures those: no client comparison, no import times, and not `latest`.
@@ -72,7 +85,9 @@ const outName = resultsName(mode, partial)
 const isProxy = scenario => Object.hasOwn(PROXIES, scenario)
 const binaryOnPath = name => { try { return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null } catch { return null } }
 const proxyBinaries = { nginx: binaryOnPath('nginx'), haproxy: binaryOnPath('haproxy') }
-const only = args.scenarios?.split(',')
+// mtls-pki's OCSP responder runs the openssl command for each request.
+const opensslBinary = binaryOnPath('openssl')
+const only = args.scenarios?.split(',').flatMap(name => GROUPS[name] ?? [name])
 const unknown = only?.filter(scenario => !NODE_SCENARIOS.includes(scenario) && !isProxy(scenario)) ?? []
 if (unknown.length > 0) {
   console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${SCENARIO_NAMES.join(', ')}`)
@@ -82,10 +97,11 @@ if (unknown.length > 0) {
 const [{ default: autocannon }, { createTestPki, writeCertificateFiles }, { Agent, request }, { createMtlsAgent }] =
   await Promise.all([import('autocannon'), import('mtls-pki'), import('undici'), import('undici-mtls')])
 const wanted = scenario => only === undefined || only.includes(scenario)
-const installed = scenario => !isProxy(scenario) || proxyBinaries[PROXIES[scenario].proxy] !== null
+const isOcsp = scenario => OCSP_SCENARIOS.includes(scenario)
+const installed = scenario => isProxy(scenario) ? proxyBinaries[PROXIES[scenario].proxy] !== null : !isOcsp(scenario) || opensslBinary !== null
 const SCENARIOS = SCENARIO_NAMES.filter(scenario => wanted(scenario) && installed(scenario))
-const skipped = Object.keys(PROXIES).filter(scenario => wanted(scenario) && !installed(scenario))
-  .map(scenario => ({ scenario, reason: `no ${PROXIES[scenario].proxy} binary on the PATH (apt-get install ${PROXIES[scenario].proxy})` }))
+const skipped = SCENARIO_NAMES.filter(scenario => wanted(scenario) && !installed(scenario))
+  .map(scenario => ({ scenario, reason: isProxy(scenario) ? `no ${PROXIES[scenario].proxy} binary on the PATH (apt-get install ${PROXIES[scenario].proxy})` : 'no openssl binary on the PATH, which the OCSP responder runs (apt-get install openssl)' }))
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
 if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 const CLOCK_TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100)
@@ -118,6 +134,27 @@ await writeFile(join(dir, 'intermediate.pem'), pki.intermediate.certificate)
 await writeFile(join(dir, 'partner-ca.pem'), (await createTestPki({ trustDomain: 'partner.example' })).ca)
 const credentials = { ca: pki.ca, cert: pki.orderService.chain, key: pki.orderService.key }
 const CLIENT_ID = 'spiffe://mycompany.com/production/order-service'
+
+// The OCSP family's PKI: the intermediate's OCSP responder (its own key signs the answers; each request runs `openssl
+// ocsp` in a process of its own, beside this one on the load's core: none of it is counted in the server's CPU), a
+// server certificate and the client's naming it, and the unseen scenarios' client certificates with their contexts.
+let ocsp = null
+if (SCENARIOS.some(isOcsp)) {
+  const responder = await pki.intermediate.startOcspResponder()
+  const ocspUrl = responder.url
+  const server = await pki.intermediate.issue({ usage: 'server', commonName: 'localhost', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'], ips: ['127.0.0.1', '::1'], ocspUrl })
+  await writeCertificateFiles(dir, 'ocsp-server', server)
+  const client = await pki.intermediate.issue({ usage: 'client', spiffeId: CLIENT_ID, ocspUrl })
+  const contexts = []
+  const needed = SCENARIOS.some(scenario => UNSEEN.has(scenario)) ? plan.unseen.measured + plan.unseen.warmUp : 0
+  for (let i = 0; i < needed; i++) {
+    const issued = await pki.intermediate.issue({ usage: 'client', spiffeId: `spiffe://mycompany.com/production/order-service-${i}`, ocspUrl })
+    contexts.push(clientContext({ ca: pki.ca, cert: issued.chain, key: issued.key }))
+  }
+  // Every issue() rewrote the index already; awaited once more so the responder knows the last of them.
+  await responder.refresh()
+  ocsp = { responder, credentials: { ca: pki.ca, cert: client.chain, key: client.key }, unseen: contexts.slice(0, plan.unseen.measured), warmUp: contexts.slice(plan.unseen.measured) }
+}
 
 const perRound = runtimes.reduce((sum, runtime) => sum + SCENARIOS.filter(scenario => runsOn(scenario, runtime)).length, 0) - (SCENARIOS.includes(NGINX) ? runtimes.length - 1 : 0) + (plan.client === null || partial ? 0 : 1)
 const steps = plan.rounds * perRound + (partial ? 0 : 1)
@@ -329,7 +366,7 @@ async function keepAlive (scenario, server) {
   const options = {
     url: `${secure ? 'https' : 'http'}://127.0.0.1:${server.port}/`,
     connections: plan.loadConnections,
-    ...(secure ? { tlsOptions: scenario === 'tls' ? { ca: pki.ca } : credentials } : {})
+    ...(secure ? { tlsOptions: clientCredentials(scenario) } : {})
   }
   if (plan.warmUp !== null) await autocannon({ ...options, ...plan.warmUp }) // let the JIT settle
   return await measured(server, async () => {
@@ -338,11 +375,27 @@ async function keepAlive (scenario, server) {
   })
 }
 
-async function connections (scenario, server, resume) {
+// What the load presents: nothing but trust to the TLS-only server; the OCSP family's client certificate to those.
+const clientCredentials = scenario => scenario === 'tls' ? { ca: pki.ca } : isOcsp(scenario) ? ocsp.credentials : credentials
+
+// `unmeasured` (the window's bounds): connections not measured, made with the one client certificate. The OCSP family
+// asks for a staple on every connection, and counts the requests the responder answered during the window.
+async function connections (scenario, server, resume, unmeasured = null) {
   const secure = scenario !== 'http'
+  const options = {
+    port: server.port,
+    secure,
+    credentials: clientCredentials(scenario),
+    requestOCSP: isOcsp(scenario),
+    resume,
+    ...(unmeasured ?? plan.connections),
+    ...(UNSEEN.has(scenario) && unmeasured === null ? { contexts: ocsp.unseen } : {})
+  }
+  if (unmeasured !== null) return await newConnections(options)
   return await measured(server, async () => {
-    const result = await newConnections({ port: server.port, secure, credentials: scenario === 'tls' ? { ca: pki.ca } : credentials, resume, ...plan.connections })
-    return { ...result, operations: result.completed }
+    const answered = ocsp?.responder.answered ?? 0
+    const result = await newConnections(options)
+    return { ...result, operations: result.completed, ocspLookups: isOcsp(scenario) ? ocsp.responder.answered - answered : null }
   })
 }
 
@@ -402,9 +455,17 @@ for (let round = 0; round < plan.rounds; round++) {
         const server = servers[index]
         const key = `${scenario}|${runtime.execPath}`
         versions.set(key, { node: server.node, openssl: server.openssl })
-        record(`${key}|keepAlive`, round, await keepAlive(scenario, server))
+        // The OCSP family's first connection, not measured, in every mode: it loads fastify-mtls's OCSP code (the ASN.1
+        // schemas) and, with revocation, makes the one client certificate's lookup, so that `cached` is cached and an
+        // `uncached` window pays its lookups, not the module's first load.
+        if (isOcsp(scenario)) await connections(scenario, server, false, { maxConnections: 1 })
+        // An unseen scenario measures first connections of certificates only: a keep-alive or resumed window would
+        // measure one certificate, seen before. Its warm-up, in place of the keep-alive window's: certificates of its
+        // own (bounded in time too: a lookup each).
+        if (!UNSEEN.has(scenario)) record(`${key}|keepAlive`, round, await keepAlive(scenario, server))
+        else if (ocsp.warmUp.length > 0) await connections(scenario, server, false, { contexts: ocsp.warmUp, durationMs: 10_000 })
         record(`${key}|full`, round, await connections(scenario, server, false))
-        if (scenario !== 'http') record(`${key}|resumed`, round, await connections(scenario, server, true))
+        if (scenario !== 'http' && !UNSEEN.has(scenario)) record(`${key}|resumed`, round, await connections(scenario, server, true))
       }
     } finally {
       await Promise.all(servers.map(server => server.stop()))
@@ -432,6 +493,7 @@ if (!partial) {
   importMs = await importTimes()
 }
 process.stderr.write('\n')
+await ocsp?.responder.close()
 await rm(dir, { recursive: true, force: true })
 
 // Figures kept to 0.01 µs (the JSON is read by people too); ratios to 0.0001.
@@ -474,7 +536,15 @@ const rows = runtimes.flatMap(runtime => SCENARIOS.flatMap(scenario => {
     fullHandshakesPerSecond: field(`${key}|full`, 'perSecond'),
     resumedPerSecond: field(`${key}|resumed`, 'perSecond'),
     resumedShare: samples.has(`${key}|resumed`) ? median(samples.get(`${key}|resumed`).map(s => s.resumed / Math.max(1, s.resumed + s.full))) : null,
-    connectionErrors: (field(`${key}|full`, 'errors') ?? 0) + (field(`${key}|resumed`, 'errors') ?? 0)
+    connectionErrors: (field(`${key}|full`, 'errors') ?? 0) + (field(`${key}|resumed`, 'errors') ?? 0),
+    // The OCSP family: the share of full handshakes that got a staple, and the OCSP requests the responder answered
+    // per new connection (medians of the rounds); null for the other scenarios.
+    ocsp: isOcsp(scenario)
+      ? {
+          stapledShare: median(samples.get(`${key}|full`).map(s => s.stapled / Math.max(1, s.full))),
+          lookupsPerConnection: round4(median(samples.get(`${key}|full`).map(s => s.ocspLookups / Math.max(1, s.completed))))
+        }
+      : null
   }]
 }))
 let client = null
@@ -517,6 +587,11 @@ const proxySplit = split => split.length === 0
   ? []
   : [`Of that CPU, the proxy's own part, µs per keep-alive / full / resumed (the rest is the app's): ${split.map(row => `${row.scenario}${byNode(row)} ${us(row.proxyCpuUs.keepAlive)} / ${us(row.proxyCpuUs.fullHandshake)} / ${us(row.proxyCpuUs.resumedHandshake)}`).join('; ')}.`, '']
 const compared = rows.filter(row => row.vsBaseline !== null)
+const ocspRows = rows.filter(row => row.ocsp !== null)
+// The OCSP family: what the client got and what the responder did, which the server's CPU does not include.
+const ocspNote = ocspRows.length === 0
+  ? []
+  : [`OCSP family (the load asks for a staple on every connection): staples received on ${ocspRows.map(row => `${row.scenario}${byNode(row)} ${Math.round(row.ocsp.stapledShare * 100)}%`).join(', ')} of full handshakes; OCSP requests answered by the responder per new connection: ${ocspRows.map(row => `${row.scenario}${byNode(row)} ${row.ocsp.lookupsPerConnection.toFixed(2)}`).join(', ')}. The responder (\`openssl ocsp\`, one process per request, on the load's core) is not counted in the server's CPU.`, '']
 const headlineRow = rows.find(row => row.scenario === HEADLINE.scenario && row.vsBaseline !== null)
 const rangeNote = plan.rounds > 1 ? `median (min–max) of ${plan.rounds} rounds` : 'one round: no spread'
 const headline = headlineRow === undefined
@@ -534,6 +609,7 @@ const markdown = [
   ...skipped.map(skip => `| ${skip.scenario} | skipped: ${skip.reason} | | | | | | | |`),
   '',
   ...proxySplit(rows.filter(row => row.proxyCpuUs !== null)),
+  ...ocspNote,
   ...(compared.length === 0
     ? []
     : [

@@ -3,6 +3,8 @@
 // (process.cpuUsage(), µs), so the bench divides the server's CPU, not the load generator's, by the work done.
 // Every scenario answers GET / with the same small JSON. `behind-nginx` and `behind-haproxy` are the app behind
 // those proxies: plain HTTP, the identity read from the certificate the proxy forwards, authz deciding a role.
+// `mtls:ocsp-certs*`, `mtls+ocsp-stapling` and `mtls+revocation:*` are fastify-mtls on certificates that name an
+// OCSP responder, without OCSP, stapling its own certificate's response, or checking each client certificate.
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:https'
@@ -14,7 +16,12 @@ import fastifyMtlsAuthz from 'fastify-mtls-authz'
 
 const [scenario, dir, logFile] = process.argv.slice(2)
 const file = name => join(dir, name)
-const material = { certFile: file('server-chain.pem'), keyFile: file('server-key.pem'), caFile: file('server-ca.pem') }
+// The OCSP scenarios serve a certificate that names the bench's OCSP responder (authorityInfoAccess), as a PKI that
+// publishes OCSP issues them all; the same root verifies the clients.
+const ocspFamily = /^mtls[:+](ocsp|revocation)/.test(scenario)
+const material = ocspFamily
+  ? { certFile: file('ocsp-server-chain.pem'), keyFile: file('ocsp-server-key.pem'), caFile: file('server-ca.pem') }
+  : { certFile: file('server-chain.pem'), keyFile: file('server-key.pem'), caFile: file('server-ca.pem') }
 const body = JSON.stringify({ hello: 'world' })
 const cpu = () => { const { user, system } = process.cpuUsage(); return user + system }
 
@@ -64,7 +71,11 @@ switch (scenario) {
       const logger = scenario.endsWith('+logger') ? { level: 'info', file: logFile } : false
       app = Fastify({ https: tls.httpsOptions, logger })
       // fastify-tls-options: Fastify with the same TLS options and no plugin, to isolate the plugins' cost.
-      if (scenario !== 'fastify-tls-options') await app.register(fastifyMtls, { tls, watch: false })
+      // The OCSP family: stapling of the server's own certificate, or OCSP checks of each client certificate at its
+      // first handshake (cached by fingerprint until the answer's nextUpdate). Both fail closed by default: a server
+      // whose staple or lookups failed would not start, or would refuse the load, rather than measure nothing.
+      const ocsp = scenario === 'mtls+ocsp-stapling' ? { ocspStapling: true } : scenario.startsWith('mtls+revocation') ? { revocation: { ocsp: true } } : {}
+      if (scenario !== 'fastify-tls-options') await app.register(fastifyMtls, { tls, watch: false, ...ocsp })
       if (scenario.includes('identity')) await app.register(fastifyMtlsIdentity)
     }
     const authz = scenario.includes('authz') || scenario.startsWith('behind-')
