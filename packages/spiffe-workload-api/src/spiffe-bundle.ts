@@ -132,7 +132,7 @@ export function formatSpiffeBundle (bundle: SpiffeBundleInput): string {
   }
   for (const [kid, key] of bundle.jwtAuthorities ?? new Map<string, KeyObject>()) {
     // The public half only, whatever was given: a bundle never carries private material.
-    keys.push({ use: JWT_SVID, kid, ...createPublicKey(key).export({ format: 'jwk' }) })
+    keys.push({ use: JWT_SVID, kid, ...(key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' }) })
   }
   return JSON.stringify({
     keys,
