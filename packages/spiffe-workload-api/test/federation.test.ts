@@ -1,5 +1,6 @@
 // Federation through SPIFFE bundle endpoints, over real TLS on 127.0.0.1: one Fastify app serves its trust domain's
 // bundle (bundle-endpoint plugin), another fetches it (https_web, https_spiffe) and trusts it by trust domain.
+import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { fastifyMtls, loadServerTls } from 'fastify-mtls'
 import { createTestPki, type IssuedCertificate } from 'mtls-pki'
@@ -276,4 +277,33 @@ t.test('the bundle endpoint: bad options fail ready(), and a trust domain it hol
   source.close()
   const closed = await fetchBundle({ url: `${server.url}/`, trustDomain: PARTNER_TD, profile: 'https_web', ca: pki.ca }).catch(err => err as Error)
   t.match(closed, { message: /HTTP 503/ }, 'a closed source: 503')
+})
+
+t.test('JWT authorities of a federated trust domain are merged, served again by a bundle endpoint, and its errors reach the bundle source', LIMIT, async t => {
+  const { state, url } = await scriptedEndpoint(t)
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  state.document = formatSpiffeBundle({ jwtAuthorities: new Map([['k1', publicKey]]), sequence: 1, refreshHintSeconds: 0.05 })
+  const federated = await createFederatedBundleSource({ url, trustDomain: PARTNER_TD, profile: 'https_web', ca: pki.ca, minRefreshMs: 20, backoff: FAST })
+  t.teardown(() => federated.close())
+  const bundles = createBundleSource({ federation: [federated] })
+  const errors: WorkloadApiError[] = []
+  bundles.on('error', error => errors.push(error))
+  t.ok(bundles.getJwtBundle(PARTNER_TD)!.keys.get('k1')!.equals(publicKey))
+  t.same(bundles.getX509Bundle(PARTNER_TD), [], 'no X.509 authority')
+  const server = await startFastifyServer(t, { https: { cert: pki.server.chain, key: pki.server.key } }, async app => {
+    await app.register(bundleEndpoint, { source: bundles, trustDomain: PARTNER_TD })
+  })
+  const served = await fetchBundle({ url: `${server.url}/`, trustDomain: PARTNER_TD, profile: 'https_web', ca: pki.ca })
+  t.ok(served.jwtAuthorities.keys.get('k1')!.equals(publicKey), 'served again as fetched')
+  state.status = 503
+  await until(() => errors.some(error => error.code === 'ERR_MTLS_BUNDLE_FETCH_FAILED'), 'the federated source\'s error')
+  t.match(bundles.status().federation, [{ trustDomain: PARTNER_TD, inForce: true, lastError: { code: 'ERR_MTLS_BUNDLE_FETCH_FAILED' } }])
+  bundles.close()
+  t.equal(federated.listenerCount('update'), 0, 'closed: no longer listening')
+  // A JWT-only bundle source served for a trust domain it holds only X.509 authorities of: the agent's bundles.
+  const jwtOnly = createBundleSource()
+  const empty = await startFastifyServer(t, { https: { cert: pki.server.chain, key: pki.server.key } }, async app => {
+    await app.register(bundleEndpoint, { source: jwtOnly, trustDomain: 'mycompany.com' })
+  })
+  await t.rejects(fetchBundle({ url: `${empty.url}/`, trustDomain: 'mycompany.com', profile: 'https_web', ca: pki.ca }), { message: /HTTP 503/ })
 })
