@@ -1,12 +1,14 @@
 // A SPIFFE bundle endpoint (SPIFFE_Federation.md, section 4) as a Fastify plugin: GET on `path` answers the SPIFFE
 // bundle of one trust domain from a BundleSource, for partners that federate with us (SPIRE servers among them).
-import createError from '@fastify/error'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseTrustDomain } from 'mtls-core'
 import { unknownOption } from 'mtls-core/internal'
 import type { BundleSource } from './bundle-source.js'
+import { bundleEndpointErrors } from './errors.js'
 import { formatSpiffeBundle } from './spiffe-bundle.js'
+
+export { bundleEndpointErrors }
 
 export interface BundleEndpointOptions {
   /** Where our bundles come from: `createBundleSource({ x509Source, jwtSource })`. */
@@ -17,11 +19,6 @@ export interface BundleEndpointOptions {
   path?: string
   /** `spiffe_refresh_hint`, in seconds: how often clients should fetch again. Default: 300. */
   refreshHintSeconds?: number
-}
-
-export const bundleEndpointErrors = {
-  FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION', 'spiffe-workload-api/bundle-endpoint: %s', 500),
-  FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE', 'no bundle to serve: %s', 503)
 }
 
 const OPTION_KEYS = ['source', 'trustDomain', 'path', 'refreshHintSeconds'] as const satisfies ReadonlyArray<keyof BundleEndpointOptions>

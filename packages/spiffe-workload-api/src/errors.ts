@@ -1,3 +1,4 @@
+import createError from '@fastify/error'
 import { brandErrorClass } from 'mtls-core/internal'
 
 export type WorkloadApiErrorCode =
@@ -54,3 +55,9 @@ export class WorkloadApiError extends Error {
 }
 
 brandErrorClass(WorkloadApiError, Symbol.for('spiffe-workload-api.error-kinds'))
+
+/** The bundle endpoint plugin's errors (`spiffe-workload-api/bundle-endpoint`), Fastify errors with a status. */
+export const bundleEndpointErrors = {
+  FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION', 'spiffe-workload-api/bundle-endpoint: %s', 500),
+  FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE', 'no bundle to serve: %s', 503)
+}
