@@ -1,7 +1,8 @@
 // Asking an OCSP responder (one POST, RFC 6960 A.1) or a CRL distribution point (one GET, RFC 5280 4.2.1.13) with
 // undici, a timeout and a size cap on every fetch, over http: only unless the caller allows https: (both answers are
-// signed; TLS to them would need trust of its own).
-import { request } from 'undici'
+// signed; TLS to them would need trust of its own). `mtls-core/internal/fetch` lends the same bounded fetch to
+// spiffe-workload-api's bundle endpoint client: internal, not public API.
+import { request, type Dispatcher } from 'undici'
 import { MtlsCoreError, type CrlFetchErrorCode, type OcspFetchErrorCode } from './errors.js'
 
 export interface OcspFetchOptions {
@@ -39,8 +40,19 @@ export async function fetchCrl (url: string, options: CrlFetchOptions = {}): Pro
     { ...options, maxBytes: options.maxBytes ?? DEFAULT_MAX_CRL_BYTES }, 'CRL', 'ERR_MTLS_CRL_FETCH')
 }
 
-async function fetchBounded<Code extends string> (url: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer },
-  options: OcspFetchOptions & { maxBytes: number }, what: string, code: Code): Promise<Buffer> {
+/** How `fetchBounded` fetches: a dispatcher of the caller's (TLS trust of its own), and `https:` alone when asked. */
+export interface BoundedFetchOptions extends OcspFetchOptions {
+  maxBytes: number
+  dispatcher?: Dispatcher
+  httpsOnly?: boolean
+}
+
+/**
+ * One bounded fetch (a timeout from connect to last byte, a size cap, no redirect followed), failing with an
+ * MtlsCoreError of `code` that says why. OCSP, CRLs and SPIFFE bundle endpoints (spiffe-workload-api) use it.
+ */
+export async function fetchBounded<Code extends string> (url: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer },
+  options: BoundedFetchOptions, what: string, code: Code): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const { maxBytes } = options
   let parsed: URL
@@ -49,12 +61,17 @@ async function fetchBounded<Code extends string> (url: string, init: { method: '
   } catch {
     throw new MtlsCoreError<Code>(code, `${what}: ${JSON.stringify(url)} is not a URL`)
   }
-  if (parsed.protocol !== 'http:' && !(parsed.protocol === 'https:' && options.allowHttps === true)) {
+  if (options.httpsOnly === true && parsed.protocol !== 'https:') {
+    throw new MtlsCoreError<Code>(code, `${what}: ${parsed.protocol} URLs are not fetched (${url}); https: only`)
+  }
+  if (parsed.protocol !== 'http:' && !(parsed.protocol === 'https:' && (options.allowHttps === true || options.httpsOnly === true))) {
     throw new MtlsCoreError<Code>(code, `${what}: ${parsed.protocol} URLs are not fetched (${url}); http: only${parsed.protocol === 'https:' ? ', unless allowHttps' : ''}`)
   }
   const signal = AbortSignal.timeout(timeoutMs)
   try {
-    const response = await request(parsed, { ...init, signal, reset: true, maxRedirections: 0 } as Parameters<typeof request>[1])
+    const response = await request(parsed, {
+      ...init, signal, reset: true, maxRedirections: 0, ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher })
+    } as Parameters<typeof request>[1])
     if (response.statusCode !== 200) {
       await response.body.dump()
       throw new MtlsCoreError<Code>(code, `${what}: ${url} answered HTTP ${response.statusCode}`)

@@ -1,3 +1,4 @@
+import createError from '@fastify/error'
 import { brandErrorClass } from 'mtls-core/internal'
 
 export type WorkloadApiErrorCode =
@@ -20,6 +21,20 @@ export type WorkloadApiErrorCode =
   | 'ERR_MTLS_JWT_AUDIENCE'
   | 'ERR_MTLS_JWT_EXPIRED'
   | 'ERR_MTLS_JWT_SIGNATURE'
+  | 'ERR_MTLS_BUNDLE_TOO_LARGE'
+  | 'ERR_MTLS_BUNDLE_NOT_JSON'
+  | 'ERR_MTLS_BUNDLE_MALFORMED'
+  | 'ERR_MTLS_BUNDLE_X5C'
+  | 'ERR_MTLS_BUNDLE_NOT_CA'
+  | 'ERR_MTLS_BUNDLE_KID_MISSING'
+  | 'ERR_MTLS_BUNDLE_KEY_TYPE'
+  | 'ERR_MTLS_BUNDLE_DUPLICATE_KID'
+  | 'ERR_MTLS_BUNDLE_SEQUENCE'
+  | 'ERR_MTLS_BUNDLE_REFRESH_HINT'
+  | 'ERR_MTLS_BUNDLE_SEQUENCE_REGRESSION'
+  | 'ERR_MTLS_BUNDLE_FETCH_FAILED'
+  | 'ERR_MTLS_BUNDLE_ENDPOINT_UNTRUSTED'
+  | 'ERR_MTLS_BUNDLE_OWN_TRUST_DOMAIN'
 
 /**
  * Every error spiffe-workload-api raises: a stable `code`, and the gRPC status code when the agent answered with one.
@@ -40,3 +55,9 @@ export class WorkloadApiError extends Error {
 }
 
 brandErrorClass(WorkloadApiError, Symbol.for('spiffe-workload-api.error-kinds'))
+
+/** The bundle endpoint plugin's errors (`spiffe-workload-api/bundle-endpoint`), Fastify errors with a status. */
+export const bundleEndpointErrors = {
+  FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_INVALID_OPTION', 'spiffe-workload-api/bundle-endpoint: %s', 500),
+  FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE: createError<[string]>('FST_MTLS_BUNDLE_ENDPOINT_UNAVAILABLE', 'no bundle to serve: %s', 503)
+}

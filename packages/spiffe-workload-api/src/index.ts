@@ -17,3 +17,13 @@ export {
 export type { JwtBundle, JwtBundles, JwtSvid } from './jwt-bundles.js'
 export { JWT_SVID_ALGORITHMS, validateJwtSvid, type ValidateJwtSvidOptions, type ValidatedJwtSvid } from './jwt-validate.js'
 export { JwtSource, createJWTSource, type JwtSourceEvents, type JwtSourceOptions, type JwtSourceStatus } from './jwt-source.js'
+export { MAX_BUNDLE_BYTES, formatSpiffeBundle, parseSpiffeBundle, type SpiffeBundle, type SpiffeBundleInput } from './spiffe-bundle.js'
+export { fetchBundle, type FetchBundleOptions, type FetchBundleSpiffeOptions, type FetchBundleWebOptions } from './bundle-fetch.js'
+export {
+  FederatedBundleSource,
+  createFederatedBundleSource,
+  type FederatedBundleSourceEvents,
+  type FederatedBundleSourceOptions,
+  type FederatedBundleSourceStatus
+} from './federated-bundle-source.js'
+export { BundleSource, createBundleSource, type BundleSourceEvents, type BundleSourceOptions, type BundleSourceStatus } from './bundle-source.js'

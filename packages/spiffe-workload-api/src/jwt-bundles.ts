@@ -2,6 +2,7 @@ import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { parseTrustDomain } from 'mtls-core'
 import { WorkloadApiError } from './errors.js'
+import { JWT_SVID_ALGORITHMS } from './jwt-validate.js'
 import type { RawJwtBundlesResponse, RawJwtSvid } from './proto.js'
 import { trustDomainOf } from './x509-context.js'
 
@@ -33,6 +34,34 @@ function invalidResponse (message: string, cause?: unknown): WorkloadApiError {
   return new WorkloadApiError('ERR_MTLS_WORKLOAD_INVALID_RESPONSE', `invalid Workload API response: ${message}`, { cause })
 }
 
+/** How a JWT authority can be wrong: each caller reports it under its own codes. */
+export type JwtAuthorityProblem = 'kid' | 'kty' | 'duplicate'
+
+/**
+ * One JWKS entry as a JWT authority: a key ID, not seen before, an RSA or EC public key (a symmetric key or private
+ * material has no place in a bundle: refused rather than used), and an `alg`, when given, that JWT-SVIDs may use.
+ */
+export function readJwtAuthority (entry: JsonWebKey & { kid?: unknown, alg?: unknown }, index: number, seen: ReadonlyMap<string, KeyObject>,
+  fail: (problem: JwtAuthorityProblem, message: string, cause?: unknown) => Error): { kid: string, key: KeyObject } {
+  if (typeof entry.kid !== 'string' || entry.kid === '') throw fail('kid', `key ${index} has no key ID (kid)`)
+  const kid = JSON.stringify(entry.kid)
+  if (seen.has(entry.kid)) throw fail('duplicate', `key ID ${kid} appears twice`)
+  if (entry.kty !== 'RSA' && entry.kty !== 'EC') throw fail('kty', `key ${kid} has kty ${JSON.stringify(entry.kty)} (RSA or EC only)`)
+  if (entry.kty === 'EC' && !(EC_CURVES as readonly unknown[]).includes(entry.crv)) throw fail('kty', `key ${kid} is on curve ${JSON.stringify(entry.crv)} (${EC_CURVES.join(', ')} only)`)
+  if (entry.alg !== undefined && !(JWT_SVID_ALGORITHMS as readonly unknown[]).includes(entry.alg)) {
+    throw fail('kty', `key ${kid} is for algorithm ${JSON.stringify(entry.alg)}, not one JWT-SVIDs may use`)
+  }
+  if ('d' in entry) throw fail('kty', `key ${kid} carries private material`)
+  try {
+    return { kid: entry.kid, key: createPublicKey({ key: entry, format: 'jwk' }) }
+  } catch (err) {
+    throw fail('kty', `key ${kid} is not a valid JWK`, err)
+  }
+}
+
+/** The curves of ES256, ES384 and ES512. */
+const EC_CURVES = Object.freeze(['P-256', 'P-384', 'P-521'] as const)
+
 /** A JWKS document (JSON bytes) as a bundle: every JWT authority needs a key ID, and only public keys are taken. */
 export function parseJwtBundle (trustDomain: string, data: Buffer | string): JwtBundle {
   const what = `JWT bundle of ${JSON.stringify(trustDomain)}`
@@ -51,18 +80,8 @@ export function parseJwtBundle (trustDomain: string, data: Buffer | string): Jwt
     const entry = jwk as JsonWebKey & { kid?: unknown, use?: unknown }
     // An X.509 authority in the same document (SPIFFE bundle format) is not for JWTs.
     if (entry.use === 'x509-svid') continue
-    if (typeof entry.kid !== 'string' || entry.kid === '') throw invalidResponse(`${what}: key ${index} has no key ID (kid)`)
-    if (keys.has(entry.kid)) throw invalidResponse(`${what}: key ID ${JSON.stringify(entry.kid)} appears twice`)
-    // A symmetric key or private material has no place in a bundle: refused rather than used.
-    if (entry.kty !== 'RSA' && entry.kty !== 'EC') throw invalidResponse(`${what}: key ${JSON.stringify(entry.kid)} has kty ${JSON.stringify(entry.kty)} (RSA or EC only)`)
-    if ('d' in entry) throw invalidResponse(`${what}: key ${JSON.stringify(entry.kid)} carries private material`)
-    let key: KeyObject
-    try {
-      key = createPublicKey({ key: entry, format: 'jwk' })
-    } catch (err) {
-      throw invalidResponse(`${what}: key ${JSON.stringify(entry.kid)} is not a valid JWK`, err)
-    }
-    keys.set(entry.kid, key)
+    const { kid, key } = readJwtAuthority(entry, index, keys, (_problem, message, cause) => invalidResponse(`${what}: ${message}`, cause))
+    keys.set(kid, key)
     jwks.push(Object.freeze({ ...entry }))
   }
   return Object.freeze({ trustDomain, keys, jwks: Object.freeze({ keys: Object.freeze(jwks) }) })

@@ -4,8 +4,12 @@ import {
   WorkloadApiClient, WorkloadApiError, X509Source, createX509Source, parseWorkloadEndpoint, svidToPem,
   type Watch, type WorkloadApiErrorCode, type WorkloadEndpoint, type X509BundlesUpdate, type X509Context, type X509Material,
   type X509SourceStatus, type X509Svid, JwtSource, createJWTSource, validateJwtSvid, type JwtBundles, type JwtSourceStatus, type JwtSvid,
-  type ValidatedJwtSvid
+  type ValidatedJwtSvid, BundleSource, FederatedBundleSource, createBundleSource, createFederatedBundleSource, fetchBundle,
+  formatSpiffeBundle, parseSpiffeBundle, type BundleSourceStatus, type FederatedBundleSourceStatus, type SpiffeBundle
 } from 'spiffe-workload-api'
+import { bundleEndpoint } from 'spiffe-workload-api/bundle-endpoint'
+import Fastify from 'fastify'
+import { loadServerTls } from 'fastify-mtls'
 import { TestWorkloadApi, jwksOf, pemToDer, svidMessage } from 'spiffe-workload-api/testing'
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
 
@@ -81,3 +85,31 @@ expectError(createX509Source({ pick: { hint: 1 } }))
 agent.setJwtSvids([{ spiffeId: 'spiffe://example.org/a', key: {} as KeyObject, kid: 'k', hint: 'h', lifetimeSeconds: 60 }])
 agent.setJwtBundles({ 'example.org': jwksOf([{ key: {} as KeyObject, kid: 'k' }]) })
 expectType<number>(agent.jwtIssued)
+
+// Bundles and federation.
+const spiffeBundle = parseSpiffeBundle('{"keys":[]}', 'partner.example')
+expectType<SpiffeBundle>(spiffeBundle)
+expectType<number | null>(spiffeBundle.sequence)
+expectType<string>(formatSpiffeBundle({ x509Authorities: [Buffer.alloc(0)], sequence: 1, refreshHintSeconds: 300 }))
+expectError(formatSpiffeBundle({ sequence: '1' }))
+expectType<SpiffeBundle>(await fetchBundle({ url: 'https://x', trustDomain: 'td', profile: 'https_web', ca: 'PEM' }))
+expectType<SpiffeBundle>(await fetchBundle({ url: 'https://x', trustDomain: 'td', profile: 'https_spiffe', endpointSpiffeId: 'spiffe://td/b', bundle: spiffeBundle }))
+expectError(fetchBundle({ url: 'https://x', trustDomain: 'td', profile: 'https_spiffe' }))
+expectError(fetchBundle({ url: 'https://x', trustDomain: 'td', profile: 'https_web', endpointSpiffeId: 'spiffe://td/b' }))
+expectError(fetchBundle({ url: 'https://x', trustDomain: 'td', profile: 'https' }))
+const federated = await createFederatedBundleSource({ url: 'https://x', trustDomain: 'td', profile: 'https_web', minRefreshMs: 1000, maxRefreshMs: 60_000, defaultRefreshMs: 300_000, startTimeoutMs: 5000 })
+expectType<FederatedBundleSource>(federated)
+expectType<FederatedBundleSourceStatus>(federated.status())
+federated.on('update', bundle => expectType<SpiffeBundle>(bundle))
+federated.on('error', error => expectType<WorkloadApiError>(error))
+const bundleSource = createBundleSource({ x509Source: await createX509Source(), federation: [federated] })
+expectType<BundleSource>(bundleSource)
+expectType<readonly Buffer[] | undefined>(bundleSource.getX509Bundle('td'))
+expectType<JwtBundles>(bundleSource.jwtBundles)
+expectType<boolean>(bundleSource.removeFederation('td'))
+expectType<BundleSourceStatus>(bundleSource.status())
+expectError(createBundleSource({ federation: federated }))
+await loadServerTls({ x509Source: bundleSource, mode: 'optional' })
+const fastifyApp = Fastify()
+await fastifyApp.register(bundleEndpoint, { source: bundleSource, trustDomain: 'td', path: '/bundle', refreshHintSeconds: 60 })
+expectError(fastifyApp.register(bundleEndpoint, { source: bundleSource }))
