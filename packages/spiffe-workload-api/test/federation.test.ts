@@ -295,6 +295,14 @@ t.test('JWT authorities of a federated trust domain are merged, served again by 
   })
   const served = await fetchBundle({ url: `${server.url}/`, trustDomain: PARTNER_TD, profile: 'https_web', ca: pki.ca })
   t.ok(served.jwtAuthorities.keys.get('k1')!.equals(publicKey), 'served again as fetched')
+  // The partner rotates its key: the federated source's update reaches the bundle source, which says so.
+  const rotated = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey
+  let updates = 0
+  bundles.on('update', () => { updates++ })
+  state.document = formatSpiffeBundle({ jwtAuthorities: new Map([['k2', rotated]]), sequence: 2, refreshHintSeconds: 0.05 })
+  await until(() => updates > 0, 'the bundle source updated')
+  t.ok(bundles.getJwtBundle(PARTNER_TD)!.keys.get('k2')!.equals(rotated), 'the rotated key is in force')
+  t.equal(bundles.getJwtBundle(PARTNER_TD)!.keys.has('k1'), false, 'the old one is gone')
   state.status = 503
   await until(() => errors.some(error => error.code === 'ERR_MTLS_BUNDLE_FETCH_FAILED'), 'the federated source\'s error')
   t.match(bundles.status().federation, [{ trustDomain: PARTNER_TD, inForce: true, lastError: { code: 'ERR_MTLS_BUNDLE_FETCH_FAILED' } }])
