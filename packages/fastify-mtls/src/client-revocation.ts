@@ -64,6 +64,8 @@ export interface RevocationStatus {
     /** The last failure to learn a status (unreachable responder, refused answer, ...), until a lookup succeeds. */
     readonly lastError: RevocationError
   }
+  /** Lookups of a certificate's status (one per certificate not cached, shared by the connections that wait for it), by result: `error` when none could be learnt. */
+  readonly lookups: { readonly good: number, readonly revoked: number, readonly unknown: number, readonly error: number }
   /** With `crlDistributionPoints`, else `null`. */
   readonly crl: {
     /** The CRLs in use, one per distribution point. */
@@ -148,6 +150,7 @@ export class ClientRevocation {
   readonly #downloads = new Map<string, Promise<CrlDocument>>()
   #lastError: RevocationError = null
   #lastCrlError: RevocationError = null
+  readonly #lookups = { good: 0, revoked: 0, unknown: 0, error: 0 }
   #closed = false
 
   constructor (given: unknown, log: FastifyBaseLogger, judgeConnections: ConnectionJudge) {
@@ -210,7 +213,7 @@ export class ClientRevocation {
           lastError: this.#lastCrlError
         }
       : null
-    return { ocsp: { cached: this.#cache.size, pending: this.#pending.size, responders: this.#responders.size, lastError: this.#lastError }, crl }
+    return { ocsp: { cached: this.#cache.size, pending: this.#pending.size, responders: this.#responders.size, lastError: this.#lastError }, lookups: { ...this.#lookups }, crl }
   }
 
   /** Stops downloading CRLs (the server closes). */
@@ -230,7 +233,10 @@ export class ClientRevocation {
   async #lookup (fingerprint: string, certificate: Buffer, issuer: Buffer | null): Promise<Answer> {
     const under = this.#pending.get(fingerprint)
     if (under !== undefined) return await under
-    const lookup = this.#ask(fingerprint, certificate, issuer).finally(() => { this.#pending.delete(fingerprint) })
+    const lookup = this.#ask(fingerprint, certificate, issuer).then(answer => {
+      this.#lookups[answer.until === 0 ? 'error' : answer.status === 'good' || answer.status === 'none' ? 'good' : answer.status === 'revoked' ? 'revoked' : 'unknown']++
+      return answer
+    }).finally(() => { this.#pending.delete(fingerprint) })
     this.#pending.set(fingerprint, lookup)
     return await lookup
   }

@@ -93,6 +93,24 @@ export async function registerMetrics (registry: MetricsRegistry, prefix: string
       const { lastError } = ocsp()
       if (lastError !== null) this.set({ code: lastError.code }, 1)
     })
+    counter('revocation_lookups_total', 'Lookups of a client certificate\'s revocation status (one per certificate not cached), by result: good (or nothing to check), revoked, unknown (the responder said so, or a URL not asked), error (no status learnt).', ['result'], function () {
+      this.reset()
+      const { lookups } = read().revocation as RevocationStatus
+      for (const [result, count] of Object.entries(lookups)) this.inc({ result }, count)
+    })
+    if (revocation.crl !== null) {
+      const crl = (): NonNullable<RevocationStatus['crl']> => (read().revocation as RevocationStatus).crl as NonNullable<RevocationStatus['crl']>
+      gauge('revocation_crl_distribution_points', 'CRLs downloaded from client certificates\' distribution points and in use.', [], function () { this.set(crl().distributionPoints.length) })
+      gauge('revocation_crl_next_update_seconds', 'Seconds until each CRL in use reaches its nextUpdate; no sample for one without.', ['url'], function () {
+        this.reset()
+        for (const point of crl().distributionPoints) if (point.nextUpdate !== null) this.set({ url: point.url }, (point.nextUpdate.getTime() - Date.now()) / 1000)
+      })
+      gauge('revocation_crl_failing', '1 while the last attempt to get or use a CRL failed (until a download succeeds), by its code; no sample otherwise.', ['code'], function () {
+        this.reset()
+        const { lastError } = crl()
+        if (lastError !== null) this.set({ code: lastError.code }, 1)
+      })
+    }
   }
   // Taken out again when the app closes: a second app on the same registry registers them afresh.
   return () => { for (const name of names) registry.removeSingleMetric(name) }

@@ -1,11 +1,13 @@
 // What OCSP reports in status(), in Prometheus metrics read at scrape time from a real prom-client registry: the
 // staple's state and its time to nextUpdate (ocspStapling), and the client-certificate lookups (revocation), against
 // the real OpenSSL responder that mtls-pki starts.
+import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import t from 'tap'
 import { Registry } from 'prom-client'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
 import { until } from 'mtls-test-support'
+import { readPemBlocks } from 'mtls-core/internal'
 import { attempt, startServer } from './helpers.js'
 
 const root = await createRootCa({ commonName: 'metrics root' })
@@ -91,6 +93,31 @@ t.test('client revocation: cached certificates, lookups, responders, and the fai
   const after = await scrape()
   t.same(after.failing, {}, 'a lookup that succeeds clears it')
   t.same(after.cached_certificates, { '': 4 })
+  // good: two leaves and the intermediate (nothing to check); revoked: one; error: the one whose responder is down.
+  t.same(await samples(registry, 'mtls_revocation_lookups_total'), { '{result="good"}': 3, '{result="revoked"}': 1, '{result="unknown"}': 0, '{result="error"}': 1 })
+})
+
+t.test('client revocation by CRL distribution points: the CRLs in use, seconds to their nextUpdate, and the failing code', async t => {
+  const server = await issued('server')
+  let crl = Buffer.alloc(0)
+  let status = 200
+  const point = createHttpServer((_, response) => { response.writeHead(status).end(crl) })
+  await new Promise<void>(resolve => point.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { point.closeAllConnections(); point.close() })
+  const url = `http://127.0.0.1:${(point.address() as { port: number }).port}/ca.crl`
+  crl = Buffer.from((readPemBlocks(await intermediate.createCrl({ days: 1 }))[0] as { der: Uint8Array }).der)
+  const registry = new Registry()
+  const { port } = await startServer(t, { cert: server.chain, key: server.key, ca: root.certificate, mode: 'require' }, { revocation: { crlDistributionPoints: true }, metrics: { registry } })
+  t.same(await samples(registry, 'mtls_revocation_crl_distribution_points'), { '': 0 })
+  const cert = await intermediate.issue({ commonName: 'caller', usage: 'client', crlDistributionPoints: [url] })
+  t.equal((await attempt(port, { ca: root.certificate, chain: cert.chain, key: cert.key })).status, 200)
+  t.same(await samples(registry, 'mtls_revocation_crl_distribution_points'), { '': 1 })
+  const seconds = (await samples(registry, 'mtls_revocation_crl_next_update_seconds'))[`{url="${url}"}`] as number
+  t.ok(seconds > 0 && seconds <= 86_400, `about a day to the CRL's nextUpdate (${seconds} s)`)
+  status = 503
+  const other = await intermediate.issue({ commonName: 'caller', usage: 'client', crlDistributionPoints: [url.replace('ca.crl', 'other.crl')] })
+  t.equal((await attempt(port, { ca: root.certificate, chain: other.chain, key: other.key })).status, null)
+  t.same(await samples(registry, 'mtls_revocation_crl_failing'), { '{code="ERR_MTLS_CRL_FETCH"}': 1 })
 })
 
 t.test('without ocspStapling or revocation there are no OCSP metrics; they leave the registry when the app closes', async t => {
