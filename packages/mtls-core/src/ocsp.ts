@@ -214,9 +214,17 @@ function tlsFeatures (value: ArrayBuffer): number[] {
   return [...AsnConvert.parse(value, TlsFeatures)]
 }
 
+// A lookup reads the same certificate and issuer three times (the request, the response's check, the revocation
+// points), and the schema parse is most of its CPU: each array is parsed once while its bytes stay the same.
+const parsed = new WeakMap<Uint8Array, { readonly bytes: Buffer, readonly certificate: Certificate }>()
+
 function parseCertificate (der: Uint8Array, what: string): Certificate {
+  const known = parsed.get(der)
+  if (known !== undefined && known.bytes.equals(der)) return known.certificate
   try {
-    return AsnConvert.parse(der, Certificate)
+    const certificate = AsnConvert.parse(der, Certificate)
+    parsed.set(der, { bytes: Buffer.from(der), certificate })
+    return certificate
   } catch (err) {
     throw new CertificateError('ERR_MTLS_CERTIFICATE_MALFORMED', `OCSP: the ${what} is not a readable certificate (${(err as Error).message})`, { cause: err })
   }
