@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { certificateFields, summarizeCertificate, type CertificateSummary } from './certificate-summary.js'
 import { readCrls, type CrlSummary } from './crls.js'
@@ -63,7 +63,7 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
 
   // Each CA read once: with trustDomains, `pems.ca` holds the same bundles, in the same order, as the trust domains.
   const trustDomains = pems.trustDomains === null ? null : bundlesByTrustDomain(pems.trustDomains)
-  const authorities = trustDomains === null ? pems.ca.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY')) : [...trustDomains.values()].flat()
+  const authorities = trustDomains === null ? pems.ca.flatMap(item => authoritiesOf(item)) : [...trustDomains.values()].flat()
   // Our own chain, like a peer's, must end in the bundle of our own trust domain when the trust is kept by trust domain.
   if (options.verifyOwnChain !== false) {
     if (trustDomains === null) checkChain(chain, authorities, pems.ca, pems)
@@ -78,7 +78,7 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
   const leafSummary = summarizeCertificate(leaf)
   const cert = chain.map(cert => toPem(cert.raw, 'CERTIFICATE')).join('')
   const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
-  const pemOf = new Map(authorities.map(cert => [cert, toPem(cert.raw, 'CERTIFICATE')]))
+  const pemOf = new Map(authorities.map(cert => [cert, readCa(cert).pem]))
   const ca = [...pemOf.values()]
   const crl = crls.map(crl => crl.pem)
   checkTlsAccepts({ cert, key, ca, crl }, pems)
@@ -90,7 +90,7 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
     crl: Object.freeze(crl),
     leaf: leafSummary,
     intermediates: Object.freeze(chain.slice(1).map(summarizeCertificate)),
-    authorities: Object.freeze(authorities.map(summarizeCertificate)),
+    authorities: Object.freeze(authorities.map(cert => readCa(cert).summary)),
     crls: Object.freeze(crls.map(crl => crl.summary)),
     files: Object.freeze([pems.cert, pems.key, ...pems.ca, ...pems.crl].flatMap(item => item.file === undefined ? [] : [item.file])),
     digest: pems.digest,
@@ -115,7 +115,28 @@ function certificates (item: PemItem, emptyCode: MaterialErrorCode): X509Certifi
 }
 
 function bundlesByTrustDomain (items: ReadonlyMap<string, PemItem[]>): Map<string, X509Certificate[]> {
-  return new Map([...items].map(([name, list]) => [name, list.flatMap(item => certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY'))]))
+  return new Map([...items].map(([name, list]) => [name, list.flatMap(item => authoritiesOf(item))]))
+}
+
+// Trust bundles come again with every update of a feed (an SVID rotation brings the bundles along, thousands of CAs
+// with federation): each CA input is parsed once, and its PEM and summary made once, while its text stays the same.
+const MAX_PARSED_CA_INPUTS = 20_000
+const parsedCaInputs = new Map<string, X509Certificate[]>()
+const caForms = new WeakMap<X509Certificate, { readonly pem: string, readonly summary: CertificateSummary }>()
+
+function authoritiesOf (item: PemItem): X509Certificate[] {
+  const known = parsedCaInputs.get(item.text)
+  if (known !== undefined) return known
+  const parsed = certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY')
+  if (parsedCaInputs.size >= MAX_PARSED_CA_INPUTS) parsedCaInputs.delete(parsedCaInputs.keys().next().value as string)
+  parsedCaInputs.set(item.text, parsed)
+  return parsed
+}
+
+function readCa (cert: X509Certificate): { readonly pem: string, readonly summary: CertificateSummary } {
+  let forms = caForms.get(cert)
+  if (forms === undefined) caForms.set(cert, forms = { pem: toPem(cert.raw, 'CERTIFICATE'), summary: summarizeCertificate(cert) })
+  return forms
 }
 
 // The CAs of our own SPIFFE ID's trust domain: an SVID has exactly one SPIFFE ID.
@@ -151,9 +172,24 @@ function readKey (item: PemItem, passphrase: string | undefined): KeyObject {
 
 // What the TLS layer would refuse when the material is applied (a key below OpenSSL's security level, an
 // unusable CRL) is refused here, while the old material still serves.
+// CA and CRL sets OpenSSL took before: a set it took is not given to it again (thousands of CAs cost it seconds).
+const MAX_ACCEPTED_TRUSTS = 16
+const acceptedTrusts = new Set<string>()
+
 function checkTlsAccepts (material: { cert: string, key: string, ca: string[], crl: string[] }, pems: MaterialPems): void {
+  const hash = createHash('sha256')
+  for (const pem of material.ca) hash.update(pem).update('\0')
+  hash.update('\u0001')
+  for (const pem of material.crl) hash.update(pem).update('\0')
+  const trust = hash.digest('hex')
+  const known = acceptedTrusts.has(trust)
   try {
-    createSecureContext(materialTlsOptions(material))
+    // An empty `ca` list: no CA at all (not Node's default roots).
+    createSecureContext(materialTlsOptions(known ? { ...material, ca: [], crl: [] } : material))
+    if (!known) {
+      if (acceptedTrusts.size >= MAX_ACCEPTED_TRUSTS) acceptedTrusts.delete(acceptedTrusts.values().next().value as string)
+      acceptedTrusts.add(trust)
+    }
   } catch (err) {
     const code = (err as { code?: string }).code
     throw itemError('ERR_MTLS_MATERIAL_REFUSED_BY_TLS', pems.cert, `the TLS layer refuses this material: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`, err)

@@ -2,7 +2,7 @@
 // then each `update` read, validated and applied like a file change.
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import { createTestPki, type IssuedCertificate } from 'mtls-pki'
+import { createRootCa, createTestPki, type IssuedCertificate } from 'mtls-pki'
 import { until } from 'mtls-test-support'
 import { MaterialError, MaterialSource, createMaterialSource, type Material, type MaterialFeed, type MaterialFeedStatus, type MaterialInput } from '../src/index.js'
 import { within } from './helpers.js'
@@ -246,4 +246,30 @@ t.test('a feed that throws something other than an Error, gives no material, or 
   t.equal(source.current.leaf.fingerprint256, pki.server.fingerprint256, 'the material in force stays')
   feed.status = () => { throw new Error('broken') }
   t.match(source.feedStatus(), { connected: false, lastError: { code: 'ERR', message: /^the feed's status\(\) threw: .*broken/ } })
+})
+
+t.test('an update that only rotates the SVID reads no bundle certificate again, and still checks the new certificate and key', async t => {
+  // A federated bundle of a few hundred CAs, one PEM each as a Workload API client hands them over.
+  const cas = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await createRootCa({ commonName: `federated CA ${i}` })).certificate))
+  const bundles = { 'mycompany.com': pki.ca, 'partner.example': [partner.ca, ...cas] }
+  const feed = new TestFeed(svid(pki.server, bundles))
+  const source = await MaterialSource.fromFeed(feed, { side: 'server' })
+  t.teardown(() => source.close())
+  const before = source.current
+  const rotated = await pki.intermediate.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service', dnsNames: ['localhost'] })
+  const updated = next(source, 'update')
+  // New strings with the same text, as a client builds them again from the DER it received.
+  feed.push(svid(rotated, { 'mycompany.com': `${pki.ca}`, 'partner.example': [partner.ca, ...cas].map(pem => pem.slice(0)) }))
+  const [after] = await updated as [Material]
+  t.equal(after.leaf.fingerprint256, rotated.fingerprint256)
+  t.equal(after.authorities.length, before.authorities.length)
+  t.ok(after.authorities.every((summary, i) => summary === before.authorities[i]), 'every CA summary is the one made before: no CA was read again')
+  t.ok(after.ca.every((pem, i) => pem === before.ca[i]), 'nor turned into PEM again')
+
+  // The trust OpenSSL took before is not given to it again, but the certificate and key still are: a key that
+  // OpenSSL refuses with that certificate is refused, whatever the trust.
+  const failed = next(source, 'error')
+  feed.push({ ...svid(rotated, bundles), key: (await pki.intermediate.issue({ usage: 'server', spiffeId: 'spiffe://mycompany.com/production/payment-service' })).key })
+  t.match((await failed)[0], { code: 'ERR_MTLS_MATERIAL_KEY_MISMATCH' })
+  t.equal(source.current.leaf.fingerprint256, rotated.fingerprint256)
 })
