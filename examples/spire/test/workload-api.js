@@ -7,10 +7,11 @@ import { TestWorkloadApi, jwksOf, svidMessage } from 'spiffe-workload-api/testin
 import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID, TRUST_DOMAIN } from '../src/identities.js'
 
 /**
- * A started server (closed at the end of `t`) serving both services' X.509-SVIDs and JWT-SVIDs for each of `jwtIds`;
- * `svids()` issues new X.509-SVIDs and returns the message that pushes them (`api.setX509(message)`).
+ * A started server (closed at the end of `t`) serving both services' X.509-SVIDs and JWT-SVIDs for each of `jwtIds`
+ * (and the JWT bundle, unless `jwtBundles` is false); `svids()` issues new X.509-SVIDs and returns the message that
+ * pushes them (`api.setX509(message)`).
  */
-export async function startTestWorkloadApi (t, { jwtIds = [PAYMENT_SERVICE_ID, ORDER_SERVICE_ID] } = {}) {
+export async function startTestWorkloadApi (t, { jwtIds = [PAYMENT_SERVICE_ID, ORDER_SERVICE_ID], jwtBundles = true } = {}) {
   const pki = await createTestPki()
   const api = await TestWorkloadApi.start()
   t.teardown(() => api.close())
@@ -24,6 +25,6 @@ export async function startTestWorkloadApi (t, { jwtIds = [PAYMENT_SERVICE_ID, O
   api.setX509(await svids())
   const jwtKey = { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: 'test-jwt-1' }
   api.setJwtSvids(jwtIds.map(spiffeId => ({ spiffeId, ...jwtKey })))
-  api.setJwtBundles({ [TRUST_DOMAIN]: jwksOf([jwtKey]) })
+  if (jwtBundles) api.setJwtBundles({ [TRUST_DOMAIN]: jwksOf([jwtKey]) })
   return { api, pki, svids }
 }
