@@ -2,7 +2,9 @@
 // JWT-SVID says. order-service's charges through it are authorized as its charges over mTLS are, by the same policy;
 // the test's own client (no certificate either, the server checked by its SVID) sends what order-service would not:
 // no token, a token for another audience, a token of a SPIFFE ID without the role.
+import { createServer } from 'node:https'
 import t from 'tap'
+import { createTestPki } from 'mtls-pki'
 import { request } from 'undici'
 import { createX509Source, WorkloadApiClient } from 'spiffe-workload-api'
 import { routeRules } from '../../payment-mesh/src/policy.js'
@@ -79,5 +81,31 @@ t.test('the JWT-SVID hop: order-service is authorized by its JWT-SVID; no token,
     service.child.kill('SIGTERM')
     const { code } = await service.exit('exit on SIGTERM')
     t.equal(code, 0, 'stopped cleanly on SIGTERM')
+  }
+})
+
+t.test('order-service\'s client for the hop sends no request to a server that is not payment-service', async t => {
+  const { api, pki } = await startTestWorkloadApi(t)
+  const other = await createTestPki()
+  const x509Source = await createX509Source({ endpoint: api.endpoint, pick: ORDER_SERVICE_ID })
+  t.teardown(() => x509Source.close())
+  const agent = serverAuthAgent({ source: x509Source, trustDomain: TRUST_DOMAIN, serverId: PAYMENT_SERVICE_ID })
+  t.teardown(() => agent.close())
+
+  const servers = [
+    // Its chain verifies against the bundle; its SPIFFE ID is the wrong one.
+    ['another SPIFFE ID of the trust domain', await pki.intermediate.issue({ spiffeId: INVENTORY_SERVICE_ID, usage: 'both' }),
+      { message: `is ${INVENTORY_SERVICE_ID}, not ${PAYMENT_SERVICE_ID}` }],
+    // The right SPIFFE ID, from a CA the bundle does not hold: OpenSSL refuses the chain.
+    ['payment-service\'s SPIFFE ID from another CA', await other.intermediate.issue({ spiffeId: PAYMENT_SERVICE_ID, usage: 'both' }),
+      { code: /^(UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/ }]
+  ]
+  for (const [what, issued, refusal] of servers) {
+    let requests = 0
+    const server = createServer({ cert: issued.chain, key: issued.key }, (request, response) => { requests += 1; response.end('{}') })
+    await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => server.close())
+    await t.rejects(request(`https://127.0.0.1:${server.address().port}/`, { dispatcher: agent }), refusal, what)
+    t.equal(requests, 0, `${what}: no request reached it`)
   }
 })
