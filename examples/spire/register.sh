@@ -4,7 +4,9 @@
 #   2. generates a one-time join token for the agent and writes it to .env (SPIRE_JOIN_TOKEN), where
 #      docker compose reads it;
 #   3. creates one workload entry per service: its SPIFFE ID, the agent as parent, and the docker label the
-#      service's container carries in docker-compose.yaml as selector; X.509-SVIDs live X509_SVID_TTL seconds.
+#      service's container carries in docker-compose.yaml as selector; X.509-SVIDs live X509_SVID_TTL seconds,
+#      JWT-SVIDs JWT_SVID_TTL seconds. JWT-SVIDs need nothing else registered: the agent signs one (through the
+#      server) for whatever audience its workload asks, under the entry's SPIFFE ID.
 # Running it again replaces the two entries and makes a new token (harmless once the agent has attested: it
 # keeps its own SVID in its volume and ignores the token).
 set -eu
@@ -12,6 +14,7 @@ set -eu
 cd "$(dirname "$0")"
 
 X509_SVID_TTL=300
+JWT_SVID_TTL=300
 AGENT_ID=spiffe://mycompany.com/node/docker-host
 
 spire_server () {
@@ -27,7 +30,8 @@ register () {
     -parentID "$AGENT_ID" \
     -spiffeID "$1" \
     -selector "$2" \
-    -x509SVIDTTL "$X509_SVID_TTL"
+    -x509SVIDTTL "$X509_SVID_TTL" \
+    -jwtSVIDTTL "$JWT_SVID_TTL"
 }
 
 echo "waiting for spire-server..."

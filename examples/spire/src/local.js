@@ -2,21 +2,25 @@
 // for the SPIRE agent, on a Unix socket in a temporary directory, with SVIDs from a CA that mtls-pki makes now (a
 // SPIFFE ID and no DNS name, 5 minutes, as register.sh's entries). Both services run as the compose file runs
 // them, as processes with SPIFFE_ENDPOINT_SOCKET set, and their lines are passed through. New SVIDs are pushed
-// every ROTATE_INTERVAL_MS (30 s; 0 for never), as the agent renews them. Ctrl-C (SIGINT) or SIGTERM stops the
-// services, then the server, and exits 0; `--once` stops after the first successful charge.
+// every ROTATE_INTERVAL_MS (30 s; 0 for never), as the agent renews them. It issues JWT-SVIDs too (signed with a
+// P-256 key made now, 5 minutes, for whatever audience is asked) and serves that key as the JWT bundle, for
+// payment-service's JWT-SVID hop. Ctrl-C (SIGINT) or SIGTERM stops the services, then the server, and exits 0;
+// `--once` stops after the first successful charge over mTLS and the first over the JWT-SVID hop.
 //
 //   npx --yes pnpm@10.34.9 --filter spire-example start:local [-- --once]     (or: node src/local.js [--once])
 import { spawn } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { CertificateAuthority } from 'mtls-pki'
-import { TestWorkloadApi, svidMessage } from 'spiffe-workload-api/testing'
+import { TestWorkloadApi, jwksOf, svidMessage } from 'spiffe-workload-api/testing'
 import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID, TRUST_DOMAIN } from './identities.js'
 import { log, logError } from './svid-log.js'
 
 const once = process.argv.includes('--once')
 const rotateMs = Number(process.env.ROTATE_INTERVAL_MS ?? 30_000)
 const SVID_TTL_MS = 5 * 60_000
+const JWT_SVID_TTL_SECONDS = 300
 
 let api = null
 let rotation = null
@@ -75,7 +79,11 @@ try {
   const ca = await CertificateAuthority.createRoot({ commonName: `${TRUST_DOMAIN} local SVID CA` })
   api = await TestWorkloadApi.start()
   api.setX509(await svids(ca))
-  log(`local: test Workload API on ${api.endpoint}, serving SVIDs for ${PAYMENT_SERVICE_ID} and ${ORDER_SERVICE_ID}`)
+  // The trust domain's JWT signing key, as a SPIRE server's: tokens signed with it, its public half the JWT bundle.
+  const jwtKey = { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: 'local-jwt-1' }
+  api.setJwtSvids([PAYMENT_SERVICE_ID, ORDER_SERVICE_ID].map(spiffeId => ({ spiffeId, ...jwtKey, lifetimeSeconds: JWT_SVID_TTL_SECONDS })))
+  api.setJwtBundles({ [TRUST_DOMAIN]: jwksOf([jwtKey]) })
+  log(`local: test Workload API on ${api.endpoint}, serving SVIDs and JWT-SVIDs for ${PAYMENT_SERVICE_ID} and ${ORDER_SERVICE_ID}`)
   if (!once && rotateMs > 0) {
     rotation = setInterval(() => {
       svids(ca).then(response => {
@@ -85,21 +93,33 @@ try {
     }, rotateMs)
   }
 
+  let paymentsUrl
   const listening = new Promise(resolve => {
-    startService('payment-service', { HOST: '127.0.0.1', PORT: process.env.PORT ?? '0' }, line => {
+    startService('payment-service', { HOST: '127.0.0.1', PORT: process.env.PORT ?? '0', JWT_PORT: process.env.JWT_PORT ?? '0' }, line => {
       const match = /payment-service: listening on (https:\/\/\S+) as /.exec(line)
-      if (match !== null) resolve(match[1])
+      if (match !== null) paymentsUrl = match[1]
+      const jwtMatch = /payment-service: JWT-SVID hop listening on (https:\/\/\S+) /.exec(line)
+      if (jwtMatch !== null) resolve(jwtMatch[1])
     })
   })
-  const paymentsUrl = await listening
+  const paymentsJwtUrl = await listening
 
-  let charged = false
-  startService('order-service', { PAYMENTS_URL: paymentsUrl }, line => {
-    if (charged || !/order-service: order-\d+: 200 from /.test(line)) return
-    charged = true
-    log(`local: mTLS call succeeded: ${ORDER_SERVICE_ID} charged ${PAYMENT_SERVICE_ID}, both on SVIDs from the Workload API`)
+  // Each way of calling is reported once, on its first success; --once stops when both have succeeded.
+  const succeeded = new Set()
+  const succeed = (way, message) => {
+    if (succeeded.has(way)) return
+    succeeded.add(way)
+    log(message)
+    if (succeeded.size < 2) return
     if (once) stop(0, '--once')
     else log('local: running until Ctrl-C')
+  }
+  startService('order-service', { PAYMENTS_URL: paymentsUrl, PAYMENTS_JWT_URL: paymentsJwtUrl }, line => {
+    if (/order-service: order-\d+: 200 from /.test(line)) {
+      succeed('mtls', `local: mTLS call succeeded: ${ORDER_SERVICE_ID} charged ${PAYMENT_SERVICE_ID}, both on SVIDs from the Workload API`)
+    } else if (/order-service: order-\d+-jwt over the JWT-SVID hop: 200 from .* from a jwt-svid\)$/.test(line)) {
+      succeed('jwt', `local: JWT-SVID call succeeded: ${ORDER_SERVICE_ID} charged ${PAYMENT_SERVICE_ID} with no client certificate, on a JWT-SVID from the Workload API`)
+    }
   })
 } catch (err) {
   logError(`local: cannot start: ${err.code ?? err.name}: ${err.message}`)

@@ -50,3 +50,11 @@ function summary (x509Source) {
   const { lastError, ...rest } = x509Source
   return { ...rest, lastError: lastError === null || lastError === undefined ? null : `${lastError.code}: ${lastError.message}` }
 }
+
+/** Logs the JWT bundles a JwtSource holds, and each update or failure of its stream (tokens are never logged). */
+export function logJwtUpdates (name, jwtSource) {
+  const describeKeys = bundles => [...bundles].map(([trustDomain, bundle]) => `${trustDomain}: ${bundle.keys.size} key(s)`).join(', ')
+  log(`${name}: JWT bundles from the Workload API: ${describeKeys(jwtSource.bundles)}`)
+  jwtSource.on('update', bundles => log(`${name}: JWT bundles updated: ${describeKeys(bundles)}`))
+  jwtSource.on('error', error => log(`${name}: JWT-SVID source: ${error.code}: ${error.message}; keeping what it holds`))
+}

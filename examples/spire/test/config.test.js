@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseDocument } from 'yaml'
 import { policy } from '../../payment-mesh/src/policy.js'
-import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID, TRUST_DOMAIN } from '../src/identities.js'
+import { JWT_AUDIENCE, ORDER_SERVICE_ID, PAYMENT_SERVICE_ID, TRUST_DOMAIN } from '../src/identities.js'
 
 const here = posix.resolve(fileURLToPath(new URL('..', import.meta.url)))
 const read = name => readFileSync(new URL(`../${name}`, import.meta.url), 'utf8')
@@ -94,6 +94,9 @@ t.test('register.sh: the agent the entries hang off is the one the join token at
   t.match(registerSh, /-x509SVIDTTL "\$X509_SVID_TTL"/, 'the entries carry the short SVID TTL')
   const ttl = Number(shellVar('X509_SVID_TTL'))
   t.ok(ttl >= 60 && ttl <= 900, `an SVID TTL of ${ttl} s: short enough to watch rotations`)
+  t.match(registerSh, /-jwtSVIDTTL "\$JWT_SVID_TTL"/, 'the entries carry the JWT-SVID TTL')
+  const jwtTtl = Number(shellVar('JWT_SVID_TTL'))
+  t.ok(jwtTtl >= 60 && jwtTtl <= 900, `a JWT-SVID TTL of ${jwtTtl} s: a bearer token lives minutes`)
   t.match(compose.services['spire-agent'].command.join(' '), /-joinToken \$\{SPIRE_JOIN_TOKEN:-\}/, 'the agent reads the token register.sh writes')
   t.match(registerSh, /SPIRE_JOIN_TOKEN=%s/, 'register.sh writes SPIRE_JOIN_TOKEN')
 })
@@ -152,4 +155,21 @@ t.test('the services run this directory\'s scripts from the mounted checkout', a
       t.equal(compose.services['order-service'].environment.PAYMENTS_URL, `https://payment-service:${environment.PORT}`, 'order-service calls payment-service\'s port')
     }
   }
+})
+
+t.test('the JWT-SVID hop: payment-service\'s second port, the URL order-service calls, and one audience on both sides', async t => {
+  const paymentEnv = compose.services['payment-service'].environment
+  const orderEnv = compose.services['order-service'].environment
+  t.not(paymentEnv.JWT_PORT, undefined, 'payment-service sets JWT_PORT')
+  t.not(paymentEnv.JWT_PORT, paymentEnv.PORT, 'the hop is a port of its own, beside the mTLS one')
+  t.equal(orderEnv.PAYMENTS_JWT_URL, `https://payment-service:${paymentEnv.JWT_PORT}`, 'order-service calls the hop\'s port')
+  t.equal(JWT_AUDIENCE, PAYMENT_SERVICE_ID, 'the audience is payment-service\'s own SPIFFE ID')
+  const paymentService = read('src/payment-service.js')
+  const orderService = read('src/order-service.js')
+  t.match(paymentService, /jwtSvid: \{ source: jwtSource, audience: JWT_AUDIENCE \}/, 'payment-service accepts tokens for JWT_AUDIENCE')
+  t.match(paymentService, /paymentApp\('optional', \{ jwtSvid:/, 'the hop needs no client certificate')
+  t.match(orderService, /jwtSvidInterceptor\(\{ source: ownTokens, audience: JWT_AUDIENCE \}\)/, 'order-service sends tokens for JWT_AUDIENCE')
+  t.match(orderService, /jwtSource\.fetchJWTSVID\(\{ audience, subject: ORDER_SERVICE_ID \}\)/, 'order-service asks for its own SPIFFE ID\'s tokens only')
+  t.match(orderService, /serverAuthAgent\(\{ source, trustDomain: TRUST_DOMAIN, serverId: PAYMENT_SERVICE_ID \}\)/, 'and requires payment-service\'s SPIFFE ID of the server there too')
+  t.match(hcl(serverConf, 'default_jwt_svid_ttl'), /^\d+[smh]$/, 'server.conf sets a JWT-SVID TTL')
 })

@@ -2,41 +2,35 @@
 // of spiffe-workload-api (there is no SPIRE agent here): they start on their SVIDs, order-service charges
 // payment-service, both take rotated SVIDs without a restart, and both stop cleanly on SIGTERM.
 import t from 'tap'
-import { createTestPki } from 'mtls-pki'
-import { TestWorkloadApi, svidMessage } from 'spiffe-workload-api/testing'
 import { ORDER_SERVICE_ID, PAYMENT_SERVICE_ID } from '../src/identities.js'
 import { start } from './processes.js'
-
-const pki = await createTestPki()
-
-async function svids () {
-  const [payment, order] = await Promise.all([
-    pki.intermediate.issue({ spiffeId: PAYMENT_SERVICE_ID, usage: 'both' }),
-    pki.intermediate.issue({ spiffeId: ORDER_SERVICE_ID, usage: 'both' })
-  ])
-  return { payment, order, message: { svids: [svidMessage(PAYMENT_SERVICE_ID, payment), svidMessage(ORDER_SERVICE_ID, order)] } }
-}
+import { startTestWorkloadApi } from './workload-api.js'
 
 t.test('payment-service and order-service on Workload API SVIDs: charges succeed, through a rotation, and both stop on SIGTERM', async t => {
-  const api = await TestWorkloadApi.start()
-  t.teardown(() => api.close())
-  const first = await svids()
-  api.setX509(first.message)
+  const { api, svids } = await startTestWorkloadApi(t)
 
-  const payment = start(t, 'payment-service.js', { env: { SPIFFE_ENDPOINT_SOCKET: api.endpoint, HOST: '127.0.0.1', PORT: '0' } })
-  const [, port] = await payment.waitFor(/payment-service: listening on https:\/\/127\.0\.0\.1:(\d+) as (\S+)/, 'payment-service to listen')
+  const payment = start(t, 'payment-service.js', { env: { SPIFFE_ENDPOINT_SOCKET: api.endpoint, HOST: '127.0.0.1', PORT: '0', JWT_PORT: '0' } })
+  // Both lines come at once: wait for them together (a wait sees only the lines after it starts).
+  const [[, port], [, jwtPort]] = await Promise.all([
+    payment.waitFor(/payment-service: listening on https:\/\/127\.0\.0\.1:(\d+) as /, 'payment-service to listen'),
+    payment.waitFor(/payment-service: JWT-SVID hop listening on https:\/\/127\.0\.0\.1:(\d+) /, 'the JWT-SVID hop to listen')
+  ])
   t.ok(payment.lines.some(line => line.includes(`first SVID from the Workload API: ${PAYMENT_SERVICE_ID}`)), 'payment-service picked its own SVID')
 
-  const order = start(t, 'order-service.js', { env: { SPIFFE_ENDPOINT_SOCKET: api.endpoint, PAYMENTS_URL: `https://127.0.0.1:${port}`, CHARGE_INTERVAL_MS: '100' } })
+  const order = start(t, 'order-service.js', {
+    env: { SPIFFE_ENDPOINT_SOCKET: api.endpoint, PAYMENTS_URL: `https://127.0.0.1:${port}`, PAYMENTS_JWT_URL: `https://127.0.0.1:${jwtPort}`, CHARGE_INTERVAL_MS: '100' }
+  })
   const { input: charged } = await order.waitFor(/order-service: order-\d+: 200 from /, 'a charge')
-  t.match(charged, `payment-service saw us as ${ORDER_SERVICE_ID}`)
+  t.match(charged, `payment-service saw us as ${ORDER_SERVICE_ID})`)
 
-  const second = await svids()
   const rotatedPayment = payment.waitFor(/payment-service: SVID rotated/, 'payment-service to rotate')
   const rotatedOrder = order.waitFor(/order-service: SVID rotated/, 'order-service to rotate')
-  api.setX509(second.message)
+  api.setX509(await svids())
   await Promise.all([rotatedPayment, rotatedOrder])
-  await order.waitFor(/order-service: order-\d+: 200 from /, 'a charge after the rotation')
+  await Promise.all([
+    order.waitFor(/order-service: order-\d+: 200 from /, 'a charge after the rotation'),
+    order.waitFor(/order-service: order-\d+-jwt over the JWT-SVID hop: 200 from /, 'a charge over the JWT-SVID hop after the rotation')
+  ])
   t.notOk(order.lines.some(line => / failed: /.test(line)), 'no charge failed')
 
   for (const service of [order, payment]) {

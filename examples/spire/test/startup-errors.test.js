@@ -1,10 +1,12 @@
 // A service that cannot get its SVID says why in one line on stderr and exits 1: no stack trace, no unhandled
-// rejection. Two causes: SPIFFE_ENDPOINT_SOCKET is not set, or nothing answers at the endpoint it names.
+// rejection. Three causes: SPIFFE_ENDPOINT_SOCKET is not set, nothing answers at the endpoint it names, or the agent
+// sends X.509-SVIDs but no JWT bundles (the JWT-SVID hop cannot validate or be given a token without them).
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { start } from './processes.js'
+import { startTestWorkloadApi } from './workload-api.js'
 
 const services = ['payment-service', 'order-service']
 const escape = text => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -33,5 +35,11 @@ for (const service of services) {
     // The wait an agent that starts at the same time is given (30 s by default), made short.
     const line = await failedStart(t, service, { SPIFFE_ENDPOINT_SOCKET: `unix://${socket}`, WORKLOAD_API_TIMEOUT_MS: '500' })
     t.match(line, new RegExp(`^\\S+ ${service}: cannot start: ERR_MTLS_WORKLOAD_TIMEOUT: no X\\.509-SVID from the Workload API at unix:${escape(socket)} within 500 ms \\(last error: .*cannot be reached`))
+  })
+
+  t.test(`${service} with X.509-SVIDs from the Workload API but no JWT bundles`, async t => {
+    const { api } = await startTestWorkloadApi(t, { jwtBundles: false })
+    const line = await failedStart(t, service, { SPIFFE_ENDPOINT_SOCKET: api.endpoint, WORKLOAD_API_TIMEOUT_MS: '500' })
+    t.match(line, new RegExp(`^\\S+ ${service}: cannot start: ERR_MTLS_WORKLOAD_TIMEOUT: no JWT bundles from the Workload API at unix:\\S+ within 500 ms`))
   })
 }
