@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
-const { values: args } = parseArgs({ args: process.argv.slice(2).filter(arg => arg !== '--'), options: { smoke: { type: 'boolean' }, quick: { type: 'boolean' }, out: { type: 'string' }, name: { type: 'string' }, 'cpu-prof': { type: 'string' } } })
+const { values: args } = parseArgs({ args: process.argv.slice(2).filter(arg => arg !== '--'), options: { smoke: { type: 'boolean' }, quick: { type: 'boolean' }, out: { type: 'string' }, name: { type: 'string' }, 'cpu-prof': { type: 'string' }, ops: { type: 'string' } } })
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
 const outDir = args.out ?? fileURLToPath(new URL('../results', import.meta.url))
 // Run alone it is a run of some scenarios: never `latest`.
@@ -22,6 +22,9 @@ const outName = `${args.name ?? resultsName(mode, true)}.client`
 const CLIENTS = ['undici', 'undici:shared-context', 'undici-mtls', 'undici-mtls+server']
 const BASELINE = 'undici'
 const OPS = { keepAlive: 'keepAlive', fullHandshake: 'full', resumedHandshake: 'resumed' }
+// `--ops keepAlive,full`: only those windows (with --cpu-prof, a profile of one operation); the others' figures are null.
+const opsRun = args.ops === undefined ? Object.values(OPS) : args.ops.split(',')
+if (opsRun.some(op => !Object.values(OPS).includes(op))) throw new Error(`client bench: --ops takes ${Object.values(OPS).join(', ')}`)
 // Windows counted in operations (smoke: a fixed small amount of work, however busy the machine), each after a warm-up
 // of its own (the JIT, and for keep-alive the connections it opens). `concurrency`: parallel loops, and the agent's
 // connections.
@@ -61,7 +64,7 @@ async function startServer () {
 }
 
 async function startClient (kind, port) {
-  const profile = args['cpu-prof'] !== undefined && kind.startsWith('undici-mtls') ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof'], '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : []
+  const profile = args['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', args['cpu-prof'], '--cpu-prof-name', `${kind.replace(':', '-')}-${Date.now()}.cpuprofile`] : []
   const child = pinnedFork(fileURLToPath(new URL('./client-load.js', import.meta.url)), [kind], 1, profile)
   const { node, openssl } = await nextMessage(child, message => message.started === true)
   child.send({ setup: { port, credentials } })
@@ -85,7 +88,7 @@ for (let round = 0; round < plan.rounds; round++) {
     for (const kind of round % 2 === 0 ? CLIENTS : [...CLIENTS].reverse()) {
       const client = await startClient(kind, current.port)
       try {
-        for (const op of Object.values(OPS)) {
+        for (const op of opsRun) {
           process.stderr.write(`\rround ${round + 1}/${plan.rounds}: ${kind} ${op}`.padEnd(60))
           const result = await client.window(op)
           if (!samples.has(`${kind}|${op}`)) samples.set(`${kind}|${op}`, [])
@@ -110,7 +113,7 @@ const perOp = build => Object.fromEntries(Object.entries(OPS).map(([metric, op])
 const share = result => result.full + result.resumed === 0 ? null : result.resumed / (result.full + result.resumed)
 const clients = CLIENTS.map(kind => {
   const cpuRounds = perOp(op => roundsOf(kind, op, 'cpuUsPerOperation'))
-  const shares = samples.get(`${kind}|resumed`).map(share)
+  const shares = (samples.get(`${kind}|resumed`) ?? []).map(share)
   return {
     client: kind,
     clientCpuUs: perOp(op => round2(spread(roundsOf(kind, op, 'cpuUsPerOperation'))?.median ?? null)),
@@ -124,12 +127,12 @@ const clients = CLIENTS.map(kind => {
         return [metric, ratios === null ? null : { rounds: ratios.rounds.map(round4), ...roundSpread(ratios, round4) }]
       })),
     // Of the repeat connections (the resumed window, each client's default session handling), the share that resumed.
-    resumedShare: round4(median(shares.filter(value => value !== null))),
+    resumedShare: round4(median(shares.filter(value => value !== null)) ?? null),
     resumedShareRounds: shares.map(round4),
     // A full window must make full handshakes only, a keep-alive window none.
     handshakes: perOp(op => ({ full: median(roundsOf(kind, op, 'full')), resumed: median(roundsOf(kind, op, 'resumed')) })),
     perSecond: perOp(op => round2(spread(roundsOf(kind, op, 'perSecond'))?.median ?? null)),
-    errors: Object.values(OPS).reduce((sum, op) => sum + roundsOf(kind, op, 'errors').reduce((a, b) => a + (b ?? 0), 0), 0),
+    errors: opsRun.reduce((sum, op) => sum + roundsOf(kind, op, 'errors').reduce((a, b) => a + (b ?? 0), 0), 0),
     operations: perOp(op => roundsOf(kind, op, 'operations'))
   }
 })

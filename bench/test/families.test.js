@@ -59,7 +59,7 @@ t.test('--scenarios policies measures ready(), heap, decisions and a reload with
   for (const [name, figure] of [['registration with the plugin', results.registrationMs.authz], ['ready() with the plugin', results.readyMs.authz], ['compile', results.compileMs], ['reload', results.reload.reloadMs], ['parse and compile', results.reload.parseAndCompileMs]]) {
     t.ok(figure.median > 0, `${name}: ${figure.median} ms`)
   }
-  t.ok(results.policyHeapBytes.median > 0, `the compiled policy keeps ${results.policyHeapBytes.median} bytes`)
+  t.ok(results.policyHeapBytes.median > 0, `the policy holds ${results.policyHeapBytes.median} bytes of the app's heap`)
   t.ok(results.appHeapBytes.bigPolicy.median > results.appHeapBytes.emptyPolicy.median, 'the big policy costs the app heap')
   // Every decision of the window was measured (a refused request fails the run): 600 cached, 200 first of a connection.
   t.same(results.decisions, { cached: 600, firstOfConnection: 200 })
