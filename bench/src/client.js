@@ -162,7 +162,7 @@ const markdown = [
   '',
   `Calibration: a P-256 ECDSA verification took ${withSpread(calibrationSpread, value => value.toFixed(1))} µs of CPU in the bench process. Load average (1 min) ${machine.loadAverage.start[0]} at the start, ${machine.loadAverage.end[0]} at the end, on ${machine.cores} cores; the run took ${machine.durationS} s.`,
   '',
-  `| client | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | repeat connections resumed |`,
+  '| client | CPU µs / keep-alive req | CPU µs / full handshake + req | CPU µs / resumed + req | repeat connections resumed |',
   '| --- | ---: | ---: | ---: | ---: |',
   ...clients.map(row => `| ${row.client} | ${withSpread(row.clientCpuUsSpread.keepAlive, us)} | ${withSpread(row.clientCpuUsSpread.fullHandshake, us)} | ${withSpread(row.clientCpuUsSpread.resumedHandshake, us)} | ${percent(row.resumedShare)} |`),
   '',

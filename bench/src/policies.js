@@ -10,7 +10,7 @@
 // identity, the decision, the audit record) plus one empty hook step, which the same app without the plugin measures
 // alone (the "empty step" figures). `request.peerIdentity` is set by a stand-in for fastify-mtls-identity before the
 // first clock read (real identities, from certificates mtls-pki issues), so that resolving the identity is not counted.
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -293,13 +293,8 @@ const markdown = [
   `| JSON.parse + compilePolicy of the file, ms | ${withSpread(results.reload.parseAndCompileMs, ms)} |`,
   ''
 ].join('\n')
-await writeFile(join(await mkdirp(outDir), `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
+await mkdir(outDir, { recursive: true })
+await writeFile(join(outDir, `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
 await writeFile(join(outDir, `${outName}.md`), markdown)
 console.log(markdown)
 console.log(`results in ${outDir}: ${outName}.json, ${outName}.md`)
-
-async function mkdirp (path) {
-  const { mkdir } = await import('node:fs/promises')
-  await mkdir(path, { recursive: true })
-  return path
-}
