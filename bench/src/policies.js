@@ -10,12 +10,13 @@
 // identity, the decision, the audit record) plus one empty hook step, which the same app without the plugin measures
 // alone (the "empty step" figures). `request.peerIdentity` is set by a stand-in for fastify-mtls-identity before the
 // first clock read (real identities, from certificates mtls-pki issues), so that resolving the identity is not counted.
+import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import Fastify from 'fastify'
@@ -26,7 +27,7 @@ import { readPemBlocks } from 'mtls-core/internal'
 import { createTestPki } from 'mtls-pki'
 import { calibrate, median, resultsName, spread } from './rounds.js'
 
-const { values: args } = parseArgs({ args: process.argv.slice(2).filter(arg => arg !== '--'), options: { smoke: { type: 'boolean' }, quick: { type: 'boolean' }, out: { type: 'string' }, name: { type: 'string' } } })
+const { values: args } = parseArgs({ args: process.argv.slice(2).filter(arg => arg !== '--'), options: { smoke: { type: 'boolean' }, quick: { type: 'boolean' }, out: { type: 'string' }, name: { type: 'string' }, 'heap-of': { type: 'string' } } })
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
 const outDir = args.out ?? fileURLToPath(new URL('../results', import.meta.url))
 const outName = `${args.name ?? resultsName(mode, true)}.policies`
@@ -64,13 +65,7 @@ const KINDS = [
 
 const KIND_NAMES = ['exact SPIFFE ID', '`*` path pattern', '`**` path pattern', 'whole trust domain']
 
-const pki = await createTestPki()
 const callers = []
-for (let i = 0; i < plan.identities; i++) {
-  const { id, route } = KINDS[i % KINDS.length](Math.floor(i / KINDS.length))
-  const issued = await pki.intermediate.issue({ usage: 'client', spiffeId: id })
-  callers.push({ id, der: readPemBlocks(issued.certificate)[0].der, path: `/api/r${route % ROUTES}/42` })
-}
 
 // Stands in for fastify-mtls-identity (the plugin's declared dependency): request.peerIdentity is the identity the
 // request's header names, of its connection (one object per caller, its roles cached by the plugin), or, for the
@@ -84,7 +79,6 @@ const identityStandIn = fp(async app => {
     done()
   })
 }, { name: 'fastify-mtls-identity' })
-for (const caller of callers) caller.identity = toPeerIdentity(caller.der)
 
 // The app: 1,000 routes, each needing its role; with or without the plugin; the clock hooks around the guard.
 async function buildApp ({ authz, options = { policy }, clock = null }) {
@@ -102,6 +96,12 @@ async function buildApp ({ authz, options = { policy }, clock = null }) {
   }
   for (let i = 0; i < ROUTES; i++) app.get(`/api/r${i}/:id`, { config: { mtls: { roles: [roleOf(i)] } } }, async () => 'ok')
   return app
+}
+
+// The heap an app holds after ready() (`--heap-of`), in a process of its own.
+async function appHeap (which) {
+  const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--heap-of', which])
+  return JSON.parse(stdout).heapBytes
 }
 
 async function timedBuild (authz, options) {
@@ -147,10 +147,34 @@ async function decisions (app, clock, count, first) {
   return { ...percentilesOf(clock.samples.subarray(0, clock.count)), withoutGc: percentilesOf(clean), gcShare: 1 - clean.length / clock.count, byKind }
 }
 
+// `--heap-of empty|big`: the heap an app with the 1,000 routes holds after ready(), with an empty policy or the big
+// one, measured in a fresh process (in a process that built apps before, a collection may free an earlier one's
+// garbage in the middle of the measurement); printed as JSON for the parent.
+if (args['heap-of'] !== undefined) {
+  const start = await heapUsed()
+  const app = await buildApp({ authz: true, options: { policy: args['heap-of'] === 'big' ? policy : {} } })
+  await app.ready()
+  console.log(JSON.stringify({ heapBytes: await heapUsed() - start }))
+  await app.close()
+  process.exit(0)
+}
+
+const pki = await createTestPki()
+for (let i = 0; i < plan.identities; i++) {
+  const { id, route } = KINDS[i % KINDS.length](Math.floor(i / KINDS.length))
+  const issued = await pki.intermediate.issue({ usage: 'client', spiffeId: id })
+  callers.push({ id, der: readPemBlocks(issued.certificate)[0].der, path: `/api/r${route % ROUTES}/42` })
+}
+for (const caller of callers) caller.identity = toPeerIdentity(caller.der)
+
 const rounds = []
+// One app built and closed before the rounds: the first Fastify, the first compile and the modules' first use are not
+// the figures.
+await (await buildApp({ authz: true })).close()
 for (let round = 0; round < plan.rounds; round++) {
   process.stderr.write(`\rpolicies: round ${round + 1}/${plan.rounds}`)
   const result = { calibration: calibrate(plan.verifies) }
+  result.appHeapBytes = { emptyPolicy: await appHeap('empty'), bigPolicy: await appHeap('big') }
   // Registration and ready(): without the plugin, then with the big policy (alternating which goes first).
   const builds = {}
   for (const authz of round % 2 === 0 ? [false, true] : [true, false]) {
@@ -164,16 +188,6 @@ for (let round = 0; round < plan.rounds; round++) {
   const compileStarted = performance.now()
   compilePolicy(policy)
   result.compileMs = performance.now() - compileStarted
-  // The whole app's heap with the big policy, over the same app with an empty one.
-  const appHeap = async options => {
-    const start = await heapUsed()
-    const app = await buildApp({ authz: true, options })
-    await app.ready()
-    const held = await heapUsed() - start
-    await app.close()
-    return held
-  }
-  result.appHeapBytes = { emptyPolicy: await appHeap({ policy: {} }), bigPolicy: await appHeap({ policy }) }
   // Decisions in place, and the empty hook step alone (no plugin between the clock hooks).
   for (const [name, authz] of [['decision', true], ['emptyStep', false]]) {
     const clock = { start: 0n, samples: null, count: 0 }
