@@ -3,8 +3,9 @@
 // with the same certificates and TLS options, against one plain fastify-mtls server (server.js `mtls`) pinned to core 0.
 // Each client runs in a process of its own (client-load.js) pinned to core 1 and reads its own CPU time around each
 // window; the bench process only steers them. Rounds alternate the clients' order; each undici-mtls figure is divided by
-// plain undici's of the same round. `node src/client.js [--smoke | --quick] [--out DIR] [--name NAME] [--cpu-prof DIR]`,
-// or `pnpm bench --scenarios client`.
+// plain undici's of the same round. `node src/client.js [--smoke | --quick] [--out DIR] [--name NAME]
+// [--ops keepAlive,full,resumed] [--cpu-prof DIR]` (--cpu-prof: a profile of each client process), or
+// `pnpm bench --scenarios client`.
 import { execFileSync, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
