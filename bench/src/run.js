@@ -41,6 +41,10 @@ const PROXIES = {
   'haproxy-mtls->fastify-identity': { proxy: 'haproxy', app: 'behind-haproxy' }
 }
 const SCENARIO_NAMES = [...NODE_SCENARIOS, ...Object.keys(PROXIES)]
+// Families measured by scripts of their own, each writing `<run>.<family>.{json,md}` beside the run's files (issue 29):
+// the client's CPU (undici-mtls against plain undici, client.js) and fastify-mtls-authz with big policies (policies.js).
+// Named in --scenarios, or in a quick or full run of everything; a smoke run of everything leaves them to their own tests.
+const FAMILIES = { client: 'client.js', policies: 'policies.js' }
 // A misspelt name would leave a scenario without its ratio, silently.
 for (const [scenario, baseline] of Object.entries(BASELINES)) if (!SCENARIO_NAMES.includes(scenario) || !SCENARIO_NAMES.includes(baseline)) throw new Error(`bench: baseline ${scenario} -> ${baseline} names no scenario`)
 const USAGE = 'usage: pnpm bench [--quick | --smoke] [--node MAJOR]... [--scenarios a,b] [--out DIR] [--help]'
@@ -55,11 +59,14 @@ that alternate their order; each scenario's ratio to its baseline is paired roun
   --node MAJOR      the Node server scenarios again on that Node major, side by side (repeatable)
   --scenarios a,b   only those scenarios (quote names with >), no client or import figures;
                     a full run of some scenarios writes results/partial.*, never latest.*;
-                    'ocsp' names the OCSP family: ${OCSP_SCENARIOS.join(', ')}
+                    'ocsp' names the OCSP family: ${OCSP_SCENARIOS.join(', ')};
+                    'client': the client's own CPU, undici-mtls against plain undici (results/<run>.client.*);
+                    'policies': fastify-mtls-authz with 1,000 routes and 10,000 ACL entries (results/<run>.policies.*);
+                    both run in a quick or full run of everything too
   --out DIR         write into DIR instead of bench/results
   -h, --help        this text
 
-scenarios: ${SCENARIO_NAMES.join(', ')}`
+scenarios: ${[...SCENARIO_NAMES, ...Object.keys(FAMILIES)].join(', ')}`
 
 const args = readArguments(process.argv.slice(2))
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'
@@ -87,11 +94,25 @@ const binaryOnPath = name => { try { return execFileSync('sh', ['-c', `command -
 const proxyBinaries = { nginx: binaryOnPath('nginx'), haproxy: binaryOnPath('haproxy') }
 // mtls-pki's OCSP responder runs the openssl command for each request.
 const opensslBinary = binaryOnPath('openssl')
-const only = args.scenarios?.split(',').flatMap(name => GROUPS[name] ?? [name])
+const named = args.scenarios?.split(',').flatMap(name => GROUPS[name] ?? [name])
+const isFamily = name => Object.hasOwn(FAMILIES, name)
+const families = named === undefined ? (mode === 'smoke' ? [] : Object.keys(FAMILIES)) : named.filter(isFamily)
+// Families alone: no server scenario runs.
+const only = named?.filter(name => !isFamily(name))
 const unknown = only?.filter(scenario => !NODE_SCENARIOS.includes(scenario) && !isProxy(scenario)) ?? []
 if (unknown.length > 0) {
-  console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${SCENARIO_NAMES.join(', ')}`)
+  console.error(`bench: unknown scenario ${unknown.join(', ')}; the scenarios are ${[...SCENARIO_NAMES, ...Object.keys(FAMILIES)].join(', ')}`)
   process.exit(2)
+}
+// A family's script, in a process of its own (it pins its own processes), writing beside this run's files.
+async function runFamily (family) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(`./${FAMILIES[family]}`, import.meta.url)), ...(mode === 'full' ? [] : [`--${mode}`]), '--out', outDir, '--name', outName], { stdio: 'inherit' })
+  const [code, signal] = await once(child, 'exit')
+  if (code !== 0) throw new Error(`bench: the ${family} scenario failed (${signal ?? code})`)
+}
+if (only !== undefined && only.length === 0) {
+  for (const family of families) await runFamily(family)
+  process.exit(0)
 }
 // Loaded once the flags are read: --help and a misspelt flag or scenario answer without them (a second on a busy machine).
 const [{ default: autocannon }, { createTestPki, writeCertificateFiles }, { Agent, request }, { createMtlsAgent }] =
@@ -630,6 +651,7 @@ await writeFile(join(outDir, `${outName}.md`), markdown)
 await writeFile(join(outDir, `${outName}.svg`), chartSvg(rows, machine))
 console.log(markdown)
 console.log(`results in ${outDir}: ${outName}.json, ${outName}.md, ${outName}.svg`)
+for (const family of families) await runFamily(family)
 
 // The bench's flags, strictly: a misspelt one is an error, not a full run with defaults.
 function readArguments (argv) {
