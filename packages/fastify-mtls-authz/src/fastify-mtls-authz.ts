@@ -12,7 +12,7 @@ import { codes } from './errors.js'
 import { decisionTelemetry } from './otel.js'
 import { compilePolicy, type CompiledPolicy, type MtlsPolicy } from './policy.js'
 import { policyFileSource } from './policy-file.js'
-import { compileRouteRule, decide, type Decision, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
+import { compileRouteRule, decide, peerPolicy, type Decision, type PeerPolicy, type RouteMtlsConfig, type RouteRule } from './route-rule.js'
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
@@ -90,7 +90,6 @@ const kMtlsAuthorize = Symbol('fastify-mtls-authz.hook')
 const kSeen = Symbol('fastify-mtls-authz.seen')
 const OPTIONS = ['policy', 'policyFile', 'hook', 'allowLogLevel', 'onDecision', 'getClaims', 'openTelemetry']
 const LOG_LEVELS = new Set<unknown>(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-const NO_ROLES: ReadonlySet<string> = new Set()
 
 /** A route's compiled rule, kept per route config. */
 interface RouteEntry {
@@ -124,15 +123,16 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   // A policy file goes through mtls-core's one reload protocol: read, validate, apply (swap it in), commit.
   const policySource = options.policyFile === undefined ? null : await policyFileSource(options.policyFile)
   let current: CompiledPolicy = policySource?.current ?? compilePolicy(options.policy ?? {})
-  // An identity lives as long as its connection: its roles are looked up once per connection and policy.
-  const roleCache = new WeakMap<PeerIdentity, { policy: CompiledPolicy, roles: ReadonlySet<string> }>()
-  const rolesOf = (identity: PeerIdentity | null, policy: CompiledPolicy): ReadonlySet<string> => {
-    if (identity === null) return NO_ROLES
-    const cached = roleCache.get(identity)
-    if (cached !== undefined && cached.policy === policy) return cached.roles
-    const roles = new Set(policy.roles.lookup(identity))
-    roleCache.set(identity, { policy, roles })
-    return roles
+  // An identity lives as long as its connection: what the policy says of it (its roles, a policy deny) is looked up
+  // once per connection and policy; a request then makes one decision on the route's precompiled rule.
+  const peerCache = new WeakMap<PeerIdentity, { policy: CompiledPolicy, peer: PeerPolicy }>()
+  const peerOf = (identity: PeerIdentity | null, policy: CompiledPolicy): PeerPolicy | null => {
+    if (identity === null) return null
+    const cached = peerCache.get(identity)
+    if (cached !== undefined && cached.policy === policy) return cached.peer
+    const peer = peerPolicy(policy, identity)
+    peerCache.set(identity, { policy, peer })
+    return peer
   }
 
   // Roles that routes and mtlsAuthorize() require, to warn about those no ACL entry grants.
@@ -156,7 +156,7 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
   const decideAndAudit = (request: FastifyRequest, rule: RouteRule, route: string, checkToken = true): Denial | null | 'token' => {
     const policy = current
     const identity = rule.public ? null : request.peerIdentity
-    let decision: Decision = decide(rule, policy, identity, rolesOf(identity, policy))
+    let decision: Decision = decide(rule, policy, identity, peerOf(identity, policy))
     if (decision.allowed && rule.boundToken) {
       if (!checkToken) {
         pendingTokens.set(request, { identity: identity as PeerIdentity, decision, route })
@@ -315,9 +315,9 @@ const fastifyMtlsAuthz: FastifyPluginAsync<FastifyMtlsAuthzOptions> = async (fas
       explainer ??= routerOf(routes, routerOptionsOf(fastify.initialConfig))
       const entry = explainer.find(method.toUpperCase() as HTTPMethod, url)?.store as { rule: RouteRule, route: string } | undefined
       if (entry === undefined) return null
-      return { ...decide(entry.rule, current, identity, rolesOf(identity, current)), route: entry.route }
+      return { ...decide(entry.rule, current, identity, peerOf(identity, current)), route: entry.route }
     },
-    rolesOf: (identity: PeerIdentity) => [...rolesOf(identity, current)]
+    rolesOf: (identity: PeerIdentity) => [...(peerOf(identity, current) as PeerPolicy).roles]
   })
   fastify.decorate('mtlsAuthorize', (requirements: RouteMtlsConfig) => {
     const rule = compileRouteRule(requirements, 'mtlsAuthorize()')

@@ -82,18 +82,33 @@ export function compileRouteRule (given: RouteMtlsConfig | undefined, where: str
   return { ...rule, declared: true }
 }
 
+/** What the policy says of one identity, whatever the route: looked up once per identity and policy by the caller. */
+export interface PeerPolicy {
+  /** The identity's roles. */
+  readonly roles: ReadonlySet<string>
+  /** The policy's deny pattern that matches it, or `undefined`. */
+  readonly deny: string | undefined
+}
+
+/** What the policy says of `identity`: its roles and the first policy deny pattern that matches it. */
+export function peerPolicy (policy: CompiledPolicy, identity: PeerIdentity): PeerPolicy {
+  return { roles: new Set(policy.roles.lookup(identity)), deny: policy.deny.lookup(identity)[0] }
+}
+
 /**
  * Decides: a public route is open; then deny rules (the policy's, then the route's) refuse a peer they
  * match, whatever else would allow it, under either defaultPolicy; then a route that declares nothing
  * follows defaultPolicy; then a verified peer is required; then allow rules (route identities, then roles),
- * as Istio orders them. `roles` is the identity's roles under `policy`, looked up once per identity by the caller.
+ * as Istio orders them. `peer` is what `policy` says of the identity (`peerPolicy`), looked up once per identity by the
+ * caller; `null` with no identity.
  */
-export function decide (rule: RouteRule, policy: CompiledPolicy, identity: PeerIdentity | null, roles: ReadonlySet<string>): Decision {
+export function decide (rule: RouteRule, policy: CompiledPolicy, identity: PeerIdentity | null, peer: PeerPolicy | null): Decision {
   if (rule.public) return { allowed: true, status: 200, rule: 'route is public' }
-  if (identity !== null) {
-    const policyDeny = policy.deny.lookup(identity)[0]
+  const known = identity === null ? null : peer ?? peerPolicy(policy, identity)
+  if (known !== null) {
+    const policyDeny = known.deny
     if (policyDeny !== undefined) return { allowed: false, status: 403, rule: `policy deny ${policyDeny}` }
-    const routeDeny = rule.deny?.lookup(identity)[0]
+    const routeDeny = rule.deny?.lookup(identity as PeerIdentity)[0]
     if (routeDeny !== undefined) return { allowed: false, status: 403, rule: `route deny ${routeDeny}` }
   }
   if (!rule.declared) {
@@ -105,6 +120,7 @@ export function decide (rule: RouteRule, policy: CompiledPolicy, identity: PeerI
   if (routeAllow !== undefined) return { allowed: true, status: 200, rule: `route allow ${routeAllow}` }
   const needsRoles = rule.roles.length > 0 || rule.allRoles.length > 0
   if (needsRoles) {
+    const roles = (known as PeerPolicy).roles
     const anyRole = rule.roles.length === 0 ? undefined : rule.roles.find(role => roles.has(role))
     const allRoles = rule.allRoles.every(role => roles.has(role))
     if ((rule.roles.length === 0 || anyRole !== undefined) && allRoles) {
