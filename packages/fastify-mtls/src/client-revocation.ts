@@ -87,6 +87,10 @@ const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 60_000
 const MAX_RESPONSE_BYTES = 65_536
 const MIN_CRL_REFRESH_MS = 1000
+// Distribution points of one certificate tried at most (each an alternative source of the same CRL).
+const MAX_POINTS_PER_CERTIFICATE = 4
+// As crlStatus allows: a CRL is stale this long after its nextUpdate.
+const CRL_SKEW_MS = 5 * 60_000
 // A CRL nobody has looked up for this long is dropped rather than downloaded again.
 const CRL_IDLE_MS = 24 * 3_600_000
 
@@ -109,6 +113,8 @@ interface CrlDocument {
   nextFetchAt: number
   lastUsed: number
   timer: NodeJS.Timeout | null
+  /** At its nextUpdate (and the skew), unless a newer one replaced it: it is dropped. */
+  expiry: NodeJS.Timeout | null
 }
 
 /** Judges each open connection by a CRL downloaded again: its verdict, or `null` to leave it be. */
@@ -147,7 +153,7 @@ export class ClientRevocation {
   readonly #pending = new Map<string, Promise<Answer>>()
   readonly #responders = new Map<string, Responder>()
   readonly #documents = new Map<string, CrlDocument>()
-  readonly #downloads = new Map<string, Promise<CrlDocument>>()
+  readonly #downloads = new Map<string, Promise<ReadCrl>>()
   #lastError: RevocationError = null
   #lastCrlError: RevocationError = null
   readonly #lookups = { good: 0, revoked: 0, unknown: 0, error: 0 }
@@ -219,7 +225,10 @@ export class ClientRevocation {
   /** Stops downloading CRLs (the server closes). */
   close (): void {
     this.#closed = true
-    for (const document of this.#documents.values()) if (document.timer !== null) clearTimeout(document.timer)
+    for (const document of this.#documents.values()) {
+      if (document.timer !== null) clearTimeout(document.timer)
+      if (document.expiry !== null) clearTimeout(document.expiry)
+    }
     this.#documents.clear()
   }
 
@@ -252,15 +261,17 @@ export class ClientRevocation {
       return this.#noStatus(new LookupError(codeOf(err, 'ERR'), describeThrown(err), null, err), false)
     }
     const ocspUrl = this.#ocsp ? points.ocspUrls[0] ?? null : null
-    // A distribution point that can be fetched (certificates often name an ldap: one beside an http: one).
+    // The distribution points that can be fetched, each an alternative (RFC 5280 4.2.1.13; certificates often name an
+    // ldap: one beside an http: one): the first that gives a status decides. Only ldap: and the like: one not asked.
     const crlUrls = this.#crls ? points.crlDistributionPoints : []
-    const crlUrl = crlUrls.find(url => this.#fetchable(url)) ?? crlUrls[0] ?? null
-    if (ocspUrl === null && crlUrl === null) {
+    const fetchable = crlUrls.filter(url => this.#fetchable(url)).slice(0, MAX_POINTS_PER_CERTIFICATE)
+    const crlCandidates = fetchable.length > 0 ? fetchable : crlUrls.slice(0, 1)
+    if (ocspUrl === null && crlCandidates.length === 0) {
       return this.#remember(fingerprint, { status: 'none', until: notAfter, message: `no ${[this.#ocsp ? 'OCSP responder' : '', this.#crls ? 'CRL distribution point' : ''].filter(Boolean).join(' or ')} named` })
     }
     let failure: Answer | null = null
-    for (const [kind, url] of [['ocsp', ocspUrl], ['crl', crlUrl]] as const) {
-      if (url === null) continue
+    const candidates: Array<readonly ['ocsp' | 'crl', string]> = [...(ocspUrl === null ? [] : [['ocsp', ocspUrl] as const]), ...crlCandidates.map(url => ['crl', url] as const)]
+    for (const [kind, url] of candidates) {
       if (!this.#fetchable(url)) {
         failure = this.#unusable(fingerprint, kind, url, notAfter)
         continue
@@ -313,35 +324,46 @@ export class ClientRevocation {
     return { status: status.status, until, message: `the CRL at ${url} ${status.status === 'revoked' ? 'lists the certificate as revoked' : 'does not list the certificate'}`, crl: { url, certificate, issuer, notAfter } }
   }
 
-  // The CRL at `url`, downloaded once for every certificate that names it, kept until it is downloaded again; the
-  // first certificate it is read for checks it (a CRL no certificate's issuer signed is never kept).
+  // The CRL at `url`, downloaded once for every certificate that names it (concurrent lookups share the download), kept
+  // until it is downloaded again. Each certificate checks it for itself, outside the responder's backoff: a certificate
+  // of another CA naming the same URL gets no status from it, and does not make the URL "down" for the CA that
+  // publishes there. A CRL is kept once it checked out for one certificate; none older than the one kept is taken.
   async #crlAt (url: string, certificate: Buffer, issuer: Buffer): Promise<CrlDocument> {
     const now = Date.now()
     const kept = this.#documents.get(url)
     if (kept !== undefined && (kept.crl.fields.nextUpdate === null || kept.crl.fields.nextUpdate.getTime() > now)) {
       kept.lastUsed = now
+      crlStatus(kept.crl, { certificate, issuer })
       return kept
     }
-    const under = this.#downloads.get(url)
-    if (under !== undefined) return await under
-    const download = this.#fromResponder('crl', url, async () => {
-      const crl = readCrl(await fetchCrl(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxCrlBytes, allowHttps: this.#allowHttps }))
-      crlStatus(crl, { certificate, issuer })
-      return this.#keep(url, crl, Date.now(), { certificate, issuer })
-    }).finally(() => { this.#downloads.delete(url) })
-    this.#downloads.set(url, download)
-    return await download
+    let download = this.#downloads.get(url)
+    if (download === undefined) {
+      download = this.#fromResponder('crl', url, async () => readCrl(await fetchCrl(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxCrlBytes, allowHttps: this.#allowHttps })))
+        .finally(() => { this.#downloads.delete(url) })
+      this.#downloads.set(url, download)
+    }
+    const crl = await download
+    crlStatus(crl, { certificate, issuer })
+    const current = this.#documents.get(url)
+    if (current !== undefined && current.crl.der.equals(crl.der)) return current
+    notOlder(crl, current, url)
+    return this.#keep(url, crl, Date.now(), { certificate, issuer })
   }
 
   #keep (url: string, crl: ReadCrl, now: number, checkedFor: CrlDocument['checkedFor']): CrlDocument {
     const previous = this.#documents.get(url)
     if (previous?.timer != null) clearTimeout(previous.timer)
+    if (previous?.expiry != null) clearTimeout(previous.expiry)
     const { thisUpdate, nextUpdate } = crl.fields
     const threeQuarters = nextUpdate === null ? Infinity : thisUpdate.getTime() + 0.75 * (nextUpdate.getTime() - thisUpdate.getTime())
     const nextFetchAt = Math.max(now + MIN_CRL_REFRESH_MS, Math.min(now + this.#crlRefreshMs, threeQuarters))
-    const document: CrlDocument = { crl, checkedFor, fetchedAt: now, nextFetchAt, lastUsed: previous?.lastUsed ?? now, timer: null }
+    const document: CrlDocument = { crl, checkedFor, fetchedAt: now, nextFetchAt, lastUsed: previous?.lastUsed ?? now, timer: null, expiry: null }
     if (!this.#closed) {
       document.timer = setTimeout(() => { this.#refresh(url, document) }, Math.min(nextFetchAt - now, 2 ** 31 - 1)).unref()
+      if (nextUpdate !== null) {
+        const staleIn = Math.max(0, nextUpdate.getTime() + CRL_SKEW_MS - now)
+        document.expiry = setTimeout(() => { if (this.#documents.get(url) === document) this.#expire(url, document) }, Math.min(staleIn, 2 ** 31 - 1)).unref()
+      }
       this.#documents.set(url, document)
     }
     return document
@@ -362,8 +384,10 @@ export class ClientRevocation {
     }
     this.#fromResponder('crl', url, async () => {
       const crl = readCrl(await fetchCrl(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxCrlBytes, allowHttps: this.#allowHttps }))
-      // Checked as the first one was: an answer from anyone but the issuer is no CRL.
+      // Checked as the first one was: an answer from anyone but the issuer is no CRL; nor is an older one (a stale
+      // mirror, or a replay by whoever answers for an http: URL, would take revocations back).
       crlStatus(crl, document.checkedFor)
+      notOlder(crl, document, url)
       return crl
     }).then(crl => {
       if (this.#closed) return
@@ -373,6 +397,12 @@ export class ClientRevocation {
     }, (err: unknown) => {
       if (this.#closed) return
       this.#noStatus(asLookupError(err, url), true)
+      // Past its nextUpdate with no newer one to be had, the CRL judges nothing more (as a CRL file past it would not).
+      const nextUpdate = document.crl.fields.nextUpdate
+      if (nextUpdate !== null && Date.now() > nextUpdate.getTime() + CRL_SKEW_MS) {
+        this.#expire(url, document)
+        return
+      }
       // The CRL in force stays until its nextUpdate; meanwhile downloads are retried after the responder's backoff.
       const retryAt = Math.max(Date.now() + MIN_CRL_REFRESH_MS, this.#responders.get(url)?.downUntil ?? 0)
       document.nextFetchAt = retryAt
@@ -391,9 +421,11 @@ export class ClientRevocation {
       } catch (err) {
         next = this.#noStatus(asLookupError(err, url), true)
       }
+      // A revocation is for good: no later CRL takes it back (certificateHold is not honoured here).
+      if (answer.status === 'revoked') continue
       if (next.until > 0) this.#remember(fingerprint, next)
       else this.#cache.delete(fingerprint)
-      if (next.status === 'revoked' && answer.status !== 'revoked') {
+      if (next.status === 'revoked') {
         this.#logAnswer(fingerprint, url, next)
         revoked.set(fingerprint, { code: 'CERT_REVOKED', message: next.message })
       }
@@ -406,6 +438,24 @@ export class ClientRevocation {
       }
       return null
     })
+  }
+
+  // A CRL past its nextUpdate that could not be downloaded again: dropped with the answers it gave (their next
+  // connection asks again), and with failMode 'closed' the open connections it judged lose their verification.
+  #expire (url: string, document: CrlDocument): void {
+    if (this.#documents.get(url) === document) this.#documents.delete(url)
+    if (document.timer !== null) clearTimeout(document.timer)
+    if (document.expiry !== null) clearTimeout(document.expiry)
+    const judged = new Set<string>()
+    for (const [fingerprint, answer] of this.#cache) {
+      if (answer.crl?.url !== url || answer.status === 'revoked') continue
+      this.#cache.delete(fingerprint)
+      judged.add(fingerprint)
+    }
+    this.#log.warn({ url }, `client certificate revocation: the CRL at ${url} is past its nextUpdate and no newer one could be downloaded; its certificates are ${this.#failOpen ? 'let through (failMode open)' : 'refused (failMode closed)'} until one is`)
+    if (this.#failOpen || judged.size === 0) return
+    const verdict: RevocationVerdict = { code: revocationCodes.unknown, message: `no revocation status: the CRL at ${url} is past its nextUpdate` }
+    this.#judgeConnections(record => chainOf(record).some(({ der }) => judged.has(fingerprintOf(der))) ? verdict : null)
   }
 
   // Asks a responder or distribution point: at most `maxResponders` of them, each marked down for a backoff after a failure.
@@ -486,6 +536,13 @@ export class ClientRevocation {
     const failure = { message: error.message, code: error.code, url: error.url, at: new Date() }
     if (crl) this.#lastCrlError = failure
     else this.#lastError = failure
+  }
+}
+
+// A CRL older than the one kept for the same distribution point is refused.
+function notOlder (crl: ReadCrl, kept: CrlDocument | undefined, url: string): void {
+  if (kept !== undefined && crl.fields.thisUpdate.getTime() < kept.crl.fields.thisUpdate.getTime()) {
+    throw new LookupError('ERR_MTLS_CRL_INVALID', `CRL refused: the CRL at ${url} (thisUpdate ${crl.fields.thisUpdate.toISOString()}) is older than the one in force (${kept.crl.fields.thisUpdate.toISOString()})`, url)
   }
 }
 

@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
+import { createServer as createHttpServer, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
 import type { FastifyInstance } from 'fastify'
@@ -143,4 +144,14 @@ export async function startVerdictServer (t: Teardown, tlsOptions: ServerTlsOpti
     })
   })
   return { app, port, handled: () => handled }
+}
+
+/** A distribution point whose answer the test changes at will. */
+export async function pointServing (t: Teardown, first: (response: ServerResponse) => void): Promise<{ url: string, serve: (next: (response: ServerResponse) => void) => void, requests: () => number }> {
+  let handler = first
+  let requests = 0
+  const server = createHttpServer((_, response) => { requests++; handler(response) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => { resolve() }) }) })
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/ca.crl`, serve: next => { handler = next }, requests: () => requests }
 }

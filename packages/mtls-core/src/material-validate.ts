@@ -90,7 +90,7 @@ export function validateMaterial (pems: MaterialPems, options: MaterialOptions, 
     crl: Object.freeze(crl),
     leaf: leafSummary,
     intermediates: Object.freeze(chain.slice(1).map(summarizeCertificate)),
-    authorities: Object.freeze(authorities.map(cert => readCa(cert).summary)),
+    authorities: Object.freeze(authorities.map(cert => withOwnDates(readCa(cert).summary))),
     crls: Object.freeze(crls.map(crl => crl.summary)),
     files: Object.freeze([pems.cert, pems.key, ...pems.ca, ...pems.crl].flatMap(item => item.file === undefined ? [] : [item.file])),
     digest: pems.digest,
@@ -120,17 +120,41 @@ function bundlesByTrustDomain (items: ReadonlyMap<string, PemItem[]>): Map<strin
 
 // Trust bundles come again with every update of a feed (an SVID rotation brings the bundles along, thousands of CAs
 // with federation): each CA input is parsed once, and its PEM and summary made once, while its text stays the same.
-const MAX_PARSED_CA_INPUTS = 20_000
+// The inputs used last are kept, up to 32 MiB of their text: a bundle no longer in use is let go as others come.
+const MAX_PARSED_CA_BYTES = 32 * 1024 * 1024
 const parsedCaInputs = new Map<string, X509Certificate[]>()
+let parsedCaBytes = 0
+let caInputsRead = 0
 const caForms = new WeakMap<X509Certificate, { readonly pem: string, readonly summary: CertificateSummary }>()
+
+/** CA inputs parsed so far (not found among those parsed before): what the tests count. */
+export function caInputsParsed (): number {
+  return caInputsRead
+}
 
 function authoritiesOf (item: PemItem): X509Certificate[] {
   const known = parsedCaInputs.get(item.text)
-  if (known !== undefined) return known
+  if (known !== undefined) {
+    // Used again: the last to be let go.
+    parsedCaInputs.delete(item.text)
+    parsedCaInputs.set(item.text, known)
+    return known
+  }
   const parsed = certificates(item, 'ERR_MTLS_MATERIAL_CA_EMPTY')
-  if (parsedCaInputs.size >= MAX_PARSED_CA_INPUTS) parsedCaInputs.delete(parsedCaInputs.keys().next().value as string)
+  caInputsRead++
   parsedCaInputs.set(item.text, parsed)
+  parsedCaBytes += item.text.length
+  for (const [text] of parsedCaInputs) {
+    if (parsedCaBytes <= MAX_PARSED_CA_BYTES || text === item.text) break
+    parsedCaInputs.delete(text)
+    parsedCaBytes -= text.length
+  }
   return parsed
+}
+
+// A summary's Dates can be changed by whoever holds them: each material gets its own.
+function withOwnDates (summary: CertificateSummary): CertificateSummary {
+  return Object.freeze({ ...summary, notBefore: new Date(summary.notBefore), notAfter: new Date(summary.notAfter) })
 }
 
 function readCa (cert: X509Certificate): { readonly pem: string, readonly summary: CertificateSummary } {

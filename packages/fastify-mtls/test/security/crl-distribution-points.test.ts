@@ -1,26 +1,15 @@
 // Attacks on revocation by CRL distribution points: what a distribution point (or whoever answers for it) serves must
 // never unrevoke a certificate or stand in for the issuer's CRL.
-import { createServer as createHttpServer, type ServerResponse } from 'node:http'
 import t from 'tap'
 import { createRootCa, type CertificateAuthority, type IssuedCertificate } from 'mtls-pki'
 import { until } from 'mtls-test-support'
 import { readPemBlocks } from 'mtls-core/internal'
-import { attempt, keptAlive, startVerdictServer, type Teardown } from '../helpers.js'
+import { attempt, keptAlive, pointServing, startVerdictServer, type Teardown } from '../helpers.js'
 
 const root = await createRootCa({ commonName: 'crl dp attack root' })
 const intermediate = await root.createIntermediate({ commonName: 'crl dp attack CA' })
 const serverCert = await intermediate.issue({ dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server' })
 const crlOf = async (ca: CertificateAuthority): Promise<Buffer> => Buffer.from((readPemBlocks(await ca.createCrl())[0] as { der: Uint8Array }).der)
-
-/** A distribution point whose answer the test changes at will. */
-async function pointServing (t: Teardown, first: (response: ServerResponse) => void): Promise<{ url: string, serve: (next: (response: ServerResponse) => void) => void, requests: () => number }> {
-  let handler = first
-  let requests = 0
-  const server = createHttpServer((_, response) => { requests++; handler(response) })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => { await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => { resolve() }) }) })
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/ca.crl`, serve: next => { handler = next }, requests: () => requests }
-}
 
 async function start (t: Teardown, crlRefreshMs?: number): Promise<Awaited<ReturnType<typeof startVerdictServer>>> {
   return await startVerdictServer(t, { cert: serverCert.chain, key: serverCert.key, ca: root.certificate, mode: 'optional' },
