@@ -397,13 +397,8 @@ export class ClientRevocation {
     }, (err: unknown) => {
       if (this.#closed) return
       this.#noStatus(asLookupError(err, url), true)
-      // Past its nextUpdate with no newer one to be had, the CRL judges nothing more (as a CRL file past it would not).
-      const nextUpdate = document.crl.fields.nextUpdate
-      if (nextUpdate !== null && Date.now() > nextUpdate.getTime() + CRL_SKEW_MS) {
-        this.#expire(url, document)
-        return
-      }
-      // The CRL in force stays until its nextUpdate; meanwhile downloads are retried after the responder's backoff.
+      // The CRL in force stays until its nextUpdate (its expiry timer drops it then); meanwhile downloads are retried
+      // after the responder's backoff.
       const retryAt = Math.max(Date.now() + MIN_CRL_REFRESH_MS, this.#responders.get(url)?.downUntil ?? 0)
       document.nextFetchAt = retryAt
       document.timer = setTimeout(() => { this.#refresh(url, document) }, retryAt - Date.now()).unref()

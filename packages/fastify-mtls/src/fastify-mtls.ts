@@ -324,7 +324,9 @@ const fastifyMtls: FastifyPluginAsync<FastifyMtlsOptions> = async (fastify: Fast
   // node:cluster gives each worker, when it listens, the ticket keys the first worker had when it listened (Node's
   // tls.Server _setServerData), over the keys derived from this worker's own trust and identity: a worker forked after
   // a change of trust would resume sessions made under the old trust, and none of its siblings'. Set them again.
-  server.on('listening', () => { server.setTicketKeys(tls.ticketKeys.for(source.current)) })
+  const onListening = (): void => { server.setTicketKeys(tls.ticketKeys.for(source.current)) }
+  server.on('listening', onListening)
+  fastify.addHook('onClose', async () => { server.off('listening', onListening) })
   const ticketKeys = tls.ticketKeys.source
   const applyTicketKeys = (base: Buffer): void => { server.setTicketKeys(tls.ticketKeys.for(source.current, base)) }
   const onTicketKeys = (): void => {

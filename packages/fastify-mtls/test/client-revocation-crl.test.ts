@@ -193,3 +193,21 @@ t.test('ten concurrent first connections of five certificates naming one distrib
   t.same(results.map(result => result.status), Array(10).fill(200))
   t.equal(point.requests(), 1)
 })
+
+t.test('failMode open: a CRL gone stale with no newer one lets its certificates through, open connections kept, and says so once', async t => {
+  let status = 200
+  // Past its nextUpdate by less than the five minutes of skew allowed: current for about two more seconds.
+  const staleAt = Date.now() + 2000
+  const der = Buffer.from((readPemBlocks(await intermediate.createCrl({ thisUpdate: new Date(Date.now() - 3_600_000), nextUpdate: new Date(staleAt - 5 * 60_000) }))[0] as { der: Uint8Array }).der)
+  const point = await crlServer(t, response => { response.writeHead(status).end(status === 200 ? der : undefined) })
+  const cert = await clientCert(point.url)
+  const logger = capturedLogger()
+  const { app, port } = await start(t, 'optional', { crlDistributionPoints: true, failMode: 'open' }, logger.logger)
+  const kept = await keptAlive(t, port, root.certificate, cert)
+  t.match(await kept.ask('/verdict'), /"verified":true/)
+  status = 503
+  await until(() => app.mtls.status().revocation?.crl?.distributionPoints.length === 0, 'the stale CRL dropped')
+  t.match(await kept.ask('/verdict'), /"verified":true/, 'the open connection keeps its verdict')
+  t.same(JSON.parse((await ask(port, cert)).body), { verified: true, refusal: null }, 'a new connection is let through')
+  t.equal(logger.lines.filter(line => /is past its nextUpdate and no newer one could be downloaded; its certificates are let through/.test(String(line.msg))).length, 1)
+})
