@@ -3,7 +3,7 @@ import { Backoff, type BackoffOptions } from './backoff.js'
 import { checkBundleRequest, fetchCheckedBundle, type BundleRequest, type FetchBundleSpiffeOptions, type FetchBundleWebOptions } from './bundle-fetch.js'
 import { checkBackoff } from './client.js'
 import { WorkloadApiError } from './errors.js'
-import { FirstUpdate } from './first-update.js'
+import { FirstUpdate, started } from './first-update.js'
 import { checkTimeout } from './option-keys.js'
 import type { SpiffeBundle } from './spiffe-bundle.js'
 
@@ -204,12 +204,5 @@ export class FederatedBundleSource extends EventEmitter<FederatedBundleSourceEve
 /** Starts a federated bundle source and resolves once its first bundle is in; closes and rejects if it does not come in time. */
 export async function createFederatedBundleSource (options: FederatedBundleSourceOptions): Promise<FederatedBundleSource> {
   const timeoutMs = checkTimeout(options?.startTimeoutMs ?? 30_000, 'createFederatedBundleSource')
-  const source = new FederatedBundleSource(options)
-  try {
-    await source.ready(timeoutMs)
-  } catch (err) {
-    source.close()
-    throw err
-  }
-  return source
+  return await started(new FederatedBundleSource(options), timeoutMs)
 }

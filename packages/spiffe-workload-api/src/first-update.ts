@@ -36,3 +36,20 @@ export class FirstUpdate {
     }
   }
 }
+
+/** A source that waits for its first update. */
+interface StartingSource {
+  ready: (timeoutMs: number) => Promise<void>
+  close: () => void
+}
+
+/** Resolves with `source` once its first update is in; closes it and rejects if that does not come within `timeoutMs`. */
+export async function started<S extends StartingSource> (source: S, timeoutMs: number): Promise<S> {
+  try {
+    await source.ready(timeoutMs)
+  } catch (err) {
+    source.close()
+    throw err
+  }
+  return source
+}

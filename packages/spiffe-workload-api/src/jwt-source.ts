@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { BackoffOptions } from './backoff.js'
 import { WorkloadApiClient, checkBackoff, checkFetchJwtSvid, nothingInTime, type FetchJwtSvidOptions } from './client.js'
-import { FirstUpdate } from './first-update.js'
+import { FirstUpdate, started } from './first-update.js'
 import { WorkloadApiError } from './errors.js'
 import type { JwtBundles, JwtSvid } from './jwt-bundles.js'
 import { validateJwtSvid, type ValidatedJwtSvid } from './jwt-validate.js'
@@ -196,12 +196,5 @@ function halfLife (svid: JwtSvid): number {
 /** Connects to the Workload API and resolves once the first JWT bundles are in; closes and rejects if they do not come in time. */
 export async function createJWTSource (options: JwtSourceOptions = {}): Promise<JwtSource> {
   const timeoutMs = checkTimeout(options.timeoutMs ?? 30_000, 'createJWTSource')
-  const source = new JwtSource(options)
-  try {
-    await source.ready(timeoutMs)
-  } catch (err) {
-    source.close()
-    throw err
-  }
-  return source
+  return await started(new JwtSource(options), timeoutMs)
 }

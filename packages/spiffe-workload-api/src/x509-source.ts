@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { MaterialFeed, MaterialInput } from 'mtls-core'
 import type { BackoffOptions } from './backoff.js'
 import { WorkloadApiClient, checkBackoff, nothingInTime } from './client.js'
-import { FirstUpdate } from './first-update.js'
+import { FirstUpdate, started } from './first-update.js'
 import { WorkloadApiError } from './errors.js'
 import { checkOptionKeys, checkTimeout } from './option-keys.js'
 import { derToPem } from './pem.js'
@@ -185,12 +185,5 @@ export class X509Source extends EventEmitter<X509SourceEvents> implements Materi
 /** Connects to the Workload API and resolves once the first SVID is in; closes and rejects if it does not come in time. */
 export async function createX509Source (options: X509SourceOptions = {}): Promise<X509Source> {
   const timeoutMs = checkTimeout(options.timeoutMs ?? 30_000, 'createX509Source')
-  const source = new X509Source(options)
-  try {
-    await source.ready(timeoutMs)
-  } catch (err) {
-    source.close()
-    throw err
-  }
-  return source
+  return await started(new X509Source(options), timeoutMs)
 }
