@@ -8,11 +8,12 @@
 // `pnpm bench --scenarios client`.
 import { execFileSync, fork } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { machineOf, round2, roundSpread, writeResults } from './report.js'
 import { calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
 const { values: args } = parseArgs({ args: process.argv.slice(2).filter(arg => arg !== '--'), options: { smoke: { type: 'boolean' }, quick: { type: 'boolean' }, out: { type: 'string' }, name: { type: 'string' }, 'cpu-prof': { type: 'string' }, ops: { type: 'string' } } })
@@ -106,9 +107,7 @@ for (let round = 0; round < plan.rounds; round++) {
 process.stderr.write('\n')
 await rm(dir, { recursive: true, force: true })
 
-const round2 = value => value === null ? null : Math.round(value * 100) / 100
 const round4 = value => value === null ? null : Math.round(value * 10000) / 10000
-const roundSpread = (summary, by) => summary === null ? null : { min: by(summary.min), median: by(summary.median), max: by(summary.max) }
 const roundsOf = (kind, op, field) => Array.from({ length: plan.rounds }, (_, round) => samples.get(`${kind}|${op}`)?.[round]?.[field] ?? null)
 const perOp = build => Object.fromEntries(Object.entries(OPS).map(([metric, op]) => [metric, build(op)]))
 const share = result => result.full + result.resumed === 0 ? null : result.resumed / (result.full + result.resumed)
@@ -138,19 +137,13 @@ const clients = CLIENTS.map(kind => {
   }
 })
 const calibrationSpread = spread(calibrations)
-const machine = {
-  date: new Date().toISOString(),
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
-  node: process.versions.node,
-  openssl: process.versions.openssl,
-  pinned: hasTaskset ? 'server on core 0, each client on core 1' : 'not pinned',
+const machine = machineOf({
+  startedAt,
   mode,
   plan,
-  durationS: Math.round((Date.now() - startedAt.time) / 1000),
-  loadAverage: { start: startedAt.loadAverage.map(round2), end: loadavg().map(round2) },
+  pinned: hasTaskset ? 'server on core 0, each client on core 1' : 'not pinned',
   calibration: { measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in the bench process (the load core)', rounds: calibrations.map(round2), ...roundSpread(calibrationSpread, round2) }
-}
+})
 const results = { machine, server: { scenario: 'mtls', node: server.node, openssl: server.openssl }, clients }
 
 const withSpread = (summary, format) => summary === null ? '–' : plan.rounds > 1 ? `${format(summary.median)} (${format(summary.min)}–${format(summary.max)})` : format(summary.median)
@@ -174,8 +167,4 @@ const markdown = [
   ...clients.filter(row => row.vsUndici !== null).map(row => `| ${row.client} | ${withSpread(row.vsUndici.keepAlive, ratio)} | ${withSpread(row.vsUndici.fullHandshake, ratio)} | ${withSpread(row.vsUndici.resumedHandshake, ratio)} |`),
   ''
 ].join('\n')
-await mkdir(outDir, { recursive: true })
-await writeFile(join(outDir, `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
-await writeFile(join(outDir, `${outName}.md`), markdown)
-console.log(markdown)
-console.log(`results in ${outDir}: ${outName}.json, ${outName}.md`)
+await writeResults(outDir, outName, results, markdown)

@@ -11,8 +11,8 @@
 // alone (the "empty step" figures). `request.peerIdentity` is set by a stand-in for fastify-mtls-identity before the
 // first clock read (real identities, from certificates mtls-pki issues), so that resolving the identity is not counted.
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +22,7 @@ import { runInNewContext } from 'node:vm'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import fastifyMtlsAuthz, { compilePolicy } from 'fastify-mtls-authz'
+import { machineOf, writeResults } from './report.js'
 import { toPeerIdentity } from 'mtls-core'
 import { readPemBlocks } from 'mtls-core/internal'
 import { createTestPki } from 'mtls-pki'
@@ -251,18 +252,7 @@ const round4 = value => Math.round(value * 10000) / 10000
 const over = (pick, by = round2) => { const s = spread(rounds.map(pick)); return { rounds: rounds.map(pick).map(by), min: by(s.min), median: by(s.median), max: by(s.max) } }
 const percentiles = path => Object.fromEntries(['p50', 'p90', 'p99', 'max'].map(q => [q, over(r => path(r)[q], round3)]))
 const results = {
-  machine: {
-    date: new Date().toISOString(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    node: process.versions.node,
-    openssl: process.versions.openssl,
-    mode,
-    plan,
-    durationS: Math.round((Date.now() - startedAt.time) / 1000),
-    loadAverage: { start: startedAt.loadAverage.map(round2), end: loadavg().map(round2) },
-    calibration: { measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in this process', ...over(r => r.calibration) }
-  },
+  machine: machineOf({ startedAt, mode, plan, calibration: { measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in this process', ...over(r => r.calibration) } }),
   policy: { routes: ROUTES, aclEntries: acl.length, shape: SHAPE, deny: deny.length, callers: callers.length, jsonBytes: Buffer.byteLength(JSON.stringify(policy)) },
   registrationMs: { baseline: over(r => r.registrationMs.baseline), authz: over(r => r.registrationMs.authz) },
   readyMs: { baseline: over(r => r.readyMs.baseline), authz: over(r => r.readyMs.authz) },
@@ -307,8 +297,4 @@ const markdown = [
   `| JSON.parse + compilePolicy of the file, ms | ${withSpread(results.reload.parseAndCompileMs, ms)} |`,
   ''
 ].join('\n')
-await mkdir(outDir, { recursive: true })
-await writeFile(join(outDir, `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
-await writeFile(join(outDir, `${outName}.md`), markdown)
-console.log(markdown)
-console.log(`results in ${outDir}: ${outName}.json, ${outName}.md`)
+await writeResults(outDir, outName, results, markdown)

@@ -7,7 +7,7 @@
 // TLS server, so requests per second measure the client and are kept as secondary columns.
 import { execFile, execFileSync, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -17,6 +17,7 @@ import { parseArgs, promisify } from 'node:util'
 import { nodeBinary } from '../../scripts/runtimes.mjs'
 import { chartSvg } from './chart.js'
 import { clientContext, newConnections } from './new-connections.js'
+import { machineOf, round2, roundSpread, writeResults } from './report.js'
 import { BASELINES, HEADLINE, calibrate, median, pairedRatios, resultsName, spread } from './rounds.js'
 
 const NGINX = 'nginx-mtls'
@@ -518,9 +519,7 @@ await ocsp?.responder.close()
 await rm(dir, { recursive: true, force: true })
 
 // Figures kept to 0.01 µs (the JSON is read by people too); ratios to 0.0001.
-const round2 = value => value === null ? null : Math.round(value * 100) / 100
 const round4 = value => value === null ? null : Math.round(value * 10000) / 10000
-const roundSpread = (summary, by) => summary === null ? null : { min: by(summary.min), median: by(summary.median), max: by(summary.max) }
 const roundsOf = (key, name) => Array.from({ length: plan.rounds }, (_, round) => samples.get(key)?.[round]?.[name] ?? null)
 const field = (key, name) => spread(roundsOf(key, name))?.median ?? null
 const METRICS = { keepAlive: 'keepAlive', fullHandshake: 'full', resumedHandshake: 'resumed' }
@@ -576,25 +575,18 @@ if (samples.has('client|undici')) {
 }
 
 const calibrationSpread = spread(calibrations)
-const machine = {
-  date: new Date().toISOString(),
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
-  node: process.versions.node,
-  openssl: process.versions.openssl,
-  pinned: hasTaskset ? 'server on core 0, load on core 1' : 'not pinned',
+const machine = machineOf({
+  startedAt,
   mode,
   plan,
-  durationS: Math.round((Date.now() - startedAt.time) / 1000),
-  // 1, 5 and 15 minute load averages at the start and at the end: above the core count, other jobs competed.
-  loadAverage: { start: startedAt.loadAverage.map(round2), end: loadavg().map(round2) },
+  pinned: hasTaskset ? 'server on core 0, load on core 1' : 'not pinned',
   // This machine's speed during the run, measured in the bench process at the start of each round.
   calibration: {
     measure: 'CPU µs per P-256 ECDSA (SHA-256) verification, node:crypto, in the bench process (the load core)',
     rounds: calibrations.map(round2),
     ...roundSpread(calibrationSpread, round2)
   }
-}
+})
 const results = { machine, scenarios: rows, client, importMs, skipped }
 
 const us = value => value === null || value === undefined ? '–' : Math.round(value).toLocaleString('en-US')
@@ -645,12 +637,7 @@ const markdown = [
   ...(importMs === null ? [] : [`Import time of each built package, fresh process, ms: ${Object.entries(importMs).map(([name, ms]) => `${name} ${ms}`).join(', ')}.`, ''])
 ].join('\n')
 
-await mkdir(outDir, { recursive: true })
-await writeFile(join(outDir, `${outName}.json`), JSON.stringify(results, null, 2) + '\n')
-await writeFile(join(outDir, `${outName}.md`), markdown)
-await writeFile(join(outDir, `${outName}.svg`), chartSvg(rows, machine))
-console.log(markdown)
-console.log(`results in ${outDir}: ${outName}.json, ${outName}.md, ${outName}.svg`)
+await writeResults(outDir, outName, results, markdown, [['svg', chartSvg(rows, machine)]])
 for (const family of families) await runFamily(family)
 
 // The bench's flags, strictly: a misspelt one is an error, not a full run with defaults.

@@ -7,17 +7,11 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSecureContext } from 'node:tls'
 import t from 'tap'
+import { hangLimit } from 'mtls-test-support'
 
 // Time limits here only turn a hang into a failure, never a speed target: written for a quiet two-core machine
-// with room to spare and multiplied by MTLS_TEST_TIME_FACTOR, test-support's hangLimit rule (this package's tests
-// are JavaScript and cannot load it). No assertion reads a clock: smoke windows count their work.
-const TIME_FACTOR = (value => {
-  if (value === undefined || value === '') return 1
-  const factor = Number(value)
-  if (!Number.isFinite(factor) || factor < 1) throw new Error(`MTLS_TEST_TIME_FACTOR must be a number of at least 1, got ${JSON.stringify(value)}`)
-  return factor
-})(process.env.MTLS_TEST_TIME_FACTOR)
-const hangLimit = ms => Math.round(ms * TIME_FACTOR)
+// with room to spare and multiplied by MTLS_TEST_TIME_FACTOR (test-support's hangLimit). No assertion reads a clock:
+// smoke windows count their work.
 // The smoke run of every scenario takes 10 to 40 s as the machine gets busier; tap's own 30 s per file would be a speed target.
 t.setTimeout(hangLimit(600_000))
 

@@ -5,16 +5,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { hangLimit } from 'mtls-test-support'
 
 // The client and policies families (issue 29) in smoke mode: fixed counts of work, a few seconds each. Time limits only
 // turn a hang into a failure (MTLS_TEST_TIME_FACTOR, as in bench.test.js); no assertion reads a clock.
-const TIME_FACTOR = (value => {
-  if (value === undefined || value === '') return 1
-  const factor = Number(value)
-  if (!Number.isFinite(factor) || factor < 1) throw new Error(`MTLS_TEST_TIME_FACTOR must be a number of at least 1, got ${JSON.stringify(value)}`)
-  return factor
-})(process.env.MTLS_TEST_TIME_FACTOR)
-const hangLimit = ms => Math.round(ms * TIME_FACTOR)
 t.setTimeout(hangLimit(300_000))
 const run = promisify(execFile)
 const runBench = args => run(process.execPath, [fileURLToPath(new URL('../src/run.js', import.meta.url)), ...args], { timeout: hangLimit(120_000) })

@@ -1,5 +1,6 @@
 // What the packages' tests share. Each package's test/helpers.ts builds its own startServer (its plugins, its routes) on these.
 export { capturedLogger, type CapturedLogger } from './captured-logger.js'
+export { closedPort } from './closed-port.js'
 export { agentFor } from './client-agent.js'
 export { decoyCertificate } from './decoy-certificate.js'
 export { startFastifyServer, type FastifyTestServer, type FastifyTestServerOptions } from './fastify-server.js'

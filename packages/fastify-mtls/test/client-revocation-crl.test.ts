@@ -1,10 +1,9 @@
 // Revocation of client certificates by the CRL their distribution point names (`revocation: { crlDistributionPoints:
 // true }`): CRLs signed by mtls-pki, served over HTTP by a Node server the test runs, real TLS clients.
 import { createServer as createHttpServer, type ServerResponse } from 'node:http'
-import { createServer } from 'node:net'
 import t from 'tap'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { until } from 'mtls-test-support'
+import { closedPort, until } from 'mtls-test-support'
 import { readPemBlocks } from 'mtls-core/internal'
 import type { RevocationOptions } from '../src/index.js'
 import { attempt, capturedLogger, keptAlive, startVerdictServer, type Teardown } from './helpers.js'
@@ -45,14 +44,6 @@ async function start (t: Teardown, mode: 'require' | 'optional', revocation: Rev
 
 const ask = async (port: number, cert: IssuedCertificate): Promise<Awaited<ReturnType<typeof attempt>>> =>
   await attempt(port, { ca: root.certificate, chain: cert.chain, key: cert.key }, {}, '/verdict')
-
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 t.test('good certificates are served; one download of the CRL serves every certificate that names it', async t => {
   const point = await distributionPoint(t)

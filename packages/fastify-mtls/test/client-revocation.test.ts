@@ -5,7 +5,7 @@ import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import t from 'tap'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { hangLimit, until } from 'mtls-test-support'
+import { closedPort, hangLimit, until } from 'mtls-test-support'
 import type { RevocationOptions } from '../src/index.js'
 import { attempt, capturedLogger, sessionFrom, startVerdictServer, type Teardown } from './helpers.js'
 
@@ -27,15 +27,6 @@ async function start (t: Teardown, mode: 'require' | 'optional', revocation: Rev
 
 const as = (cert: IssuedCertificate): { ca: string, chain: string, key: string } => ({ ca: root.certificate, chain: cert.chain, key: cert.key })
 const ask = async (port: number, cert: IssuedCertificate): Promise<Awaited<ReturnType<typeof attempt>>> => await attempt(port, as(cert), {}, '/verdict')
-
-/** A port nothing listens on. */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 t.test('a good certificate is served; its answer is cached: the next connection asks the responder nothing', async t => {
   const cert = await clientCert()

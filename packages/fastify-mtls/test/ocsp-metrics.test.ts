@@ -2,11 +2,10 @@
 // staple's state and its time to nextUpdate (ocspStapling), and the client-certificate lookups (revocation), against
 // the real OpenSSL responder that mtls-pki starts.
 import { createServer as createHttpServer } from 'node:http'
-import { createServer } from 'node:net'
 import t from 'tap'
 import { Registry } from 'prom-client'
 import { createRootCa, type IssuedCertificate } from 'mtls-pki'
-import { until } from 'mtls-test-support'
+import { closedPort, until } from 'mtls-test-support'
 import { readPemBlocks } from 'mtls-core/internal'
 import { attempt, startServer } from './helpers.js'
 
@@ -23,11 +22,7 @@ async function issued (usage: 'server' | 'client', ocspUrl: string = responder.u
 
 /** The URL of a responder that is down: a port nothing listens on. */
 async function downResponder (): Promise<string> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return `http://127.0.0.1:${port}/`
+  return `http://127.0.0.1:${await closedPort()}/`
 }
 
 /** The samples of one metric in the registry's text, `{labels} value` by labels. */
